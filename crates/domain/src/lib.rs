@@ -1,0 +1,25 @@
+//! The rules of Admin Webhooks that need no I/O: typed ids, the event catalog,
+//! subscription matching, signatures, backoff, the address policy for endpoints and
+//! the exact bytes of a delivered body.
+//!
+//! Everything here is deterministic given its inputs (randomness is passed in or drawn
+//! from the thread RNG only where a fresh secret or id is the point), so the store, the
+//! dispatcher and the API can share one definition of each rule.
+
+pub mod address;
+pub mod api_key;
+pub mod backoff;
+pub mod catalog;
+pub mod delivery;
+pub mod duration;
+pub mod event;
+pub mod ids;
+pub mod signature;
+pub mod subscription;
+
+pub use address::{AddressClass, UrlError, UrlPolicy, classify_ip};
+pub use backoff::Backoff;
+pub use delivery::{DeliveryStatus, ErrorClass};
+pub use catalog::{BUILTIN_EVENT_TYPES, EventTypeDef, TypeNameError, validate_type_name};
+pub use ids::{ApiKeyId, AttemptId, DeliveryId, EventId, IdError, WebhookId, WorkspaceId};
+pub use subscription::{Subscription, SubscriptionError};
