@@ -1,1 +1,147 @@
-//! placeholder
+//! The HTTP API of Admin Webhooks: JSON over HTTP, served by axum.
+//!
+//! [`router`] assembles one router per resource (one file each, holding its request and
+//! response types, handlers and `router()`), the 404/405 fallbacks, the body limit and the
+//! tracing, request-id and panic layers. Handlers speak only to [`store::Store`]; no SQL
+//! and no delivery logic lives here.
+//!
+//! Conventions every route keeps (SPEC §7):
+//! - JSON in and out; errors are `application/problem+json` ([`error::ApiError`]).
+//! - Workspace routes take `Authorization: Bearer <API key>`; operator routes take the
+//!   operator key; neither key is accepted where the other is expected ([`auth`]).
+//! - An id of another workspace, or an id that is not even well-formed, is a 404.
+//! - Lists answer `{"data": [...], "next_cursor": "…" | null}` ([`pagination`]).
+//! - Request bodies are limited to [`ApiConfig::max_body_bytes`] (413 beyond).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use domain::WebhookId;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+pub mod api_keys;
+pub mod auth;
+pub mod deliveries;
+pub mod destination;
+pub mod error;
+pub mod event_types;
+pub mod events;
+pub mod extract;
+mod fields;
+pub mod health;
+pub mod pagination;
+pub mod webhooks;
+pub mod workspaces;
+
+pub use error::{ApiError, ApiResult};
+
+/// The default limit of a request body: 256 KiB (SPEC §2).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// How long registering a webhook may wait for its host name to resolve.
+pub const DNS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What the API needs to know of the service's configuration.
+#[derive(Clone)]
+pub struct ApiConfig {
+    /// `--dev`: allow `http://` and non-public addresses for webhook URLs.
+    pub dev: bool,
+    /// `ADMIN_WEBHOOKS_OPERATOR_KEY`; `None` disables the operator API.
+    pub operator_key: Option<String>,
+    /// Requests with a larger body are refused with 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            dev: false,
+            operator_key: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+// Written by hand so that the operator key never reaches a log line.
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("dev", &self.dev)
+            .field(
+                "operator_key",
+                &self.operator_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+/// Called with the endpoints that received deliveries, right after a publish committed.
+pub type OnPublished = Arc<dyn Fn(&[WebhookId]) + Send + Sync>;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn store::Store>,
+    pub config: ApiConfig,
+    /// Wakes the dispatcher's lanes after a commit, so a new event does not wait for the
+    /// dispatcher's next poll. Called only after the store committed.
+    pub on_published: OnPublished,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn store::Store>,
+        config: ApiConfig,
+        on_published: impl Fn(&[WebhookId]) + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            store,
+            config,
+            on_published: Arc::new(on_published),
+        }
+    }
+
+    fn url_policy(&self) -> domain::UrlPolicy {
+        domain::UrlPolicy {
+            dev: self.config.dev,
+        }
+    }
+}
+
+/// The whole API, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .merge(health::router())
+        .merge(workspaces::router())
+        .merge(api_keys::router())
+        .merge(event_types::router())
+        .merge(webhooks::router())
+        .merge(events::router())
+        .merge(deliveries::router())
+        .fallback(error::not_found_fallback)
+        // Must come after every route: it applies to the method routers registered so far.
+        .method_not_allowed_fallback(error::method_not_allowed_fallback)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// A handler panic becomes a logged 500 problem instead of a dropped connection.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    #[derive(Debug, thiserror::Error)]
+    #[error("a request handler panicked: {0}")]
+    struct Panicked(String);
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    ApiError::Internal(Box::new(Panicked(message))).into_response()
+}

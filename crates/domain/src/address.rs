@@ -51,6 +51,14 @@ impl fmt::Display for AddressClass {
     }
 }
 
+fn article(class: AddressClass) -> &'static str {
+    if matches!(class, AddressClass::Unspecified) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 pub fn classify_ip(ip: IpAddr) -> AddressClass {
     match ip {
         IpAddr::V4(v4) => classify_v4(v4),
@@ -59,7 +67,11 @@ pub fn classify_ip(ip: IpAddr) -> AddressClass {
 }
 
 fn in_v4(ip: Ipv4Addr, net: [u8; 4], bits: u32) -> bool {
-    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    };
     (u32::from(ip) & mask) == (u32::from(Ipv4Addr::from(net)) & mask)
 }
 
@@ -95,13 +107,22 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
 }
 
 fn in_v6(ip: Ipv6Addr, net: Ipv6Addr, bits: u32) -> bool {
-    let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+    let mask = if bits == 0 {
+        0
+    } else {
+        u128::MAX << (128 - bits)
+    };
     (u128::from(ip) & mask) == (u128::from(net) & mask)
 }
 
 fn embedded_v4(ip: Ipv6Addr, at_octet: usize) -> Ipv4Addr {
     let o = ip.octets();
-    Ipv4Addr::new(o[at_octet], o[at_octet + 1], o[at_octet + 2], o[at_octet + 3])
+    Ipv4Addr::new(
+        o[at_octet],
+        o[at_octet + 1],
+        o[at_octet + 2],
+        o[at_octet + 3],
+    )
 }
 
 fn classify_v6(ip: Ipv6Addr) -> AddressClass {
@@ -145,7 +166,11 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
         return *class;
     }
     // Global unicast is 2000::/3; everything else is unassigned or special.
-    if in_v6(ip, net("2000::"), 3) { Public } else { Reserved }
+    if in_v6(ip, net("2000::"), 3) {
+        Public
+    } else {
+        Reserved
+    }
 }
 
 /// Whether a URL may be registered, and whether its addresses may be reached.
@@ -170,8 +195,9 @@ pub enum UrlError {
     #[error("the URL must name a host")]
     NoHost,
     #[error(
-        "`{host}` is a {class} address; webhooks are delivered only to public addresses \
-         (use --dev to allow it during development)"
+        "`{host}` is {} {class} address; webhooks are delivered only to public addresses \
+         (use --dev to allow it during development)",
+        article(*class)
     )]
     NotPublic { host: String, class: AddressClass },
 }
@@ -184,7 +210,8 @@ impl UrlPolicy {
         if text.len() > 2048 {
             return Err(UrlError::TooLong);
         }
-        let url = Url::parse(text).map_err(|_| UrlError::Invalid(text.chars().take(200).collect()))?;
+        let url =
+            Url::parse(text).map_err(|_| UrlError::Invalid(text.chars().take(200).collect()))?;
         match (url.scheme(), self.dev) {
             ("https", _) | ("http", true) => {}
             ("http", false) => return Err(UrlError::NotHttps),
@@ -201,7 +228,10 @@ impl UrlPolicy {
                 let lower = name.to_ascii_lowercase();
                 let lower = lower.trim_end_matches('.');
                 if !self.dev && (lower == "localhost" || lower.ends_with(".localhost")) {
-                    return Err(UrlError::NotPublic { host: name.to_owned(), class: AddressClass::Loopback });
+                    return Err(UrlError::NotPublic {
+                        host: name.to_owned(),
+                        class: AddressClass::Loopback,
+                    });
                 }
             }
         }
@@ -213,7 +243,10 @@ impl UrlPolicy {
         if self.dev || class.is_public() {
             Ok(())
         } else {
-            Err(UrlError::NotPublic { host: host.to_owned(), class })
+            Err(UrlError::NotPublic {
+                host: host.to_owned(),
+                class,
+            })
         }
     }
 }
@@ -267,7 +300,14 @@ mod tests {
 
     #[test]
     fn public_addresses_pass() {
-        for ip in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert_eq!(class(ip), Public, "{ip}");
         }
     }
@@ -275,14 +315,38 @@ mod tests {
     #[test]
     fn strict_policy_refuses_http_literals_and_localhost() {
         let strict = UrlPolicy { dev: false };
-        assert_eq!(strict.check_url("http://example.com/").unwrap_err(), UrlError::NotHttps);
-        assert!(matches!(strict.check_url("https://127.0.0.1/"), Err(UrlError::NotPublic { .. })));
-        assert!(matches!(strict.check_url("https://[::ffff:7f00:1]/"), Err(UrlError::NotPublic { .. })));
-        assert!(matches!(strict.check_url("https://LOCALHOST./x"), Err(UrlError::NotPublic { .. })));
-        assert!(matches!(strict.check_url("https://a.b.localhost/x"), Err(UrlError::NotPublic { .. })));
-        assert_eq!(strict.check_url("https://u:p@example.com/").unwrap_err(), UrlError::Credentials);
-        assert_eq!(strict.check_url("ftp://example.com/").unwrap_err(), UrlError::BadScheme);
-        assert!(matches!(strict.check_url("not a url"), Err(UrlError::Invalid(_))));
+        assert_eq!(
+            strict.check_url("http://example.com/").unwrap_err(),
+            UrlError::NotHttps
+        );
+        assert!(matches!(
+            strict.check_url("https://127.0.0.1/"),
+            Err(UrlError::NotPublic { .. })
+        ));
+        assert!(matches!(
+            strict.check_url("https://[::ffff:7f00:1]/"),
+            Err(UrlError::NotPublic { .. })
+        ));
+        assert!(matches!(
+            strict.check_url("https://LOCALHOST./x"),
+            Err(UrlError::NotPublic { .. })
+        ));
+        assert!(matches!(
+            strict.check_url("https://a.b.localhost/x"),
+            Err(UrlError::NotPublic { .. })
+        ));
+        assert_eq!(
+            strict.check_url("https://u:p@example.com/").unwrap_err(),
+            UrlError::Credentials
+        );
+        assert_eq!(
+            strict.check_url("ftp://example.com/").unwrap_err(),
+            UrlError::BadScheme
+        );
+        assert!(matches!(
+            strict.check_url("not a url"),
+            Err(UrlError::Invalid(_))
+        ));
         strict.check_url("https://example.com/webhook").unwrap();
     }
 

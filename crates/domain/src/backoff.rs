@@ -52,7 +52,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const B: Backoff = Backoff { base: Duration::from_secs(5), cap: Duration::from_secs(900) };
+    const B: Backoff = Backoff {
+        base: Duration::from_secs(5),
+        cap: Duration::from_secs(900),
+    };
 
     #[test]
     fn doubles_from_base_to_cap() {

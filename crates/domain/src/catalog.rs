@@ -14,10 +14,26 @@ pub struct EventTypeDef {
 /// `(category, type, description)` exactly as the user guide lists them.
 pub const BUILTIN_EVENT_TYPES: [(&str, &str, &str); 5] = [
     ("Users", "user.created", "New user registered in the system"),
-    ("Users", "user.updated", "User profile or permissions modified"),
-    ("Orders", "order.completed", "Payment confirmed and order finalized"),
-    ("System", "system.alert", "Critical system notification or threshold breach"),
-    ("Integrations", "integration.connected", "Third-party service successfully linked"),
+    (
+        "Users",
+        "user.updated",
+        "User profile or permissions modified",
+    ),
+    (
+        "Orders",
+        "order.completed",
+        "Payment confirmed and order finalized",
+    ),
+    (
+        "System",
+        "system.alert",
+        "Critical system notification or threshold breach",
+    ),
+    (
+        "Integrations",
+        "integration.connected",
+        "Third-party service successfully linked",
+    ),
 ];
 
 /// The type of the event `POST /v1/webhooks/{id}/test` sends; it is in no catalog and
@@ -78,7 +94,16 @@ mod tests {
 
     #[test]
     fn malformed_names_are_refused() {
-        for bad in ["user", "User.created", "user..created", "user.created.", ".x", "user.cré", "user.*", "1a.b"] {
+        for bad in [
+            "user",
+            "User.created",
+            "user..created",
+            "user.created.",
+            ".x",
+            "user.cré",
+            "user.*",
+            "1a.b",
+        ] {
             assert!(validate_type_name(bad).is_err(), "{bad}");
         }
         validate_type_name("invoice.payment_failed").unwrap();

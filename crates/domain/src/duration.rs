@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("`{0}` is not a duration: write a whole number followed by ms, s, m, h or d (for example `5s`, `15m`, `24h`)")]
+#[error(
+    "`{0}` is not a duration: write a whole number followed by ms, s, m, h or d (for example `5s`, `15m`, `24h`)"
+)]
 pub struct DurationError(pub String);
 
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
@@ -21,14 +23,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         "d" => 86_400_000,
         _ => return Err(err()),
     };
-    n.checked_mul(ms_per).map(Duration::from_millis).ok_or_else(err)
+    n.checked_mul(ms_per)
+        .map(Duration::from_millis)
+        .ok_or_else(err)
 }
 
 /// Writes a duration back in the largest unit that represents it exactly.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    for (unit, per) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
-        if ms > 0 && ms % per == 0 {
+    for (unit, per) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms > 0 && ms.is_multiple_of(per) {
             return format!("{}{unit}", ms / per);
         }
     }
@@ -45,7 +54,10 @@ mod tests {
         assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
         assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
         assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
-        assert_eq!(parse_duration("30d").unwrap(), Duration::from_secs(30 * 86_400));
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
         for bad in ["", "5", "s", "5 s", "-5s", "1.5s", "5w"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

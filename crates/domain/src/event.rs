@@ -51,7 +51,9 @@ mod tests {
     fn body_has_exactly_the_schema_keys() {
         let id = EventId::generate();
         let data: Box<RawValue> = serde_json::from_str(r#"{"user_id":"usr_1"}"#).unwrap();
-        let at = DateTime::parse_from_rfc3339("2025-01-15T14:32:00.123Z").unwrap().with_timezone(&Utc);
+        let at = DateTime::parse_from_rfc3339("2025-01-15T14:32:00.123Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let body = render_body(&id, "user.created", at, &data, None);
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();

@@ -19,7 +19,7 @@ pub mod subscription;
 
 pub use address::{AddressClass, UrlError, UrlPolicy, classify_ip};
 pub use backoff::Backoff;
-pub use delivery::{DeliveryStatus, ErrorClass};
 pub use catalog::{BUILTIN_EVENT_TYPES, EventTypeDef, TypeNameError, validate_type_name};
+pub use delivery::{DeliveryStatus, ErrorClass};
 pub use ids::{ApiKeyId, AttemptId, DeliveryId, EventId, IdError, WebhookId, WorkspaceId};
 pub use subscription::{Subscription, SubscriptionError};

@@ -78,7 +78,9 @@ mod tests {
     #[test]
     fn secrets_have_the_documented_shape() {
         let s = generate_secret();
-        let raw = STANDARD.decode(s.strip_prefix(SECRET_PREFIX).unwrap()).unwrap();
+        let raw = STANDARD
+            .decode(s.strip_prefix(SECRET_PREFIX).unwrap())
+            .unwrap();
         assert_eq!(raw.len(), 32);
         assert_ne!(s, generate_secret());
     }

@@ -110,7 +110,15 @@ mod tests {
 
     #[test]
     fn malformed_subscriptions_are_refused() {
-        for bad in ["", "user", "user.", "*.created", "USER.*", "user.**", "user.*.x"] {
+        for bad in [
+            "",
+            "user",
+            "user.",
+            "*.created",
+            "USER.*",
+            "user.**",
+            "user.*.x",
+        ] {
             assert!(Subscription::parse(bad).is_err(), "{bad}");
         }
     }

@@ -1,1 +1,144 @@
+//! The service assembled: store, dispatcher and HTTP API in one process.
+//!
+//! [`run`] takes its configuration, an already-bound listener and a shutdown token, so
+//! tests start the real service on port 0 and stop it when they like. On shutdown the
+//! API stops accepting requests, lanes start no new attempts, attempts in flight finish,
+//! and their outcomes are committed before `run` returns.
 
+pub mod config;
+pub mod receive;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use config::Settings;
+use delivery::{DispatchConfig, Dispatcher, Sender, SenderConfig};
+use domain::Backoff;
+use store::Store;
+use store::sqlite::SqliteStore;
+
+pub const USER_AGENT: &str = concat!("Admin-Webhooks/", env!("CARGO_PKG_VERSION"));
+
+/// A token cancelled on SIGTERM or Ctrl-C.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing a SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down: finishing attempts in flight");
+        cancel.cancel();
+    });
+    token
+}
+
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    if settings.dev {
+        tracing::warn!(
+            "DEVELOPMENT MODE (--dev): http:// URLs and loopback/private addresses are allowed \
+             for endpoints. Never run a production service with --dev."
+        );
+    }
+    let sqlite = SqliteStore::open_in_dir(&settings.data_dir)
+        .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
+    let store: Arc<dyn Store> = Arc::new(sqlite);
+    bootstrap(&*store, settings.bootstrap_key.as_deref()).await?;
+
+    let extra_ca_pem = match &settings.extra_ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read --extra-ca-file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let sender = Sender::new(SenderConfig {
+        dev: settings.dev,
+        extra_ca_pem,
+        attempt_timeout: settings.attempt_timeout,
+        user_agent: USER_AGENT.to_owned(),
+    })
+    .context("cannot set up the HTTPS client")?;
+    let dispatcher = Dispatcher::start(
+        store.clone(),
+        sender,
+        DispatchConfig {
+            backoff: Backoff {
+                base: settings.retry_base,
+                cap: settings.retry_cap,
+            },
+            retention: settings.retention,
+            max_in_flight: settings.max_in_flight,
+            ..DispatchConfig::default()
+        },
+        shutdown.clone(),
+    );
+
+    let waker = dispatcher.clone();
+    let state = api::AppState {
+        store: store.clone(),
+        config: api::ApiConfig {
+            dev: settings.dev,
+            operator_key: settings.operator_key.clone(),
+            max_body_bytes: settings.max_body_bytes,
+        },
+        on_published: Arc::new(move |ids| waker.wake(ids)),
+    };
+    let app = api::router(state);
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %settings.data_dir.display(), "Admin Webhooks is listening");
+    let serve_shutdown = shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { serve_shutdown.cancelled().await })
+        .await
+        .context("the HTTP server failed")?;
+    shutdown.cancel();
+    dispatcher.stopped().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// On an empty store, creates the workspace `default` and its first API key, and prints
+/// the key once (unless it came from `ADMIN_WEBHOOKS_BOOTSTRAP_KEY`).
+async fn bootstrap(store: &dyn Store, fixed_key: Option<&str>) -> anyhow::Result<()> {
+    let key = fixed_key.map_or_else(domain::api_key::generate_key, str::to_owned);
+    let new_key = store::NewApiKey {
+        name: "bootstrap".to_owned(),
+        hash: domain::api_key::hash_key(&key),
+        hint: domain::api_key::key_hint(&key),
+    };
+    if let Some(workspace) = store
+        .bootstrap(new_key)
+        .await
+        .context("cannot create the first workspace")?
+    {
+        if fixed_key.is_some() {
+            tracing::info!(workspace = %workspace.id, "created workspace `default` with the key from ADMIN_WEBHOOKS_BOOTSTRAP_KEY");
+        } else {
+            // Printed, not logged: the one time anyone sees this key.
+            println!(
+                "\nCreated workspace `default` ({}).\nIts API key, shown this once — keep it safe:\n\n    {key}\n",
+                workspace.id
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,1 +1,22 @@
-fn main() {}
+//! The `admin-webhooks` binary: parses the configuration and hands over to the library.
+
+use clap::Parser;
+
+use admin_webhooks::config::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = args.resolve()?;
+            admin_webhooks::telemetry::init(settings.log_format);
+            let listener = tokio::net::TcpListener::bind(settings.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+            let shutdown = admin_webhooks::shutdown_on_signal();
+            admin_webhooks::run(settings, listener, shutdown).await
+        }
+        Command::Receive(args) => admin_webhooks::receive::run(args).await,
+    }
+}

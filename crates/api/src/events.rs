@@ -1,0 +1,202 @@
+//! `POST /v1/events` publishes an event; `GET /v1/events/{id}` shows one.
+//!
+//! Invariants:
+//! - 202 is sent only after `Store::publish` returned, i.e. after the event and its
+//!   deliveries are committed; only then are the endpoints' lanes woken
+//!   (`AppState::on_published`).
+//! - `data` and `metadata` stay `RawValue`s from the request to the store, so the bytes
+//!   the producer sent are the bytes delivered. Responses carry the stored body as-is:
+//!   exactly `{"id", "type", "timestamp", "data", "metadata"}`.
+//! - `Idempotency-Key` (1..=255 visible ASCII characters): a key the workspace used within
+//!   24 h answers the first event, again with 202 — the answer the first request got,
+//!   as Stripe does — plus `Idempotent-Replayed: true`; nothing new is created and no lane
+//!   is woken.
+//! - A body that is not JSON is a 400; JSON whose `data` (or `metadata`) is not an object
+//!   is a 422; an unknown type is a 422 that says how to add it.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use domain::{EventId, validate_type_name};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use store::{Event, NewEvent, Published};
+
+use crate::AppState;
+use crate::auth::Authenticated;
+use crate::error::{ApiError, ApiResult, NotFoundAs};
+use crate::extract::{IdPath, JsonBody};
+
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// Set on an answer that repeats the event of an earlier request with the same key.
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishEvent {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub data: Box<RawValue>,
+    /// Absent and `null` both mean none (delivered as `{}`).
+    #[serde(default)]
+    pub metadata: Option<Box<RawValue>>,
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/events", post(publish))
+        .route("/v1/events/{id}", get(show))
+}
+
+/// Refuses a value that is not a JSON object, naming the field and what it got.
+fn require_object(field: &str, value: &RawValue) -> ApiResult<()> {
+    let text = value.get().trim_start();
+    let got = match text.as_bytes().first() {
+        Some(b'{') => return Ok(()),
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    };
+    Err(ApiError::Validation(format!(
+        "`{field}` must be a JSON object (for example {{\"user_id\": \"usr_9x2k4m7\"}}), not {got}."
+    )))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get(&IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::BadRequest(format!(
+            "The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters \
+             (a UUID works well)."
+        ))
+    };
+    let text = value.to_str().map_err(|_| invalid())?.trim();
+    if text.is_empty()
+        || text.len() > MAX_IDEMPOTENCY_KEY
+        || !text.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    {
+        return Err(invalid());
+    }
+    Ok(Some(text.to_owned()))
+}
+
+async fn publish(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<PublishEvent>,
+) -> ApiResult<Response> {
+    let idempotency_key = idempotency_key(&headers)?;
+    // A malformed name could never be added to the catalog, so say what is wrong with it
+    // rather than suggesting to add it.
+    validate_type_name(&body.event_type).map_err(|e| ApiError::Validation(e.to_string()))?;
+    require_object("data", &body.data)?;
+    let metadata = match body.metadata {
+        Some(metadata) => {
+            require_object("metadata", &metadata)?;
+            Some(metadata)
+        }
+        None => None,
+    };
+    let new = NewEvent {
+        workspace_id: auth.workspace_id,
+        event_type: body.event_type,
+        data: body.data,
+        metadata,
+        idempotency_key,
+        only_webhook: None,
+    };
+    let published = state.store.publish(new).await?;
+    Ok(published_response(&state, published))
+}
+
+/// The 202 answer to a committed publish; wakes the lanes that received deliveries.
+pub fn published_response(state: &AppState, published: Published) -> Response {
+    if !published.duplicate && !published.webhooks.is_empty() {
+        (state.on_published)(&published.webhooks);
+    }
+    let mut response = event_response(StatusCode::ACCEPTED, published.event);
+    if published.duplicate {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// The stored body, byte for byte, with a `Location` pointing at the event.
+fn event_response(status: StatusCode, event: Event) -> Response {
+    let location = format!("/v1/events/{}", event.id);
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        event.body,
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+async fn show(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    IdPath(id): IdPath<EventId>,
+) -> ApiResult<Response> {
+    let event = state
+        .store
+        .get_event(&auth.workspace_id, &id)
+        .await
+        .not_found_as("event", &id)?;
+    Ok(event_response(StatusCode::OK, event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn only_objects_pass() {
+        require_object("data", &raw(r#"{"a":1}"#)).unwrap();
+        for (text, got) in [
+            ("[1]", "an array"),
+            ("\"x\"", "a string"),
+            ("true", "a boolean"),
+            ("null", "null"),
+            ("-1", "a number"),
+        ] {
+            let error = require_object("data", &raw(text)).unwrap_err().to_string();
+            assert!(error.ends_with(&format!("not {got}.")), "{error}");
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_are_bounded() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(idempotency_key(&headers).unwrap(), None);
+        headers.insert(&IDEMPOTENCY_KEY, HeaderValue::from_static("order-42"));
+        assert_eq!(
+            idempotency_key(&headers).unwrap().as_deref(),
+            Some("order-42")
+        );
+        headers.insert(
+            &IDEMPOTENCY_KEY,
+            HeaderValue::from_str(&"k".repeat(256)).unwrap(),
+        );
+        assert!(idempotency_key(&headers).is_err());
+        headers.insert(&IDEMPOTENCY_KEY, HeaderValue::from_static(""));
+        assert!(idempotency_key(&headers).is_err());
+    }
+}

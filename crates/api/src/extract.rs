@@ -1,0 +1,139 @@
+//! Extractors that answer with [`ApiError`] instead of axum's plain-text rejections.
+//!
+//! - [`JsonBody`]: a body that is not JSON is a 400, JSON of the wrong shape (missing
+//!   field, wrong type, unknown field) is a 422, a body over the limit is a 413. The
+//!   `Content-Type` is not checked: the body must parse as JSON whatever it says, and a
+//!   browser cannot send the `Authorization` header cross-origin without CORS anyway.
+//! - [`IdPath`]: a path id that does not even parse is a 404, like an id that exists only
+//!   in another workspace, so malformed and foreign ids look the same.
+//! - [`ApiQuery`]: a malformed query string is a 400.
+
+use std::str::FromStr;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use domain::IdError;
+use http::StatusCode;
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+/// A JSON request body parsed into `T`.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge {
+                    limit: state.config.max_body_bytes,
+                }
+            } else {
+                ApiError::BadRequest(format!(
+                    "The request body could not be read: {}",
+                    rejection.body_text()
+                ))
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses a JSON body, telling syntax errors (400) from shape errors (422).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let value = serde_json::from_slice(bytes).map_err(|error| match error.classify() {
+        Category::Data => ApiError::Validation(format!(
+            "The request body does not have the expected shape: {error}."
+        )),
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::InvalidJson(format!("{error}."))
+        }
+    })?;
+    // serde lets a struct be read from an array, by position; every body of this API is
+    // an object with named fields, so anything else is refused rather than guessed at.
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::Validation(
+            "The request body must be a JSON object.".to_owned(),
+        ));
+    }
+    Ok(value)
+}
+
+/// A typed id taken from the path's single `{id}` parameter.
+pub struct IdPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for IdPath<T>
+where
+    S: Send + Sync,
+    T: FromStr<Err = IdError>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::NotFound(rejection.body_text()))?;
+        raw.parse::<T>().map(IdPath).map_err(|IdError { kind, prefix, value }| {
+            ApiError::NotFound(format!(
+                "There is no {kind} `{value}`: {kind} ids are `{prefix}` followed by 26 characters."
+            ))
+        })
+    }
+}
+
+/// Query parameters parsed into `T`.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|rejection| {
+                ApiError::BadRequest(format!(
+                    "The query string is not valid: {}.",
+                    rejection.body_text()
+                ))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Named {
+        name: String,
+    }
+
+    #[test]
+    fn syntax_is_400_and_shape_is_422() {
+        let status = |body: &str| parse_json::<Named>(body.as_bytes()).unwrap_err().status();
+        assert_eq!(status("{"), StatusCode::BAD_REQUEST);
+        assert_eq!(status(""), StatusCode::BAD_REQUEST);
+        assert_eq!(status("name=x"), StatusCode::BAD_REQUEST);
+        assert_eq!(status("{}"), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(status(r#"{"name": 1}"#), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            status(r#"{"name": "a", "nmae": "b"}"#),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(status("[]"), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(status(r#"["a"]"#), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(parse_json::<Named>(br#" {"name": "a"}"#).is_ok());
+    }
+}

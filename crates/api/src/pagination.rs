@@ -1,0 +1,124 @@
+//! Cursor pagination shared by every list: `?limit=` (1..=100, default 50) and
+//! `?cursor=` in, `{"data": [...], "next_cursor": "…" | null}` out.
+//!
+//! Cursors are opaque to clients: whatever `next_cursor` said is passed back to the store
+//! unchanged. The API checks only that `limit` is in range and the cursor is of sane size,
+//! so a bad parameter is a 400 that says which one, never a silently clamped page.
+
+use serde::{Deserialize, Serialize};
+use store::{Page, PageRequest};
+
+use crate::error::{ApiError, ApiResult, Truncated};
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 100;
+const MAX_CURSOR_LEN: usize = 256;
+
+/// `limit` and `cursor` as they come in the query string. Kept as text so that a bad
+/// value gets a message of ours rather than a deserializer's.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageParams {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    pub fn to_request(&self) -> ApiResult<PageRequest> {
+        page_request(self.limit.as_deref(), self.cursor.as_deref())
+    }
+}
+
+/// Checks `limit` and `cursor`; empty values count as absent (`?cursor=` is common).
+pub fn page_request(limit: Option<&str>, cursor: Option<&str>) -> ApiResult<PageRequest> {
+    let limit = match limit.filter(|s| !s.is_empty()) {
+        None => DEFAULT_LIMIT,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "`limit` must be a whole number from 1 to {MAX_LIMIT}, not `{}`.",
+                    Truncated(text, 32)
+                )));
+            }
+        },
+    };
+    let cursor = cursor.filter(|s| !s.is_empty());
+    if cursor.is_some_and(|c| c.len() > MAX_CURSOR_LEN) {
+        return Err(ApiError::BadRequest(
+            "`cursor` is not valid: pass the `next_cursor` of the previous page unchanged."
+                .to_owned(),
+        ));
+    }
+    Ok(PageRequest {
+        limit,
+        cursor: cursor.map(str::to_owned),
+    })
+}
+
+/// One page of a list, as every list route answers it.
+#[derive(Debug, Serialize)]
+pub struct List<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> List<T> {
+    /// Converts a store page item by item into its response type.
+    pub fn from_page<S>(page: Page<S>, convert: impl FnMut(S) -> T) -> Self {
+        Self {
+            data: page.data.into_iter().map(convert).collect(),
+            next_cursor: page.next_cursor,
+        }
+    }
+
+    /// Pages a list that the store returns whole (the catalog, which is small): `key`
+    /// names an item, and the cursor is the key of the previous page's last item.
+    pub fn from_whole(items: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> &str) -> Self {
+        let start = match &page.cursor {
+            Some(cursor) => items
+                .iter()
+                .position(|item| key(item) == cursor)
+                .map_or(items.len(), |i| i + 1),
+            None => 0,
+        };
+        let limit = page.effective_limit() as usize;
+        let mut data: Vec<T> = items.into_iter().skip(start).collect();
+        let next_cursor = if data.len() > limit {
+            data.truncate(limit);
+            data.last().map(|item| key(item).to_owned())
+        } else {
+            None
+        };
+        Self { data, next_cursor }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_checked() {
+        assert_eq!(page_request(None, None).unwrap().limit, 50);
+        assert_eq!(page_request(Some(""), Some("")).unwrap().cursor, None);
+        assert_eq!(page_request(Some("100"), None).unwrap().limit, 100);
+        for bad in ["0", "101", "-1", "ten"] {
+            assert!(page_request(Some(bad), None).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn whole_lists_page_by_key() {
+        let items: Vec<String> = (0..5).map(|i| format!("t{i}")).collect();
+        let first = List::from_whole(
+            items.clone(),
+            &page_request(Some("2"), None).unwrap(),
+            |s| s,
+        );
+        assert_eq!(first.data, ["t0", "t1"]);
+        assert_eq!(first.next_cursor.as_deref(), Some("t1"));
+        let last = List::from_whole(items, &page_request(Some("3"), Some("t1")).unwrap(), |s| s);
+        assert_eq!(last.data, ["t2", "t3", "t4"]);
+        assert_eq!(last.next_cursor, None);
+    }
+}

@@ -1,0 +1,134 @@
+//! The operator API: `POST|GET /v1/workspaces`, `GET|PATCH /v1/workspaces/{id}`.
+//!
+//! Only the operator key opens these routes (see [`crate::auth::Operator`]). Creating a
+//! workspace also creates its first API key, whose value appears only in that answer.
+//! The limit of enabled webhooks can be raised or lowered (0..=10000); lowering it below
+//! the current count disables nothing, it only stops further enabling.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use domain::WorkspaceId;
+use serde::{Deserialize, Serialize};
+use store::Workspace;
+
+use crate::api_keys::{CreatedApiKey, new_key};
+use crate::auth::Operator;
+use crate::error::{ApiError, ApiResult, NotFoundAs};
+use crate::extract::{ApiQuery, IdPath, JsonBody};
+use crate::pagination::{List, PageParams};
+use crate::{AppState, fields};
+
+/// The most a workspace's limit of enabled webhooks can be set to.
+pub const MAX_WEBHOOK_LIMIT: u64 = 10_000;
+const MAX_NAME: usize = 100;
+/// The name of the key created with a workspace.
+const FIRST_KEY_NAME: &str = "Initial key";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWorkspace {
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWorkspace {
+    /// Wider than the store's `u32` so that a too-large number gets our message.
+    pub max_enabled_webhooks: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WorkspaceBody {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub max_enabled_webhooks: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Workspace> for WorkspaceBody {
+    fn from(ws: Workspace) -> Self {
+        Self {
+            id: ws.id,
+            name: ws.name,
+            max_enabled_webhooks: ws.max_enabled_webhooks,
+            created_at: ws.created_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct CreatedWorkspace {
+    pub workspace: WorkspaceBody,
+    pub api_key: CreatedApiKey,
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/workspaces", get(list).post(create))
+        .route("/v1/workspaces/{id}", get(show).patch(update))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    _: Operator,
+    JsonBody(body): JsonBody<CreateWorkspace>,
+) -> ApiResult<(StatusCode, Json<CreatedWorkspace>)> {
+    let name = fields::required("name", &body.name, MAX_NAME)?;
+    let (key, record) = new_key(FIRST_KEY_NAME.to_owned());
+    let (workspace, api_key) = state.store.create_workspace(&name, record).await?;
+    let created = CreatedWorkspace {
+        workspace: workspace.into(),
+        api_key: CreatedApiKey {
+            meta: api_key.into(),
+            key,
+        },
+    };
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _: Operator,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Json<List<WorkspaceBody>>> {
+    let page = state.store.list_workspaces(params.to_request()?).await?;
+    Ok(Json(List::from_page(page, WorkspaceBody::from)))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    _: Operator,
+    IdPath(id): IdPath<WorkspaceId>,
+) -> ApiResult<Json<WorkspaceBody>> {
+    let workspace = state
+        .store
+        .get_workspace(&id)
+        .await
+        .not_found_as("workspace", &id)?;
+    Ok(Json(workspace.into()))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    _: Operator,
+    IdPath(id): IdPath<WorkspaceId>,
+    JsonBody(body): JsonBody<UpdateWorkspace>,
+) -> ApiResult<Json<WorkspaceBody>> {
+    let limit = u32::try_from(body.max_enabled_webhooks)
+        .ok()
+        .filter(|n| u64::from(*n) <= MAX_WEBHOOK_LIMIT)
+        .ok_or_else(|| {
+            ApiError::Validation(format!(
+                "`max_enabled_webhooks` must be a whole number from 0 to {MAX_WEBHOOK_LIMIT}."
+            ))
+        })?;
+    let workspace = state
+        .store
+        .set_workspace_limit(&id, limit)
+        .await
+        .not_found_as("workspace", &id)?;
+    Ok(Json(workspace.into()))
+}

@@ -1,0 +1,14 @@
+//! Integration tests of the HTTP API over real HTTP and a real SQLite store, built as one
+//! test binary (STYLE 13).
+
+mod addresses;
+mod api_keys;
+mod auth;
+mod deliveries;
+mod event_types;
+mod events;
+mod isolation;
+mod protocol;
+mod support;
+mod webhooks;
+mod workspaces;

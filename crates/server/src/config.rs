@@ -1,0 +1,238 @@
+//! The configuration of `admin-webhooks serve`: one documented struct read from flags,
+//! `ADMIN_WEBHOOKS_*` environment variables and an optional TOML file (`--config`), in
+//! that order of precedence, then checked and turned into [`Settings`] before anything
+//! starts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "admin-webhooks",
+    version,
+    about = "Admin Webhooks: signed, ordered, retried webhook delivery."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole service: HTTP API, dashboard and delivery workers.
+    Serve(Box<ServeArgs>),
+    /// Receive webhooks on this machine, check their signatures and print them (for trying
+    /// the service with --dev).
+    Receive(crate::receive::ReceiveArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// A duration written as people write them: `500ms`, `5s`, `15m`, `24h`, `30d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl FromStr for HumanDuration {
+    type Err = domain::duration::DurationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        domain::duration::parse_duration(s).map(HumanDuration)
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Every setting of `serve`. Each is optional here so the three sources can be layered;
+/// [`ServeArgs::resolve`] fills in the defaults.
+#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServeArgs {
+    /// Address the HTTP API and dashboard listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "ADMIN_WEBHOOKS_LISTEN")]
+    pub listen: Option<SocketAddr>,
+
+    /// Folder of the embedded SQLite store [default: ./data].
+    #[arg(long, env = "ADMIN_WEBHOOKS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// A TOML file with any of these settings (keys are the flag names without `--`).
+    #[arg(long, env = "ADMIN_WEBHOOKS_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Development mode: allow http:// URLs and loopback/private addresses for endpoints.
+    /// Never use it in production.
+    #[arg(long, env = "ADMIN_WEBHOOKS_DEV")]
+    pub dev: bool,
+
+    /// Log format [default: pretty].
+    #[arg(long, env = "ADMIN_WEBHOOKS_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// A PEM file of extra trusted root certificates (a private CA), added to the public
+    /// roots.
+    #[arg(long, env = "ADMIN_WEBHOOKS_EXTRA_CA_FILE")]
+    pub extra_ca_file: Option<PathBuf>,
+
+    /// Time allowed for one whole attempt [default: 3s].
+    #[arg(long, env = "ADMIN_WEBHOOKS_ATTEMPT_TIMEOUT")]
+    pub attempt_timeout: Option<HumanDuration>,
+
+    /// Delay before the first retry; it doubles on each failure [default: 5s].
+    #[arg(long, env = "ADMIN_WEBHOOKS_RETRY_BASE")]
+    pub retry_base: Option<HumanDuration>,
+
+    /// Longest delay between retries [default: 15m].
+    #[arg(long, env = "ADMIN_WEBHOOKS_RETRY_CAP")]
+    pub retry_cap: Option<HumanDuration>,
+
+    /// How long an event is retried before its deliveries expire [default: 24h].
+    #[arg(long, env = "ADMIN_WEBHOOKS_RETENTION")]
+    pub retention: Option<HumanDuration>,
+
+    /// Largest accepted request body, in bytes [default: 262144].
+    #[arg(long, env = "ADMIN_WEBHOOKS_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+
+    /// Attempts in flight at once across all endpoints [default: 512].
+    #[arg(long, env = "ADMIN_WEBHOOKS_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
+}
+
+/// Settings after layering and checking: what the service runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub dev: bool,
+    pub log_format: LogFormat,
+    pub extra_ca_file: Option<PathBuf>,
+    pub attempt_timeout: Duration,
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    pub retention: Duration,
+    pub max_body_bytes: usize,
+    pub max_in_flight: usize,
+    /// `ADMIN_WEBHOOKS_BOOTSTRAP_KEY`: the value of the first API key, for automation.
+    pub bootstrap_key: Option<String>,
+    /// `ADMIN_WEBHOOKS_OPERATOR_KEY`: enables the operator API.
+    pub operator_key: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ServeArgs {
+    /// Layers flags/environment over the config file over the defaults, and checks the
+    /// result.
+    pub fn resolve(self) -> Result<Settings, ConfigError> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str::<ServeArgs>(&text).map_err(|source| ConfigError::Parse {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            None => ServeArgs::default(),
+        };
+        let secs = |d: Option<HumanDuration>, f: Option<HumanDuration>, default: u64| {
+            d.or(f).map_or(Duration::from_secs(default), |h| h.0)
+        };
+        let settings = Settings {
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal")),
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            dev: self.dev || file.dev,
+            log_format: self
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Pretty),
+            extra_ca_file: self.extra_ca_file.or(file.extra_ca_file),
+            attempt_timeout: secs(self.attempt_timeout, file.attempt_timeout, 3),
+            retry_base: secs(self.retry_base, file.retry_base, 5),
+            retry_cap: secs(self.retry_cap, file.retry_cap, 15 * 60),
+            retention: secs(self.retention, file.retention, 24 * 3600),
+            max_body_bytes: self
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(256 * 1024),
+            max_in_flight: self.max_in_flight.or(file.max_in_flight).unwrap_or(512),
+            bootstrap_key: non_empty_env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY"),
+            operator_key: non_empty_env("ADMIN_WEBHOOKS_OPERATOR_KEY"),
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+}
+
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Settings {
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.attempt_timeout.is_zero() {
+            return invalid("--attempt-timeout must be longer than 0");
+        }
+        if self.retry_base.is_zero() || self.retry_cap < self.retry_base {
+            return invalid("--retry-base must be longer than 0 and not longer than --retry-cap");
+        }
+        if self.retention.is_zero() {
+            return invalid("--retention must be longer than 0");
+        }
+        if self.max_body_bytes < 1024 {
+            return invalid("--max-body-bytes must be at least 1024");
+        }
+        if self.max_in_flight == 0 {
+            return invalid("--max-in-flight must be at least 1");
+        }
+        if let Some(key) = &self.bootstrap_key
+            && key.len() < 20
+        {
+            return invalid("ADMIN_WEBHOOKS_BOOTSTRAP_KEY must be at least 20 characters long");
+        }
+        if let Some(key) = &self.operator_key
+            && key.len() < 20
+        {
+            return invalid("ADMIN_WEBHOOKS_OPERATOR_KEY must be at least 20 characters long");
+        }
+        Ok(())
+    }
+}

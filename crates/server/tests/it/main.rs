@@ -1,0 +1,6 @@
+//! Whole-service tests: the real `admin-webhooks` binary on a real SQLite file, driven over
+//! HTTP, delivering to real receivers on loopback.
+
+mod crash;
+mod delivery;
+mod support;

@@ -1,0 +1,169 @@
+//! The real `admin-webhooks` binary, started on a fresh data folder on 127.0.0.1:0 and
+//! driven over HTTP; it can be stopped gracefully or killed with SIGKILL mid-flight.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub const KEY: &str = "awk_test_bootstrap_key_0123456789";
+pub const OPERATOR_KEY: &str = "operator_test_key_0123456789";
+
+pub struct Service {
+    child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub client: reqwest::Client,
+    /// What the service printed on stdout (the bootstrap banner), read after exit.
+    stdout: Option<std::process::ChildStdout>,
+}
+
+impl Service {
+    /// Starts the binary in `--dev` (receivers live on loopback) with the given extra flags.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Service {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_admin-webhooks"));
+        command
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--dev",
+            ])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra);
+        Service::spawn(command, data_dir)
+    }
+
+    pub fn spawn(mut command: Command, data_dir: &Path) -> Service {
+        command
+            .env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", KEY)
+            .env("ADMIN_WEBHOOKS_OPERATOR_KEY", OPERATOR_KEY)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("the admin-webhooks binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        // Reads the log to learn the bound address, then keeps draining it so the pipe
+        // never fills; lines are echoed for a failing test's output.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[service] {line}");
+                if let Some(addr) = listening_addr(&line)
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(addr);
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the service reports its address");
+        let stdout = child.stdout.take();
+        Service {
+            child,
+            base: format!("http://{addr}"),
+            data_dir: data_dir.to_owned(),
+            client: reqwest::Client::new(),
+            stdout,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers an endpoint and returns `(id, secret)`.
+    pub async fn create_webhook(&self, url: &str, events: &[&str]) -> (String, String) {
+        let res = self
+            .post("/v1/webhooks", json!({ "url": url, "events": events }))
+            .await;
+        assert_eq!(res.status(), 201, "creating a webhook");
+        let body: Value = res.json().await.unwrap();
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Publishes an event and returns its id.
+    pub async fn publish(&self, event_type: &str, data: Value) -> String {
+        let res = self
+            .post("/v1/events", json!({ "type": event_type, "data": data }))
+            .await;
+        assert_eq!(res.status(), 202, "publishing an event");
+        let body: Value = res.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: the process gets no chance to finish anything.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the process to exit on its own.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+
+    /// Stops the process and returns what it printed on stdout.
+    pub fn stdout_after_kill(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut out = String::new();
+        if let Some(mut stdout) = self.stdout.take() {
+            use std::io::Read;
+            let _ = stdout.read_to_string(&mut out);
+        }
+        out
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn listening_addr(line: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(line).ok()?;
+    let fields = v.get("fields")?;
+    if fields.get("message")?.as_str()? != "Admin Webhooks is listening" {
+        return None;
+    }
+    fields.get("addr")?.as_str().map(str::to_owned)
+}

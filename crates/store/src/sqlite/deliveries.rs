@@ -1,0 +1,236 @@
+//! Queries for deliveries: the lanes' view (open work, windows, outcomes) and the
+//! activity log (lists newest first, one delivery with its attempts).
+//!
+//! Invariants:
+//! - Every state change of a delivery is fenced by its attempt count and by its being
+//!   open: an outcome whose `attempts_before` no longer holds changes nothing, records no
+//!   attempt, and is `StaleAttempt`.
+//! - Open means `pending` or `failed`; only open deliveries carry a `next_attempt_at`.
+//! - Queries on open deliveries spell `status IN ('pending', 'failed')` exactly like the
+//!   partial index `deliveries_open`, so SQLite can use it.
+//! - Activity log calls filter by workspace id.
+
+use std::sync::Arc;
+
+use domain::{DeliveryId, WebhookId, WorkspaceId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::rows::{fetch_limit, now, now_ms, opt_time, parse, parse_opt, time, to_ms};
+use crate::{Attempt, Delivery, DeliveryFilter, DueDelivery, Outcome, Page, PageRequest, Result, StoreError};
+
+const DELIVERY_COLUMNS: &str = "id, event_id, webhook_id, event_type, status, attempts, last_status_code, \
+     last_response_ms, last_error, next_attempt_at, created_at, updated_at";
+
+fn delivery_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+    Ok(Delivery {
+        id: parse(row, 0)?,
+        event_id: parse(row, 1)?,
+        webhook_id: parse(row, 2)?,
+        event_type: row.get(3)?,
+        status: parse(row, 4)?,
+        attempts: row.get(5)?,
+        last_status_code: row.get(6)?,
+        last_response_ms: row.get(7)?,
+        last_error: row.get(8)?,
+        next_attempt_at: opt_time(row, 9)?,
+        created_at: time(row, 10)?,
+        updated_at: time(row, 11)?,
+    })
+}
+
+const ATTEMPT_COLUMNS: &str =
+    "id, delivery_id, attempted_at, status_code, response_ms, error_class, error_message, response_body";
+
+fn attempt_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
+    Ok(Attempt {
+        id: parse(row, 0)?,
+        delivery_id: parse(row, 1)?,
+        attempted_at: time(row, 2)?,
+        status_code: row.get(3)?,
+        response_ms: row.get(4)?,
+        error_class: parse_opt(row, 5)?,
+        error_message: row.get(6)?,
+        response_body: row.get(7)?,
+    })
+}
+
+/// One page of a webhook's deliveries, newest first.
+///
+/// Ordered by seq, which per endpoint is publish order (the same order as delivery ids,
+/// but immune to clock steps between restarts) and is the table's key, so a page deep
+/// in a long history is a range read rather than a scan from the top.
+pub(super) fn list_deliveries(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    webhook: &WebhookId,
+    filter: &DeliveryFilter,
+    page: &PageRequest,
+) -> Result<Page<Delivery>> {
+    conn.prepare_cached("SELECT 1 FROM webhooks WHERE id = ?1 AND workspace_id = ?2")?
+        .query_row([webhook.as_str(), workspace.as_str()], |_| Ok(()))?;
+    let before_seq = match &page.cursor {
+        None => i64::MAX,
+        Some(cursor) => {
+            let seq: Option<i64> = conn
+                .prepare_cached("SELECT seq FROM deliveries WHERE id = ?1 AND webhook_id = ?2")?
+                .query_row([cursor.as_str(), webhook.as_str()], |r| r.get(0))
+                .optional()?;
+            // A cursor of nothing here (deleted, or from elsewhere) has nothing after it.
+            match seq {
+                Some(seq) => seq,
+                None => return Ok(Page { data: Vec::new(), next_cursor: None }),
+            }
+        }
+    };
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries
+         WHERE webhook_id = ?1 AND workspace_id = ?2 AND seq < ?3
+           AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR event_type = ?5)
+         ORDER BY seq DESC LIMIT ?6"
+    );
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map(
+            params![
+                webhook.as_str(),
+                workspace.as_str(),
+                before_seq,
+                filter.status.map(|s| s.as_str()),
+                filter.event_type,
+                fetch_limit(page)
+            ],
+            delivery_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(super::rows::into_page(rows, page, |d| d.id.to_string()))
+}
+
+pub(super) fn get_delivery(conn: &Connection, workspace: &WorkspaceId, id: &DeliveryId) -> Result<(Delivery, Vec<Attempt>)> {
+    let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1 AND workspace_id = ?2");
+    let delivery = conn.prepare_cached(&sql)?.query_row([id.as_str(), workspace.as_str()], delivery_row)?;
+    let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE delivery_id = ?1 ORDER BY attempted_at, id");
+    let attempts = conn
+        .prepare_cached(&sql)?
+        .query_map([id.as_str()], attempt_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((delivery, attempts))
+}
+
+/// Webhooks with open deliveries: one indexed probe per webhook instead of a scan of
+/// every open delivery, which matters with a backlog of millions.
+pub(super) fn lanes_with_work(conn: &Connection) -> Result<Vec<WebhookId>> {
+    let ids = conn
+        .prepare_cached(
+            "SELECT w.id FROM webhooks w
+             WHERE EXISTS (SELECT 1 FROM deliveries d
+                           WHERE d.webhook_id = w.id AND d.status IN ('pending', 'failed'))
+             ORDER BY w.id",
+        )?
+        .query_map([], |row| parse(row, 0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(ids)
+}
+
+/// Up to `limit` open deliveries of `webhook` after `after_seq`, in seq order, with bodies.
+pub(super) fn lane_window(conn: &Connection, webhook: &WebhookId, after_seq: i64, limit: u32) -> Result<Vec<DueDelivery>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT d.id, d.event_id, d.event_type, d.seq, d.attempts, d.next_attempt_at,
+                    e.created_at, e.body
+             FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE d.webhook_id = ?1 AND d.seq > ?2 AND d.status IN ('pending', 'failed')
+             ORDER BY d.seq LIMIT ?3",
+        )?
+        .query_map(params![webhook.as_str(), after_seq, limit], |row| {
+            Ok(DueDelivery {
+                id: parse(row, 0)?,
+                event_id: parse(row, 1)?,
+                event_type: row.get(2)?,
+                seq: row.get(3)?,
+                attempts: row.get(4)?,
+                // Open deliveries always carry one; were it missing, "due now" is safe.
+                next_attempt_at: opt_time(row, 5)?.unwrap_or_else(now),
+                event_created_at: time(row, 6)?,
+                body: Arc::from(row.get_ref(7)?.as_blob()?),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Records an attempt's result (or an expiry without attempt) if the delivery still has
+/// the attempt count the outcome was decided on.
+pub(super) fn record_outcome(conn: &Connection, outcome: &Outcome) -> Result<()> {
+    let updated_at = now_ms();
+    let next_attempt_at = outcome
+        .status
+        .is_open()
+        .then(|| outcome.next_attempt_at.map_or(updated_at, to_ms));
+    let changed = match &outcome.attempt {
+        Some(attempt) => conn
+            .prepare_cached(
+                "UPDATE deliveries
+                 SET attempts = attempts + 1, status = ?1, next_attempt_at = ?2,
+                     last_status_code = ?3, last_response_ms = ?4, last_error = ?5, updated_at = ?6
+                 WHERE id = ?7 AND webhook_id = ?8 AND attempts = ?9
+                   AND status IN ('pending', 'failed')",
+            )?
+            .execute(params![
+                outcome.status.as_str(),
+                next_attempt_at,
+                attempt.status_code,
+                attempt.response_ms,
+                describe_error(attempt.error_class, attempt.error_message.as_deref()),
+                updated_at,
+                outcome.delivery_id.as_str(),
+                outcome.webhook_id.as_str(),
+                outcome.attempts_before
+            ])?,
+        None => conn
+            .prepare_cached(
+                "UPDATE deliveries SET status = ?1, next_attempt_at = ?2, updated_at = ?3
+                 WHERE id = ?4 AND webhook_id = ?5 AND attempts = ?6
+                   AND status IN ('pending', 'failed')",
+            )?
+            .execute(params![
+                outcome.status.as_str(),
+                next_attempt_at,
+                updated_at,
+                outcome.delivery_id.as_str(),
+                outcome.webhook_id.as_str(),
+                outcome.attempts_before
+            ])?,
+    };
+    if changed == 0 {
+        return Err(StoreError::StaleAttempt);
+    }
+    if let Some(attempt) = &outcome.attempt {
+        conn.prepare_cached(
+            "INSERT INTO attempts (delivery_id, id, webhook_id, attempted_at, status_code, response_ms,
+                                   error_class, error_message, response_body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            outcome.delivery_id.as_str(),
+            attempt.id.as_str(),
+            outcome.webhook_id.as_str(),
+            to_ms(attempt.attempted_at),
+            attempt.status_code,
+            attempt.response_ms,
+            attempt.error_class.map(|c| c.as_str()),
+            attempt.error_message,
+            attempt.response_body
+        ])?;
+    }
+    Ok(())
+}
+
+/// The activity log's one-line summary of why the last attempt failed.
+fn describe_error(class: Option<domain::ErrorClass>, message: Option<&str>) -> Option<String> {
+    match (class, message) {
+        (Some(class), Some(message)) => Some(format!("{class}: {message}")),
+        (Some(class), None) => Some(class.to_string()),
+        (None, Some(message)) => Some(message.to_owned()),
+        (None, None) => None,
+    }
+}

@@ -1,0 +1,134 @@
+//! Publishing events (the event row and its deliveries in one writer job) and reading
+//! them back.
+//!
+//! Invariants:
+//! - The event id and timestamp are made inside the writer job. The writer runs jobs one
+//!   at a time in commit order, so event id order = commit order = seq order on every
+//!   endpoint.
+//! - Each delivery takes its endpoint's `next_seq` and bumps it in the same job, so seqs
+//!   of one endpoint are strictly increasing and never reused (not even after a
+//!   rolled-back publish, whose bump rolls back with it).
+//! - The body is rendered once here; the stored bytes are what every attempt sends.
+//! - A repeated idempotency key younger than [`IDEMPOTENCY_WINDOW_MS`] creates nothing.
+
+use domain::{DeliveryId, EventId, WebhookId, WorkspaceId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::rows::{now, parse, time, to_ms};
+use super::tenancy::event_type_exists;
+use super::webhooks::decode_events;
+use crate::{Event, NewEvent, Published, Result, StoreError};
+
+/// How long an idempotency key dedupes publishes (the contract says 24 h).
+const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
+const EVENT_COLUMNS: &str = "id, workspace_id, type, created_at, body";
+
+fn event_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: parse(row, 0)?,
+        workspace_id: parse(row, 1)?,
+        event_type: row.get(2)?,
+        timestamp: time(row, 3)?,
+        body: row.get(4)?,
+    })
+}
+
+pub(super) fn publish(conn: &Connection, new: &NewEvent) -> Result<Published> {
+    let at = now();
+    if let Some(key) = &new.idempotency_key
+        && let Some(event) = earlier_event_for_key(conn, &new.workspace_id, key, to_ms(at))?
+    {
+        return Ok(Published { event, duplicate: true, webhooks: Vec::new() });
+    }
+
+    let targets = match &new.only_webhook {
+        Some(id) => {
+            conn.prepare_cached("SELECT 1 FROM webhooks WHERE id = ?1 AND workspace_id = ?2")?
+                .query_row([id.as_str(), new.workspace_id.as_str()], |_| Ok(()))?;
+            vec![id.clone()]
+        }
+        None => {
+            if !event_type_exists(conn, &new.workspace_id, &new.event_type)? {
+                return Err(StoreError::UnknownEventType(new.event_type.clone()));
+            }
+            subscribed_webhooks(conn, &new.workspace_id, &new.event_type)?
+        }
+    };
+
+    let id = EventId::generate();
+    let body = domain::event::render_body(&id, &new.event_type, at, &new.data, new.metadata.as_deref());
+    conn.prepare_cached(
+        "INSERT INTO events (id, workspace_id, type, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![id.as_str(), new.workspace_id.as_str(), new.event_type, to_ms(at), body])?;
+
+    if let Some(key) = &new.idempotency_key {
+        // Replaces a row older than the window, which no longer dedupes.
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO idempotency_keys (workspace_id, key, event_id, created_at)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![new.workspace_id.as_str(), key, id.as_str(), to_ms(at)])?;
+    }
+
+    for webhook in &targets {
+        let seq: i64 = conn
+            .prepare_cached("UPDATE webhooks SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1")?
+            .query_row([webhook.as_str()], |r| r.get(0))?;
+        conn.prepare_cached(
+            "INSERT INTO deliveries (webhook_id, seq, id, event_id, workspace_id, event_type, status,
+                                     attempts, next_attempt_at, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?7)",
+        )?
+        .execute(params![
+            webhook.as_str(),
+            seq,
+            DeliveryId::generate().as_str(),
+            id.as_str(),
+            new.workspace_id.as_str(),
+            new.event_type,
+            to_ms(at)
+        ])?;
+    }
+
+    let event = Event {
+        id,
+        workspace_id: new.workspace_id.clone(),
+        event_type: new.event_type.clone(),
+        timestamp: at,
+        body,
+    };
+    Ok(Published { event, duplicate: false, webhooks: targets })
+}
+
+fn earlier_event_for_key(conn: &Connection, workspace: &WorkspaceId, key: &str, now_ms: i64) -> Result<Option<Event>> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events
+         WHERE id = (SELECT event_id FROM idempotency_keys
+                     WHERE workspace_id = ?1 AND key = ?2 AND created_at > ?3)"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![workspace.as_str(), key, now_ms - IDEMPOTENCY_WINDOW_MS], event_row)
+        .optional()?)
+}
+
+/// The workspace's enabled webhooks that subscribe to `event_type`, in id order.
+fn subscribed_webhooks(conn: &Connection, workspace: &WorkspaceId, event_type: &str) -> Result<Vec<WebhookId>> {
+    let mut statement = conn
+        .prepare_cached("SELECT id, events FROM webhooks WHERE workspace_id = ?1 AND enabled ORDER BY id")?;
+    let mut rows = statement.query([workspace.as_str()])?;
+    let mut matched = Vec::new();
+    while let Some(row) = rows.next()? {
+        if domain::subscription::any_matches(&decode_events(row, 1)?, event_type) {
+            matched.push(parse(row, 0)?);
+        }
+    }
+    Ok(matched)
+}
+
+pub(super) fn get_event(conn: &Connection, workspace: &WorkspaceId, id: &EventId) -> Result<Event> {
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1 AND workspace_id = ?2");
+    Ok(conn.prepare_cached(&sql)?.query_row([id.as_str(), workspace.as_str()], event_row)?)
+}

@@ -1,0 +1,235 @@
+//! The embedded backend: one SQLite file, one writer thread with group commit, and a
+//! few reader threads.
+//!
+//! Every write — publish, webhook and key changes, outcomes — is a job for the single
+//! writer ([`writer`]), which commits queued jobs together in one transaction (each in
+//! its own savepoint) and answers each only after that commit. Reads go to a pool of
+//! read-only connections ([`readers`]) that WAL lets run beside the writer.
+//!
+//! Invariants (beyond the contract in the crate root):
+//! - Only the writer thread ever writes the file, so the checks a write makes (limits,
+//!   idempotency keys, seqs) cannot race with another write.
+//! - Dropping or [`SqliteStore::close`]-ing the store commits every write accepted before.
+
+mod deliveries;
+mod events;
+mod readers;
+mod rows;
+mod schema;
+mod tenancy;
+mod webhooks;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use domain::{ApiKeyId, DeliveryId, EventId, EventTypeDef, WebhookId, WorkspaceId};
+
+use self::readers::{Readers, snapshot};
+use self::writer::Writer;
+use crate::{
+    Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventType, LaneTarget,
+    NewApiKey, NewEvent, NewWebhook, Outcome, Page, PageRequest, Published, Result, Store,
+    StoreError, Webhook, WebhookPatch, Workspace,
+};
+
+/// The file name used under the service's data directory.
+pub const DATABASE_FILE: &str = "admin-webhooks.db";
+
+/// Read connections: enough for the API and the lanes' refills to overlap; reads are
+/// short, and more connections than cores would only contend.
+const READERS: usize = 4;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Writer,
+    readers: Readers,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed, with its parent directory) the database at `path` and
+    /// brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Backend(format!("cannot create the data directory {}: {e}", parent.display()).into())
+            })?;
+        }
+        let writer_conn = schema::open_writer(path)?;
+        let reader_conns = (0..READERS)
+            .map(|_| schema::open_reader(path))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer: Writer::start(writer_conn)?,
+            readers: Readers::start(reader_conns)?,
+        })
+    }
+
+    /// Opens `admin-webhooks.db` inside the service's data directory.
+    pub fn open_in_dir(data_dir: &Path) -> Result<SqliteStore> {
+        Self::open(&data_dir.join(DATABASE_FILE))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops accepting work and waits until every write accepted before is committed.
+    /// Later calls fail with `Closed`. Dropping the store does the same, blocking.
+    pub async fn close(&self) {
+        self.readers.close();
+        self.writer.close().await;
+    }
+
+    /// The highest schema migration applied to the file.
+    pub async fn schema_version(&self) -> Result<i64> {
+        self.readers.read(schema::schema_version).await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn bootstrap(&self, first_key: NewApiKey) -> Result<Option<Workspace>> {
+        self.writer.write(move |tx| tenancy::bootstrap(tx, &first_key)).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.readers
+            .read(|conn| Ok(conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?))
+            .await
+    }
+
+    async fn create_workspace(&self, name: &str, first_key: NewApiKey) -> Result<(Workspace, ApiKey)> {
+        let name = name.to_owned();
+        self.writer.write(move |tx| tenancy::create_workspace(tx, &name, &first_key)).await
+    }
+
+    async fn list_workspaces(&self, page: PageRequest) -> Result<Page<Workspace>> {
+        self.readers.read(move |conn| tenancy::list_workspaces(conn, &page)).await
+    }
+
+    async fn get_workspace(&self, id: &WorkspaceId) -> Result<Workspace> {
+        let id = id.clone();
+        self.readers.read(move |conn| tenancy::get_workspace(conn, &id)).await
+    }
+
+    async fn set_workspace_limit(&self, id: &WorkspaceId, max_enabled_webhooks: u32) -> Result<Workspace> {
+        let id = id.clone();
+        self.writer
+            .write(move |tx| tenancy::set_workspace_limit(tx, &id, max_enabled_webhooks))
+            .await
+    }
+
+    async fn find_api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>> {
+        let hash = *hash;
+        self.readers.read(move |conn| tenancy::find_api_key(conn, &hash)).await
+    }
+
+    async fn create_api_key(&self, workspace: &WorkspaceId, key: NewApiKey) -> Result<ApiKey> {
+        let workspace = workspace.clone();
+        self.writer.write(move |tx| tenancy::insert_api_key(tx, &workspace, &key)).await
+    }
+
+    async fn list_api_keys(&self, workspace: &WorkspaceId, page: PageRequest) -> Result<Page<ApiKey>> {
+        let workspace = workspace.clone();
+        self.readers.read(move |conn| tenancy::list_api_keys(conn, &workspace, &page)).await
+    }
+
+    async fn revoke_api_key(&self, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<()> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.writer.write(move |tx| tenancy::revoke_api_key(tx, &workspace, &id)).await
+    }
+
+    async fn list_event_types(&self, workspace: &WorkspaceId) -> Result<Vec<EventType>> {
+        let workspace = workspace.clone();
+        self.readers.read(move |conn| tenancy::list_event_types(conn, &workspace)).await
+    }
+
+    async fn create_event_type(&self, workspace: &WorkspaceId, def: EventTypeDef) -> Result<EventType> {
+        let workspace = workspace.clone();
+        self.writer.write(move |tx| tenancy::create_event_type(tx, &workspace, &def)).await
+    }
+
+    async fn create_webhook(&self, workspace: &WorkspaceId, new: NewWebhook) -> Result<Webhook> {
+        let workspace = workspace.clone();
+        self.writer.write(move |tx| webhooks::create_webhook(tx, &workspace, &new)).await
+    }
+
+    async fn list_webhooks(&self, workspace: &WorkspaceId, page: PageRequest) -> Result<Page<Webhook>> {
+        let workspace = workspace.clone();
+        self.readers.read(move |conn| webhooks::list_webhooks(conn, &workspace, &page)).await
+    }
+
+    async fn get_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<Webhook> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.readers.read(move |conn| webhooks::get_webhook(conn, &workspace, &id)).await
+    }
+
+    async fn update_webhook(&self, workspace: &WorkspaceId, id: &WebhookId, patch: WebhookPatch) -> Result<Webhook> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.writer.write(move |tx| webhooks::update_webhook(tx, &workspace, &id, patch)).await
+    }
+
+    async fn delete_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<()> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.writer.write(move |tx| webhooks::delete_webhook(tx, &workspace, &id)).await
+    }
+
+    async fn publish(&self, new: NewEvent) -> Result<Published> {
+        self.writer.write(move |tx| events::publish(tx, &new)).await
+    }
+
+    async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> Result<Event> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.readers.read(move |conn| events::get_event(conn, &workspace, &id)).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        filter: DeliveryFilter,
+        page: PageRequest,
+    ) -> Result<Page<Delivery>> {
+        let (workspace, webhook) = (workspace.clone(), webhook.clone());
+        self.readers
+            .read(move |conn| {
+                snapshot(conn, |conn| deliveries::list_deliveries(conn, &workspace, &webhook, &filter, &page))
+            })
+            .await
+    }
+
+    async fn get_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> Result<(Delivery, Vec<Attempt>)> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.readers
+            .read(move |conn| snapshot(conn, |conn| deliveries::get_delivery(conn, &workspace, &id)))
+            .await
+    }
+
+    async fn lanes_with_work(&self) -> Result<Vec<WebhookId>> {
+        self.readers.read(deliveries::lanes_with_work).await
+    }
+
+    async fn lane_target(&self, webhook: &WebhookId) -> Result<LaneTarget> {
+        let webhook = webhook.clone();
+        self.readers.read(move |conn| webhooks::lane_target(conn, &webhook)).await
+    }
+
+    async fn lane_window(&self, webhook: &WebhookId, after_seq: i64, limit: u32) -> Result<Vec<DueDelivery>> {
+        let webhook = webhook.clone();
+        self.readers
+            .read(move |conn| deliveries::lane_window(conn, &webhook, after_seq, limit))
+            .await
+    }
+
+    fn submit_outcome(&self, outcome: Outcome) -> Ack {
+        self.writer.submit(move |tx| deliveries::record_outcome(tx, &outcome))
+    }
+}

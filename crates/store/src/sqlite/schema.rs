@@ -1,0 +1,107 @@
+//! Opening connections and bringing the schema up to date.
+//!
+//! Invariants:
+//! - Every connection runs with `foreign_keys=ON` and a busy timeout; the file is in WAL
+//!   mode with `synchronous=FULL`, so a commit that answered survives power loss (group
+//!   commit amortizes the fsync that costs).
+//! - Migrations are numbered, embedded in the binary, applied in order, each in its own
+//!   transaction together with its row in `schema_migrations`; a database written by a
+//!   newer binary (an unknown version) is refused rather than guessed at.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::rows::now_ms;
+use crate::{Result, StoreError};
+
+/// `(version, SQL)` in ascending order. Never edit an applied one: add the next.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+
+/// Statements kept prepared per connection; the store uses a few dozen distinct ones.
+const STATEMENT_CACHE: usize = 64;
+
+const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// The write connection: creates the file if needed, sets the durable journal mode and
+/// migrates. Run before any reader opens, so readers find WAL mode and the schema.
+pub(super) fn open_writer(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(
+            format!("SQLite refused WAL mode for {} (got `{mode}`)", path.display()).into(),
+        ));
+    }
+    // temp_store=MEMORY keeps the savepoint journals of each group commit in memory: on
+    // disk they are temporary files, and creating those cost more than the commit itself
+    // (measured: 10-endpoint publishes went from ~3k/s to ~8k/s).
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let mut conn = conn;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// A read-only connection: WAL lets it read a committed snapshot while the writer works.
+pub(super) fn open_reader(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch("PRAGMA foreign_keys = ON;")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// The highest migration applied to this database (0 for a new file).
+pub fn schema_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             applied_at INTEGER NOT NULL
+         )",
+    )?;
+    let current = schema_version(conn)?;
+    let known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+    if current > known {
+        return Err(StoreError::Backend(
+            format!(
+                "the database is at schema version {current}, newer than this binary knows \
+                 ({known}); run a newer admin-webhooks"
+            )
+            .into(),
+        ));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        // Immediate: two processes opening a new file at once must not both migrate.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let again: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM schema_migrations WHERE version = ?1",
+            [version],
+            |r| r.get(0),
+        )?;
+        if again == 0 {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                [*version, now_ms()],
+            )?;
+            tracing::info!(version, "applied store migration");
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}

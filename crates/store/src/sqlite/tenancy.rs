@@ -1,0 +1,232 @@
+//! Queries for workspaces, their API keys and their event catalogs.
+//!
+//! Invariants:
+//! - A workspace is created together with the five built-in event types, in the same
+//!   write job, so no workspace is ever seen without its catalog.
+//! - Only live keys exist for callers: revoked keys neither authenticate nor list, and
+//!   revoking one twice is `NotFound`.
+//! - Key and catalog calls filter by workspace id, so another workspace's ids are
+//!   `NotFound`.
+
+use domain::{ApiKeyId, EventTypeDef, WorkspaceId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::rows::{cursor_after, fetch_limit, into_page, is_unique_violation, now, parse, time, to_ms};
+use crate::{
+    ApiKey, DEFAULT_MAX_ENABLED_WEBHOOKS, EventType, NewApiKey, Page, PageRequest, Result,
+    StoreError, Workspace,
+};
+
+const WORKSPACE_COLUMNS: &str = "id, name, max_enabled_webhooks, created_at";
+
+fn workspace_row(row: &Row<'_>) -> rusqlite::Result<Workspace> {
+    Ok(Workspace {
+        id: parse(row, 0)?,
+        name: row.get(1)?,
+        max_enabled_webhooks: row.get(2)?,
+        created_at: time(row, 3)?,
+    })
+}
+
+const API_KEY_COLUMNS: &str = "id, workspace_id, name, hint, created_at";
+
+fn api_key_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
+    Ok(ApiKey {
+        id: parse(row, 0)?,
+        workspace_id: parse(row, 1)?,
+        name: row.get(2)?,
+        hint: row.get(3)?,
+        created_at: time(row, 4)?,
+    })
+}
+
+/// Creates the workspace `default` and its key unless any workspace exists.
+pub(super) fn bootstrap(conn: &Connection, first_key: &NewApiKey) -> Result<Option<Workspace>> {
+    let any: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM workspaces)")?
+        .query_row([], |r| r.get(0))?;
+    if any {
+        return Ok(None);
+    }
+    let (workspace, _) = create_workspace(conn, "default", first_key)?;
+    Ok(Some(workspace))
+}
+
+pub(super) fn create_workspace(conn: &Connection, name: &str, first_key: &NewApiKey) -> Result<(Workspace, ApiKey)> {
+    let workspace = Workspace {
+        id: WorkspaceId::generate(),
+        name: name.to_owned(),
+        max_enabled_webhooks: DEFAULT_MAX_ENABLED_WEBHOOKS,
+        created_at: now(),
+    };
+    conn.prepare_cached(
+        "INSERT INTO workspaces (id, name, max_enabled_webhooks, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        workspace.id.as_str(),
+        workspace.name,
+        workspace.max_enabled_webhooks,
+        to_ms(workspace.created_at)
+    ])?;
+    for def in domain::catalog::builtin_event_types() {
+        insert_event_type(conn, &workspace.id, &def, true)?;
+    }
+    let key = insert_api_key(conn, &workspace.id, first_key)?;
+    Ok((workspace, key))
+}
+
+pub(super) fn list_workspaces(conn: &Connection, page: &PageRequest) -> Result<Page<Workspace>> {
+    let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id > ?1 ORDER BY id LIMIT ?2");
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map(params![cursor_after(page), fetch_limit(page)], workspace_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(into_page(rows, page, |w| w.id.to_string()))
+}
+
+pub(super) fn get_workspace(conn: &Connection, id: &WorkspaceId) -> Result<Workspace> {
+    let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = ?1");
+    Ok(conn.prepare_cached(&sql)?.query_row([id.as_str()], workspace_row)?)
+}
+
+pub(super) fn set_workspace_limit(conn: &Connection, id: &WorkspaceId, max: u32) -> Result<Workspace> {
+    let changed = conn
+        .prepare_cached("UPDATE workspaces SET max_enabled_webhooks = ?1 WHERE id = ?2")?
+        .execute(params![max, id.as_str()])?;
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get_workspace(conn, id)
+}
+
+fn require_workspace(conn: &Connection, id: &WorkspaceId) -> Result<()> {
+    conn.prepare_cached("SELECT 1 FROM workspaces WHERE id = ?1")?
+        .query_row([id.as_str()], |_| Ok(()))
+        .optional()?
+        .ok_or(StoreError::NotFound)
+}
+
+pub(super) fn find_api_key(conn: &Connection, hash: &[u8; 32]) -> Result<Option<ApiKey>> {
+    let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL");
+    Ok(conn.prepare_cached(&sql)?.query_row([&hash[..]], api_key_row).optional()?)
+}
+
+pub(super) fn insert_api_key(conn: &Connection, workspace: &WorkspaceId, key: &NewApiKey) -> Result<ApiKey> {
+    require_workspace(conn, workspace)?;
+    let record = ApiKey {
+        id: ApiKeyId::generate(),
+        workspace_id: workspace.clone(),
+        name: key.name.clone(),
+        hint: key.hint.clone(),
+        created_at: now(),
+    };
+    conn.prepare_cached(
+        "INSERT INTO api_keys (id, workspace_id, name, hint, hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        record.id.as_str(),
+        workspace.as_str(),
+        record.name,
+        record.hint,
+        &key.hash[..],
+        to_ms(record.created_at)
+    ])
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            // Keys carry 32 random bytes; this means the same key value was submitted twice.
+            StoreError::Conflict("an API key with this value exists already; generate a new one".into())
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(record)
+}
+
+pub(super) fn list_api_keys(conn: &Connection, workspace: &WorkspaceId, page: &PageRequest) -> Result<Page<ApiKey>> {
+    let sql = format!(
+        "SELECT {API_KEY_COLUMNS} FROM api_keys
+         WHERE workspace_id = ?1 AND id > ?2 AND revoked_at IS NULL
+         ORDER BY id LIMIT ?3"
+    );
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map(params![workspace.as_str(), cursor_after(page), fetch_limit(page)], api_key_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(into_page(rows, page, |k| k.id.to_string()))
+}
+
+pub(super) fn revoke_api_key(conn: &Connection, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<()> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE api_keys SET revoked_at = ?1
+             WHERE id = ?2 AND workspace_id = ?3 AND revoked_at IS NULL",
+        )?
+        .execute(params![to_ms(now()), id.as_str(), workspace.as_str()])?;
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(super) fn list_event_types(conn: &Connection, workspace: &WorkspaceId) -> Result<Vec<EventType>> {
+    // Built-ins first, then by category and name: the order the dashboard groups them in.
+    let rows = conn
+        .prepare_cached(
+            "SELECT name, category, description, builtin FROM event_types
+             WHERE workspace_id = ?1 ORDER BY builtin DESC, category, name",
+        )?
+        .query_map([workspace.as_str()], |row| {
+            Ok(EventType {
+                name: row.get(0)?,
+                category: row.get(1)?,
+                description: row.get(2)?,
+                builtin: row.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub(super) fn create_event_type(conn: &Connection, workspace: &WorkspaceId, def: &EventTypeDef) -> Result<EventType> {
+    require_workspace(conn, workspace)?;
+    insert_event_type(conn, workspace, def, false)
+}
+
+fn insert_event_type(conn: &Connection, workspace: &WorkspaceId, def: &EventTypeDef, builtin: bool) -> Result<EventType> {
+    conn.prepare_cached(
+        "INSERT INTO event_types (workspace_id, name, category, description, builtin, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        workspace.as_str(),
+        def.name,
+        def.category,
+        def.description,
+        builtin,
+        to_ms(now())
+    ])
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(format!(
+                "event type `{}` is already in this workspace's catalog; pick another name",
+                def.name
+            ))
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(EventType {
+        name: def.name.clone(),
+        category: def.category.clone(),
+        description: def.description.clone(),
+        builtin,
+    })
+}
+
+/// Whether publishing `event_type` in `workspace` is allowed by its catalog.
+pub(super) fn event_type_exists(conn: &Connection, workspace: &WorkspaceId, event_type: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM event_types WHERE workspace_id = ?1 AND name = ?2)")?
+        .query_row(params![workspace.as_str(), event_type], |r| r.get(0))?)
+}

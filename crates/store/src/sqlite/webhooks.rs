@@ -1,0 +1,181 @@
+//! Queries for endpoints ("webhooks") and for what a lane needs to send to one.
+//!
+//! Invariants:
+//! - A workspace never holds more enabled webhooks than its `max_enabled_webhooks` through
+//!   a create or an update: the count and the write happen in the same writer job, so
+//!   concurrent requests cannot both take the last slot. (Lowering the limit below the
+//!   current count leaves existing webhooks enabled; it only refuses further enabling.)
+//! - Subscriptions are stored as a JSON array of their string forms and parsed back with
+//!   the domain's rules.
+//! - Every call but the lane's filters by workspace id.
+
+use domain::{Subscription, WebhookId, WorkspaceId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::rows::{cursor_after, fetch_limit, into_page, now, now_ms, parse, time, to_ms};
+use crate::{LaneTarget, NewWebhook, Page, PageRequest, Result, StoreError, Webhook, WebhookPatch};
+
+const WEBHOOK_COLUMNS: &str = "id, workspace_id, url, description, events, enabled, secret, created_at, updated_at";
+
+fn webhook_row(row: &Row<'_>) -> rusqlite::Result<Webhook> {
+    Ok(Webhook {
+        id: parse(row, 0)?,
+        workspace_id: parse(row, 1)?,
+        url: row.get(2)?,
+        description: row.get(3)?,
+        events: decode_events(row, 4)?,
+        enabled: row.get(5)?,
+        secret: row.get(6)?,
+        created_at: time(row, 7)?,
+        updated_at: time(row, 8)?,
+    })
+}
+
+pub(super) fn encode_events(events: &[Subscription]) -> String {
+    let strings: Vec<String> = events.iter().map(ToString::to_string).collect();
+    serde_json::to_string(&strings).expect("a list of strings always serializes")
+}
+
+pub(super) fn decode_events(row: &Row<'_>, idx: usize) -> rusqlite::Result<Vec<Subscription>> {
+    let text = row.get_ref(idx)?.as_str()?;
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// Refuses to add one more enabled webhook to `workspace` past its limit.
+fn check_room_for_enabled(conn: &Connection, workspace: &WorkspaceId) -> Result<()> {
+    let (limit, enabled): (u32, u32) = conn
+        .prepare_cached(
+            "SELECT w.max_enabled_webhooks,
+                    (SELECT COUNT(*) FROM webhooks h WHERE h.workspace_id = w.id AND h.enabled)
+             FROM workspaces w WHERE w.id = ?1",
+        )?
+        .query_row([workspace.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or(StoreError::NotFound)?;
+    if enabled >= limit {
+        return Err(StoreError::LimitReached { limit });
+    }
+    Ok(())
+}
+
+pub(super) fn create_webhook(conn: &Connection, workspace: &WorkspaceId, new: &NewWebhook) -> Result<Webhook> {
+    if new.enabled {
+        check_room_for_enabled(conn, workspace)?;
+    } else {
+        // Still refuse an unknown workspace (the foreign key would, less legibly).
+        conn.prepare_cached("SELECT 1 FROM workspaces WHERE id = ?1")?
+            .query_row([workspace.as_str()], |_| Ok(()))?;
+    }
+    let at = now();
+    let webhook = Webhook {
+        id: WebhookId::generate(),
+        workspace_id: workspace.clone(),
+        url: new.url.clone(),
+        description: new.description.clone(),
+        events: new.events.clone(),
+        enabled: new.enabled,
+        secret: new.secret.clone(),
+        created_at: at,
+        updated_at: at,
+    };
+    conn.prepare_cached(
+        "INSERT INTO webhooks (id, workspace_id, url, description, events, enabled, secret,
+                               created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+    )?
+    .execute(params![
+        webhook.id.as_str(),
+        workspace.as_str(),
+        webhook.url,
+        webhook.description,
+        encode_events(&webhook.events),
+        webhook.enabled,
+        webhook.secret,
+        to_ms(at)
+    ])?;
+    Ok(webhook)
+}
+
+pub(super) fn list_webhooks(conn: &Connection, workspace: &WorkspaceId, page: &PageRequest) -> Result<Page<Webhook>> {
+    let sql = format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE workspace_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    );
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map(params![workspace.as_str(), cursor_after(page), fetch_limit(page)], webhook_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(into_page(rows, page, |w| w.id.to_string()))
+}
+
+pub(super) fn get_webhook(conn: &Connection, workspace: &WorkspaceId, id: &WebhookId) -> Result<Webhook> {
+    let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1 AND workspace_id = ?2");
+    Ok(conn.prepare_cached(&sql)?.query_row([id.as_str(), workspace.as_str()], webhook_row)?)
+}
+
+pub(super) fn update_webhook(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    id: &WebhookId,
+    patch: WebhookPatch,
+) -> Result<Webhook> {
+    let mut webhook = get_webhook(conn, workspace, id)?;
+    if patch.enabled == Some(true) && !webhook.enabled {
+        check_room_for_enabled(conn, workspace)?;
+    }
+    if let Some(url) = patch.url {
+        webhook.url = url;
+    }
+    if let Some(description) = patch.description {
+        webhook.description = description;
+    }
+    if let Some(events) = patch.events {
+        webhook.events = events;
+    }
+    if let Some(enabled) = patch.enabled {
+        webhook.enabled = enabled;
+    }
+    webhook.updated_at = now();
+    conn.prepare_cached(
+        "UPDATE webhooks SET url = ?1, description = ?2, events = ?3, enabled = ?4, updated_at = ?5
+         WHERE id = ?6 AND workspace_id = ?7",
+    )?
+    .execute(params![
+        webhook.url,
+        webhook.description,
+        encode_events(&webhook.events),
+        webhook.enabled,
+        to_ms(webhook.updated_at),
+        id.as_str(),
+        workspace.as_str()
+    ])?;
+    Ok(webhook)
+}
+
+pub(super) fn delete_webhook(conn: &Connection, workspace: &WorkspaceId, id: &WebhookId) -> Result<()> {
+    // Deliveries and their attempts go with it (ON DELETE CASCADE).
+    let changed = conn
+        .prepare_cached("DELETE FROM webhooks WHERE id = ?1 AND workspace_id = ?2")?
+        .execute([id.as_str(), workspace.as_str()])?;
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(super) fn lane_target(conn: &Connection, id: &WebhookId) -> Result<LaneTarget> {
+    let (url, enabled, secret, previous, previous_until): (String, bool, String, Option<String>, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT url, enabled, secret, previous_secret, previous_secret_expires_at
+             FROM webhooks WHERE id = ?1",
+        )?
+        .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+    let mut secrets = vec![secret];
+    if let (Some(previous), Some(until)) = (previous, previous_until)
+        && until > now_ms()
+    {
+        secrets.push(previous);
+    }
+    Ok(LaneTarget { webhook_id: id.clone(), url, enabled, secrets })
+}

@@ -1,0 +1,212 @@
+//! The single writer: one thread owns the only write connection and commits every write
+//! of the store in groups.
+//!
+//! The thread blocks for a first job, drains whatever else is queued (up to
+//! [`MAX_BATCH`]), runs the jobs in channel order inside ONE transaction — each inside
+//! its own savepoint, so a job that fails rolls back only itself — and commits once. One
+//! fsync then covers the whole group; that is where publish throughput comes from.
+//!
+//! Invariants:
+//! - A job's caller hears back only after the commit that holds its work succeeded; if
+//!   that commit fails, every job of the group hears the failure (none of it was kept).
+//! - Jobs run and commit in submission order, so what a caller submitted first is never
+//!   visible after what it submitted later (outcomes of a lane, seqs of publishes).
+//! - Once closed, nothing new is accepted (`Closed`); everything accepted before is
+//!   committed before the thread ends.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use crate::{Result, StoreError};
+
+/// The most jobs one transaction holds: enough to amortize an fsync well, few enough
+/// that one commit never keeps callers waiting long.
+const MAX_BATCH: usize = 512;
+
+/// One unit of write work with its reply, type-erased so jobs of any result type share
+/// the channel.
+trait Job: Send {
+    /// Runs the work against the open transaction; whether it succeeded.
+    fn run(&mut self, tx: &Transaction<'_>) -> bool;
+    /// Answers the caller once the group's fate is known (`Err` holds the commit error).
+    fn finish(self: Box<Self>, commit: Result<(), &str>);
+}
+
+struct Typed<F, T> {
+    work: Option<F>,
+    result: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<F, T> Job for Typed<F, T>
+where
+    F: FnOnce(&Transaction<'_>) -> Result<T> + Send,
+    T: Send,
+{
+    fn run(&mut self, tx: &Transaction<'_>) -> bool {
+        let Some(work) = self.work.take() else { return false };
+        // A panicking job must not take the writer (and every later write) down with it.
+        let result = catch_unwind(AssertUnwindSafe(|| work(tx))).unwrap_or_else(|_| {
+            Err(StoreError::Backend("a store write panicked; it was rolled back".into()))
+        });
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), &str>) {
+        let result = match (self.result, commit) {
+            // Never ran: refused because the store closed.
+            (None, _) => Err(StoreError::Closed),
+            (Some(Err(own)), _) => Err(own),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (Some(Ok(_)), Err(e)) => Err(StoreError::Backend(format!("commit failed: {e}").into())),
+        };
+        // The caller may have gone away (a cancelled request); the work stands anyway.
+        let _ = self.reply.send(result);
+    }
+}
+
+enum Msg {
+    Job(Box<dyn Job>),
+    /// Commit what came before, then stop and say so.
+    Close(oneshot::Sender<()>),
+}
+
+pub(super) struct Writer {
+    /// `None` once closed. Submitters hold the read lock while they send, so nothing can
+    /// slip into the channel behind the close message.
+    sender: RwLock<Option<flume::Sender<Msg>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    pub(super) fn start(conn: Connection) -> Result<Writer> {
+        let (sender, receiver) = flume::unbounded();
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run(conn, receiver))
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        Ok(Writer { sender: RwLock::new(Some(sender)), thread: Mutex::new(Some(thread)) })
+    }
+
+    /// Queues `work` and returns where its result will arrive, without waiting.
+    pub(super) fn submit<T, F>(&self, work: F) -> oneshot::Receiver<Result<T>>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, receiver) = oneshot::channel();
+        let job = Box::new(Typed { work: Some(work), result: None, reply });
+        let guard = self.sender.read().unwrap_or_else(PoisonError::into_inner);
+        let refused = match guard.as_ref() {
+            Some(sender) => match sender.send(Msg::Job(job)) {
+                Ok(()) => None,
+                Err(flume::SendError(msg)) => Some(msg),
+            },
+            None => Some(Msg::Job(job)),
+        };
+        drop(guard);
+        if let Some(Msg::Job(job)) = refused {
+            job.finish(Err("the store is closed"));
+        }
+        receiver
+    }
+
+    /// Queues `work` and waits until it is committed (or refused).
+    pub(super) async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit(work).await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Stops accepting writes and waits until everything accepted is committed.
+    pub(super) async fn close(&self) {
+        let sender = self.sender.write().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(sender) = sender {
+            let (done, finished) = oneshot::channel();
+            if sender.send(Msg::Close(done)).is_ok() {
+                drop(sender);
+                let _ = finished.await;
+            }
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Dropping the only sender lets the thread drain the queue and end.
+        self.sender.write().unwrap_or_else(PoisonError::into_inner).take();
+        let thread = self.thread.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(thread) = thread
+            && thread.thread().id() != std::thread::current().id()
+        {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(mut conn: Connection, receiver: flume::Receiver<Msg>) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let mut closing = None;
+        match receiver.recv() {
+            Ok(Msg::Job(job)) => batch.push(job),
+            Ok(Msg::Close(done)) => closing = Some(done),
+            Err(flume::RecvError::Disconnected) => return,
+        }
+        while closing.is_none() && batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(Msg::Job(job)) => batch.push(job),
+                Ok(Msg::Close(done)) => closing = Some(done),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            commit_group(&mut conn, &mut batch);
+        }
+        if let Some(done) = closing {
+            drop(conn);
+            let _ = done.send(());
+            return;
+        }
+    }
+}
+
+/// Runs `batch` in one transaction and answers every job.
+fn commit_group(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>) {
+    let size = batch.len();
+    let outcome = run_group(conn, batch);
+    if let Err(e) = &outcome {
+        tracing::error!(error = %e, jobs = size, "store group commit failed");
+    }
+    let message = outcome.as_ref().err().map(ToString::to_string);
+    for job in batch.drain(..) {
+        job.finish(match &message {
+            None => Ok(()),
+            Some(m) => Err(m),
+        });
+    }
+}
+
+fn run_group(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Result<()> {
+    // Immediate: take the write lock up front, so another process on the same file
+    // makes us wait (busy timeout) here rather than fail at commit.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for job in batch.iter_mut() {
+        tx.prepare_cached("SAVEPOINT job")?.execute([])?;
+        if job.run(&tx) {
+            tx.prepare_cached("RELEASE job")?.execute([])?;
+        } else {
+            tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
+            tx.prepare_cached("RELEASE job")?.execute([])?;
+        }
+    }
+    tx.commit()
+}

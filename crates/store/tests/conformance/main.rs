@@ -1,0 +1,85 @@
+//! The store contract's conformance suite: every check is an `async fn` over a
+//! [`Harness`] (a fresh, empty store of some backend), and [`conformance!`] turns the
+//! whole list into tests for one backend. A new backend adds one `conformance!` line
+//! with its own setup function; the checks stay as they are.
+//!
+//! The checks speak only through `dyn Store`, so they test the contract, not an
+//! implementation; backend-specific behaviour (files, closing) is tested beside the
+//! backend (`tests/sqlite.rs`).
+
+extern crate admin_webhooks_store as store;
+
+mod dispatch;
+mod durability;
+mod publish;
+mod support;
+mod tenancy;
+mod webhooks;
+
+use std::sync::Arc;
+
+use store::Store;
+use store::sqlite::SqliteStore;
+use support::{Harness, Reopen};
+use tempfile::TempDir;
+
+/// Expands to one `#[tokio::test]` per check, each on a fresh store from `$setup`.
+macro_rules! conformance {
+    ($backend:ident, $setup:path) => {
+        conformance!(@tests $backend, $setup;
+            tenancy::bootstrap_happens_once,
+            tenancy::new_workspace_has_the_builtin_catalog,
+            tenancy::custom_event_types_add_and_conflict,
+            tenancy::api_keys_are_scoped_and_revocable,
+            tenancy::workspaces_paginate_and_take_limits,
+            webhooks::webhook_crud_round_trips,
+            webhooks::webhooks_paginate_by_id,
+            webhooks::workspaces_cannot_see_each_other,
+            webhooks::enabled_webhook_limit_is_enforced,
+            webhooks::limit_holds_under_concurrent_creates,
+            publish::publish_reaches_matching_enabled_webhooks,
+            publish::seq_follows_publish_order_under_concurrency,
+            publish::unknown_event_type_is_refused,
+            publish::failed_publishes_leave_concurrent_ones_intact,
+            publish::idempotency_key_returns_the_first_event,
+            publish::only_webhook_targets_one_endpoint,
+            publish::stored_body_is_the_rendered_body,
+            dispatch::outcomes_are_fenced_by_attempt_count,
+            dispatch::delivered_failed_and_expired_transitions,
+            dispatch::outcomes_commit_in_submission_order,
+            dispatch::lane_target_follows_the_webhook,
+            dispatch::list_deliveries_pages_newest_first_with_filters,
+            dispatch::deleting_a_webhook_removes_its_deliveries,
+            durability::data_survives_reopening,
+        );
+    };
+    (@tests $backend:ident, $setup:path; $($module:ident :: $check:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $check() {
+                    crate::$module::$check($setup().await).await;
+                }
+            )*
+        }
+    };
+}
+
+/// A fresh SQLite file in its own temporary directory, kept as long as the harness.
+async fn sqlite() -> Harness {
+    let dir = TempDir::new().expect("temporary directory");
+    let path = dir.path().join("store").join("admin-webhooks.db");
+    let open = move || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).expect("open the SQLite store")) };
+    let store = open();
+    let reopen: Reopen = Box::new(move |old| {
+        let open = open.clone();
+        Box::pin(async move {
+            // The last handle going away commits queued work and stops the writer.
+            drop(old);
+            open()
+        })
+    });
+    Harness::new(store, reopen, dir)
+}
+
+conformance!(sqlite_backend, crate::sqlite);
