@@ -178,6 +178,7 @@ impl Lane {
         result: AttemptResult,
     ) {
         let attempts = head.attempts + 1;
+        tracing::debug!(webhook = %self.id, delivery = %head.id, outcome = ?result.outcome, "attempt finished");
         let (status, next_attempt_at, error_class) = match result.outcome {
             AttemptOutcome::Succeeded => (DeliveryStatus::Delivered, None, None),
             AttemptOutcome::Failed(class) => {

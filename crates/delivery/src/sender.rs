@@ -9,7 +9,7 @@
 //! Invariants:
 //! - Outside `--dev` a connection is only ever opened to a public address: IP-literal and
 //!   `localhost` hosts are refused by [`UrlPolicy`] before sending, and names are resolved
-//!   by [`resolver::GuardedResolver`], which drops every non-public address. Because the
+//!   by the sender's own resolver (`resolver::GuardedResolver`), which drops every non-public address. Because the
 //!   client connects only to what the resolver returned, the check applies to the address
 //!   actually connected to on every new connection (DNS rebinding cannot reach inside).
 //! - Certificates are always verified against the public roots plus the extra CA file,
@@ -24,7 +24,7 @@
 //!   URL (receivers put tokens in query strings).
 
 mod classify;
-pub mod resolver;
+mod resolver;
 mod tls;
 
 use std::sync::Arc;
@@ -94,7 +94,7 @@ pub enum SenderError {
 }
 
 /// One attempt of one delivery, borrowed from the lane that makes it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct AttemptRequest<'a> {
     pub url: &'a str,
     /// The current secret first; during a rotation's grace period the previous one after
@@ -108,6 +108,22 @@ pub struct AttemptRequest<'a> {
     pub delivery_id: &'a str,
     /// The exact body bytes, identical on every attempt; shared, not copied.
     pub body: &'a Arc<[u8]>,
+}
+
+/// Written by hand so that logging a request can never print a secret or a body.
+impl std::fmt::Debug for AttemptRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttemptRequest")
+            .field("event_id", &self.event_id)
+            .field("event_type", &self.event_type)
+            .field("delivery_id", &self.delivery_id)
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What one attempt came to.
@@ -230,6 +246,11 @@ impl Sender {
 
     /// Makes one attempt. Never panics and never returns early without a result: every
     /// way an attempt can end is an [`AttemptResult`].
+    ///
+    /// A URL the address policy refuses is not sent and is recorded as `ssrf_blocked`:
+    /// a non-public address, but also (only possible if the service was restarted without
+    /// `--dev` after registering it) an `http://` URL, since in each case it is the policy
+    /// that stopped the attempt.
     pub async fn send(&self, request: &AttemptRequest<'_>) -> AttemptResult {
         let started = Instant::now();
 
@@ -248,7 +269,10 @@ impl Sender {
         let Some(headers) = signed_headers(request) else {
             // The store always hands out the current secret; an empty list is a bug
             // upstream, and sending unsigned would be worse than not sending.
-            debug_assert!(false, "an attempt without a signing secret");
+            tracing::error!(
+                delivery_id = request.delivery_id,
+                "attempt without a signing secret; not sent"
+            );
             return AttemptResult::failure(
                 ErrorClass::Connect,
                 "not sent: the endpoint has no signing secret".to_owned(),

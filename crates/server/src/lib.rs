@@ -58,6 +58,7 @@ pub async fn run(
              for endpoints. Never run a production service with --dev."
         );
     }
+    let _lock = lock_data_dir(&settings.data_dir)?;
     let sqlite = SqliteStore::open_in_dir(&settings.data_dir)
         .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
     let store: Arc<dyn Store> = Arc::new(sqlite);
@@ -114,6 +115,29 @@ pub async fn run(
     dispatcher.stopped().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Holds an exclusive lock on the data folder for the life of the process: SQLite is
+/// shared by one `serve` process only (several processes share PostgreSQL instead), and
+/// two processes delivering from one file would break per-endpoint order.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+    let path = dir.join("admin-webhooks.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    file.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "another admin-webhooks process is using the data folder {}; stop it first, or run \
+             several processes on PostgreSQL (--database-url)",
+            dir.display()
+        )
+    })?;
+    Ok(file)
 }
 
 /// On an empty store, creates the workspace `default` and its first API key, and prints

@@ -56,30 +56,55 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
 
     // Workspaces (operator API).
-    async fn create_workspace(&self, name: &str, first_key: NewApiKey) -> Result<(Workspace, ApiKey)>;
+    async fn create_workspace(
+        &self,
+        name: &str,
+        first_key: NewApiKey,
+    ) -> Result<(Workspace, ApiKey)>;
     async fn list_workspaces(&self, page: PageRequest) -> Result<Page<Workspace>>;
     async fn get_workspace(&self, id: &WorkspaceId) -> Result<Workspace>;
-    async fn set_workspace_limit(&self, id: &WorkspaceId, max_enabled_webhooks: u32) -> Result<Workspace>;
+    async fn set_workspace_limit(
+        &self,
+        id: &WorkspaceId,
+        max_enabled_webhooks: u32,
+    ) -> Result<Workspace>;
 
     // API keys.
     /// The live (not revoked) key with this hash.
     async fn find_api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>>;
     async fn create_api_key(&self, workspace: &WorkspaceId, key: NewApiKey) -> Result<ApiKey>;
-    async fn list_api_keys(&self, workspace: &WorkspaceId, page: PageRequest) -> Result<Page<ApiKey>>;
+    async fn list_api_keys(
+        &self,
+        workspace: &WorkspaceId,
+        page: PageRequest,
+    ) -> Result<Page<ApiKey>>;
     async fn revoke_api_key(&self, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<()>;
 
     // Event catalog.
     async fn list_event_types(&self, workspace: &WorkspaceId) -> Result<Vec<EventType>>;
     /// `Conflict` when the name exists already.
-    async fn create_event_type(&self, workspace: &WorkspaceId, def: domain::EventTypeDef) -> Result<EventType>;
+    async fn create_event_type(
+        &self,
+        workspace: &WorkspaceId,
+        def: domain::EventTypeDef,
+    ) -> Result<EventType>;
 
     // Webhooks.
     /// `LimitReached` when enabling it would pass the workspace's limit.
     async fn create_webhook(&self, workspace: &WorkspaceId, new: NewWebhook) -> Result<Webhook>;
-    async fn list_webhooks(&self, workspace: &WorkspaceId, page: PageRequest) -> Result<Page<Webhook>>;
+    async fn list_webhooks(
+        &self,
+        workspace: &WorkspaceId,
+        page: PageRequest,
+    ) -> Result<Page<Webhook>>;
     async fn get_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<Webhook>;
     /// `LimitReached` when the patch enables it past the workspace's limit.
-    async fn update_webhook(&self, workspace: &WorkspaceId, id: &WebhookId, patch: WebhookPatch) -> Result<Webhook>;
+    async fn update_webhook(
+        &self,
+        workspace: &WorkspaceId,
+        id: &WebhookId,
+        patch: WebhookPatch,
+    ) -> Result<Webhook>;
     /// Deletes the webhook with its deliveries and attempts.
     async fn delete_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<()>;
 
@@ -91,8 +116,18 @@ pub trait Store: Send + Sync + 'static {
     async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> Result<Event>;
 
     // Deliveries and the activity log.
-    async fn list_deliveries(&self, workspace: &WorkspaceId, webhook: &WebhookId, filter: DeliveryFilter, page: PageRequest) -> Result<Page<Delivery>>;
-    async fn get_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> Result<(Delivery, Vec<Attempt>)>;
+    async fn list_deliveries(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        filter: DeliveryFilter,
+        page: PageRequest,
+    ) -> Result<Page<Delivery>>;
+    async fn get_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> Result<(Delivery, Vec<Attempt>)>;
 
     // Dispatch.
     /// Endpoints that have open (pending or failed) deliveries.
@@ -101,7 +136,12 @@ pub trait Store: Send + Sync + 'static {
     async fn lane_target(&self, webhook: &WebhookId) -> Result<LaneTarget>;
     /// Up to `limit` open deliveries of one endpoint with `seq > after_seq`, in seq order,
     /// with their bodies.
-    async fn lane_window(&self, webhook: &WebhookId, after_seq: i64, limit: u32) -> Result<Vec<DueDelivery>>;
+    async fn lane_window(
+        &self,
+        webhook: &WebhookId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>>;
     /// Queues an outcome for commit without waiting for it; the returned [`Ack`] resolves
     /// when it is committed (or refused as `StaleAttempt`).
     fn submit_outcome(&self, outcome: Outcome) -> Ack;

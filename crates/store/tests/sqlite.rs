@@ -53,9 +53,13 @@ async fn open_in_dir_creates_the_directory_and_migrates_once() {
     drop(again);
 
     let conn = rusqlite::Connection::open(data_dir.join(DATABASE_FILE)).unwrap();
-    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
-    let applied: i64 = conn.query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0)).unwrap();
+    let applied: i64 = conn
+        .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(applied, 1);
 }
 
@@ -65,7 +69,11 @@ async fn a_newer_schema_is_refused() {
     let path = dir.path().join(DATABASE_FILE);
     drop(SqliteStore::open(&path).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)", []).unwrap();
+    conn.execute(
+        "INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)",
+        [],
+    )
+    .unwrap();
     drop(conn);
     match SqliteStore::open(&path) {
         Err(StoreError::Backend(e)) => assert!(e.to_string().contains("99"), "{e}"),
@@ -82,13 +90,21 @@ async fn close_commits_queued_outcomes_and_refuses_later_work() {
     for _ in 0..100 {
         store.publish(event(&ws, "user.created")).await.unwrap();
     }
-    let acks: Vec<_> =
-        open_deliveries(&store, &hook).await.iter().map(|d| store.submit_outcome(delivered(d, &hook))).collect();
+    let acks: Vec<_> = open_deliveries(&store, &hook)
+        .await
+        .iter()
+        .map(|d| store.submit_outcome(delivered(d, &hook)))
+        .collect();
     store.close().await;
     for ack in acks {
-        ack.await.expect("answered before close returned").expect("committed");
+        ack.await
+            .expect("answered before close returned")
+            .expect("committed");
     }
-    assert!(matches!(store.publish(event(&ws, "user.created")).await, Err(StoreError::Closed)));
+    assert!(matches!(
+        store.publish(event(&ws, "user.created")).await,
+        Err(StoreError::Closed)
+    ));
     assert!(matches!(store.ping().await, Err(StoreError::Closed)));
     let late = store.submit_outcome(delivered(&open_deliveries_of_nothing(), &hook));
     assert!(matches!(late.await, Ok(Err(StoreError::Closed))));
@@ -126,7 +142,10 @@ async fn dropping_the_store_commits_queued_work() {
 
     let store = SqliteStore::open_in_dir(dir.path()).unwrap();
     let (delivery, attempts) = store.get_delivery(&ws, &d.id).await.unwrap();
-    assert_eq!((delivery.status, attempts.len()), (DeliveryStatus::Delivered, 1));
+    assert_eq!(
+        (delivery.status, attempts.len()),
+        (DeliveryStatus::Delivered, 1)
+    );
 }
 
 /// 10,000 publishes from 64 tasks, to 1 and to 10 subscribed webhooks, on a real file.
@@ -166,7 +185,10 @@ async fn publish_rate() {
         for hook in &hooks {
             let open = store.lane_window(hook, 0, 20_000).await.unwrap();
             assert_eq!(open.len(), PUBLISHES);
-            assert!(open.windows(2).all(|w| w[0].seq < w[1].seq && w[0].event_id < w[1].event_id));
+            assert!(
+                open.windows(2)
+                    .all(|w| w[0].seq < w[1].seq && w[0].event_id < w[1].event_id)
+            );
         }
     }
 }

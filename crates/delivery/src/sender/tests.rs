@@ -148,3 +148,20 @@ async fn a_failed_lookup_is_a_connect_failure() {
     let message = result.error_message.unwrap();
     assert!(message.contains("could not be resolved"), "{message}");
 }
+
+#[test]
+fn debug_output_never_shows_secrets_or_the_body() {
+    let (secrets, body) = (
+        vec!["whsec_TOPSECRET".to_owned()],
+        Arc::from(&b"{\"card\":\"4242\"}"[..]),
+    );
+    let text = format!(
+        "{:?}",
+        request("https://example.com/?t=tok", &secrets, &body)
+    );
+    assert!(
+        !text.contains("TOPSECRET") && !text.contains("4242"),
+        "{text}"
+    );
+    assert!(text.contains("redacted"), "{text}");
+}

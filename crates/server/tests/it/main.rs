@@ -1,6 +1,8 @@
 //! Whole-service tests: the real `admin-webhooks` binary on a real SQLite file, driven over
 //! HTTP, delivering to real receivers on loopback.
 
+mod bootstrap;
 mod crash;
 mod delivery;
+mod restart;
 mod support;

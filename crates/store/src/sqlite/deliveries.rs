@@ -6,8 +6,10 @@
 //!   open: an outcome whose `attempts_before` no longer holds changes nothing, records no
 //!   attempt, and is `StaleAttempt`.
 //! - Open means `pending` or `failed`; only open deliveries carry a `next_attempt_at`.
-//! - Queries on open deliveries spell `status IN ('pending', 'failed')` exactly like the
-//!   partial index `deliveries_open`, so SQLite can use it.
+//! - Queries on open deliveries name the partial index `deliveries_open` (INDEXED BY) and
+//!   spell `status IN ('pending', 'failed')` exactly like it: without statistics SQLite
+//!   would rather walk the table's key and skip closed rows one by one, which with a
+//!   long delivered history is a scan of millions.
 //! - Activity log calls filter by workspace id.
 
 use std::sync::Arc;
@@ -15,8 +17,10 @@ use std::sync::Arc;
 use domain::{DeliveryId, WebhookId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::rows::{fetch_limit, now, now_ms, opt_time, parse, parse_opt, time, to_ms};
-use crate::{Attempt, Delivery, DeliveryFilter, DueDelivery, Outcome, Page, PageRequest, Result, StoreError};
+use super::rows::{fetch_limit, into_page, now, now_ms, opt_time, parse, parse_opt, time, to_ms};
+use crate::{
+    Attempt, Delivery, DeliveryFilter, DueDelivery, Outcome, Page, PageRequest, Result, StoreError,
+};
 
 const DELIVERY_COLUMNS: &str = "id, event_id, webhook_id, event_type, status, attempts, last_status_code, \
      last_response_ms, last_error, next_attempt_at, created_at, updated_at";
@@ -38,8 +42,7 @@ fn delivery_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
-const ATTEMPT_COLUMNS: &str =
-    "id, delivery_id, attempted_at, status_code, response_ms, error_class, error_message, response_body";
+const ATTEMPT_COLUMNS: &str = "id, delivery_id, attempted_at, status_code, response_ms, error_class, error_message, response_body";
 
 fn attempt_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
     Ok(Attempt {
@@ -52,6 +55,15 @@ fn attempt_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
         error_message: row.get(6)?,
         response_body: row.get(7)?,
     })
+}
+
+fn activity_log_sql() -> String {
+    format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries
+         WHERE webhook_id = ?1 AND workspace_id = ?2 AND seq < ?3
+           AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR event_type = ?5)
+         ORDER BY seq DESC LIMIT ?6"
+    )
 }
 
 /// One page of a webhook's deliveries, newest first.
@@ -78,18 +90,17 @@ pub(super) fn list_deliveries(
             // A cursor of nothing here (deleted, or from elsewhere) has nothing after it.
             match seq {
                 Some(seq) => seq,
-                None => return Ok(Page { data: Vec::new(), next_cursor: None }),
+                None => {
+                    return Ok(Page {
+                        data: Vec::new(),
+                        next_cursor: None,
+                    });
+                }
             }
         }
     };
-    let sql = format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries
-         WHERE webhook_id = ?1 AND workspace_id = ?2 AND seq < ?3
-           AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR event_type = ?5)
-         ORDER BY seq DESC LIMIT ?6"
-    );
     let rows = conn
-        .prepare_cached(&sql)?
+        .prepare_cached(&activity_log_sql())?
         .query_map(
             params![
                 webhook.as_str(),
@@ -102,13 +113,22 @@ pub(super) fn list_deliveries(
             delivery_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(super::rows::into_page(rows, page, |d| d.id.to_string()))
+    Ok(into_page(rows, page, |d| d.id.to_string()))
 }
 
-pub(super) fn get_delivery(conn: &Connection, workspace: &WorkspaceId, id: &DeliveryId) -> Result<(Delivery, Vec<Attempt>)> {
-    let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1 AND workspace_id = ?2");
-    let delivery = conn.prepare_cached(&sql)?.query_row([id.as_str(), workspace.as_str()], delivery_row)?;
-    let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE delivery_id = ?1 ORDER BY attempted_at, id");
+pub(super) fn get_delivery(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    id: &DeliveryId,
+) -> Result<(Delivery, Vec<Attempt>)> {
+    let sql =
+        format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1 AND workspace_id = ?2");
+    let delivery = conn
+        .prepare_cached(&sql)?
+        .query_row([id.as_str(), workspace.as_str()], delivery_row)?;
+    let sql = format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE delivery_id = ?1 ORDER BY attempted_at, id"
+    );
     let attempts = conn
         .prepare_cached(&sql)?
         .query_map([id.as_str()], attempt_row)?
@@ -118,29 +138,35 @@ pub(super) fn get_delivery(conn: &Connection, workspace: &WorkspaceId, id: &Deli
 
 /// Webhooks with open deliveries: one indexed probe per webhook instead of a scan of
 /// every open delivery, which matters with a backlog of millions.
+const LANES_WITH_WORK: &str = "SELECT w.id FROM webhooks w
+     WHERE EXISTS (SELECT 1 FROM deliveries d INDEXED BY deliveries_open
+                   WHERE d.webhook_id = w.id AND d.status IN ('pending', 'failed'))
+     ORDER BY w.id";
+
 pub(super) fn lanes_with_work(conn: &Connection) -> Result<Vec<WebhookId>> {
     let ids = conn
-        .prepare_cached(
-            "SELECT w.id FROM webhooks w
-             WHERE EXISTS (SELECT 1 FROM deliveries d
-                           WHERE d.webhook_id = w.id AND d.status IN ('pending', 'failed'))
-             ORDER BY w.id",
-        )?
+        .prepare_cached(LANES_WITH_WORK)?
         .query_map([], |row| parse(row, 0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(ids)
 }
 
+const LANE_WINDOW: &str =
+    "SELECT d.id, d.event_id, d.event_type, d.seq, d.attempts, d.next_attempt_at,
+            e.created_at, e.body
+     FROM deliveries d INDEXED BY deliveries_open JOIN events e ON e.id = d.event_id
+     WHERE d.webhook_id = ?1 AND d.seq > ?2 AND d.status IN ('pending', 'failed')
+     ORDER BY d.seq LIMIT ?3";
+
 /// Up to `limit` open deliveries of `webhook` after `after_seq`, in seq order, with bodies.
-pub(super) fn lane_window(conn: &Connection, webhook: &WebhookId, after_seq: i64, limit: u32) -> Result<Vec<DueDelivery>> {
+pub(super) fn lane_window(
+    conn: &Connection,
+    webhook: &WebhookId,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<DueDelivery>> {
     let rows = conn
-        .prepare_cached(
-            "SELECT d.id, d.event_id, d.event_type, d.seq, d.attempts, d.next_attempt_at,
-                    e.created_at, e.body
-             FROM deliveries d JOIN events e ON e.id = d.event_id
-             WHERE d.webhook_id = ?1 AND d.seq > ?2 AND d.status IN ('pending', 'failed')
-             ORDER BY d.seq LIMIT ?3",
-        )?
+        .prepare_cached(LANE_WINDOW)?
         .query_map(params![webhook.as_str(), after_seq, limit], |row| {
             Ok(DueDelivery {
                 id: parse(row, 0)?,
@@ -158,6 +184,17 @@ pub(super) fn lane_window(conn: &Connection, webhook: &WebhookId, after_seq: i64
     Ok(rows)
 }
 
+/// The fence: the row changes only while it is open and has the attempt count the outcome
+/// was decided on.
+const RECORD_ATTEMPT: &str = "UPDATE deliveries
+     SET attempts = attempts + 1, status = ?1, next_attempt_at = ?2,
+         last_status_code = ?3, last_response_ms = ?4, last_error = ?5, updated_at = ?6
+     WHERE id = ?7 AND webhook_id = ?8 AND attempts = ?9 AND status IN ('pending', 'failed')";
+
+const RECORD_WITHOUT_ATTEMPT: &str =
+    "UPDATE deliveries SET status = ?1, next_attempt_at = ?2, updated_at = ?3
+     WHERE id = ?4 AND webhook_id = ?5 AND attempts = ?6 AND status IN ('pending', 'failed')";
+
 /// Records an attempt's result (or an expiry without attempt) if the delivery still has
 /// the attempt count the outcome was decided on.
 pub(super) fn record_outcome(conn: &Connection, outcome: &Outcome) -> Result<()> {
@@ -167,31 +204,19 @@ pub(super) fn record_outcome(conn: &Connection, outcome: &Outcome) -> Result<()>
         .is_open()
         .then(|| outcome.next_attempt_at.map_or(updated_at, to_ms));
     let changed = match &outcome.attempt {
-        Some(attempt) => conn
-            .prepare_cached(
-                "UPDATE deliveries
-                 SET attempts = attempts + 1, status = ?1, next_attempt_at = ?2,
-                     last_status_code = ?3, last_response_ms = ?4, last_error = ?5, updated_at = ?6
-                 WHERE id = ?7 AND webhook_id = ?8 AND attempts = ?9
-                   AND status IN ('pending', 'failed')",
-            )?
-            .execute(params![
-                outcome.status.as_str(),
-                next_attempt_at,
-                attempt.status_code,
-                attempt.response_ms,
-                describe_error(attempt.error_class, attempt.error_message.as_deref()),
-                updated_at,
-                outcome.delivery_id.as_str(),
-                outcome.webhook_id.as_str(),
-                outcome.attempts_before
-            ])?,
+        Some(attempt) => conn.prepare_cached(RECORD_ATTEMPT)?.execute(params![
+            outcome.status.as_str(),
+            next_attempt_at,
+            attempt.status_code,
+            attempt.response_ms,
+            describe_error(attempt.error_class, attempt.error_message.as_deref()),
+            updated_at,
+            outcome.delivery_id.as_str(),
+            outcome.webhook_id.as_str(),
+            outcome.attempts_before
+        ])?,
         None => conn
-            .prepare_cached(
-                "UPDATE deliveries SET status = ?1, next_attempt_at = ?2, updated_at = ?3
-                 WHERE id = ?4 AND webhook_id = ?5 AND attempts = ?6
-                   AND status IN ('pending', 'failed')",
-            )?
+            .prepare_cached(RECORD_WITHOUT_ATTEMPT)?
             .execute(params![
                 outcome.status.as_str(),
                 next_attempt_at,
@@ -232,5 +257,51 @@ fn describe_error(class: Option<domain::ErrorClass>, message: Option<&str>) -> O
         (Some(class), None) => Some(class.to_string()),
         (None, Some(message)) => Some(message.to_owned()),
         (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hot queries must use the indexes the schema was shaped for; a scan here would
+    /// only show with a backlog of millions.
+    #[test]
+    fn hot_queries_use_their_indexes() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let conn = super::super::schema::open_writer(&dir.path().join("x.db")).unwrap();
+        let plan = |sql: &str| -> String {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            // Unbound parameters are NULL, which is all a plan needs.
+            let mut rows = stmt.raw_query();
+            let mut lines = Vec::new();
+            while let Some(row) = rows.next().unwrap() {
+                lines.push(row.get::<_, String>(3).unwrap());
+            }
+            lines.join("\n")
+        };
+        let lanes = plan(LANES_WITH_WORK);
+        assert!(
+            lanes.contains("INDEX deliveries_open (webhook_id=?)"),
+            "{lanes}"
+        );
+        let window = plan(LANE_WINDOW);
+        assert!(
+            window.contains("USING INDEX deliveries_open") && !window.contains("TEMP B-TREE"),
+            "{window}"
+        );
+        let log = plan(&activity_log_sql());
+        assert!(
+            log.contains("USING PRIMARY KEY (webhook_id=? AND seq<?)")
+                && !log.contains("TEMP B-TREE"),
+            "{log}"
+        );
+        for fence in [RECORD_ATTEMPT, RECORD_WITHOUT_ATTEMPT] {
+            let fence = plan(fence);
+            assert!(
+                fence.contains("USING INDEX sqlite_autoindex_deliveries_1 (id=?)"),
+                "{fence}"
+            );
+        }
     }
 }

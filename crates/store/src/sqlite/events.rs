@@ -39,7 +39,11 @@ pub(super) fn publish(conn: &Connection, new: &NewEvent) -> Result<Published> {
     if let Some(key) = &new.idempotency_key
         && let Some(event) = earlier_event_for_key(conn, &new.workspace_id, key, to_ms(at))?
     {
-        return Ok(Published { event, duplicate: true, webhooks: Vec::new() });
+        return Ok(Published {
+            event,
+            duplicate: true,
+            webhooks: Vec::new(),
+        });
     }
 
     let targets = match &new.only_webhook {
@@ -57,11 +61,18 @@ pub(super) fn publish(conn: &Connection, new: &NewEvent) -> Result<Published> {
     };
 
     let id = EventId::generate();
-    let body = domain::event::render_body(&id, &new.event_type, at, &new.data, new.metadata.as_deref());
+    let body =
+        domain::event::render_body(&id, &new.event_type, at, &new.data, new.metadata.as_deref());
     conn.prepare_cached(
         "INSERT INTO events (id, workspace_id, type, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![id.as_str(), new.workspace_id.as_str(), new.event_type, to_ms(at), body])?;
+    .execute(params![
+        id.as_str(),
+        new.workspace_id.as_str(),
+        new.event_type,
+        to_ms(at),
+        body
+    ])?;
 
     if let Some(key) = &new.idempotency_key {
         // Replaces a row older than the window, which no longer dedupes.
@@ -69,12 +80,19 @@ pub(super) fn publish(conn: &Connection, new: &NewEvent) -> Result<Published> {
             "INSERT OR REPLACE INTO idempotency_keys (workspace_id, key, event_id, created_at)
              VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![new.workspace_id.as_str(), key, id.as_str(), to_ms(at)])?;
+        .execute(params![
+            new.workspace_id.as_str(),
+            key,
+            id.as_str(),
+            to_ms(at)
+        ])?;
     }
 
     for webhook in &targets {
         let seq: i64 = conn
-            .prepare_cached("UPDATE webhooks SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1")?
+            .prepare_cached(
+                "UPDATE webhooks SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1",
+            )?
             .query_row([webhook.as_str()], |r| r.get(0))?;
         conn.prepare_cached(
             "INSERT INTO deliveries (webhook_id, seq, id, event_id, workspace_id, event_type, status,
@@ -99,10 +117,19 @@ pub(super) fn publish(conn: &Connection, new: &NewEvent) -> Result<Published> {
         timestamp: at,
         body,
     };
-    Ok(Published { event, duplicate: false, webhooks: targets })
+    Ok(Published {
+        event,
+        duplicate: false,
+        webhooks: targets,
+    })
 }
 
-fn earlier_event_for_key(conn: &Connection, workspace: &WorkspaceId, key: &str, now_ms: i64) -> Result<Option<Event>> {
+fn earlier_event_for_key(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    key: &str,
+    now_ms: i64,
+) -> Result<Option<Event>> {
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events
          WHERE id = (SELECT event_id FROM idempotency_keys
@@ -110,14 +137,22 @@ fn earlier_event_for_key(conn: &Connection, workspace: &WorkspaceId, key: &str, 
     );
     Ok(conn
         .prepare_cached(&sql)?
-        .query_row(params![workspace.as_str(), key, now_ms - IDEMPOTENCY_WINDOW_MS], event_row)
+        .query_row(
+            params![workspace.as_str(), key, now_ms - IDEMPOTENCY_WINDOW_MS],
+            event_row,
+        )
         .optional()?)
 }
 
 /// The workspace's enabled webhooks that subscribe to `event_type`, in id order.
-fn subscribed_webhooks(conn: &Connection, workspace: &WorkspaceId, event_type: &str) -> Result<Vec<WebhookId>> {
-    let mut statement = conn
-        .prepare_cached("SELECT id, events FROM webhooks WHERE workspace_id = ?1 AND enabled ORDER BY id")?;
+fn subscribed_webhooks(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    event_type: &str,
+) -> Result<Vec<WebhookId>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, events FROM webhooks WHERE workspace_id = ?1 AND enabled ORDER BY id",
+    )?;
     let mut rows = statement.query([workspace.as_str()])?;
     let mut matched = Vec::new();
     while let Some(row) = rows.next()? {
@@ -130,5 +165,7 @@ fn subscribed_webhooks(conn: &Connection, workspace: &WorkspaceId, event_type: &
 
 pub(super) fn get_event(conn: &Connection, workspace: &WorkspaceId, id: &EventId) -> Result<Event> {
     let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1 AND workspace_id = ?2");
-    Ok(conn.prepare_cached(&sql)?.query_row([id.as_str(), workspace.as_str()], event_row)?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id.as_str(), workspace.as_str()], event_row)?)
 }

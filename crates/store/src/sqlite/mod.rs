@@ -48,7 +48,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -58,7 +60,9 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Backend(format!("cannot create the data directory {}: {e}", parent.display()).into())
+                StoreError::Backend(
+                    format!("cannot create the data directory {}: {e}", parent.display()).into(),
+                )
             })?;
         }
         let writer_conn = schema::open_writer(path)?;
@@ -97,7 +101,9 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn bootstrap(&self, first_key: NewApiKey) -> Result<Option<Workspace>> {
-        self.writer.write(move |tx| tenancy::bootstrap(tx, &first_key)).await
+        self.writer
+            .write(move |tx| tenancy::bootstrap(tx, &first_key))
+            .await
     }
 
     async fn ping(&self) -> Result<()> {
@@ -106,21 +112,35 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn create_workspace(&self, name: &str, first_key: NewApiKey) -> Result<(Workspace, ApiKey)> {
+    async fn create_workspace(
+        &self,
+        name: &str,
+        first_key: NewApiKey,
+    ) -> Result<(Workspace, ApiKey)> {
         let name = name.to_owned();
-        self.writer.write(move |tx| tenancy::create_workspace(tx, &name, &first_key)).await
+        self.writer
+            .write(move |tx| tenancy::create_workspace(tx, &name, &first_key))
+            .await
     }
 
     async fn list_workspaces(&self, page: PageRequest) -> Result<Page<Workspace>> {
-        self.readers.read(move |conn| tenancy::list_workspaces(conn, &page)).await
+        self.readers
+            .read(move |conn| tenancy::list_workspaces(conn, &page))
+            .await
     }
 
     async fn get_workspace(&self, id: &WorkspaceId) -> Result<Workspace> {
         let id = id.clone();
-        self.readers.read(move |conn| tenancy::get_workspace(conn, &id)).await
+        self.readers
+            .read(move |conn| tenancy::get_workspace(conn, &id))
+            .await
     }
 
-    async fn set_workspace_limit(&self, id: &WorkspaceId, max_enabled_webhooks: u32) -> Result<Workspace> {
+    async fn set_workspace_limit(
+        &self,
+        id: &WorkspaceId,
+        max_enabled_webhooks: u32,
+    ) -> Result<Workspace> {
         let id = id.clone();
         self.writer
             .write(move |tx| tenancy::set_workspace_limit(tx, &id, max_enabled_webhooks))
@@ -129,57 +149,96 @@ impl Store for SqliteStore {
 
     async fn find_api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>> {
         let hash = *hash;
-        self.readers.read(move |conn| tenancy::find_api_key(conn, &hash)).await
+        self.readers
+            .read(move |conn| tenancy::find_api_key(conn, &hash))
+            .await
     }
 
     async fn create_api_key(&self, workspace: &WorkspaceId, key: NewApiKey) -> Result<ApiKey> {
         let workspace = workspace.clone();
-        self.writer.write(move |tx| tenancy::insert_api_key(tx, &workspace, &key)).await
+        self.writer
+            .write(move |tx| tenancy::insert_api_key(tx, &workspace, &key))
+            .await
     }
 
-    async fn list_api_keys(&self, workspace: &WorkspaceId, page: PageRequest) -> Result<Page<ApiKey>> {
+    async fn list_api_keys(
+        &self,
+        workspace: &WorkspaceId,
+        page: PageRequest,
+    ) -> Result<Page<ApiKey>> {
         let workspace = workspace.clone();
-        self.readers.read(move |conn| tenancy::list_api_keys(conn, &workspace, &page)).await
+        self.readers
+            .read(move |conn| tenancy::list_api_keys(conn, &workspace, &page))
+            .await
     }
 
     async fn revoke_api_key(&self, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<()> {
         let (workspace, id) = (workspace.clone(), id.clone());
-        self.writer.write(move |tx| tenancy::revoke_api_key(tx, &workspace, &id)).await
+        self.writer
+            .write(move |tx| tenancy::revoke_api_key(tx, &workspace, &id))
+            .await
     }
 
     async fn list_event_types(&self, workspace: &WorkspaceId) -> Result<Vec<EventType>> {
         let workspace = workspace.clone();
-        self.readers.read(move |conn| tenancy::list_event_types(conn, &workspace)).await
+        self.readers
+            .read(move |conn| tenancy::list_event_types(conn, &workspace))
+            .await
     }
 
-    async fn create_event_type(&self, workspace: &WorkspaceId, def: EventTypeDef) -> Result<EventType> {
+    async fn create_event_type(
+        &self,
+        workspace: &WorkspaceId,
+        def: EventTypeDef,
+    ) -> Result<EventType> {
         let workspace = workspace.clone();
-        self.writer.write(move |tx| tenancy::create_event_type(tx, &workspace, &def)).await
+        self.writer
+            .write(move |tx| tenancy::create_event_type(tx, &workspace, &def))
+            .await
     }
 
     async fn create_webhook(&self, workspace: &WorkspaceId, new: NewWebhook) -> Result<Webhook> {
         let workspace = workspace.clone();
-        self.writer.write(move |tx| webhooks::create_webhook(tx, &workspace, &new)).await
+        self.writer
+            .write(move |tx| webhooks::create_webhook(tx, &workspace, &new))
+            .await
     }
 
-    async fn list_webhooks(&self, workspace: &WorkspaceId, page: PageRequest) -> Result<Page<Webhook>> {
+    async fn list_webhooks(
+        &self,
+        workspace: &WorkspaceId,
+        page: PageRequest,
+    ) -> Result<Page<Webhook>> {
         let workspace = workspace.clone();
-        self.readers.read(move |conn| webhooks::list_webhooks(conn, &workspace, &page)).await
+        self.readers
+            .read(move |conn| webhooks::list_webhooks(conn, &workspace, &page))
+            .await
     }
 
     async fn get_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<Webhook> {
         let (workspace, id) = (workspace.clone(), id.clone());
-        self.readers.read(move |conn| webhooks::get_webhook(conn, &workspace, &id)).await
+        self.readers
+            .read(move |conn| webhooks::get_webhook(conn, &workspace, &id))
+            .await
     }
 
-    async fn update_webhook(&self, workspace: &WorkspaceId, id: &WebhookId, patch: WebhookPatch) -> Result<Webhook> {
+    async fn update_webhook(
+        &self,
+        workspace: &WorkspaceId,
+        id: &WebhookId,
+        patch: WebhookPatch,
+    ) -> Result<Webhook> {
         let (workspace, id) = (workspace.clone(), id.clone());
-        self.writer.write(move |tx| webhooks::update_webhook(tx, &workspace, &id, patch)).await
+        self.writer
+            .write(move |tx| webhooks::update_webhook(tx, &workspace, &id, patch))
+            .await
     }
 
     async fn delete_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<()> {
         let (workspace, id) = (workspace.clone(), id.clone());
-        self.writer.write(move |tx| webhooks::delete_webhook(tx, &workspace, &id)).await
+        self.writer
+            .write(move |tx| webhooks::delete_webhook(tx, &workspace, &id))
+            .await
     }
 
     async fn publish(&self, new: NewEvent) -> Result<Published> {
@@ -188,7 +247,9 @@ impl Store for SqliteStore {
 
     async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> Result<Event> {
         let (workspace, id) = (workspace.clone(), id.clone());
-        self.readers.read(move |conn| events::get_event(conn, &workspace, &id)).await
+        self.readers
+            .read(move |conn| events::get_event(conn, &workspace, &id))
+            .await
     }
 
     async fn list_deliveries(
@@ -201,15 +262,23 @@ impl Store for SqliteStore {
         let (workspace, webhook) = (workspace.clone(), webhook.clone());
         self.readers
             .read(move |conn| {
-                snapshot(conn, |conn| deliveries::list_deliveries(conn, &workspace, &webhook, &filter, &page))
+                snapshot(conn, |conn| {
+                    deliveries::list_deliveries(conn, &workspace, &webhook, &filter, &page)
+                })
             })
             .await
     }
 
-    async fn get_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> Result<(Delivery, Vec<Attempt>)> {
+    async fn get_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> Result<(Delivery, Vec<Attempt>)> {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.readers
-            .read(move |conn| snapshot(conn, |conn| deliveries::get_delivery(conn, &workspace, &id)))
+            .read(move |conn| {
+                snapshot(conn, |conn| deliveries::get_delivery(conn, &workspace, &id))
+            })
             .await
     }
 
@@ -219,10 +288,17 @@ impl Store for SqliteStore {
 
     async fn lane_target(&self, webhook: &WebhookId) -> Result<LaneTarget> {
         let webhook = webhook.clone();
-        self.readers.read(move |conn| webhooks::lane_target(conn, &webhook)).await
+        self.readers
+            .read(move |conn| webhooks::lane_target(conn, &webhook))
+            .await
     }
 
-    async fn lane_window(&self, webhook: &WebhookId, after_seq: i64, limit: u32) -> Result<Vec<DueDelivery>> {
+    async fn lane_window(
+        &self,
+        webhook: &WebhookId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>> {
         let webhook = webhook.clone();
         self.readers
             .read(move |conn| deliveries::lane_window(conn, &webhook, after_seq, limit))
@@ -230,6 +306,7 @@ impl Store for SqliteStore {
     }
 
     fn submit_outcome(&self, outcome: Outcome) -> Ack {
-        self.writer.submit(move |tx| deliveries::record_outcome(tx, &outcome))
+        self.writer
+            .submit(move |tx| deliveries::record_outcome(tx, &outcome))
     }
 }

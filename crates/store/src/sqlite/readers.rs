@@ -38,7 +38,10 @@ impl Readers {
                 .map_err(|e| StoreError::Backend(Box::new(e)))?;
             threads.push(thread);
         }
-        Ok(Readers { sender: RwLock::new(Some(sender)), threads: Mutex::new(threads) })
+        Ok(Readers {
+            sender: RwLock::new(Some(sender)),
+            threads: Mutex::new(threads),
+        })
     }
 
     /// Runs `work` on a free reader and returns its result.
@@ -65,14 +68,18 @@ impl Readers {
 
     /// Refuses new reads; queued ones still run.
     pub(super) fn close(&self) {
-        self.sender.write().unwrap_or_else(PoisonError::into_inner).take();
+        self.sender
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 }
 
 impl Drop for Readers {
     fn drop(&mut self) {
         self.close();
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        let threads =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
         let me = std::thread::current().id();
         for thread in threads {
             if thread.thread().id() != me {
@@ -83,7 +90,10 @@ impl Drop for Readers {
 }
 
 /// Runs `work` inside one read transaction, so its several statements see one snapshot.
-pub(super) fn snapshot<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+pub(super) fn snapshot<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
     let tx = conn.unchecked_transaction()?;
     let result = work(&tx);
     // A read transaction has nothing to keep; ending it releases the snapshot.

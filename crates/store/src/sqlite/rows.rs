@@ -33,7 +33,8 @@ pub(super) fn is_unique_violation(error: &rusqlite::Error) -> bool {
             e.code == ErrorCode::ConstraintViolation
                 && matches!(
                     e.extended_code,
-                    rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
                 )
         }
         _ => false,
@@ -100,7 +101,11 @@ pub(super) fn fetch_limit(page: &PageRequest) -> i64 {
 }
 
 /// Cuts the extra row off and points the cursor at the last row kept.
-pub(super) fn into_page<T>(mut rows: Vec<T>, page: &PageRequest, id: impl Fn(&T) -> String) -> Page<T> {
+pub(super) fn into_page<T>(
+    mut rows: Vec<T>,
+    page: &PageRequest,
+    id: impl Fn(&T) -> String,
+) -> Page<T> {
     let limit = page.effective_limit() as usize;
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
@@ -108,5 +113,8 @@ pub(super) fn into_page<T>(mut rows: Vec<T>, page: &PageRequest, id: impl Fn(&T)
     } else {
         None
     };
-    Page { data: rows, next_cursor }
+    Page {
+        data: rows,
+        next_cursor,
+    }
 }

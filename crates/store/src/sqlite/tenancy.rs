@@ -11,7 +11,9 @@
 use domain::{ApiKeyId, EventTypeDef, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::rows::{cursor_after, fetch_limit, into_page, is_unique_violation, now, parse, time, to_ms};
+use super::rows::{
+    cursor_after, fetch_limit, into_page, is_unique_violation, now, parse, time, to_ms,
+};
 use crate::{
     ApiKey, DEFAULT_MAX_ENABLED_WEBHOOKS, EventType, NewApiKey, Page, PageRequest, Result,
     StoreError, Workspace,
@@ -52,7 +54,11 @@ pub(super) fn bootstrap(conn: &Connection, first_key: &NewApiKey) -> Result<Opti
     Ok(Some(workspace))
 }
 
-pub(super) fn create_workspace(conn: &Connection, name: &str, first_key: &NewApiKey) -> Result<(Workspace, ApiKey)> {
+pub(super) fn create_workspace(
+    conn: &Connection,
+    name: &str,
+    first_key: &NewApiKey,
+) -> Result<(Workspace, ApiKey)> {
     let workspace = Workspace {
         id: WorkspaceId::generate(),
         name: name.to_owned(),
@@ -76,20 +82,30 @@ pub(super) fn create_workspace(conn: &Connection, name: &str, first_key: &NewApi
 }
 
 pub(super) fn list_workspaces(conn: &Connection, page: &PageRequest) -> Result<Page<Workspace>> {
-    let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id > ?1 ORDER BY id LIMIT ?2");
+    let sql =
+        format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id > ?1 ORDER BY id LIMIT ?2");
     let rows = conn
         .prepare_cached(&sql)?
-        .query_map(params![cursor_after(page), fetch_limit(page)], workspace_row)?
+        .query_map(
+            params![cursor_after(page), fetch_limit(page)],
+            workspace_row,
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(into_page(rows, page, |w| w.id.to_string()))
 }
 
 pub(super) fn get_workspace(conn: &Connection, id: &WorkspaceId) -> Result<Workspace> {
     let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = ?1");
-    Ok(conn.prepare_cached(&sql)?.query_row([id.as_str()], workspace_row)?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id.as_str()], workspace_row)?)
 }
 
-pub(super) fn set_workspace_limit(conn: &Connection, id: &WorkspaceId, max: u32) -> Result<Workspace> {
+pub(super) fn set_workspace_limit(
+    conn: &Connection,
+    id: &WorkspaceId,
+    max: u32,
+) -> Result<Workspace> {
     let changed = conn
         .prepare_cached("UPDATE workspaces SET max_enabled_webhooks = ?1 WHERE id = ?2")?
         .execute(params![max, id.as_str()])?;
@@ -107,11 +123,19 @@ fn require_workspace(conn: &Connection, id: &WorkspaceId) -> Result<()> {
 }
 
 pub(super) fn find_api_key(conn: &Connection, hash: &[u8; 32]) -> Result<Option<ApiKey>> {
-    let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL");
-    Ok(conn.prepare_cached(&sql)?.query_row([&hash[..]], api_key_row).optional()?)
+    let sql =
+        format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([&hash[..]], api_key_row)
+        .optional()?)
 }
 
-pub(super) fn insert_api_key(conn: &Connection, workspace: &WorkspaceId, key: &NewApiKey) -> Result<ApiKey> {
+pub(super) fn insert_api_key(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    key: &NewApiKey,
+) -> Result<ApiKey> {
     require_workspace(conn, workspace)?;
     let record = ApiKey {
         id: ApiKeyId::generate(),
@@ -135,7 +159,9 @@ pub(super) fn insert_api_key(conn: &Connection, workspace: &WorkspaceId, key: &N
     .map_err(|e| {
         if is_unique_violation(&e) {
             // Keys carry 32 random bytes; this means the same key value was submitted twice.
-            StoreError::Conflict("an API key with this value exists already; generate a new one".into())
+            StoreError::Conflict(
+                "an API key with this value exists already; generate a new one".into(),
+            )
         } else {
             e.into()
         }
@@ -143,7 +169,11 @@ pub(super) fn insert_api_key(conn: &Connection, workspace: &WorkspaceId, key: &N
     Ok(record)
 }
 
-pub(super) fn list_api_keys(conn: &Connection, workspace: &WorkspaceId, page: &PageRequest) -> Result<Page<ApiKey>> {
+pub(super) fn list_api_keys(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    page: &PageRequest,
+) -> Result<Page<ApiKey>> {
     let sql = format!(
         "SELECT {API_KEY_COLUMNS} FROM api_keys
          WHERE workspace_id = ?1 AND id > ?2 AND revoked_at IS NULL
@@ -151,12 +181,19 @@ pub(super) fn list_api_keys(conn: &Connection, workspace: &WorkspaceId, page: &P
     );
     let rows = conn
         .prepare_cached(&sql)?
-        .query_map(params![workspace.as_str(), cursor_after(page), fetch_limit(page)], api_key_row)?
+        .query_map(
+            params![workspace.as_str(), cursor_after(page), fetch_limit(page)],
+            api_key_row,
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(into_page(rows, page, |k| k.id.to_string()))
 }
 
-pub(super) fn revoke_api_key(conn: &Connection, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<()> {
+pub(super) fn revoke_api_key(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    id: &ApiKeyId,
+) -> Result<()> {
     let changed = conn
         .prepare_cached(
             "UPDATE api_keys SET revoked_at = ?1
@@ -169,7 +206,10 @@ pub(super) fn revoke_api_key(conn: &Connection, workspace: &WorkspaceId, id: &Ap
     Ok(())
 }
 
-pub(super) fn list_event_types(conn: &Connection, workspace: &WorkspaceId) -> Result<Vec<EventType>> {
+pub(super) fn list_event_types(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+) -> Result<Vec<EventType>> {
     // Built-ins first, then by category and name: the order the dashboard groups them in.
     let rows = conn
         .prepare_cached(
@@ -188,12 +228,21 @@ pub(super) fn list_event_types(conn: &Connection, workspace: &WorkspaceId) -> Re
     Ok(rows)
 }
 
-pub(super) fn create_event_type(conn: &Connection, workspace: &WorkspaceId, def: &EventTypeDef) -> Result<EventType> {
+pub(super) fn create_event_type(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    def: &EventTypeDef,
+) -> Result<EventType> {
     require_workspace(conn, workspace)?;
     insert_event_type(conn, workspace, def, false)
 }
 
-fn insert_event_type(conn: &Connection, workspace: &WorkspaceId, def: &EventTypeDef, builtin: bool) -> Result<EventType> {
+fn insert_event_type(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    def: &EventTypeDef,
+    builtin: bool,
+) -> Result<EventType> {
     conn.prepare_cached(
         "INSERT INTO event_types (workspace_id, name, category, description, builtin, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -225,8 +274,14 @@ fn insert_event_type(conn: &Connection, workspace: &WorkspaceId, def: &EventType
 }
 
 /// Whether publishing `event_type` in `workspace` is allowed by its catalog.
-pub(super) fn event_type_exists(conn: &Connection, workspace: &WorkspaceId, event_type: &str) -> Result<bool> {
+pub(super) fn event_type_exists(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    event_type: &str,
+) -> Result<bool> {
     Ok(conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM event_types WHERE workspace_id = ?1 AND name = ?2)")?
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM event_types WHERE workspace_id = ?1 AND name = ?2)",
+        )?
         .query_row(params![workspace.as_str(), event_type], |r| r.get(0))?)
 }

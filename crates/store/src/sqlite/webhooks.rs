@@ -15,7 +15,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::rows::{cursor_after, fetch_limit, into_page, now, now_ms, parse, time, to_ms};
 use crate::{LaneTarget, NewWebhook, Page, PageRequest, Result, StoreError, Webhook, WebhookPatch};
 
-const WEBHOOK_COLUMNS: &str = "id, workspace_id, url, description, events, enabled, secret, created_at, updated_at";
+const WEBHOOK_COLUMNS: &str =
+    "id, workspace_id, url, description, events, enabled, secret, created_at, updated_at";
 
 fn webhook_row(row: &Row<'_>) -> rusqlite::Result<Webhook> {
     Ok(Webhook {
@@ -60,7 +61,11 @@ fn check_room_for_enabled(conn: &Connection, workspace: &WorkspaceId) -> Result<
     Ok(())
 }
 
-pub(super) fn create_webhook(conn: &Connection, workspace: &WorkspaceId, new: &NewWebhook) -> Result<Webhook> {
+pub(super) fn create_webhook(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    new: &NewWebhook,
+) -> Result<Webhook> {
     if new.enabled {
         check_room_for_enabled(conn, workspace)?;
     } else {
@@ -98,20 +103,33 @@ pub(super) fn create_webhook(conn: &Connection, workspace: &WorkspaceId, new: &N
     Ok(webhook)
 }
 
-pub(super) fn list_webhooks(conn: &Connection, workspace: &WorkspaceId, page: &PageRequest) -> Result<Page<Webhook>> {
+pub(super) fn list_webhooks(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    page: &PageRequest,
+) -> Result<Page<Webhook>> {
     let sql = format!(
         "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE workspace_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
     );
     let rows = conn
         .prepare_cached(&sql)?
-        .query_map(params![workspace.as_str(), cursor_after(page), fetch_limit(page)], webhook_row)?
+        .query_map(
+            params![workspace.as_str(), cursor_after(page), fetch_limit(page)],
+            webhook_row,
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(into_page(rows, page, |w| w.id.to_string()))
 }
 
-pub(super) fn get_webhook(conn: &Connection, workspace: &WorkspaceId, id: &WebhookId) -> Result<Webhook> {
+pub(super) fn get_webhook(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    id: &WebhookId,
+) -> Result<Webhook> {
     let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1 AND workspace_id = ?2");
-    Ok(conn.prepare_cached(&sql)?.query_row([id.as_str(), workspace.as_str()], webhook_row)?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id.as_str(), workspace.as_str()], webhook_row)?)
 }
 
 pub(super) fn update_webhook(
@@ -153,7 +171,11 @@ pub(super) fn update_webhook(
     Ok(webhook)
 }
 
-pub(super) fn delete_webhook(conn: &Connection, workspace: &WorkspaceId, id: &WebhookId) -> Result<()> {
+pub(super) fn delete_webhook(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    id: &WebhookId,
+) -> Result<()> {
     // Deliveries and their attempts go with it (ON DELETE CASCADE).
     let changed = conn
         .prepare_cached("DELETE FROM webhooks WHERE id = ?1 AND workspace_id = ?2")?
@@ -165,17 +187,30 @@ pub(super) fn delete_webhook(conn: &Connection, workspace: &WorkspaceId, id: &We
 }
 
 pub(super) fn lane_target(conn: &Connection, id: &WebhookId) -> Result<LaneTarget> {
-    let (url, enabled, secret, previous, previous_until): (String, bool, String, Option<String>, Option<i64>) = conn
+    let (url, enabled, secret, previous, previous_until): (
+        String,
+        bool,
+        String,
+        Option<String>,
+        Option<i64>,
+    ) = conn
         .prepare_cached(
             "SELECT url, enabled, secret, previous_secret, previous_secret_expires_at
              FROM webhooks WHERE id = ?1",
         )?
-        .query_row([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+        .query_row([id.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
     let mut secrets = vec![secret];
     if let (Some(previous), Some(until)) = (previous, previous_until)
         && until > now_ms()
     {
         secrets.push(previous);
     }
-    Ok(LaneTarget { webhook_id: id.clone(), url, enabled, secrets })
+    Ok(LaneTarget {
+        webhook_id: id.clone(),
+        url,
+        enabled,
+        secrets,
+    })
 }

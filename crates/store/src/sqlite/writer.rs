@@ -48,10 +48,14 @@ where
     T: Send,
 {
     fn run(&mut self, tx: &Transaction<'_>) -> bool {
-        let Some(work) = self.work.take() else { return false };
+        let Some(work) = self.work.take() else {
+            return false;
+        };
         // A panicking job must not take the writer (and every later write) down with it.
         let result = catch_unwind(AssertUnwindSafe(|| work(tx))).unwrap_or_else(|_| {
-            Err(StoreError::Backend("a store write panicked; it was rolled back".into()))
+            Err(StoreError::Backend(
+                "a store write panicked; it was rolled back".into(),
+            ))
         });
         let ok = result.is_ok();
         self.result = Some(result);
@@ -91,7 +95,10 @@ impl Writer {
             .name("store-writer".into())
             .spawn(move || run(conn, receiver))
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
-        Ok(Writer { sender: RwLock::new(Some(sender)), thread: Mutex::new(Some(thread)) })
+        Ok(Writer {
+            sender: RwLock::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+        })
     }
 
     /// Queues `work` and returns where its result will arrive, without waiting.
@@ -101,7 +108,11 @@ impl Writer {
         T: Send + 'static,
     {
         let (reply, receiver) = oneshot::channel();
-        let job = Box::new(Typed { work: Some(work), result: None, reply });
+        let job = Box::new(Typed {
+            work: Some(work),
+            result: None,
+            reply,
+        });
         let guard = self.sender.read().unwrap_or_else(PoisonError::into_inner);
         let refused = match guard.as_ref() {
             Some(sender) => match sender.send(Msg::Job(job)) {
@@ -128,7 +139,11 @@ impl Writer {
 
     /// Stops accepting writes and waits until everything accepted is committed.
     pub(super) async fn close(&self) {
-        let sender = self.sender.write().unwrap_or_else(PoisonError::into_inner).take();
+        let sender = self
+            .sender
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(sender) = sender {
             let (done, finished) = oneshot::channel();
             if sender.send(Msg::Close(done)).is_ok() {
@@ -142,8 +157,15 @@ impl Writer {
 impl Drop for Writer {
     fn drop(&mut self) {
         // Dropping the only sender lets the thread drain the queue and end.
-        self.sender.write().unwrap_or_else(PoisonError::into_inner).take();
-        let thread = self.thread.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.sender
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(thread) = thread
             && thread.thread().id() != std::thread::current().id()
         {
@@ -200,13 +222,136 @@ fn run_group(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Res
     // makes us wait (busy timeout) here rather than fail at commit.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for job in batch.iter_mut() {
-        tx.prepare_cached("SAVEPOINT job")?.execute([])?;
         if job.run(&tx) {
-            tx.prepare_cached("RELEASE job")?.execute([])?;
         } else {
             tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
             tx.prepare_cached("RELEASE job")?.execute([])?;
         }
     }
     tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer() -> Writer {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE child (id INTEGER PRIMARY KEY,
+                                 parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
+             CREATE TABLE t (v INTEGER NOT NULL);",
+        )
+        .unwrap();
+        Writer::start(conn).unwrap()
+    }
+
+    fn insert(v: i64) -> impl FnOnce(&Transaction<'_>) -> Result<()> + Send + 'static {
+        move |tx| {
+            tx.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+            Ok(())
+        }
+    }
+
+    async fn values(writer: &Writer) -> Vec<i64> {
+        writer
+            .write(|tx| {
+                let mut stmt = tx.prepare("SELECT v FROM t ORDER BY v")?;
+                Ok(stmt
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<i64>>>()?)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Holds the writer inside a job until the returned sender fires, so that what is
+    /// submitted meanwhile forms the next group.
+    async fn hold(writer: &Writer) -> (std::sync::mpsc::Sender<()>, oneshot::Receiver<Result<()>>) {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let held = writer.submit(move |_| {
+            let _ = started.send(());
+            let _ = wait.recv();
+            Ok(())
+        });
+        running.await.unwrap();
+        (release, held)
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_fails_every_job_of_its_group() {
+        let writer = writer();
+        let (release, held) = hold(&writer).await;
+        let before = writer.submit(insert(1));
+        // Valid for the job, refused at COMMIT: the deferred key has no parent.
+        let orphan = writer.submit(|tx| {
+            tx.execute("INSERT INTO child (id, parent) VALUES (1, 42)", [])?;
+            Ok(())
+        });
+        let after = writer.submit(insert(2));
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        for ack in [before, orphan, after] {
+            assert!(matches!(ack.await.unwrap(), Err(StoreError::Backend(_))));
+        }
+        assert!(
+            values(&writer).await.is_empty(),
+            "nothing of the failed group was kept"
+        );
+        writer.write(insert(3)).await.unwrap();
+        assert_eq!(values(&writer).await, [3]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_or_panicking_job_rolls_back_only_itself() {
+        let writer = writer();
+        let (release, held) = hold(&writer).await;
+        let first = writer.submit(insert(1));
+        let failing = writer.submit(|tx| {
+            tx.execute("INSERT INTO t (v) VALUES (100)", [])?;
+            Err::<(), _>(StoreError::Conflict("no".into()))
+        });
+        let panicking = writer.submit(|tx| -> Result<()> {
+            tx.execute("INSERT INTO t (v) VALUES (200)", [])?;
+            panic!("a bug in a job");
+        });
+        let last = writer.submit(insert(2));
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        first.await.unwrap().unwrap();
+        assert!(matches!(
+            failing.await.unwrap(),
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            panicking.await.unwrap(),
+            Err(StoreError::Backend(_))
+        ));
+        last.await.unwrap().unwrap();
+        assert_eq!(values(&writer).await, [1, 2]);
+    }
+
+    #[tokio::test]
+    async fn close_commits_what_was_queued_and_refuses_the_rest() {
+        let writer = writer();
+        let (release, held) = hold(&writer).await;
+        let queued: Vec<_> = (0..10).map(|v| writer.submit(insert(v))).collect();
+        // Start closing while the queue is still full: from here on nothing is accepted.
+        let mut closing = std::pin::pin!(writer.close());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(closing.as_mut().poll(&mut cx).is_pending());
+        assert!(matches!(
+            writer.write(insert(99)).await,
+            Err(StoreError::Closed)
+        ));
+        release.send(()).unwrap();
+        closing.await;
+        held.await.unwrap().unwrap();
+        for ack in queued {
+            ack.await.unwrap().unwrap();
+        }
+    }
 }

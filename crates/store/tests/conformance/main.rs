@@ -32,6 +32,7 @@ macro_rules! conformance {
             tenancy::custom_event_types_add_and_conflict,
             tenancy::api_keys_are_scoped_and_revocable,
             tenancy::workspaces_paginate_and_take_limits,
+            tenancy::a_failed_write_leaves_nothing_behind,
             webhooks::webhook_crud_round_trips,
             webhooks::webhooks_paginate_by_id,
             webhooks::workspaces_cannot_see_each_other,
@@ -69,7 +70,9 @@ macro_rules! conformance {
 async fn sqlite() -> Harness {
     let dir = TempDir::new().expect("temporary directory");
     let path = dir.path().join("store").join("admin-webhooks.db");
-    let open = move || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).expect("open the SQLite store")) };
+    let open = move || -> Arc<dyn Store> {
+        Arc::new(SqliteStore::open(&path).expect("open the SQLite store"))
+    };
     let store = open();
     let reopen: Reopen = Box::new(move |old| {
         let open = open.clone();

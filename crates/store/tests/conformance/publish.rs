@@ -20,17 +20,36 @@ pub async fn publish_reaches_matching_enabled_webhooks(h: Harness) {
     let exact = webhook(store, &ws, &["user.created"]).await.id;
     let group = webhook(store, &ws, &["user.*"]).await.id;
     let all = webhook(store, &ws, &["*"]).await.id;
-    let orders = webhook(store, &ws, &["order.completed", "system.alert"]).await.id;
+    let orders = webhook(store, &ws, &["order.completed", "system.alert"])
+        .await
+        .id;
     let off = webhook(store, &ws, &["*"]).await.id;
-    store.update_webhook(&ws, &off, WebhookPatch { enabled: Some(false), ..Default::default() }).await.unwrap();
+    store
+        .update_webhook(
+            &ws,
+            &off,
+            WebhookPatch {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let elsewhere = webhook(store, &other, &["*"]).await.id;
 
     let p = store.publish(event(&ws, "user.created")).await.unwrap();
     assert!(!p.duplicate);
-    assert_eq!(set(&p.webhooks), set(&[exact.clone(), group.clone(), all.clone()]));
+    assert_eq!(
+        set(&p.webhooks),
+        set(&[exact.clone(), group.clone(), all.clone()])
+    );
 
     // A group covers types added to the catalog after the subscription was made.
-    let def = EventTypeDef { name: "user.deleted".into(), category: "Users".into(), description: String::new() };
+    let def = EventTypeDef {
+        name: "user.deleted".into(),
+        category: "Users".into(),
+        description: String::new(),
+    };
     store.create_event_type(&ws, def).await.unwrap();
     let p = store.publish(event(&ws, "user.deleted")).await.unwrap();
     assert_eq!(set(&p.webhooks), set(&[group.clone(), all.clone()]));
@@ -38,20 +57,52 @@ pub async fn publish_reaches_matching_enabled_webhooks(h: Harness) {
     let p = store.publish(event(&ws, "order.completed")).await.unwrap();
     assert_eq!(set(&p.webhooks), set(&[orders.clone(), all.clone()]));
 
-    let p = store.publish(event(&ws, "integration.connected")).await.unwrap();
+    let p = store
+        .publish(event(&ws, "integration.connected"))
+        .await
+        .unwrap();
     assert_eq!(p.webhooks, vec![all.clone()]);
 
-    let counts = [(&exact, 1), (&group, 2), (&all, 4), (&orders, 1), (&off, 0), (&elsewhere, 0)];
+    let counts = [
+        (&exact, 1),
+        (&group, 2),
+        (&all, 4),
+        (&orders, 1),
+        (&off, 0),
+        (&elsewhere, 0),
+    ];
     for (id, expected) in counts {
         let open = open_deliveries(store, id).await;
         assert_eq!(open.len(), expected, "deliveries of {id}");
         assert!(open.iter().all(|d| d.attempts == 0));
     }
-    let types: Vec<String> = open_deliveries(store, &all).await.into_iter().map(|d| d.event_type).collect();
-    assert_eq!(types, ["user.created", "user.deleted", "order.completed", "integration.connected"]);
+    let types: Vec<String> = open_deliveries(store, &all)
+        .await
+        .into_iter()
+        .map(|d| d.event_type)
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "user.created",
+            "user.deleted",
+            "order.completed",
+            "integration.connected"
+        ]
+    );
 
     // Re-enabled, it receives what is published from then on (and nothing from before).
-    store.update_webhook(&ws, &off, WebhookPatch { enabled: Some(true), ..Default::default() }).await.unwrap();
+    store
+        .update_webhook(
+            &ws,
+            &off,
+            WebhookPatch {
+                enabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     publish(store, &ws, "system.alert").await;
     assert_eq!(open_deliveries(store, &off).await.len(), 1);
 }
@@ -61,18 +112,32 @@ pub async fn seq_follows_publish_order_under_concurrency(h: Harness) {
     let store = h.store.clone();
     let ws = workspace(&*store, "a").await;
     let mut hooks = Vec::new();
-    for events in [&["*"][..], &["user.*"], &["user.updated", "order.completed"]] {
+    for events in [
+        &["*"][..],
+        &["user.*"],
+        &["user.updated", "order.completed"],
+    ] {
         hooks.push(webhook(&*store, &ws, events).await.id);
     }
     let tasks: Vec<_> = (0..PUBLISHES)
         .map(|_| {
             let (store, ws) = (Arc::clone(&store), ws.clone());
-            tokio::spawn(async move { store.publish(event(&ws, "user.updated")).await.unwrap().event.id })
+            tokio::spawn(async move {
+                store
+                    .publish(event(&ws, "user.updated"))
+                    .await
+                    .unwrap()
+                    .event
+                    .id
+            })
         })
         .collect();
     let mut published = HashSet::new();
     for task in tasks {
-        assert!(published.insert(task.await.unwrap()), "event ids are unique");
+        assert!(
+            published.insert(task.await.unwrap()),
+            "event ids are unique"
+        );
     }
 
     for hook in &hooks {
@@ -104,9 +169,16 @@ pub async fn unknown_event_type_is_refused(h: Harness) {
         other => panic!("expected UnknownEventType, got {other:?}"),
     }
     // A type in another workspace's catalog is still unknown here.
-    let def = EventTypeDef { name: "invoice.paid".into(), category: "Billing".into(), description: String::new() };
+    let def = EventTypeDef {
+        name: "invoice.paid".into(),
+        category: "Billing".into(),
+        description: String::new(),
+    };
     store.create_event_type(&other, def).await.unwrap();
-    assert_err!(store.publish(event(&ws, "invoice.paid")).await, StoreError::UnknownEventType(_));
+    assert_err!(
+        store.publish(event(&ws, "invoice.paid")).await,
+        StoreError::UnknownEventType(_)
+    );
     assert!(open_deliveries(store, &hook).await.is_empty());
 }
 
@@ -117,7 +189,11 @@ pub async fn failed_publishes_leave_concurrent_ones_intact(h: Harness) {
     let tasks: Vec<_> = (0..100)
         .map(|i| {
             let (store, ws) = (Arc::clone(&store), ws.clone());
-            let event_type = if i % 3 == 0 { "nope.nope" } else { "user.created" };
+            let event_type = if i % 3 == 0 {
+                "nope.nope"
+            } else {
+                "user.created"
+            };
             tokio::spawn(async move { store.publish(event(&ws, event_type)).await })
         })
         .collect();
@@ -201,9 +277,19 @@ pub async fn stored_body_is_the_rendered_body(h: Harness) {
     new.data = raw(data);
     new.metadata = Some(raw(r#"{"source":"checkout"}"#));
     let p = store.publish(new.clone()).await.unwrap();
-    let expected = domain::event::render_body(&p.event.id, "order.completed", p.event.timestamp, &new.data, new.metadata.as_deref());
+    let expected = domain::event::render_body(
+        &p.event.id,
+        "order.completed",
+        p.event.timestamp,
+        &new.data,
+        new.metadata.as_deref(),
+    );
     assert_eq!(p.event.body, expected);
-    assert!(String::from_utf8(p.event.body.clone()).unwrap().contains(data));
+    assert!(
+        String::from_utf8(p.event.body.clone())
+            .unwrap()
+            .contains(data)
+    );
 
     let stored = store.get_event(&ws, &p.event.id).await.unwrap();
     assert_eq!(stored, p.event);
@@ -219,5 +305,9 @@ pub async fn stored_body_is_the_rendered_body(h: Harness) {
     let bare = store.publish(event(&ws, "user.created")).await.unwrap();
     let body: serde_json::Value = serde_json::from_slice(&bare.event.body).unwrap();
     assert_eq!(body["metadata"], serde_json::json!({}));
-    assert_eq!(bare.event.timestamp.timestamp_subsec_nanos() % 1_000_000, 0, "kept to the millisecond");
+    assert_eq!(
+        bare.event.timestamp.timestamp_subsec_nanos() % 1_000_000,
+        0,
+        "kept to the millisecond"
+    );
 }

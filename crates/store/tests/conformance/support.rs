@@ -8,11 +8,13 @@ use std::sync::Arc;
 use domain::{DeliveryStatus, EventId, Subscription, WebhookId, WorkspaceId};
 use serde_json::value::RawValue;
 use store::{
-    DeliveryFilter, DueDelivery, NewApiKey, NewEvent, NewWebhook, Page, PageRequest, Store, StoreError, Webhook,
+    DeliveryFilter, DueDelivery, NewApiKey, NewEvent, NewWebhook, Page, PageRequest, Store,
+    StoreError, Webhook,
 };
 
 /// Drops the given store and opens the same database again.
-pub type Reopen = Box<dyn FnMut(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send>> + Send>;
+pub type Reopen =
+    Box<dyn FnMut(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send>> + Send>;
 
 /// A fresh, empty store, and how to open it again.
 pub struct Harness {
@@ -24,12 +26,20 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(store: Arc<dyn Store>, reopen: Reopen, keep: impl Any + Send) -> Harness {
-        Harness { store, reopen, _keep: Box::new(keep) }
+        Harness {
+            store,
+            reopen,
+            _keep: Box::new(keep),
+        }
     }
 
     /// Closes this handle on the database (it must be the last) and opens a new one.
     pub async fn reopen(mut self) -> Harness {
-        assert_eq!(Arc::strong_count(&self.store), 1, "a check still holds the store");
+        assert_eq!(
+            Arc::strong_count(&self.store),
+            1,
+            "a check still holds the store"
+        );
         self.store = (self.reopen)(self.store).await;
         self
     }
@@ -37,25 +47,40 @@ impl Harness {
 
 pub fn new_key(name: &str) -> NewApiKey {
     let key = domain::api_key::generate_key();
-    NewApiKey { name: name.to_owned(), hash: domain::api_key::hash_key(&key), hint: domain::api_key::key_hint(&key) }
+    NewApiKey {
+        name: name.to_owned(),
+        hash: domain::api_key::hash_key(&key),
+        hint: domain::api_key::key_hint(&key),
+    }
 }
 
 pub async fn workspace(store: &dyn Store, name: &str) -> WorkspaceId {
-    store.create_workspace(name, new_key("first")).await.expect("create workspace").0.id
+    store
+        .create_workspace(name, new_key("first"))
+        .await
+        .expect("create workspace")
+        .0
+        .id
 }
 
 pub fn new_webhook(events: &[&str]) -> NewWebhook {
     NewWebhook {
         url: "https://receiver.example.com/hooks".to_owned(),
         description: String::new(),
-        events: events.iter().map(|e| Subscription::parse(e).expect("valid subscription")).collect(),
+        events: events
+            .iter()
+            .map(|e| Subscription::parse(e).expect("valid subscription"))
+            .collect(),
         enabled: true,
         secret: domain::signature::generate_secret(),
     }
 }
 
 pub async fn webhook(store: &dyn Store, ws: &WorkspaceId, events: &[&str]) -> Webhook {
-    store.create_webhook(ws, new_webhook(events)).await.expect("create webhook")
+    store
+        .create_webhook(ws, new_webhook(events))
+        .await
+        .expect("create webhook")
 }
 
 pub fn raw(json: &str) -> Box<RawValue> {
@@ -74,12 +99,20 @@ pub fn event(ws: &WorkspaceId, event_type: &str) -> NewEvent {
 }
 
 pub async fn publish(store: &dyn Store, ws: &WorkspaceId, event_type: &str) -> EventId {
-    store.publish(event(ws, event_type)).await.expect("publish").event.id
+    store
+        .publish(event(ws, event_type))
+        .await
+        .expect("publish")
+        .event
+        .id
 }
 
 /// Every open delivery of a lane, in seq order.
 pub async fn open_deliveries(store: &dyn Store, webhook: &WebhookId) -> Vec<DueDelivery> {
-    store.lane_window(webhook, 0, 100_000).await.expect("lane window")
+    store
+        .lane_window(webhook, 0, 100_000)
+        .await
+        .expect("lane window")
 }
 
 /// Walks every page of a webhook's deliveries with `limit` per page.
@@ -106,8 +139,13 @@ where
     let mut all = Vec::new();
     let mut cursor = None;
     loop {
-        let page = fetch(PageRequest { limit, cursor }).await.expect("list page");
-        assert!(page.data.len() <= limit as usize, "page larger than its limit");
+        let page = fetch(PageRequest { limit, cursor })
+            .await
+            .expect("list page");
+        assert!(
+            page.data.len() <= limit as usize,
+            "page larger than its limit"
+        );
         all.extend(page.data);
         match page.next_cursor {
             Some(next) => cursor = Some(next),
@@ -117,7 +155,10 @@ where
 }
 
 pub fn status_filter(status: DeliveryStatus) -> DeliveryFilter {
-    DeliveryFilter { status: Some(status), event_type: None }
+    DeliveryFilter {
+        status: Some(status),
+        event_type: None,
+    }
 }
 
 /// Asserts `result` is the given error variant (errors are not `PartialEq`).

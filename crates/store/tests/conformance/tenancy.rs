@@ -11,12 +11,20 @@ use crate::support::{Harness, collect_pages, new_key, workspace};
 pub async fn bootstrap_happens_once(h: Harness) {
     let store = &*h.store;
     let key = new_key("bootstrap");
-    let ws = store.bootstrap(key.clone()).await.unwrap().expect("first bootstrap creates");
+    let ws = store
+        .bootstrap(key.clone())
+        .await
+        .unwrap()
+        .expect("first bootstrap creates");
     assert_eq!(ws.name, "default");
     assert_eq!(ws.max_enabled_webhooks, store::DEFAULT_MAX_ENABLED_WEBHOOKS);
     assert!(store.bootstrap(new_key("again")).await.unwrap().is_none());
 
-    let found = store.find_api_key(&key.hash).await.unwrap().expect("bootstrap key is live");
+    let found = store
+        .find_api_key(&key.hash)
+        .await
+        .unwrap()
+        .expect("bootstrap key is live");
     assert_eq!(found.workspace_id, ws.id);
     assert_eq!(found.hint, key.hint);
     let all = store.list_workspaces(PageRequest::default()).await.unwrap();
@@ -27,13 +35,19 @@ pub async fn bootstrap_happens_once(h: Harness) {
 
 pub async fn new_workspace_has_the_builtin_catalog(h: Harness) {
     let store = &*h.store;
-    let (ws, key) = store.create_workspace("acme", new_key("first")).await.unwrap();
+    let (ws, key) = store
+        .create_workspace("acme", new_key("first"))
+        .await
+        .unwrap();
     assert_eq!(key.workspace_id, ws.id);
     assert_eq!(store.get_workspace(&ws.id).await.unwrap(), ws);
 
     let types = store.list_event_types(&ws.id).await.unwrap();
     assert!(types.iter().all(|t| t.builtin));
-    let listed: BTreeSet<_> = types.iter().map(|t| (t.category.as_str(), t.name.as_str(), t.description.as_str())).collect();
+    let listed: BTreeSet<_> = types
+        .iter()
+        .map(|t| (t.category.as_str(), t.name.as_str(), t.description.as_str()))
+        .collect();
     let expected: BTreeSet<_> = domain::BUILTIN_EVENT_TYPES.iter().copied().collect();
     assert_eq!(listed, expected);
 }
@@ -59,14 +73,30 @@ pub async fn custom_event_types_add_and_conflict(h: Harness) {
     store.create_event_type(&b, def.clone()).await.unwrap();
 
     match store.create_event_type(&a, def).await {
-        Err(StoreError::Conflict(message)) => assert!(message.contains("invoice.paid"), "{message}"),
+        Err(StoreError::Conflict(message)) => {
+            assert!(message.contains("invoice.paid"), "{message}")
+        }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    let builtin = EventTypeDef { name: "user.created".into(), category: "X".into(), description: String::new() };
-    assert_err!(store.create_event_type(&a, builtin).await, StoreError::Conflict(_));
+    let builtin = EventTypeDef {
+        name: "user.created".into(),
+        category: "X".into(),
+        description: String::new(),
+    };
+    assert_err!(
+        store.create_event_type(&a, builtin).await,
+        StoreError::Conflict(_)
+    );
     let nowhere = WorkspaceId::generate();
-    let def = EventTypeDef { name: "x.y".into(), category: "X".into(), description: String::new() };
-    assert_err!(store.create_event_type(&nowhere, def).await, StoreError::NotFound);
+    let def = EventTypeDef {
+        name: "x.y".into(),
+        category: "X".into(),
+        description: String::new(),
+    };
+    assert_err!(
+        store.create_event_type(&nowhere, def).await,
+        StoreError::NotFound
+    );
 }
 
 pub async fn api_keys_are_scoped_and_revocable(h: Harness) {
@@ -77,29 +107,69 @@ pub async fn api_keys_are_scoped_and_revocable(h: Harness) {
     let created = store.create_api_key(&a, extra.clone()).await.unwrap();
     assert_eq!(created.workspace_id, a);
     assert_eq!(created.name, "ci");
-    assert_eq!(store.find_api_key(&extra.hash).await.unwrap(), Some(created.clone()));
+    assert_eq!(
+        store.find_api_key(&extra.hash).await.unwrap(),
+        Some(created.clone())
+    );
 
-    assert_eq!(store.list_api_keys(&a, PageRequest::default()).await.unwrap().data.len(), 2);
-    assert_eq!(store.list_api_keys(&b, PageRequest::default()).await.unwrap().data.len(), 1);
+    assert_eq!(
+        store
+            .list_api_keys(&a, PageRequest::default())
+            .await
+            .unwrap()
+            .data
+            .len(),
+        2
+    );
+    assert_eq!(
+        store
+            .list_api_keys(&b, PageRequest::default())
+            .await
+            .unwrap()
+            .data
+            .len(),
+        1
+    );
 
     // Another workspace cannot revoke it.
-    assert_err!(store.revoke_api_key(&b, &created.id).await, StoreError::NotFound);
+    assert_err!(
+        store.revoke_api_key(&b, &created.id).await,
+        StoreError::NotFound
+    );
     assert!(store.find_api_key(&extra.hash).await.unwrap().is_some());
 
     store.revoke_api_key(&a, &created.id).await.unwrap();
     assert!(store.find_api_key(&extra.hash).await.unwrap().is_none());
-    let live = store.list_api_keys(&a, PageRequest::default()).await.unwrap().data;
+    let live = store
+        .list_api_keys(&a, PageRequest::default())
+        .await
+        .unwrap()
+        .data;
     assert_eq!(live.len(), 1);
     assert!(live.iter().all(|k| k.id != created.id));
-    assert_err!(store.revoke_api_key(&a, &created.id).await, StoreError::NotFound);
-    assert_err!(store.create_api_key(&WorkspaceId::generate(), new_key("x")).await, StoreError::NotFound);
+    assert_err!(
+        store.revoke_api_key(&a, &created.id).await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        store
+            .create_api_key(&WorkspaceId::generate(), new_key("x"))
+            .await,
+        StoreError::NotFound
+    );
 
     for i in 0..5 {
-        store.create_api_key(&b, new_key(&format!("k{i}"))).await.unwrap();
+        store
+            .create_api_key(&b, new_key(&format!("k{i}")))
+            .await
+            .unwrap();
     }
     let keys = collect_pages(2, |page| store.list_api_keys(&b, page)).await;
     assert_eq!(keys.len(), 6);
-    assert!(keys.windows(2).all(|w| w[0].id < w[1].id), "ascending by id");
+    assert!(
+        keys.windows(2).all(|w| w[0].id < w[1].id),
+        "ascending by id"
+    );
     assert!(keys.iter().all(|k| k.workspace_id == b));
 }
 
@@ -109,14 +179,55 @@ pub async fn workspaces_paginate_and_take_limits(h: Harness) {
     for i in 0..5 {
         created.push(workspace(store, &format!("ws{i}")).await);
     }
-    let listed: Vec<WorkspaceId> =
-        collect_pages(2, |page| store.list_workspaces(page)).await.into_iter().map(|w| w.id).collect();
+    let listed: Vec<WorkspaceId> = collect_pages(2, |page| store.list_workspaces(page))
+        .await
+        .into_iter()
+        .map(|w| w.id)
+        .collect();
     assert_eq!(listed, created, "ascending by id, each once");
 
     let raised = store.set_workspace_limit(&created[1], 500).await.unwrap();
     assert_eq!(raised.max_enabled_webhooks, 500);
     assert_eq!(store.get_workspace(&created[1]).await.unwrap(), raised);
     let unknown = WorkspaceId::generate();
-    assert_err!(store.set_workspace_limit(&unknown, 5).await, StoreError::NotFound);
+    assert_err!(
+        store.set_workspace_limit(&unknown, 5).await,
+        StoreError::NotFound
+    );
     assert_err!(store.get_workspace(&unknown).await, StoreError::NotFound);
+}
+
+pub async fn a_failed_write_leaves_nothing_behind(h: Harness) {
+    let store = &*h.store;
+    let key = new_key("first");
+    let a = store.create_workspace("a", key.clone()).await.unwrap().0.id;
+    // The workspace row is written before the key collides; the whole call must undo.
+    match store.create_workspace("b", key.clone()).await {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("API key"), "{message}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_err!(
+        store.create_api_key(&a, key.clone()).await,
+        StoreError::Conflict(_)
+    );
+    let all = store
+        .list_workspaces(PageRequest::default())
+        .await
+        .unwrap()
+        .data;
+    assert_eq!(
+        all.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(),
+        ["a"]
+    );
+    assert_eq!(
+        store
+            .list_api_keys(&a, PageRequest::default())
+            .await
+            .unwrap()
+            .data
+            .len(),
+        1
+    );
+    let (c, _) = store.create_workspace("c", new_key("first")).await.unwrap();
+    assert_eq!(store.list_event_types(&c.id).await.unwrap().len(), 5);
 }

@@ -6,7 +6,9 @@ use domain::{DeliveryId, Subscription, WebhookId};
 use store::{DeliveryFilter, PageRequest, StoreError, WebhookPatch};
 
 use crate::assert_err;
-use crate::support::{Harness, collect_pages, event, new_webhook, open_deliveries, publish, webhook, workspace};
+use crate::support::{
+    Harness, collect_pages, event, new_webhook, open_deliveries, publish, webhook, workspace,
+};
 
 pub async fn webhook_crud_round_trips(h: Harness) {
     let store = &*h.store;
@@ -15,12 +17,22 @@ pub async fn webhook_crud_round_trips(h: Harness) {
     new.description = "CRM sync".into();
     let created = store.create_webhook(&ws, new.clone()).await.unwrap();
     assert!(created.id.as_str().starts_with("wh_"));
-    assert_eq!((created.url.as_str(), created.description.as_str()), (new.url.as_str(), "CRM sync"));
+    assert_eq!(
+        (created.url.as_str(), created.description.as_str()),
+        (new.url.as_str(), "CRM sync")
+    );
     assert_eq!(created.events, new.events);
     assert_eq!(created.secret, new.secret);
     assert!(created.enabled);
     assert_eq!(store.get_webhook(&ws, &created.id).await.unwrap(), created);
-    assert_eq!(store.list_webhooks(&ws, PageRequest::default()).await.unwrap().data, vec![created.clone()]);
+    assert_eq!(
+        store
+            .list_webhooks(&ws, PageRequest::default())
+            .await
+            .unwrap()
+            .data,
+        vec![created.clone()]
+    );
 
     let patch = WebhookPatch {
         url: Some("https://other.example.com/in".into()),
@@ -39,14 +51,38 @@ pub async fn webhook_crud_round_trips(h: Harness) {
     assert_eq!(store.get_webhook(&ws, &created.id).await.unwrap(), updated);
 
     // An empty patch changes nothing but the update time.
-    let same = store.update_webhook(&ws, &created.id, WebhookPatch::default()).await.unwrap();
-    assert_eq!((same.url, same.events, same.enabled), (updated.url, updated.events, updated.enabled));
+    let same = store
+        .update_webhook(&ws, &created.id, WebhookPatch::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (same.url, same.events, same.enabled),
+        (updated.url, updated.events, updated.enabled)
+    );
 
     store.delete_webhook(&ws, &created.id).await.unwrap();
-    assert_err!(store.get_webhook(&ws, &created.id).await, StoreError::NotFound);
-    assert_err!(store.delete_webhook(&ws, &created.id).await, StoreError::NotFound);
-    assert_err!(store.update_webhook(&ws, &created.id, WebhookPatch::default()).await, StoreError::NotFound);
-    assert!(store.list_webhooks(&ws, PageRequest::default()).await.unwrap().data.is_empty());
+    assert_err!(
+        store.get_webhook(&ws, &created.id).await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        store.delete_webhook(&ws, &created.id).await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        store
+            .update_webhook(&ws, &created.id, WebhookPatch::default())
+            .await,
+        StoreError::NotFound
+    );
+    assert!(
+        store
+            .list_webhooks(&ws, PageRequest::default())
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
 }
 
 pub async fn webhooks_paginate_by_id(h: Harness) {
@@ -58,8 +94,11 @@ pub async fn webhooks_paginate_by_id(h: Harness) {
     for _ in 0..7 {
         ids.push(webhook(store, &ws, &["*"]).await.id);
     }
-    let listed: Vec<WebhookId> =
-        collect_pages(3, |page| store.list_webhooks(&ws, page)).await.into_iter().map(|w| w.id).collect();
+    let listed: Vec<WebhookId> = collect_pages(3, |page| store.list_webhooks(&ws, page))
+        .await
+        .into_iter()
+        .map(|w| w.id)
+        .collect();
     assert_eq!(listed, ids);
 }
 
@@ -72,16 +111,44 @@ pub async fn workspaces_cannot_see_each_other(h: Harness) {
     let delivery = open_deliveries(store, &hook.id).await.remove(0).id;
 
     assert_err!(store.get_webhook(&b, &hook.id).await, StoreError::NotFound);
-    assert_err!(store.update_webhook(&b, &hook.id, WebhookPatch::default()).await, StoreError::NotFound);
-    assert_err!(store.delete_webhook(&b, &hook.id).await, StoreError::NotFound);
-    assert!(store.list_webhooks(&b, PageRequest::default()).await.unwrap().data.is_empty());
     assert_err!(
-        store.list_deliveries(&b, &hook.id, DeliveryFilter::default(), PageRequest::default()).await,
+        store
+            .update_webhook(&b, &hook.id, WebhookPatch::default())
+            .await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        store.delete_webhook(&b, &hook.id).await,
+        StoreError::NotFound
+    );
+    assert!(
+        store
+            .list_webhooks(&b, PageRequest::default())
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
+    assert_err!(
+        store
+            .list_deliveries(
+                &b,
+                &hook.id,
+                DeliveryFilter::default(),
+                PageRequest::default()
+            )
+            .await,
         StoreError::NotFound
     );
     assert_err!(store.get_event(&b, &event_id).await, StoreError::NotFound);
-    assert_err!(store.get_delivery(&b, &delivery).await, StoreError::NotFound);
-    assert_err!(store.get_delivery(&a, &DeliveryId::generate()).await, StoreError::NotFound);
+    assert_err!(
+        store.get_delivery(&b, &delivery).await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        store.get_delivery(&a, &DeliveryId::generate()).await,
+        StoreError::NotFound
+    );
 
     let mut targeted = event(&b, "user.created");
     targeted.only_webhook = Some(hook.id.clone());
@@ -110,11 +177,32 @@ pub async fn enabled_webhook_limit_is_enforced(h: Harness) {
     let mut disabled = new_webhook(&["*"]);
     disabled.enabled = false;
     let parked = store.create_webhook(&ws, disabled).await.unwrap();
-    let enable = WebhookPatch { enabled: Some(true), ..WebhookPatch::default() };
-    assert_err!(store.update_webhook(&ws, &parked.id, enable.clone()).await, StoreError::LimitReached { limit: 50 });
+    let enable = WebhookPatch {
+        enabled: Some(true),
+        ..WebhookPatch::default()
+    };
+    assert_err!(
+        store.update_webhook(&ws, &parked.id, enable.clone()).await,
+        StoreError::LimitReached { limit: 50 }
+    );
     // Other changes to an enabled webhook at the limit still work.
-    let first = store.list_webhooks(&ws, PageRequest { limit: 1, cursor: None }).await.unwrap().data.remove(0);
-    let rename = WebhookPatch { description: Some("renamed".into()), enabled: Some(true), ..WebhookPatch::default() };
+    let first = store
+        .list_webhooks(
+            &ws,
+            PageRequest {
+                limit: 1,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap()
+        .data
+        .remove(0);
+    let rename = WebhookPatch {
+        description: Some("renamed".into()),
+        enabled: Some(true),
+        ..WebhookPatch::default()
+    };
     store.update_webhook(&ws, &first.id, rename).await.unwrap();
     // The limit is per workspace.
     webhook(store, &other, &["*"]).await;
@@ -122,10 +210,19 @@ pub async fn enabled_webhook_limit_is_enforced(h: Harness) {
     store.set_workspace_limit(&ws, 52).await.unwrap();
     store.update_webhook(&ws, &parked.id, enable).await.unwrap();
     webhook(store, &ws, &["*"]).await;
-    assert_err!(store.create_webhook(&ws, new_webhook(&["*"])).await, StoreError::LimitReached { limit: 52 });
+    assert_err!(
+        store.create_webhook(&ws, new_webhook(&["*"])).await,
+        StoreError::LimitReached { limit: 52 }
+    );
     // Disabling frees a slot.
-    let disable = WebhookPatch { enabled: Some(false), ..WebhookPatch::default() };
-    store.update_webhook(&ws, &parked.id, disable).await.unwrap();
+    let disable = WebhookPatch {
+        enabled: Some(false),
+        ..WebhookPatch::default()
+    };
+    store
+        .update_webhook(&ws, &parked.id, disable)
+        .await
+        .unwrap();
     webhook(store, &ws, &["*"]).await;
 }
 
@@ -151,6 +248,16 @@ pub async fn limit_holds_under_concurrent_creates(h: Harness) {
         }
     }
     assert_eq!(created, 5, "exactly the free slots were taken");
-    let all = store.list_webhooks(&ws, PageRequest { limit: 100, cursor: None }).await.unwrap().data;
+    let all = store
+        .list_webhooks(
+            &ws,
+            PageRequest {
+                limit: 100,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap()
+        .data;
     assert_eq!(all.iter().filter(|w| w.enabled).count(), 10);
 }

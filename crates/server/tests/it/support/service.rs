@@ -2,9 +2,10 @@
 //! driven over HTTP; it can be stopped gracefully or killed with SIGKILL mid-flight.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -15,10 +16,9 @@ pub const OPERATOR_KEY: &str = "operator_test_key_0123456789";
 pub struct Service {
     child: Child,
     pub base: String,
-    pub data_dir: PathBuf,
     pub client: reqwest::Client,
-    /// What the service printed on stdout (the bootstrap banner), read after exit.
-    stdout: Option<std::process::ChildStdout>,
+    /// Everything the service printed on stdout so far (the bootstrap banner).
+    stdout: Arc<Mutex<String>>,
 }
 
 impl Service {
@@ -37,14 +37,25 @@ impl Service {
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra);
-        Service::spawn(command, data_dir)
+        command.env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", KEY);
+        Service::spawn(command)
     }
 
-    pub fn spawn(mut command: Command, data_dir: &Path) -> Service {
+    /// Starts the binary as the README does: no key given, so it makes one and prints it.
+    pub fn start_unconfigured(data_dir: &Path) -> Service {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_admin-webhooks"));
         command
-            .env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", KEY)
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env_remove("ADMIN_WEBHOOKS_BOOTSTRAP_KEY");
+        Service::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Service {
+        command
             .env("ADMIN_WEBHOOKS_OPERATOR_KEY", OPERATOR_KEY)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,admin_webhooks_delivery=debug")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("the admin-webhooks binary starts");
@@ -66,11 +77,19 @@ impl Service {
         let addr = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the service reports its address");
-        let stdout = child.stdout.take();
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().unwrap();
+        let collected = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let mut all = collected.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
         Service {
             child,
             base: format!("http://{addr}"),
-            data_dir: data_dir.to_owned(),
             client: reqwest::Client::new(),
             stdout,
         }
@@ -122,10 +141,6 @@ impl Service {
         body["id"].as_str().unwrap().to_owned()
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// SIGKILL: the process gets no chance to finish anything.
     pub fn kill9(mut self) {
         let _ = self.child.kill();
@@ -139,16 +154,9 @@ impl Service {
         self.child.wait().unwrap()
     }
 
-    /// Stops the process and returns what it printed on stdout.
-    pub fn stdout_after_kill(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut out = String::new();
-        if let Some(mut stdout) = self.stdout.take() {
-            use std::io::Read;
-            let _ = stdout.read_to_string(&mut out);
-        }
-        out
+    /// What the service printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
     }
 }
 
