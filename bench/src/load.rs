@@ -370,7 +370,7 @@ pub async fn open_loop(
     }
 }
 
-/// The `p`-th percentile (0–100) of unsorted samples, by nearest rank.
+/// The `p`-th percentile (0–100) of sorted samples, by nearest rank.
 pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;

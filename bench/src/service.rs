@@ -117,7 +117,7 @@ pub struct Service {
     _stdin: Option<ChildStdin>,
     pub addr: SocketAddr,
     log_lines: Arc<AtomicUsize>,
-    // Declared after `child`: the process is killed (in `drop`) before the folder goes.
+    /// Removed after `drop` has killed the process.
     data_dir: TempDir,
 }
 

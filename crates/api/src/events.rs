@@ -3,7 +3,7 @@
 //! Invariants:
 //! - 202 is sent only after `Store::publish` returned, i.e. after the event and its
 //!   deliveries are committed; only then are the endpoints' lanes woken
-//!   (`AppState::on_published`).
+//!   (`AppState::wake_lanes`).
 //! - `data` and `metadata` stay `RawValue`s from the request to the store, so the bytes
 //!   the producer sent are the bytes delivered. Responses carry the stored body as-is:
 //!   exactly `{"id", "type", "timestamp", "data", "metadata"}`.
@@ -120,7 +120,7 @@ async fn publish(
 /// The 202 answer to a committed publish; wakes the lanes that received deliveries.
 pub fn published_response(state: &AppState, published: Published) -> Response {
     if !published.duplicate && !published.webhooks.is_empty() {
-        (state.on_published)(&published.webhooks);
+        (state.wake_lanes)(&published.webhooks);
     }
     let mut response = event_response(StatusCode::ACCEPTED, published.event);
     if published.duplicate {

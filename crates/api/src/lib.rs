@@ -81,28 +81,29 @@ impl std::fmt::Debug for ApiConfig {
 }
 
 /// Called with the endpoints that received deliveries, right after a publish committed.
-pub type OnPublished = Arc<dyn Fn(&[WebhookId]) + Send + Sync>;
+pub type WakeLanes = Arc<dyn Fn(&[WebhookId]) + Send + Sync>;
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn store::Store>,
     pub config: ApiConfig,
-    /// Wakes the dispatcher's lanes after a commit, so a new event does not wait for the
-    /// dispatcher's next poll. Called only after the store committed.
-    pub on_published: OnPublished,
+    /// Wakes the dispatcher's lanes of endpoints whose work or settings changed (a publish,
+    /// an update, a deletion), so nothing waits for the dispatcher's next sweep. Called
+    /// only after the store committed.
+    pub wake_lanes: WakeLanes,
 }
 
 impl AppState {
     pub fn new(
         store: Arc<dyn store::Store>,
         config: ApiConfig,
-        on_published: impl Fn(&[WebhookId]) + Send + Sync + 'static,
+        wake_lanes: impl Fn(&[WebhookId]) + Send + Sync + 'static,
     ) -> Self {
         Self {
             store,
             config,
-            on_published: Arc::new(on_published),
+            wake_lanes: Arc::new(wake_lanes),
         }
     }
 

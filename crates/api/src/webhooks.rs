@@ -225,9 +225,12 @@ async fn update(
             .update_webhook(&auth.workspace_id, &id, patch)
             .await
     };
-    Ok(Json(WebhookBody::with_secret(
-        hook.not_found_as("webhook", &id)?,
-    )))
+    let hook = hook.not_found_as("webhook", &id)?;
+    if !unchanged {
+        // The lane re-reads its URL and secrets, or starts again when re-enabled.
+        (state.wake_lanes)(std::slice::from_ref(&id));
+    }
+    Ok(Json(WebhookBody::with_secret(hook)))
 }
 
 async fn remove(
@@ -240,6 +243,8 @@ async fn remove(
         .delete_webhook(&auth.workspace_id, &id)
         .await
         .not_found_as("webhook", &id)?;
+    // A lane sleeping in backoff learns now that its endpoint is gone.
+    (state.wake_lanes)(std::slice::from_ref(&id));
     Ok(StatusCode::NO_CONTENT)
 }
 

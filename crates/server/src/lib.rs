@@ -101,7 +101,7 @@ pub async fn run(
             operator_key: settings.operator_key.clone(),
             max_body_bytes: settings.max_body_bytes,
         },
-        on_published: Arc::new(move |ids| waker.wake(ids)),
+        wake_lanes: Arc::new(move |ids| waker.wake(ids)),
     };
     let app = api::router(state);
     let addr = listener.local_addr()?;

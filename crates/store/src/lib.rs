@@ -17,6 +17,8 @@
 pub mod model;
 pub mod sqlite;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use domain::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 
@@ -145,4 +147,55 @@ pub trait Store: Send + Sync + 'static {
     /// Queues an outcome for commit without waiting for it; the returned [`Ack`] resolves
     /// when it is committed (or refused as `StaleAttempt`).
     fn submit_outcome(&self, outcome: Outcome) -> Ack;
+
+    // Sharing the delivery work between processes. A lane (one endpoint's queue) is worked
+    // by one process at a time, the holder of its lease. Backends used by one process only
+    // keep these defaults: every lane is this process's, and wake-ups stay in-process.
+
+    /// Whether lanes must be claimed by lease before they are worked.
+    fn shares_lanes(&self) -> bool {
+        false
+    }
+
+    /// Claims up to `limit` lanes that have open deliveries and no live lease by another
+    /// owner, for `lease`; returns the lanes now held by `owner` (including ones it held).
+    async fn claim_lanes(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<WebhookId>> {
+        let _ = (owner, lease, limit);
+        self.lanes_with_work().await
+    }
+
+    /// Claims one lane if no other owner holds a live lease on it; whether `owner` holds it.
+    async fn claim_lane(&self, owner: &str, webhook: &WebhookId, lease: Duration) -> Result<bool> {
+        let _ = (owner, webhook, lease);
+        Ok(true)
+    }
+
+    /// Extends `owner`'s leases on `lanes` by `lease`; returns the lanes it still holds
+    /// (a lane missing from the answer was lost and must stop at once).
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        lanes: &[WebhookId],
+        lease: Duration,
+    ) -> Result<Vec<WebhookId>> {
+        let _ = (owner, lease);
+        Ok(lanes.to_vec())
+    }
+
+    /// Gives up `owner`'s lease on a lane it stopped working.
+    async fn release_lane(&self, owner: &str, webhook: &WebhookId) -> Result<()> {
+        let _ = (owner, webhook);
+        Ok(())
+    }
+
+    /// Wake-ups published by other processes (endpoints that got new work or changed), for
+    /// backends shared by several processes; `None` when everything is in-process.
+    fn wakeups(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<WebhookId>> {
+        None
+    }
 }

@@ -37,7 +37,7 @@ pub struct App {
     /// The API key of the bootstrapped workspace `default`.
     pub key: String,
     pub store: Arc<SqliteStore>,
-    /// Every call of `on_published`, in order.
+    /// Every call of `wake_lanes`, in order.
     pub published: Arc<Mutex<Vec<Vec<WebhookId>>>>,
     _dir: TempDir,
 }

@@ -222,7 +222,9 @@ fn run_group(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Res
     // makes us wait (busy timeout) here rather than fail at commit.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for job in batch.iter_mut() {
+        tx.prepare_cached("SAVEPOINT job")?.execute([])?;
         if job.run(&tx) {
+            tx.prepare_cached("RELEASE job")?.execute([])?;
         } else {
             tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
             tx.prepare_cached("RELEASE job")?.execute([])?;
