@@ -81,7 +81,9 @@ impl Receiver {
     }
 
     fn serve(listener: TcpListener) -> Receiver {
-        let addr = listener.local_addr().expect("a bound listener has an address");
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
         let state = Arc::new(State {
             total: AtomicU64::new(0),
             last_arrival_ns: AtomicU64::new(0),

@@ -92,7 +92,11 @@ pub struct Bench {
 }
 
 impl Bench {
-    pub fn new(plan: Plan, only: Vec<Scenario>, perf_dir: Option<PathBuf>) -> anyhow::Result<Bench> {
+    pub fn new(
+        plan: Plan,
+        only: Vec<Scenario>,
+        perf_dir: Option<PathBuf>,
+    ) -> anyhow::Result<Bench> {
         Ok(Bench {
             plan,
             only,
@@ -114,7 +118,10 @@ impl Bench {
             self.publish(10).await?;
         }
         if self.wants(Scenario::Delivery) {
-            let (one, many) = (self.plan.delivery_one_events, self.plan.delivery_many_events);
+            let (one, many) = (
+                self.plan.delivery_one_events,
+                self.plan.delivery_many_events,
+            );
             self.delivery(1, one).await?;
             self.delivery(self.plan.many_endpoints, many).await?;
         }
@@ -144,11 +151,18 @@ impl Bench {
         eprintln!("raw baseline: POST straight to the receiver");
         let receiver = Receiver::start().await?;
         let target = Target::new(receiver.addr, "/raw", StatusCode::OK);
-        let timed =
-            load::closed_timed(target, self.plan.connections, self.plan.warmup, self.plan.measure)
-                .await;
+        let timed = load::closed_timed(
+            target,
+            self.plan.connections,
+            self.plan.warmup,
+            self.plan.measure,
+        )
+        .await;
         self.table.baseline(
-            &format!("raw baseline: POST straight to the receiver, {} connections", self.plan.connections),
+            &format!(
+                "raw baseline: POST straight to the receiver, {} connections",
+                self.plan.connections
+            ),
             timed.rate(),
         );
         self.errors("raw baseline", timed.errors, &timed.error_kinds);
@@ -193,7 +207,11 @@ impl Bench {
             thousands(delivered_in_window as f64),
             mb_of_kib(memory.peak_kib),
         ));
-        self.errors(&format!("publish, {endpoints} endpoints"), timed.errors, &timed.error_kinds);
+        self.errors(
+            &format!("publish, {endpoints} endpoints"),
+            timed.errors,
+            &timed.error_kinds,
+        );
         self.service_log(&service, &format!("publish, {endpoints} endpoints"));
         Ok(())
     }
@@ -214,9 +232,15 @@ impl Bench {
             None
         };
         let expected = published.ok * endpoints as u64;
-        let complete = receiver.wait_total(expected, self.plan.delivery_timeout).await;
+        let complete = receiver
+            .wait_total(expected, self.plan.delivery_timeout)
+            .await;
         drop(recording);
-        let end_ns = if complete { receiver.last_arrival_ns() } else { clock::now_ns() };
+        let end_ns = if complete {
+            receiver.last_arrival_ns()
+        } else {
+            clock::now_ns()
+        };
         let delivered = receiver.total().min(expected);
         let elapsed = clock::between(published.started_ns, end_ns);
         let rate = delivered as f64 / elapsed.as_secs_f64();
@@ -228,7 +252,10 @@ impl Bench {
         let label = if complete {
             label
         } else {
-            format!("{label} — INCOMPLETE: {delivered} of {expected} within {:.0} s", elapsed.as_secs_f64())
+            format!(
+                "{label} — INCOMPLETE: {delivered} of {expected} within {:.0} s",
+                elapsed.as_secs_f64()
+            )
         };
         self.table.throughput(&label, rate, "deliveries/s");
         self.table.note(format!(
@@ -243,7 +270,11 @@ impl Bench {
             receiver.out_of_order(),
             receiver.duplicates(),
         ));
-        self.errors(&format!("delivery, {endpoints} endpoints"), published.errors, &published.error_kinds);
+        self.errors(
+            &format!("delivery, {endpoints} endpoints"),
+            published.errors,
+            &published.error_kinds,
+        );
         self.service_log(&service, &format!("delivery, {endpoints} endpoints"));
         Ok(())
     }
@@ -252,7 +283,10 @@ impl Bench {
     async fn latency(&mut self) -> anyhow::Result<()> {
         let rate = self.plan.latency_rate;
         let duration = self.plan.latency_duration;
-        eprintln!("latency at {rate} events/s for {} s", duration.as_secs_f64());
+        eprintln!(
+            "latency at {rate} events/s for {} s",
+            duration.as_secs_f64()
+        );
         let receiver = Receiver::start().await?;
         let service = Service::start("latency", &[])?;
         service.create_endpoints(receiver.addr, 1).await?;
@@ -281,7 +315,11 @@ impl Bench {
             thousands(open.scheduled as f64),
             thousands(open.ok as f64),
             thousands(latencies.len() as f64),
-            if complete { "" } else { " (some never arrived within 10 s)" },
+            if complete {
+                ""
+            } else {
+                " (some never arrived within 10 s)"
+            },
             ms(latencies.last().copied().unwrap_or(0)),
             ms(load::percentile(&answers, 50.0)),
             ms(load::percentile(&answers, 99.0)),
@@ -297,7 +335,10 @@ impl Bench {
     async fn backlog(&mut self) -> anyhow::Result<()> {
         let endpoints = self.plan.backlog_endpoints;
         let events = self.plan.backlog / endpoints as u64;
-        eprintln!("backlog of {} deliveries over {endpoints} endpoint(s)", events * endpoints as u64);
+        eprintln!(
+            "backlog of {} deliveries over {endpoints} endpoint(s)",
+            events * endpoints as u64
+        );
         let down = closed_port()?;
         // Retries every second, so the drain starts within a second of the endpoint's return.
         let service = Service::start("backlog", &["--retry-base", "1s", "--retry-cap", "1s"])?;
@@ -313,7 +354,11 @@ impl Bench {
         let receiver = Receiver::start_on(down).await?;
         let back_ns = clock::now_ns();
         let complete = receiver.wait_total(pending, self.plan.drain_timeout).await;
-        let end_ns = if complete { receiver.last_arrival_ns() } else { clock::now_ns() };
+        let end_ns = if complete {
+            receiver.last_arrival_ns()
+        } else {
+            clock::now_ns()
+        };
         let drained = receiver.total().min(pending);
         let drain = clock::between(back_ns, end_ns);
         let after = service.memory()?;
@@ -342,7 +387,8 @@ impl Bench {
                 thousands(drained as f64)
             )
         };
-        self.table.plain(&drain_label, format!("{:.1}", drain.as_secs_f64()), "s");
+        self.table
+            .plain(&drain_label, format!("{:.1}", drain.as_secs_f64()), "s");
         self.table.throughput(
             &format!("drain rate of that backlog ({spread}, strict order)"),
             drained as f64 / drain.as_secs_f64(),
@@ -365,7 +411,10 @@ impl Bench {
         );
         if !complete && drained > 0 {
             let rest = (pending - drained) as f64 / (drained as f64 / drain.as_secs_f64());
-            let _ = write!(note, "; at the measured rate the remaining deliveries would take another {rest:.0} s");
+            let _ = write!(
+                note,
+                "; at the measured rate the remaining deliveries would take another {rest:.0} s"
+            );
         }
         self.table.note(note);
         self.errors("backlog", published.errors, &published.error_kinds);
@@ -373,7 +422,12 @@ impl Bench {
         Ok(())
     }
 
-    fn errors(&mut self, scenario: &str, errors: u64, kinds: &std::collections::BTreeMap<String, u64>) {
+    fn errors(
+        &mut self,
+        scenario: &str,
+        errors: u64,
+        kinds: &std::collections::BTreeMap<String, u64>,
+    ) {
         if errors == 0 && kinds.is_empty() {
             return;
         }
@@ -382,8 +436,9 @@ impl Bench {
             .map(|(kind, n)| format!("{n}× {kind}"))
             .collect::<Vec<_>>()
             .join(", ");
-        self.table
-            .note(format!("ERRORS in {scenario}: {errors} in the measured part; all kinds: {kinds}"));
+        self.table.note(format!(
+            "ERRORS in {scenario}: {errors} in the measured part; all kinds: {kinds}"
+        ));
     }
 
     fn service_log(&mut self, service: &Service, scenario: &str) {

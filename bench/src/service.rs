@@ -129,13 +129,7 @@ impl Service {
         let mut command = Command::new(exe);
         command
             .arg(SUBCOMMAND)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--dev",
-                "--log-format",
-                "json",
-            ])
+            .args(["--listen", "127.0.0.1:0", "--dev", "--log-format", "json"])
             .arg("--data-dir")
             .arg(&data_dir.0)
             .args(extra)
@@ -206,8 +200,7 @@ impl Service {
 
     pub fn memory(&self) -> anyhow::Result<Memory> {
         let mut status = String::new();
-        std::fs::File::open(format!("/proc/{}/status", self.pid()))?
-            .read_to_string(&mut status)?;
+        std::fs::File::open(format!("/proc/{}/status", self.pid()))?.read_to_string(&mut status)?;
         let field = |name: &str| -> anyhow::Result<u64> {
             status
                 .lines()

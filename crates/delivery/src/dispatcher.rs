@@ -1,16 +1,26 @@
 //! The dispatcher: starts a lane for every endpoint with open deliveries and keeps at most
-//! one lane per endpoint.
+//! one lane per endpoint — in this process, and, on a store shared by several processes,
+//! across all of them through leases.
 //!
-//! Lanes are started by [`Dispatcher::wake`] (called after a publish commits, or after an
-//! endpoint changed) and by a slow sweep of the store that catches anything a wake-up
-//! missed (work left by a previous process, re-enabled endpoints). A lane that runs out of
-//! work removes itself from the registry under the registry's lock, after checking that
-//! no wake-up arrived since its last look at the store, so work is never stranded.
+//! Lanes are started by [`Dispatcher::wake`] (called after a publish commits, after an
+//! endpoint changed, or when another process announces work) and by a sweep of the store
+//! that catches anything a wake-up missed (work left by a process that died, re-enabled
+//! endpoints).
+//!
+//! Invariants:
+//! - A lane that runs out of work leaves the registry under the registry's lock, after
+//!   checking that no wake-up arrived since its last look at the store, so work is never
+//!   stranded.
+//! - On a shared store a lane runs only while this process holds its lease. Leases are
+//!   renewed every third of their length; a lane whose lease was lost is stopped before
+//!   it starts another attempt, and if renewing keeps failing for half a lease every lane
+//!   stops, so two processes never work one endpoint at once (beyond an attempt already
+//!   in flight, which the store's attempt fence keeps from being recorded twice).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use domain::{Backoff, WebhookId};
 use store::Store;
@@ -32,6 +42,11 @@ pub struct DispatchConfig {
     pub max_in_flight: usize,
     /// How often the store is swept for lanes with work that no wake-up announced.
     pub sweep_interval: Duration,
+    /// How long a lane's lease lasts on a shared store; a process that dies gives its
+    /// lanes up to others after at most this long.
+    pub lease: Duration,
+    /// Lanes claimed at most per sweep, so that processes share the work.
+    pub claim_batch: u32,
 }
 
 impl Default for DispatchConfig {
@@ -45,6 +60,8 @@ impl Default for DispatchConfig {
             window: 64,
             max_in_flight: 512,
             sweep_interval: Duration::from_secs(30),
+            lease: Duration::from_secs(15),
+            claim_batch: 64,
         }
     }
 }
@@ -54,6 +71,15 @@ pub(crate) struct LaneSignal {
     /// Set by a wake-up; cleared by the lane before it reads the store.
     pub(crate) dirty: AtomicBool,
     pub(crate) notify: Notify,
+    /// Cancelled at shutdown, or when the lane's lease was lost.
+    pub(crate) stop: CancellationToken,
+}
+
+#[derive(Default)]
+struct Registry {
+    lanes: HashMap<WebhookId, Arc<LaneSignal>>,
+    /// Lanes whose lease is being claimed, so one wake-up burst makes one claim.
+    claiming: HashSet<WebhookId>,
 }
 
 pub(crate) struct Shared {
@@ -62,7 +88,9 @@ pub(crate) struct Shared {
     pub(crate) config: DispatchConfig,
     pub(crate) in_flight: Semaphore,
     pub(crate) shutdown: CancellationToken,
-    lanes: Mutex<HashMap<WebhookId, Arc<LaneSignal>>>,
+    /// This process's name in lane leases.
+    pub(crate) owner: String,
+    registry: Mutex<Registry>,
     tracker: TaskTracker,
 }
 
@@ -73,101 +101,243 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Starts the dispatcher: a lane for every endpoint the store has work for, and the
-    /// sweep. Everything stops when `shutdown` is cancelled; see [`Dispatcher::stopped`].
+    /// Starts the dispatcher: a lane for every endpoint the store has work for, the sweep,
+    /// and on a shared store the lease renewal and the wake-ups of other processes.
+    /// Everything stops when `shutdown` is cancelled; see [`Dispatcher::stopped`].
     pub fn start(
         store: Arc<dyn Store>,
         sender: Sender,
         config: DispatchConfig,
         shutdown: CancellationToken,
     ) -> Dispatcher {
+        let wakeups = store.wakeups();
         let shared = Arc::new(Shared {
             store,
             sender,
             in_flight: Semaphore::new(config.max_in_flight),
             config,
             shutdown,
-            lanes: Mutex::new(HashMap::new()),
+            owner: format!(
+                "{}-{}",
+                std::process::id(),
+                domain::ids::AttemptId::generate()
+                    .as_str()
+                    .trim_start_matches("att_")
+            ),
+            registry: Mutex::new(Registry::default()),
             tracker: TaskTracker::new(),
         });
         let dispatcher = Dispatcher { shared };
-        let sweeper = dispatcher.clone();
-        dispatcher
-            .shared
-            .tracker
-            .spawn(async move { sweeper.sweep_forever().await });
+        let tracker = &dispatcher.shared.tracker;
+        let d = dispatcher.clone();
+        tracker.spawn(async move { d.sweep_forever().await });
+        if dispatcher.shared.store.shares_lanes() {
+            let d = dispatcher.clone();
+            tracker.spawn(async move { d.renew_forever().await });
+        }
+        if let Some(mut wakeups) = wakeups {
+            let d = dispatcher.clone();
+            tracker.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = d.shared.shutdown.cancelled() => return,
+                        next = wakeups.recv() => match next {
+                            Some(id) => d.wake(&[id]),
+                            None => return,
+                        },
+                    }
+                }
+            });
+        }
         dispatcher
     }
 
     /// Tells the lanes of these endpoints that their work or settings changed, starting
-    /// lanes that are not running.
+    /// (on a shared store: claiming) lanes that are not running.
     pub fn wake(&self, webhooks: &[WebhookId]) {
         if self.shared.shutdown.is_cancelled() {
             return;
         }
-        let mut lanes = self.shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        let shares = self.shared.store.shares_lanes();
+        let mut registry = self.shared.registry();
         for id in webhooks {
-            if let Some(signal) = lanes.get(id) {
+            if let Some(signal) = registry.lanes.get(id) {
                 signal.dirty.store(true, Ordering::SeqCst);
                 signal.notify.notify_one();
-                continue;
+            } else if !shares {
+                self.spawn_lane(&mut registry, id.clone());
+            } else if registry.claiming.insert(id.clone()) {
+                let d = self.clone();
+                let id = id.clone();
+                self.shared
+                    .tracker
+                    .spawn(async move { d.claim_and_start(id).await });
             }
-            let signal = Arc::new(LaneSignal {
-                dirty: AtomicBool::new(false),
-                notify: Notify::new(),
-            });
-            lanes.insert(id.clone(), signal.clone());
-            let shared = self.shared.clone();
-            let id = id.clone();
-            self.shared.tracker.spawn(async move {
-                lane::run(shared.clone(), id.clone(), signal).await;
-            });
         }
     }
 
-    /// Lanes currently running.
+    /// Lanes currently running in this process.
     pub fn active_lanes(&self) -> usize {
-        self.shared
-            .lanes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.shared.registry().lanes.len()
     }
 
-    /// Resolves when every lane and the sweep have stopped after shutdown: attempts in
-    /// flight finished and their outcomes committed.
+    /// Resolves when every lane and background task has stopped after shutdown: attempts
+    /// in flight finished, their outcomes committed, and leases given back.
     pub async fn stopped(&self) {
         self.shared.tracker.close();
         self.shared.tracker.wait().await;
     }
 
+    fn spawn_lane(&self, registry: &mut Registry, id: WebhookId) {
+        let signal = Arc::new(LaneSignal {
+            dirty: AtomicBool::new(false),
+            notify: Notify::new(),
+            stop: self.shared.shutdown.child_token(),
+        });
+        registry.lanes.insert(id.clone(), signal.clone());
+        let shared = self.shared.clone();
+        self.shared
+            .tracker
+            .spawn(async move { lane::run(shared, id, signal).await });
+    }
+
+    async fn claim_and_start(&self, id: WebhookId) {
+        let shared = &self.shared;
+        let claimed = shared
+            .store
+            .claim_lane(&shared.owner, &id, shared.config.lease)
+            .await;
+        let mut registry = shared.registry();
+        registry.claiming.remove(&id);
+        match claimed {
+            Ok(true) if !shared.shutdown.is_cancelled() => {
+                if !registry.lanes.contains_key(&id) {
+                    self.spawn_lane(&mut registry, id);
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(webhook = %id, %error, "claiming a lane failed; the sweep will try again")
+            }
+        }
+    }
+
     async fn sweep_forever(&self) {
+        let shared = &self.shared;
         loop {
-            match self.shared.store.lanes_with_work().await {
-                Ok(ids) => self.wake(&ids),
+            let found = if shared.store.shares_lanes() {
+                shared
+                    .store
+                    .claim_lanes(
+                        &shared.owner,
+                        shared.config.lease,
+                        shared.config.claim_batch,
+                    )
+                    .await
+            } else {
+                shared.store.lanes_with_work().await
+            };
+            match found {
+                Ok(ids) if !shared.shutdown.is_cancelled() => {
+                    let mut registry = shared.registry();
+                    for id in ids {
+                        if !registry.lanes.contains_key(&id) {
+                            self.spawn_lane(&mut registry, id);
+                        }
+                    }
+                }
+                Ok(_) => {}
                 Err(error) => {
                     tracing::warn!(%error, "sweeping the store for pending deliveries failed")
                 }
             }
             tokio::select! {
-                _ = self.shared.shutdown.cancelled() => return,
-                _ = tokio::time::sleep(self.shared.config.sweep_interval) => {}
+                _ = shared.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(shared.config.sweep_interval) => {}
+            }
+        }
+    }
+
+    /// Keeps this process's leases alive and stops lanes whose lease was lost.
+    async fn renew_forever(&self) {
+        let shared = &self.shared;
+        let every = shared.config.lease / 3;
+        let mut last_renewed = Instant::now();
+        loop {
+            tokio::select! {
+                _ = shared.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let running: Vec<WebhookId> = shared.registry().lanes.keys().cloned().collect();
+            match shared
+                .store
+                .renew_leases(&shared.owner, &running, shared.config.lease)
+                .await
+            {
+                Ok(held) => {
+                    last_renewed = Instant::now();
+                    let held: HashSet<WebhookId> = held.into_iter().collect();
+                    let registry = shared.registry();
+                    for id in running.iter().filter(|id| !held.contains(*id)) {
+                        if let Some(signal) = registry.lanes.get(id) {
+                            tracing::warn!(webhook = %id, "lost the lease of a lane; another process works it now");
+                            signal.stop.cancel();
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "renewing lane leases failed");
+                    if last_renewed.elapsed() > shared.config.lease / 2 {
+                        tracing::error!(
+                            "cannot renew lane leases; stopping every lane until the store answers again"
+                        );
+                        for signal in shared.registry().lanes.values() {
+                            signal.stop.cancel();
+                        }
+                    }
+                }
             }
         }
     }
 }
 
 impl Shared {
-    /// Called by a lane that found no work: leaves the registry unless a wake-up arrived
-    /// since the lane last read the store. Returns whether the lane may stop.
-    pub(crate) fn retire(&self, id: &WebhookId, signal: &Arc<LaneSignal>) -> bool {
-        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
-        if signal.dirty.load(Ordering::SeqCst) && !self.shutdown.is_cancelled() {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a lane that found no work may stop: not if a wake-up arrived since it last
+    /// read the store (unless it must stop anyway). Once it says yes, wake-ups of this
+    /// endpoint wait behind the registry lock until the lane is gone from the registry, and
+    /// then start a new lane.
+    pub(crate) fn may_retire(&self, signal: &Arc<LaneSignal>) -> bool {
+        let _registry = self.registry();
+        if signal.dirty.load(Ordering::SeqCst) && !signal.stop.is_cancelled() {
             return false;
         }
-        if lanes.get(id).is_some_and(|s| Arc::ptr_eq(s, signal)) {
-            lanes.remove(id);
-        }
+        // From here on a wake-up must not be lost to this departing lane.
+        signal.stop.cancel();
         true
+    }
+
+    /// Removes a stopped lane from the registry. A wake-up that found the lane already
+    /// stopping gets a new lane here.
+    pub(crate) fn forget_lane(self: &Arc<Self>, id: &WebhookId, signal: &Arc<LaneSignal>) {
+        let mut registry = self.registry();
+        if registry
+            .lanes
+            .get(id)
+            .is_some_and(|s| Arc::ptr_eq(s, signal))
+        {
+            registry.lanes.remove(id);
+        }
+        let woken = signal.dirty.load(Ordering::SeqCst);
+        drop(registry);
+        if woken && !self.shutdown.is_cancelled() {
+            Dispatcher {
+                shared: self.clone(),
+            }
+            .wake(std::slice::from_ref(id));
+        }
     }
 }

@@ -53,7 +53,14 @@ pub(crate) async fn run(shared: Arc<Shared>, id: WebhookId, signal: Arc<LaneSign
         resync: false,
     };
     lane.run().await;
+    // Stopped by shutdown or a lost lease, or left for want of work: either way, every
+    // outcome is committed and the lease given back before the endpoint can get a new lane.
     lane.settle_all().await;
+    let shared = &lane.shared;
+    if let Err(error) = shared.store.release_lane(&shared.owner, &lane.id).await {
+        tracing::warn!(webhook = %lane.id, %error, "giving back a lane's lease failed");
+    }
+    shared.forget_lane(&lane.id, &lane.signal);
 }
 
 enum Step {
@@ -64,7 +71,7 @@ enum Step {
 impl Lane {
     async fn run(&mut self) {
         loop {
-            if self.shared.shutdown.is_cancelled() {
+            if self.signal.stop.is_cancelled() {
                 return;
             }
             let step = match self.step().await {
@@ -226,11 +233,12 @@ impl Lane {
         }
     }
 
-    /// Leaves the dispatcher's registry unless a wake-up arrived. A lane started after
-    /// this one reads the store from the start, so every outcome is committed first.
+    /// Decides whether the lane stops for want of work: it does unless a wake-up arrived
+    /// since it last read the store. Every outcome is committed first, because a lane
+    /// started after this one reads the store from the start.
     async fn leave(&mut self) -> Step {
         self.settle_all().await;
-        if self.shared.retire(&self.id, &self.signal) {
+        if self.shared.may_retire(&self.signal) {
             Step::Stop
         } else {
             Step::Continue
@@ -294,7 +302,7 @@ impl Lane {
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = self.signal.notify.notified() => {}
-            _ = self.shared.shutdown.cancelled() => {}
+            _ = self.signal.stop.cancelled() => {}
         }
     }
 }
