@@ -145,15 +145,12 @@ impl Service {
 
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            for line in lines.by_ref().map_while(Result::ok) {
+            // Reads on after the address so the pipe never fills.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix(LISTENING) {
                     let _ = tx.send(addr.to_owned());
-                    break;
                 }
             }
-            // Keep draining so the pipe never fills.
-            let _ = std::io::copy(&mut lines.into_inner(), &mut std::io::sink());
         });
         let log_lines = Arc::new(AtomicUsize::new(0));
         let counted = log_lines.clone();
@@ -161,6 +158,10 @@ impl Service {
             // RUST_LOG=warn: whatever arrives is worth a look. The first lines are
             // echoed; the rest only counted, so a noisy failure cannot flood the table.
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // The warning `--dev` always gives is expected here.
+                if line.contains("DEVELOPMENT MODE (--dev)") {
+                    continue;
+                }
                 if counted.fetch_add(1, Ordering::Relaxed) < ECHOED_LOG_LINES {
                     eprintln!("[service] {line}");
                 }
@@ -196,6 +197,11 @@ impl Service {
     /// Log lines (warnings and errors) the service wrote so far.
     pub fn log_lines(&self) -> usize {
         self.log_lines.load(Ordering::Relaxed)
+    }
+
+    /// CPU time (user + system) the service used so far.
+    pub fn cpu(&self) -> anyhow::Result<Duration> {
+        cpu_of(&self.pid().to_string())
     }
 
     pub fn memory(&self) -> anyhow::Result<Memory> {
@@ -258,4 +264,25 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU time (user + system) of a process (`"self"` or a pid) from `/proc/<pid>/stat`.
+pub fn cpu_of(pid: &str) -> anyhow::Result<Duration> {
+    /// Clock ticks per second of `/proc` times; 100 on every Linux we run on.
+    const TICKS_PER_SECOND: u64 = 100;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name is in parentheses and may hold spaces; fields follow the last `)`.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime are fields 14 and 15 of the line, 12th and 13th after the name.
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .context("unexpected /proc/<pid>/stat")
+    };
+    let total = ticks(11)? + ticks(12)?;
+    Ok(Duration::from_millis(total * 1000 / TICKS_PER_SECOND))
 }

@@ -111,6 +111,21 @@ pub struct ServeArgs {
     /// Attempts in flight at once across all endpoints [default: 512].
     #[arg(long, env = "ADMIN_WEBHOOKS_MAX_IN_FLIGHT")]
     pub max_in_flight: Option<usize>,
+
+    /// A PostgreSQL URL (`postgres://user@host/db`): store everything there instead of in
+    /// the data folder, so that several `serve` processes can share the work.
+    #[arg(long, env = "ADMIN_WEBHOOKS_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Connections each process keeps to PostgreSQL [default: 16].
+    #[arg(long, env = "ADMIN_WEBHOOKS_DATABASE_MAX_CONNECTIONS")]
+    pub database_max_connections: Option<usize>,
+
+    /// How long a process holds an endpoint's lane on PostgreSQL without renewing it; a
+    /// process that dies hands its lanes to the others after at most this long
+    /// [default: 15s].
+    #[arg(long, env = "ADMIN_WEBHOOKS_LANE_LEASE")]
+    pub lane_lease: Option<HumanDuration>,
 }
 
 /// Settings after layering and checking: what the service runs with.
@@ -127,6 +142,9 @@ pub struct Settings {
     pub retention: Duration,
     pub max_body_bytes: usize,
     pub max_in_flight: usize,
+    pub database_url: Option<String>,
+    pub database_max_connections: usize,
+    pub lane_lease: Duration,
     /// `ADMIN_WEBHOOKS_BOOTSTRAP_KEY`: the value of the first API key, for automation.
     pub bootstrap_key: Option<String>,
     /// `ADMIN_WEBHOOKS_OPERATOR_KEY`: enables the operator API.
@@ -193,6 +211,15 @@ impl ServeArgs {
                 .or(file.max_body_bytes)
                 .unwrap_or(256 * 1024),
             max_in_flight: self.max_in_flight.or(file.max_in_flight).unwrap_or(512),
+            database_url: self
+                .database_url
+                .or(file.database_url)
+                .filter(|u| !u.trim().is_empty()),
+            database_max_connections: self
+                .database_max_connections
+                .or(file.database_max_connections)
+                .unwrap_or(16),
+            lane_lease: secs(self.lane_lease, file.lane_lease, 15),
             bootstrap_key: non_empty_env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY"),
             operator_key: non_empty_env("ADMIN_WEBHOOKS_OPERATOR_KEY"),
         };
@@ -220,6 +247,17 @@ impl Settings {
         if self.max_body_bytes < 1024 {
             return invalid("--max-body-bytes must be at least 1024");
         }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return invalid("--database-url must be a postgres:// or postgresql:// URL");
+        }
+        if self.database_max_connections == 0 {
+            return invalid("--database-max-connections must be at least 1");
+        }
+        if self.lane_lease < Duration::from_secs(1) {
+            return invalid("--lane-lease must be at least 1s");
+        }
         if self.max_in_flight == 0 {
             return invalid("--max-in-flight must be at least 1");
         }
@@ -234,5 +272,70 @@ impl Settings {
             return invalid("ADMIN_WEBHOOKS_OPERATOR_KEY must be at least 20 characters long");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn serve_args(argv: &[&str]) -> ServeArgs {
+        let mut all = vec!["admin-webhooks", "serve"];
+        all.extend_from_slice(argv);
+        match Cli::try_parse_from(all).unwrap().command {
+            Command::Serve(args) => *args,
+            Command::Receive(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_given() {
+        let s = serve_args(&[]).resolve().unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.attempt_timeout, Duration::from_secs(3));
+        assert_eq!(s.retry_base, Duration::from_secs(5));
+        assert_eq!(s.retry_cap, Duration::from_secs(900));
+        assert_eq!(s.retention, Duration::from_secs(86_400));
+        assert!(!s.dev);
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("admin-webhooks.toml");
+        std::fs::write(
+            &file,
+            "retry-base = \"1s\"\nretention = \"2h\"\ndev = true\n",
+        )
+        .unwrap();
+        let s = serve_args(&["--config", file.to_str().unwrap(), "--retry-base", "250ms"])
+            .resolve()
+            .unwrap();
+        assert_eq!(s.retry_base, Duration::from_millis(250));
+        assert_eq!(s.retention, Duration::from_secs(7200));
+        assert!(s.dev);
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_a_clear_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "retry-bse = \"1s\"\n").unwrap();
+        let err = serve_args(&["--config", file.to_str().unwrap()])
+            .resolve()
+            .unwrap_err();
+        assert!(err.to_string().contains("retry-bse"), "{err}");
+        let err = serve_args(&["--retry-base", "1m", "--retry-cap", "10s"])
+            .resolve()
+            .unwrap_err();
+        assert!(err.to_string().contains("--retry-cap"), "{err}");
+        assert!(
+            Cli::try_parse_from(["admin-webhooks", "serve", "--retention", "forever"]).is_err()
+        );
+        let err = serve_args(&["--database-url", "mysql://x"])
+            .resolve()
+            .unwrap_err();
+        assert!(err.to_string().contains("postgres://"), "{err}");
     }
 }
