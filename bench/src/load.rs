@@ -190,8 +190,6 @@ pub struct Timed {
     pub errors: u64,
     pub error_kinds: BTreeMap<String, u64>,
     pub window: Duration,
-    /// Clock times of the window's edges, for matching against the receiver.
-    pub window_ns: (u64, u64),
 }
 
 impl Timed {
@@ -239,7 +237,6 @@ pub async fn closed_timed(
         errors: err1 - err0,
         error_kinds: tally.kinds(),
         window: t1 - t0,
-        window_ns: (clock::ns_of(t0), clock::ns_of(t1)),
     }
 }
 

@@ -53,8 +53,8 @@ struct Cli {
     #[arg(long, default_value_t = 1)]
     backlog_endpoints: usize,
 
-    /// Record `perf record` profiles of the service (publish with 1 endpoint, delivery to
-    /// 1 endpoint) into this folder.
+    /// Record `perf record` profiles of the service (publish with 1 and 10 endpoints,
+    /// delivery to 1 endpoint) into this folder.
     #[arg(long)]
     perf: Option<PathBuf>,
 }

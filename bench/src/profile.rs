@@ -1,7 +1,7 @@
 //! Optional `perf record` of the service process during chosen phases (`--perf DIR`).
 //!
 //! The recording is a child `perf` attached to the service's pid, stopped with SIGINT (so
-//! it writes a complete file) when the phase ends or the guard is dropped. Call graphs use
+//! it writes a complete file) when the guard is dropped at the end of the phase. Call graphs use
 //! DWARF unwinding: the release profile keeps line tables but no frame pointers.
 
 use std::path::PathBuf;
@@ -45,10 +45,6 @@ impl Profiler {
 }
 
 impl Recording {
-    pub fn stop(mut self) {
-        self.finish();
-    }
-
     fn finish(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill")

@@ -113,11 +113,6 @@ impl Receiver {
         Receiver { addr, state, task }
     }
 
-    /// The URL of endpoint `i` for the service to deliver to.
-    pub fn endpoint_url(&self, i: usize) -> String {
-        endpoint_url(self.addr, i)
-    }
-
     pub fn total(&self) -> u64 {
         self.state.total.load(Ordering::Relaxed)
     }
@@ -167,6 +162,7 @@ impl Drop for Receiver {
     }
 }
 
+/// The URL of endpoint `i` of the receiver at `addr`, for the service to deliver to.
 pub fn endpoint_url(addr: SocketAddr, i: usize) -> String {
     format!("http://{addr}/e/{i}")
 }

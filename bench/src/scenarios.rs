@@ -7,7 +7,7 @@
 use std::fmt::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hyper::StatusCode;
@@ -53,8 +53,8 @@ impl Plan {
             connections,
             warmup: Duration::from_secs(2),
             measure: Duration::from_secs(10),
-            delivery_one_events: 30_000,
-            delivery_many_events: 4_000,
+            delivery_one_events: 100_000,
+            delivery_many_events: 10_000,
             many_endpoints: 50,
             delivery_timeout: Duration::from_secs(90),
             latency_rate: 1_000,
@@ -71,8 +71,8 @@ impl Plan {
             connections,
             warmup: Duration::from_millis(500),
             measure: Duration::from_secs(3),
-            delivery_one_events: 3_000,
-            delivery_many_events: 400,
+            delivery_one_events: 20_000,
+            delivery_many_events: 1_000,
             many_endpoints: 50,
             delivery_timeout: Duration::from_secs(15),
             latency_rate: 1_000,
@@ -166,6 +166,21 @@ impl Bench {
             timed.rate(),
         );
         self.errors("raw baseline", timed.errors, &timed.error_kinds);
+
+        // One connection, one request at a time: what strict per-endpoint order (one
+        // attempt in flight) could reach at best on this machine.
+        let target = Target::new(receiver.addr, "/raw", StatusCode::OK);
+        let single = load::closed_timed(target, 1, self.plan.warmup, self.plan.measure / 2).await;
+        self.table.throughput(
+            "raw baseline, 1 connection, one request at a time (the ceiling of strict order)",
+            single.rate(),
+            "req/s",
+        );
+        self.errors(
+            "raw baseline, 1 connection",
+            single.errors,
+            &single.error_kinds,
+        );
         Ok(())
     }
 
@@ -175,11 +190,8 @@ impl Bench {
         let receiver = Receiver::start().await?;
         let service = Service::start(&format!("publish-{endpoints}"), &[])?;
         service.create_endpoints(receiver.addr, endpoints).await?;
-        let recording = if endpoints == 1 {
-            self.profile(&service, "publish-1")?
-        } else {
-            None
-        };
+        let recording = self.profile(&service, &format!("publish-{endpoints}"))?;
+        let cpu = CpuWatch::start(&service)?;
         let timed = load::closed_timed(
             publish_target(&service),
             self.plan.connections,
@@ -188,6 +200,7 @@ impl Bench {
         )
         .await;
         let delivered_in_window = receiver.total();
+        let cpu = cpu.summary(&service)?;
         drop(recording);
         self.table.throughput(
             &format!(
@@ -200,7 +213,7 @@ impl Bench {
         let memory = service.memory()?;
         self.table.note(format!(
             "publish, {endpoints} endpoint{}: {} events accepted in the {:.1} s window; by its end the \
-             receiver had {} deliveries (all windows incl. warm-up); service peak RSS {} MB",
+             receiver had {} deliveries (warm-up included); service peak RSS {} MB; {cpu}",
             plural(endpoints),
             thousands(timed.ok as f64),
             timed.window.as_secs_f64(),
@@ -223,6 +236,7 @@ impl Bench {
         let receiver = Receiver::start().await?;
         let service = Service::start(&format!("delivery-{endpoints}"), &[])?;
         service.create_endpoints(receiver.addr, endpoints).await?;
+        let cpu = CpuWatch::start(&service)?;
         let published =
             load::closed_count(publish_target(&service), self.plan.connections, events).await;
         let recording = if endpoints == 1 {
@@ -236,6 +250,7 @@ impl Bench {
             .wait_total(expected, self.plan.delivery_timeout)
             .await;
         drop(recording);
+        let cpu = cpu.summary(&service)?;
         let end_ns = if complete {
             receiver.last_arrival_ns()
         } else {
@@ -243,6 +258,8 @@ impl Bench {
         };
         let delivered = receiver.total().min(expected);
         let elapsed = clock::between(published.started_ns, end_ns);
+        let per_endpoint = (0..endpoints).map(|i| receiver.endpoint_count(i));
+        let (fewest, most) = per_endpoint.fold((u64::MAX, 0), |(lo, hi), n| (lo.min(n), hi.max(n)));
         let rate = delivered as f64 / elapsed.as_secs_f64();
         let label = if endpoints == 1 {
             "delivered end to end, 1 endpoint (strict order, one attempt in flight)".to_owned()
@@ -260,7 +277,8 @@ impl Bench {
         self.table.throughput(&label, rate, "deliveries/s");
         self.table.note(format!(
             "delivery, {endpoints} endpoint{}: {} events published in {:.2} s ({} events/s), \
-             {} deliveries received {:.2} s after the first publish; order violations {}, duplicates {}",
+             {} deliveries received {:.2} s after the first publish (per endpoint {fewest}..{most}); \
+             order violations {}, duplicates {}; {cpu}",
             plural(endpoints),
             thousands(published.ok as f64),
             clock::between(published.started_ns, published.finished_ns).as_secs_f64(),
@@ -291,8 +309,10 @@ impl Bench {
         let service = Service::start("latency", &[])?;
         service.create_endpoints(receiver.addr, 1).await?;
         receiver.record_latency();
+        let cpu = CpuWatch::start(&service)?;
         let open = load::open_loop(publish_target(&service), rate, duration, 256).await;
         let complete = receiver.wait_total(open.ok, Duration::from_secs(10)).await;
+        let cpu = cpu.summary(&service)?;
         let mut latencies = receiver.take_latencies();
         latencies.sort_unstable();
         let mut answers = open.answer_ns;
@@ -311,7 +331,7 @@ impl Bench {
         }
         self.table.note(format!(
             "latency: {} scheduled, {} accepted, {} received{}; max {} ms; publish→202 p50 {} ms, \
-             p99 {} ms; the generator used {} connections; order violations {}",
+             p99 {} ms; the generator used {} connections; order violations {}; {cpu}",
             thousands(open.scheduled as f64),
             thousands(open.ok as f64),
             thousands(latencies.len() as f64),
@@ -353,7 +373,9 @@ impl Bench {
 
         let receiver = Receiver::start_on(down).await?;
         let back_ns = clock::now_ns();
+        let cpu = CpuWatch::start(&service)?;
         let complete = receiver.wait_total(pending, self.plan.drain_timeout).await;
+        let cpu = cpu.summary(&service)?;
         let end_ns = if complete {
             receiver.last_arrival_ns()
         } else {
@@ -401,7 +423,7 @@ impl Bench {
         );
         let mut note = format!(
             "backlog: {} events published in {:.1} s ({} events/s) with the endpoint down; store on disk {} MB; \
-             order violations in the drain {}, duplicates {}",
+             order violations in the drain {}, duplicates {}; drain {cpu}",
             thousands(published.ok as f64),
             clock::between(published.started_ns, published.finished_ns).as_secs_f64(),
             thousands(published.rate()),
@@ -448,6 +470,35 @@ impl Bench {
                 "the service logged {lines} warning/error lines during {scenario} (first ones echoed on stderr)"
             ));
         }
+    }
+}
+
+/// CPU used by the service and by the bench process (load generator and receiver) over a
+/// phase, in cores: on a 2-core machine the two together cannot exceed 2.
+struct CpuWatch {
+    service: Duration,
+    bench: Duration,
+    at: Instant,
+}
+
+impl CpuWatch {
+    fn start(service: &Service) -> anyhow::Result<CpuWatch> {
+        Ok(CpuWatch {
+            service: service.cpu()?,
+            bench: service::cpu_of("self")?,
+            at: Instant::now(),
+        })
+    }
+
+    fn summary(&self, service: &Service) -> anyhow::Result<String> {
+        let wall = self.at.elapsed().as_secs_f64();
+        let used = |now: Duration, then: Duration| (now - then).as_secs_f64() / wall;
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        Ok(format!(
+            "CPU: service {:.2} cores, bench {:.2} cores (of {cores})",
+            used(service.cpu()?, self.service),
+            used(service::cpu_of("self")?, self.bench),
+        ))
     }
 }
 

@@ -1,31 +1,67 @@
-//! The activity log: `GET /v1/webhooks/{id}/deliveries` (newest first, filterable by
-//! `status` and `type`) and `GET /v1/deliveries/{id}` (one delivery with its attempts).
+//! The activity log and manual re-sends: `GET /v1/webhooks/{id}/deliveries` (newest
+//! first, filterable by `status`, `type`, `since` and `until`), `GET /v1/deliveries/{id}`
+//! (one delivery with its attempts), `POST /v1/deliveries/{id}/retry` and
+//! `POST /v1/webhooks/{id}/replay`.
 //!
 //! Thin handlers over the store. A webhook or delivery of another workspace is a 404,
 //! like one that does not exist. In the list a delivery carries `attempt_count`; the
 //! detail adds `attempts`, the list of recorded attempts (oldest first).
+//!
+//! Invariants of re-sends (see docs/architecture.md, "Manual re-sends"):
+//! - A retried or replayed delivery goes back to its original place in the endpoint's
+//!   order (its `seq`), ahead of every later delivery still open, with a fresh retention
+//!   window; its history and attempt count stay.
+//! - After the store committed the re-opening, the endpoint's lane is told to resync
+//!   (`AppState::resync_lanes`), so the re-sent delivery is its next attempt.
+//! - A disabled endpoint receives nothing, so re-sending to one is refused (409).
 
 use axum::extract::State;
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use domain::{AttemptId, DeliveryId, DeliveryStatus, ErrorClass, EventId, WebhookId};
+use domain::{AttemptId, DeliveryId, DeliveryStatus, ErrorClass, EventId, WebhookId, WorkspaceId};
 use serde::{Deserialize, Serialize};
-use store::{Attempt, Delivery, DeliveryFilter};
+use store::{Attempt, Delivery, DeliveryFilter, ReplayFilter};
 
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult, NotFoundAs};
-use crate::extract::{ApiQuery, IdPath};
+use crate::extract::{ApiQuery, IdPath, JsonBody};
 use crate::pagination::{List, page_request};
+use crate::time_range::{TimeRange, TimeRangeError, parse_time};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct DeliveryQuery {
     pub status: Option<String>,
     #[serde(rename = "type")]
     pub event_type: Option<String>,
+    /// RFC 3339; deliveries created at or after it.
+    pub since: Option<String>,
+    /// RFC 3339; deliveries created before it.
+    pub until: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
+}
+
+/// The body of `POST /v1/webhooks/{id}/replay`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// RFC 3339: re-send deliveries created at or after it.
+    pub since: String,
+    /// RFC 3339: and before it; absent means up to now.
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Only deliveries that now have this status.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Replayed {
+    /// How many deliveries were re-opened.
+    pub replayed: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -102,7 +138,9 @@ pub struct DeliveryDetail {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/webhooks/{id}/deliveries", get(list))
+        .route("/v1/webhooks/{id}/replay", post(replay))
         .route("/v1/deliveries/{id}", get(show))
+        .route("/v1/deliveries/{id}/retry", post(retry))
 }
 
 fn filter(query: &DeliveryQuery) -> ApiResult<DeliveryFilter> {
@@ -118,7 +156,14 @@ fn filter(query: &DeliveryQuery) -> ApiResult<DeliveryFilter> {
         .as_deref()
         .filter(|s| !s.is_empty())
         .map(str::to_owned);
-    Ok(DeliveryFilter { status, event_type })
+    let range = TimeRange::parse(query.since.as_deref(), query.until.as_deref())
+        .map_err(TimeRangeError::bad_request)?;
+    Ok(DeliveryFilter {
+        status,
+        event_type,
+        since: range.since,
+        until: range.until,
+    })
 }
 
 async fn list(
@@ -157,4 +202,84 @@ async fn show(
         delivery: delivery.into(),
         attempts: attempts.into_iter().map(AttemptBody::from).collect(),
     }))
+}
+
+/// Refuses to re-send to a disabled endpoint: it would sit unsent until re-enabled.
+async fn require_enabled(
+    state: &AppState,
+    workspace: &WorkspaceId,
+    webhook: &WebhookId,
+) -> ApiResult<()> {
+    let hook = state
+        .store
+        .get_webhook(workspace, webhook)
+        .await
+        .not_found_as("webhook", webhook)?;
+    if !hook.enabled {
+        return Err(ApiError::Conflict(format!(
+            "Webhook `{webhook}` is disabled, so nothing is sent to it, re-sends included. \
+             Enable it first."
+        )));
+    }
+    Ok(())
+}
+
+/// Re-sends one delivery now, whatever its status (delivered and expired ones too).
+async fn retry(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    IdPath(id): IdPath<DeliveryId>,
+) -> ApiResult<(StatusCode, Json<DeliveryBody>)> {
+    let (delivery, _) = state
+        .store
+        .get_delivery(&auth.workspace_id, &id)
+        .await
+        .not_found_as("delivery", &id)?;
+    require_enabled(&state, &auth.workspace_id, &delivery.webhook_id).await?;
+    let delivery = state
+        .store
+        .retry_delivery(&auth.workspace_id, &id)
+        .await
+        .not_found_as("delivery", &id)?;
+    (state.resync_lanes)(std::slice::from_ref(&delivery.webhook_id));
+    Ok((StatusCode::ACCEPTED, Json(delivery.into())))
+}
+
+/// Re-sends every delivery of one endpoint created in `[since, until)` (with `status`,
+/// when given), in their original order.
+async fn replay(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    IdPath(webhook): IdPath<WebhookId>,
+    JsonBody(body): JsonBody<ReplayRequest>,
+) -> ApiResult<(StatusCode, Json<Replayed>)> {
+    let since = parse_time("since", Some(&body.since))
+        .map_err(TimeRangeError::validation)?
+        .ok_or_else(|| {
+            ApiError::Validation("`since` must be an RFC 3339 time, not empty.".to_owned())
+        })?;
+    let range = TimeRange::parse(Some(&body.since), body.until.as_deref())
+        .map_err(TimeRangeError::validation)?;
+    let status = match body.status.as_deref() {
+        Some(text) => Some(
+            text.parse::<DeliveryStatus>()
+                .map_err(|e| ApiError::Validation(format!("`status`: {e}.")))?,
+        ),
+        None => None,
+    };
+    require_enabled(&state, &auth.workspace_id, &webhook).await?;
+    let filter = ReplayFilter {
+        since,
+        until: range.until,
+        status,
+    };
+    let replayed = state
+        .store
+        .replay_deliveries(&auth.workspace_id, &webhook, filter)
+        .await
+        .not_found_as("webhook", &webhook)?;
+    if replayed > 0 {
+        (state.resync_lanes)(std::slice::from_ref(&webhook));
+    }
+    Ok((StatusCode::ACCEPTED, Json(Replayed { replayed })))
 }

@@ -1,12 +1,16 @@
-//! `POST /v1/events` publishes an event; `GET /v1/events/{id}` shows one.
+//! `POST /v1/events` publishes an event; `GET /v1/events` lists them (newest first,
+//! filterable by `type`, `since` and `until`); `GET /v1/events/{id}` shows one with its
+//! deliveries.
 //!
 //! Invariants:
 //! - 202 is sent only after `Store::publish` returned, i.e. after the event and its
 //!   deliveries are committed; only then are the endpoints' lanes woken
 //!   (`AppState::wake_lanes`).
 //! - `data` and `metadata` stay `RawValue`s from the request to the store, so the bytes
-//!   the producer sent are the bytes delivered. Responses carry the stored body as-is:
-//!   exactly `{"id", "type", "timestamp", "data", "metadata"}`.
+//!   the producer sent are the bytes delivered. The publish answer and list items carry
+//!   the stored body as-is: exactly `{"id", "type", "timestamp", "data", "metadata"}`;
+//!   `GET /v1/events/{id}` adds `deliveries` after those fields, `data` and `metadata`
+//!   still byte for byte.
 //! - `Idempotency-Key` (1..=255 visible ASCII characters): a key the workspace used within
 //!   24 h answers the first event, again with 202 — the answer the first request got,
 //!   as Stripe does — plus `Idempotent-Replayed: true`; nothing new is created and no lane
@@ -19,15 +23,20 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Json;
 use domain::{EventId, validate_type_name};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use store::{Event, NewEvent, Published};
+use std::borrow::Cow;
+use store::{Event, EventFilter, NewEvent, Published};
 
 use crate::AppState;
 use crate::auth::Authenticated;
+use crate::deliveries::DeliveryBody;
 use crate::error::{ApiError, ApiResult, NotFoundAs};
-use crate::extract::{IdPath, JsonBody};
+use crate::extract::{ApiQuery, IdPath, JsonBody};
+use crate::pagination::{List, page_request};
+use crate::time_range::{TimeRange, TimeRangeError};
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// Set on an answer that repeats the event of an earlier request with the same key.
@@ -47,7 +56,7 @@ pub struct PublishEvent {
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/events", post(publish))
+        .route("/v1/events", post(publish).get(list))
         .route("/v1/events/{id}", get(show))
 }
 
@@ -146,6 +155,83 @@ fn event_response(status: StatusCode, event: Event) -> Response {
     response
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub struct EventQuery {
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+    /// RFC 3339; events published at or after it.
+    pub since: Option<String>,
+    /// RFC 3339; events published before it.
+    pub until: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// The stored body as JSON to embed in a larger answer, bytes unchanged.
+fn stored_json(event: &Event) -> ApiResult<Box<RawValue>> {
+    let text = String::from_utf8(event.body.clone())
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    RawValue::from_string(text).map_err(|e| ApiError::Internal(Box::new(e)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    ApiQuery(query): ApiQuery<EventQuery>,
+) -> ApiResult<Json<List<Box<RawValue>>>> {
+    let range = TimeRange::parse(query.since.as_deref(), query.until.as_deref())
+        .map_err(TimeRangeError::bad_request)?;
+    let filter = EventFilter {
+        event_type: query
+            .event_type
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        since: range.since,
+        until: range.until,
+    };
+    let page = page_request(query.limit.as_deref(), query.cursor.as_deref())?;
+    let events = state
+        .store
+        .list_events(&auth.workspace_id, filter, page)
+        .await?;
+    Ok(Json(List {
+        data: events
+            .data
+            .iter()
+            .map(stored_json)
+            .collect::<ApiResult<_>>()?,
+        next_cursor: events.next_cursor,
+    }))
+}
+
+/// The stored body's fields, borrowed to be written again beside `deliveries`.
+#[derive(Deserialize)]
+struct StoredEvent<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    event_type: Cow<'a, str>,
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow)]
+    data: &'a RawValue,
+    #[serde(borrow)]
+    metadata: &'a RawValue,
+}
+
+#[derive(Serialize)]
+struct EventDetail<'a> {
+    id: Cow<'a, str>,
+    #[serde(rename = "type")]
+    event_type: Cow<'a, str>,
+    timestamp: Cow<'a, str>,
+    data: &'a RawValue,
+    metadata: &'a RawValue,
+    /// One per endpoint the event went to (fewer once the log's retention pruned some).
+    deliveries: Vec<DeliveryBody>,
+}
+
 async fn show(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -156,7 +242,28 @@ async fn show(
         .get_event(&auth.workspace_id, &id)
         .await
         .not_found_as("event", &id)?;
-    Ok(event_response(StatusCode::OK, event))
+    let deliveries = state
+        .store
+        .list_event_deliveries(&auth.workspace_id, &id)
+        .await
+        .not_found_as("event", &id)?;
+    let stored: StoredEvent<'_> =
+        serde_json::from_slice(&event.body).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let detail = EventDetail {
+        id: stored.id,
+        event_type: stored.event_type,
+        timestamp: stored.timestamp,
+        data: stored.data,
+        metadata: stored.metadata,
+        deliveries: deliveries.into_iter().map(DeliveryBody::from).collect(),
+    };
+    let body = serde_json::to_vec(&detail).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }
 
 #[cfg(test)]

@@ -34,6 +34,9 @@ pub mod extract;
 mod fields;
 pub mod health;
 pub mod pagination;
+pub mod secrets;
+pub mod stats;
+pub mod time_range;
 pub mod webhooks;
 pub mod workspaces;
 
@@ -45,6 +48,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 /// How long registering a webhook may wait for its host name to resolve.
 pub const DNS_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long a replaced signing secret keeps signing after a rotation, by default (SPEC §3).
+pub const DEFAULT_SECRET_GRACE: Duration = Duration::from_secs(24 * 3600);
+
 /// What the API needs to know of the service's configuration.
 #[derive(Clone)]
 pub struct ApiConfig {
@@ -54,6 +60,8 @@ pub struct ApiConfig {
     pub operator_key: Option<String>,
     /// Requests with a larger body are refused with 413.
     pub max_body_bytes: usize,
+    /// `--secret-grace`: how long the secret replaced by a rotation keeps signing.
+    pub secret_grace: Duration,
 }
 
 impl Default for ApiConfig {
@@ -62,6 +70,7 @@ impl Default for ApiConfig {
             dev: false,
             operator_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            secret_grace: DEFAULT_SECRET_GRACE,
         }
     }
 }
@@ -76,6 +85,7 @@ impl std::fmt::Debug for ApiConfig {
                 &self.operator_key.as_ref().map(|_| "<redacted>"),
             )
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("secret_grace", &self.secret_grace)
             .finish()
     }
 }
@@ -92,18 +102,26 @@ pub struct AppState {
     /// an update, a deletion), so nothing waits for the dispatcher's next sweep. Called
     /// only after the store committed.
     pub wake_lanes: WakeLanes,
+    /// Like `wake_lanes`, after deliveries were re-opened by hand (retry, replay): the
+    /// lanes must read themselves again from their first open delivery, because a
+    /// re-opened delivery keeps its place (its `seq`) below what they have read.
+    pub resync_lanes: WakeLanes,
 }
 
 impl AppState {
+    /// A state whose lanes are woken, and resynced, by `wake_lanes` (enough where no
+    /// dispatcher runs; the service sets [`AppState::resync_lanes`] to its own call).
     pub fn new(
         store: Arc<dyn store::Store>,
         config: ApiConfig,
         wake_lanes: impl Fn(&[WebhookId]) + Send + Sync + 'static,
     ) -> Self {
+        let wake_lanes: WakeLanes = Arc::new(wake_lanes);
         Self {
             store,
             config,
-            wake_lanes: Arc::new(wake_lanes),
+            resync_lanes: wake_lanes.clone(),
+            wake_lanes,
         }
     }
 
@@ -125,6 +143,8 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::router())
         .merge(events::router())
         .merge(deliveries::router())
+        .merge(stats::router())
+        .merge(secrets::router())
         .fallback(error::not_found_fallback)
         // Must come after every route: it applies to the method routers registered so far.
         .method_not_allowed_fallback(error::method_not_allowed_fallback)

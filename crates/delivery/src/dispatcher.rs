@@ -70,6 +70,9 @@ impl Default for DispatchConfig {
 pub(crate) struct LaneSignal {
     /// Set by a wake-up; cleared by the lane before it reads the store.
     pub(crate) dirty: AtomicBool,
+    /// Set by [`Dispatcher::resync`]: deliveries below the lane's window were re-opened,
+    /// so it must read itself again from its first open delivery.
+    pub(crate) resync: AtomicBool,
     pub(crate) notify: Notify,
     /// Cancelled at shutdown, or when the lane's lease was lost.
     pub(crate) stop: CancellationToken,
@@ -155,6 +158,18 @@ impl Dispatcher {
     /// Tells the lanes of these endpoints that their work or settings changed, starting
     /// (on a shared store: claiming) lanes that are not running.
     pub fn wake(&self, webhooks: &[WebhookId]) {
+        self.signal(webhooks, false);
+    }
+
+    /// Like [`Dispatcher::wake`], for endpoints whose deliveries were re-opened by hand
+    /// (retry, replay): a re-opened delivery keeps its `seq`, which may lie below what a
+    /// running lane has read, so the lane drops its window and reads itself again from its
+    /// first open delivery. A lane that is not running reads from there anyway.
+    pub fn resync(&self, webhooks: &[WebhookId]) {
+        self.signal(webhooks, true);
+    }
+
+    fn signal(&self, webhooks: &[WebhookId], resync: bool) {
         if self.shared.shutdown.is_cancelled() {
             return;
         }
@@ -162,6 +177,10 @@ impl Dispatcher {
         let mut registry = self.shared.registry();
         for id in webhooks {
             if let Some(signal) = registry.lanes.get(id) {
+                if resync {
+                    // Before `dirty`, so that a lane that sees the wake-up sees this too.
+                    signal.resync.store(true, Ordering::SeqCst);
+                }
                 signal.dirty.store(true, Ordering::SeqCst);
                 signal.notify.notify_one();
             } else if !shares {
@@ -191,6 +210,7 @@ impl Dispatcher {
     fn spawn_lane(&self, registry: &mut Registry, id: WebhookId) {
         let signal = Arc::new(LaneSignal {
             dirty: AtomicBool::new(false),
+            resync: AtomicBool::new(false),
             notify: Notify::new(),
             stop: self.shared.shutdown.child_token(),
         });

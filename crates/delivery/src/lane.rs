@@ -3,7 +3,9 @@
 //! Invariants:
 //! - At most one attempt of this endpoint is in flight, and it is always the head: the
 //!   lowest-`seq` open delivery. A failed head keeps its place and is retried after its
-//!   backoff, so later events wait for it (or for its expiry).
+//!   backoff, so later events wait for it (or for its expiry). A delivery re-opened by
+//!   hand keeps its `seq`; the resync signal makes the lane read it as its new head
+//!   before its next attempt.
 //! - Memory holds at most `window` deliveries; the next window is read from the store
 //!   when this one is used up.
 //! - Outcomes are submitted to the store without waiting for their commit; at most
@@ -90,6 +92,10 @@ impl Lane {
     }
 
     async fn step(&mut self) -> Result<Step, StoreError> {
+        if self.signal.resync.swap(false, Ordering::SeqCst) {
+            // A delivery below our window was re-opened by hand: read from the start.
+            self.forget();
+        }
         if self.signal.dirty.swap(false, Ordering::SeqCst) {
             // Settings may have changed (URL, secret, enabled): read them again.
             self.target = None;

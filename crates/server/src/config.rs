@@ -104,6 +104,16 @@ pub struct ServeArgs {
     #[arg(long, env = "ADMIN_WEBHOOKS_RETENTION")]
     pub retention: Option<HumanDuration>,
 
+    /// After a secret rotation, how long the replaced secret keeps signing (a second
+    /// `webhook-signature` entry) [default: 24h].
+    #[arg(long, env = "ADMIN_WEBHOOKS_SECRET_GRACE")]
+    pub secret_grace: Option<HumanDuration>,
+
+    /// How long the activity log keeps attempts, and delivered or expired deliveries with
+    /// their events; older ones are pruned in the background [default: 30d].
+    #[arg(long, env = "ADMIN_WEBHOOKS_LOG_RETENTION")]
+    pub log_retention: Option<HumanDuration>,
+
     /// Largest accepted request body, in bytes [default: 262144].
     #[arg(long, env = "ADMIN_WEBHOOKS_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -140,6 +150,8 @@ pub struct Settings {
     pub retry_base: Duration,
     pub retry_cap: Duration,
     pub retention: Duration,
+    pub secret_grace: Duration,
+    pub log_retention: Duration,
     pub max_body_bytes: usize,
     pub max_in_flight: usize,
     pub database_url: Option<String>,
@@ -206,6 +218,8 @@ impl ServeArgs {
             retry_base: secs(self.retry_base, file.retry_base, 5),
             retry_cap: secs(self.retry_cap, file.retry_cap, 15 * 60),
             retention: secs(self.retention, file.retention, 24 * 3600),
+            secret_grace: secs(self.secret_grace, file.secret_grace, 24 * 3600),
+            log_retention: secs(self.log_retention, file.log_retention, 30 * 24 * 3600),
             max_body_bytes: self
                 .max_body_bytes
                 .or(file.max_body_bytes)
@@ -243,6 +257,11 @@ impl Settings {
         }
         if self.retention.is_zero() {
             return invalid("--retention must be longer than 0");
+        }
+        // Pruning rows every few milliseconds would only burn the writer; a second is the
+        // shortest that makes sense (tests use a few seconds).
+        if self.log_retention < Duration::from_secs(1) {
+            return invalid("--log-retention must be at least 1s");
         }
         if self.max_body_bytes < 1024 {
             return invalid("--max-body-bytes must be at least 1024");
@@ -297,6 +316,8 @@ mod tests {
         assert_eq!(s.retry_base, Duration::from_secs(5));
         assert_eq!(s.retry_cap, Duration::from_secs(900));
         assert_eq!(s.retention, Duration::from_secs(86_400));
+        assert_eq!(s.secret_grace, Duration::from_secs(86_400));
+        assert_eq!(s.log_retention, Duration::from_secs(30 * 86_400));
         assert!(!s.dev);
     }
 
@@ -309,10 +330,21 @@ mod tests {
             "retry-base = \"1s\"\nretention = \"2h\"\ndev = true\n",
         )
         .unwrap();
-        let s = serve_args(&["--config", file.to_str().unwrap(), "--retry-base", "250ms"])
-            .resolve()
-            .unwrap();
+        let s = serve_args(&[
+            "--config",
+            file.to_str().unwrap(),
+            "--retry-base",
+            "250ms",
+            "--secret-grace",
+            "0s",
+            "--log-retention",
+            "7d",
+        ])
+        .resolve()
+        .unwrap();
         assert_eq!(s.retry_base, Duration::from_millis(250));
+        assert_eq!(s.secret_grace, Duration::ZERO);
+        assert_eq!(s.log_retention, Duration::from_secs(7 * 86_400));
         assert_eq!(s.retention, Duration::from_secs(7200));
         assert!(s.dev);
     }
@@ -333,6 +365,10 @@ mod tests {
         assert!(
             Cli::try_parse_from(["admin-webhooks", "serve", "--retention", "forever"]).is_err()
         );
+        let err = serve_args(&["--log-retention", "500ms"])
+            .resolve()
+            .unwrap_err();
+        assert!(err.to_string().contains("--log-retention"), "{err}");
         let err = serve_args(&["--database-url", "mysql://x"])
             .resolve()
             .unwrap_err();

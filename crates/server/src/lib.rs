@@ -3,13 +3,15 @@
 //! [`run`] takes its configuration, an already-bound listener and a shutdown token, so
 //! tests start the real service on port 0 and stop it when they like. On shutdown the
 //! API stops accepting requests, lanes start no new attempts, attempts in flight finish,
-//! and their outcomes are committed before `run` returns.
+//! and their outcomes are committed before `run` returns. Beside them runs the log's
+//! retention ([`prune_forever`]).
 
 pub mod config;
 pub mod receive;
 pub mod telemetry;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -18,8 +20,9 @@ use tokio_util::sync::CancellationToken;
 use config::Settings;
 use delivery::{DispatchConfig, Dispatcher, Sender, SenderConfig};
 use domain::Backoff;
-use store::Store;
+use store::postgres::{PgOptions, PostgresStore};
 use store::sqlite::SqliteStore;
+use store::{PruneReport, Store, StoreError};
 
 pub const USER_AGENT: &str = concat!("Admin-Webhooks/", env!("CARGO_PKG_VERSION"));
 
@@ -58,10 +61,8 @@ pub async fn run(
              for endpoints. Never run a production service with --dev."
         );
     }
-    let _lock = lock_data_dir(&settings.data_dir)?;
-    let sqlite = SqliteStore::open_in_dir(&settings.data_dir)
-        .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
-    let store: Arc<dyn Store> = Arc::new(sqlite);
+    let backend = Backend::open(&settings).await?;
+    let store = backend.store();
     bootstrap(&*store, settings.bootstrap_key.as_deref()).await?;
 
     let extra_ca_pem = match &settings.extra_ca_file {
@@ -88,24 +89,37 @@ pub async fn run(
             },
             retention: settings.retention,
             max_in_flight: settings.max_in_flight,
+            lease: settings.lane_lease,
+            // Several processes: a lane whose owner died is taken over within about a
+            // lease and a half. One process: wake-ups miss nothing, the sweep is a net.
+            sweep_interval: if store.shares_lanes() { settings.lane_lease / 2 } else { Duration::from_secs(30) },
             ..DispatchConfig::default()
         },
         shutdown.clone(),
     );
 
+    let pruning = tokio::spawn(prune_forever(
+        store.clone(),
+        settings.log_retention,
+        shutdown.clone(),
+    ));
+
     let waker = dispatcher.clone();
+    let resyncer = dispatcher.clone();
     let state = api::AppState {
         store: store.clone(),
         config: api::ApiConfig {
             dev: settings.dev,
             operator_key: settings.operator_key.clone(),
             max_body_bytes: settings.max_body_bytes,
+            secret_grace: settings.secret_grace,
         },
         wake_lanes: Arc::new(move |ids| waker.wake(ids)),
+        resync_lanes: Arc::new(move |ids| resyncer.resync(ids)),
     };
     let app = api::router(state);
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %settings.data_dir.display(), "Admin Webhooks is listening");
+    tracing::info!(%addr, "Admin Webhooks is listening");
     let serve_shutdown = shutdown.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { serve_shutdown.cancelled().await })
@@ -113,8 +127,106 @@ pub async fn run(
         .context("the HTTP server failed")?;
     shutdown.cancel();
     dispatcher.stopped().await;
+    let _ = pruning.await;
+    backend.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Rows of each kind one pruning pass removes: one short transaction on the store's
+/// writer, so publishes and outcomes queued behind it wait milliseconds, not seconds.
+const PRUNE_BATCH: u32 = 1_000;
+
+/// The pause between passes while old rows remain, leaving the writer to other work.
+const PRUNE_PAUSE: Duration = Duration::from_millis(100);
+
+/// The log's retention: every tenth of `retention` (between 1 s and 10 min), prunes what
+/// is older than `retention`, pass after pass with a pause between, until nothing old is
+/// left. Stops at shutdown, or for good on a backend that cannot prune yet.
+async fn prune_forever(store: Arc<dyn Store>, retention: Duration, shutdown: CancellationToken) {
+    let every = (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    loop {
+        loop {
+            let cutoff = chrono::Utc::now()
+                .checked_sub_signed(retention)
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+            match store.prune(cutoff, PRUNE_BATCH).await {
+                Ok(report) => {
+                    if report != PruneReport::default() {
+                        tracing::info!(
+                            attempts = report.attempts,
+                            deliveries = report.deliveries,
+                            events = report.events,
+                            idempotency_keys = report.idempotency_keys,
+                            "pruned the activity log"
+                        );
+                    }
+                    if !report.more {
+                        break;
+                    }
+                }
+                Err(StoreError::Unsupported(_)) => {
+                    tracing::warn!("this store backend cannot prune yet: the activity log is kept whole");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "pruning the activity log failed; trying again later");
+                    break;
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(PRUNE_PAUSE) => {}
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// The store the service runs on, kept concretely so it can be closed (every queued
+/// write committed) before the process exits.
+enum Backend {
+    Sqlite { store: Arc<SqliteStore>, _lock: std::fs::File },
+    Postgres(Arc<PostgresStore>),
+}
+
+impl Backend {
+    async fn open(settings: &Settings) -> anyhow::Result<Backend> {
+        match &settings.database_url {
+            Some(url) => {
+                let options = PgOptions { max_connections: settings.database_max_connections, ..PgOptions::default() };
+                let store = PostgresStore::connect(url, options)
+                    .await
+                    .context("cannot open the PostgreSQL store given by --database-url")?;
+                tracing::info!("storing in PostgreSQL; other processes on this database share the work");
+                Ok(Backend::Postgres(Arc::new(store)))
+            }
+            None => {
+                let lock = lock_data_dir(&settings.data_dir)?;
+                let store = SqliteStore::open_in_dir(&settings.data_dir)
+                    .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
+                Ok(Backend::Sqlite { store: Arc::new(store), _lock: lock })
+            }
+        }
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Backend::Sqlite { store, .. } => store.clone(),
+            Backend::Postgres(store) => store.clone(),
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            Backend::Sqlite { store, .. } => store.close().await,
+            Backend::Postgres(store) => store.close().await,
+        }
+    }
 }
 
 /// Holds an exclusive lock on the data folder for the life of the process: SQLite is

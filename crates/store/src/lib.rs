@@ -13,13 +13,19 @@
 //!   an attempt that is no longer the latest affects nothing and is an error.
 //! - Objects of one workspace are invisible through another workspace's calls
 //!   (`NotFound`).
+//! - A delivery re-opened by hand (retry, replay) keeps its `seq`: it goes back to its
+//!   original place in the endpoint's order, ahead of every later open delivery, and its
+//!   retention window counts from the re-opening.
+//! - Retention never removes an open delivery, nor an event an undeleted delivery refers to.
 
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use domain::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 
 pub use model::*;
@@ -38,6 +44,10 @@ pub enum StoreError {
     StaleAttempt,
     #[error("the store is shutting down")]
     Closed,
+    /// The backend does not implement this call yet (a contract method added after it was
+    /// written); the API answers 501.
+    #[error("this store backend does not support `{0}` yet")]
+    Unsupported(&'static str),
     #[error("store backend error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -197,5 +207,90 @@ pub trait Store: Send + Sync + 'static {
     /// backends shared by several processes; `None` when everything is in-process.
     fn wakeups(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<WebhookId>> {
         None
+    }
+
+    // The activity log, manual re-sends, stats, secret rotation and retention (issue 6).
+    // The defaults exist only so that a backend written before these calls keeps
+    // compiling; every backend is meant to override all of them.
+
+    /// One page of the workspace's events, newest first (by publication time, then id),
+    /// filtered by type and publication time. The cursor is the last id of the previous
+    /// page; a cursor naming no event of the workspace yields an empty page.
+    async fn list_events(
+        &self,
+        workspace: &WorkspaceId,
+        filter: EventFilter,
+        page: PageRequest,
+    ) -> Result<Page<Event>> {
+        let _ = (workspace, filter, page);
+        Err(StoreError::Unsupported("list_events"))
+    }
+
+    /// The deliveries of one event (one per endpoint it went to), by webhook id; empty for
+    /// an event that reached no endpoint. `NotFound` when the workspace has no such event.
+    async fn list_event_deliveries(
+        &self,
+        workspace: &WorkspaceId,
+        event: &EventId,
+    ) -> Result<Vec<Delivery>> {
+        let _ = (workspace, event);
+        Err(StoreError::Unsupported("list_event_deliveries"))
+    }
+
+    /// Re-opens one delivery, whatever its status, for an attempt now: `pending`,
+    /// `next_attempt_at` = now, and a fresh retention window counted from now. It keeps its
+    /// `seq` (its place in the endpoint's order), its attempt count and its history.
+    /// Returns the re-opened delivery.
+    async fn retry_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> Result<Delivery> {
+        let _ = (workspace, id);
+        Err(StoreError::Unsupported("retry_delivery"))
+    }
+
+    /// Re-opens, in one transaction and like [`Store::retry_delivery`], every delivery of
+    /// one endpoint that `filter` selects; returns how many.
+    async fn replay_deliveries(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        filter: ReplayFilter,
+    ) -> Result<u64> {
+        let _ = (workspace, webhook, filter);
+        Err(StoreError::Unsupported("replay_deliveries"))
+    }
+
+    /// Counts and response-time percentiles of one endpoint's attempts made at or after
+    /// `since`, computed by the backend without loading the attempts.
+    async fn webhook_stats(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        since: DateTime<Utc>,
+    ) -> Result<WebhookStats> {
+        let _ = (workspace, webhook, since);
+        Err(StoreError::Unsupported("webhook_stats"))
+    }
+
+    /// Replaces the signing secret with `new_secret`; the replaced one keeps signing (as
+    /// [`LaneTarget::secrets`]' second entry) until now + `grace`. A secret replaced earlier
+    /// and still in its grace period stops at once: at most two secrets sign.
+    async fn rotate_secret(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        new_secret: String,
+        grace: Duration,
+    ) -> Result<SecretRotation> {
+        let _ = (workspace, webhook, new_secret, grace);
+        Err(StoreError::Unsupported("rotate_secret"))
+    }
+
+    /// One bounded pass of log retention, in one transaction: deletes at most `batch` rows
+    /// of each kind — attempts made before `older_than`; delivered and expired deliveries
+    /// last changed before it (open ones are never touched); events published before it
+    /// that no delivery refers to any more; and idempotency keys past their 24 h window.
+    /// `more` says a kind hit the limit.
+    async fn prune(&self, older_than: DateTime<Utc>, batch: u32) -> Result<PruneReport> {
+        let _ = (older_than, batch);
+        Err(StoreError::Unsupported("prune"))
     }
 }

@@ -141,6 +141,72 @@ pub struct Attempt {
 pub struct DeliveryFilter {
     pub status: Option<DeliveryStatus>,
     pub event_type: Option<String>,
+    /// Only deliveries created (published) at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only deliveries created before this time (exclusive).
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Which events [`crate::Store::list_events`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub event_type: Option<String>,
+    /// Only events published at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only events published before this time (exclusive).
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Which deliveries of one endpoint [`crate::Store::replay_deliveries`] re-opens: those
+/// created in `[since, until)`, and with `status` when given.
+#[derive(Debug, Clone)]
+pub struct ReplayFilter {
+    pub since: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+    pub status: Option<DeliveryStatus>,
+}
+
+/// One endpoint's attempts over a window, as computed by the store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WebhookStats {
+    /// Attempts made at or after this time are counted.
+    pub since: DateTime<Utc>,
+    pub attempts: u64,
+    /// Attempts that got a 2xx in time.
+    pub successes: u64,
+    pub failures: u64,
+    /// Response-time percentiles (nearest rank: the value at rank ⌈p·n/100⌉ of the
+    /// attempts sorted by response time); `None` when there was no attempt.
+    pub p50_ms: Option<u32>,
+    pub p95_ms: Option<u32>,
+    pub p99_ms: Option<u32>,
+}
+
+impl WebhookStats {
+    /// Successes over attempts, from 0 to 1; `None` without attempts.
+    pub fn success_rate(&self) -> Option<f64> {
+        (self.attempts > 0).then(|| self.successes as f64 / self.attempts as f64)
+    }
+}
+
+/// The answer to a secret rotation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRotation {
+    /// The webhook with its new secret.
+    pub webhook: Webhook,
+    /// Until when the replaced secret still signs (the second `webhook-signature` entry).
+    pub previous_secret_expires_at: DateTime<Utc>,
+}
+
+/// What one [`crate::Store::prune`] call removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub attempts: u64,
+    pub deliveries: u64,
+    pub events: u64,
+    pub idempotency_keys: u64,
+    /// Some kind of row hit the batch limit: call again (after a pause) to go on.
+    pub more: bool,
 }
 
 /// Where a lane sends.
@@ -163,7 +229,9 @@ pub struct DueDelivery {
     /// Attempts made so far (the fence for the next outcome).
     pub attempts: u32,
     pub next_attempt_at: DateTime<Utc>,
-    /// When the event was published (expiry counts from here).
+    /// Where expiry counts from: when the event was published, or, for a delivery
+    /// re-opened by hand (retry, replay), when it was re-opened. (The name predates manual
+    /// re-sends; the lane only uses it as the start of the retention window.)
     pub event_created_at: DateTime<Utc>,
     /// The body bytes, shared cheaply across attempts.
     pub body: std::sync::Arc<[u8]>,

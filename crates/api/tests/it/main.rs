@@ -1,6 +1,7 @@
 //! Integration tests of the HTTP API over real HTTP and a real SQLite store, built as one
 //! test binary (STYLE 13).
 
+mod activity;
 mod addresses;
 mod api_keys;
 mod auth;

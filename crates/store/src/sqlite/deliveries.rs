@@ -1,11 +1,13 @@
-//! Queries for deliveries: the lanes' view (open work, windows, outcomes) and the
-//! activity log (lists newest first, one delivery with its attempts).
+//! Queries for deliveries: the lanes' view (open work, windows, outcomes) and one
+//! delivery with its attempts. (Lists, re-sends and stats live in [`super::activity`].)
 //!
 //! Invariants:
 //! - Every state change of a delivery is fenced by its attempt count and by its being
 //!   open: an outcome whose `attempts_before` no longer holds changes nothing, records no
 //!   attempt, and is `StaleAttempt`.
 //! - Open means `pending` or `failed`; only open deliveries carry a `next_attempt_at`.
+//! - A lane's expiry counts from `open_since` when a delivery was re-opened by hand, else
+//!   from its event's publication.
 //! - Queries on open deliveries name the partial index `deliveries_open` (INDEXED BY) and
 //!   spell `status IN ('pending', 'failed')` exactly like it: without statistics SQLite
 //!   would rather walk the table's key and skip closed rows one by one, which with a
@@ -15,17 +17,15 @@
 use std::sync::Arc;
 
 use domain::{DeliveryId, WebhookId, WorkspaceId};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, Row, params};
 
-use super::rows::{fetch_limit, into_page, now, now_ms, opt_time, parse, parse_opt, time, to_ms};
-use crate::{
-    Attempt, Delivery, DeliveryFilter, DueDelivery, Outcome, Page, PageRequest, Result, StoreError,
-};
+use super::rows::{now, now_ms, opt_time, parse, parse_opt, time, to_ms};
+use crate::{Attempt, Delivery, DueDelivery, Outcome, Result, StoreError};
 
-const DELIVERY_COLUMNS: &str = "id, event_id, webhook_id, event_type, status, attempts, last_status_code, \
+pub(super) const DELIVERY_COLUMNS: &str = "id, event_id, webhook_id, event_type, status, attempts, last_status_code, \
      last_response_ms, last_error, next_attempt_at, created_at, updated_at";
 
-fn delivery_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+pub(super) fn delivery_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
     Ok(Delivery {
         id: parse(row, 0)?,
         event_id: parse(row, 1)?,
@@ -55,65 +55,6 @@ fn attempt_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
         error_message: row.get(6)?,
         response_body: row.get(7)?,
     })
-}
-
-fn activity_log_sql() -> String {
-    format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries
-         WHERE webhook_id = ?1 AND workspace_id = ?2 AND seq < ?3
-           AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR event_type = ?5)
-         ORDER BY seq DESC LIMIT ?6"
-    )
-}
-
-/// One page of a webhook's deliveries, newest first.
-///
-/// Ordered by seq, which per endpoint is publish order (the same order as delivery ids,
-/// but immune to clock steps between restarts) and is the table's key, so a page deep
-/// in a long history is a range read rather than a scan from the top.
-pub(super) fn list_deliveries(
-    conn: &Connection,
-    workspace: &WorkspaceId,
-    webhook: &WebhookId,
-    filter: &DeliveryFilter,
-    page: &PageRequest,
-) -> Result<Page<Delivery>> {
-    conn.prepare_cached("SELECT 1 FROM webhooks WHERE id = ?1 AND workspace_id = ?2")?
-        .query_row([webhook.as_str(), workspace.as_str()], |_| Ok(()))?;
-    let before_seq = match &page.cursor {
-        None => i64::MAX,
-        Some(cursor) => {
-            let seq: Option<i64> = conn
-                .prepare_cached("SELECT seq FROM deliveries WHERE id = ?1 AND webhook_id = ?2")?
-                .query_row([cursor.as_str(), webhook.as_str()], |r| r.get(0))
-                .optional()?;
-            // A cursor of nothing here (deleted, or from elsewhere) has nothing after it.
-            match seq {
-                Some(seq) => seq,
-                None => {
-                    return Ok(Page {
-                        data: Vec::new(),
-                        next_cursor: None,
-                    });
-                }
-            }
-        }
-    };
-    let rows = conn
-        .prepare_cached(&activity_log_sql())?
-        .query_map(
-            params![
-                webhook.as_str(),
-                workspace.as_str(),
-                before_seq,
-                filter.status.map(|s| s.as_str()),
-                filter.event_type,
-                fetch_limit(page)
-            ],
-            delivery_row,
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(into_page(rows, page, |d| d.id.to_string()))
 }
 
 pub(super) fn get_delivery(
@@ -153,7 +94,7 @@ pub(super) fn lanes_with_work(conn: &Connection) -> Result<Vec<WebhookId>> {
 
 const LANE_WINDOW: &str =
     "SELECT d.id, d.event_id, d.event_type, d.seq, d.attempts, d.next_attempt_at,
-            e.created_at, e.body
+            COALESCE(d.open_since, e.created_at), e.body
      FROM deliveries d INDEXED BY deliveries_open JOIN events e ON e.id = d.event_id
      WHERE d.webhook_id = ?1 AND d.seq > ?2 AND d.status IN ('pending', 'failed')
      ORDER BY d.seq LIMIT ?3";
@@ -289,12 +230,6 @@ mod tests {
         assert!(
             window.contains("USING INDEX deliveries_open") && !window.contains("TEMP B-TREE"),
             "{window}"
-        );
-        let log = plan(&activity_log_sql());
-        assert!(
-            log.contains("USING PRIMARY KEY (webhook_id=? AND seq<?)")
-                && !log.contains("TEMP B-TREE"),
-            "{log}"
         );
         for fence in [RECORD_ATTEMPT, RECORD_WITHOUT_ATTEMPT] {
             let fence = plan(fence);

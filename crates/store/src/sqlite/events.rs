@@ -20,11 +20,11 @@ use super::webhooks::decode_events;
 use crate::{Event, NewEvent, Published, Result, StoreError};
 
 /// How long an idempotency key dedupes publishes (the contract says 24 h).
-const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+pub(super) const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
-const EVENT_COLUMNS: &str = "id, workspace_id, type, created_at, body";
+pub(super) const EVENT_COLUMNS: &str = "id, workspace_id, type, created_at, body";
 
-fn event_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+pub(super) fn event_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     Ok(Event {
         id: parse(row, 0)?,
         workspace_id: parse(row, 1)?,

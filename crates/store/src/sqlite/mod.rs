@@ -11,26 +11,32 @@
 //!   idempotency keys, seqs) cannot race with another write.
 //! - Dropping or [`SqliteStore::close`]-ing the store commits every write accepted before.
 
+mod activity;
 mod deliveries;
 mod events;
 mod readers;
+mod retention;
 mod rows;
 mod schema;
+mod stats;
 mod tenancy;
 mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use domain::{ApiKeyId, DeliveryId, EventId, EventTypeDef, WebhookId, WorkspaceId};
 
 use self::readers::{Readers, snapshot};
 use self::writer::Writer;
 use crate::{
-    Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventType, LaneTarget,
-    NewApiKey, NewEvent, NewWebhook, Outcome, Page, PageRequest, Published, Result, Store,
-    StoreError, Webhook, WebhookPatch, Workspace,
+    Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
+    LaneTarget, NewApiKey, NewEvent, NewWebhook, Outcome, Page, PageRequest, PruneReport,
+    Published, ReplayFilter, Result, SecretRotation, Store, StoreError, Webhook, WebhookPatch,
+    WebhookStats, Workspace,
 };
 
 /// The file name used under the service's data directory.
@@ -95,6 +101,12 @@ impl SqliteStore {
     /// The highest schema migration applied to the file.
     pub async fn schema_version(&self) -> Result<i64> {
         self.readers.read(schema::schema_version).await
+    }
+
+    /// `EXPLAIN QUERY PLAN` of the activity log's, stats' and retention's statements, by
+    /// name: what SQLite does on this file, for measurements (`examples/activity_scale.rs`).
+    pub async fn activity_query_plans(&self) -> Result<Vec<(&'static str, String)>> {
+        self.readers.read(activity::query_plans).await
     }
 }
 
@@ -263,7 +275,7 @@ impl Store for SqliteStore {
         self.readers
             .read(move |conn| {
                 snapshot(conn, |conn| {
-                    deliveries::list_deliveries(conn, &workspace, &webhook, &filter, &page)
+                    activity::list_deliveries(conn, &workspace, &webhook, &filter, &page)
                 })
             })
             .await
@@ -308,5 +320,91 @@ impl Store for SqliteStore {
     fn submit_outcome(&self, outcome: Outcome) -> Ack {
         self.writer
             .submit(move |tx| deliveries::record_outcome(tx, &outcome))
+    }
+
+    async fn list_events(
+        &self,
+        workspace: &WorkspaceId,
+        filter: EventFilter,
+        page: PageRequest,
+    ) -> Result<Page<Event>> {
+        let workspace = workspace.clone();
+        self.readers
+            .read(move |conn| {
+                snapshot(conn, |conn| {
+                    activity::list_events(conn, &workspace, &filter, &page)
+                })
+            })
+            .await
+    }
+
+    async fn list_event_deliveries(
+        &self,
+        workspace: &WorkspaceId,
+        event: &EventId,
+    ) -> Result<Vec<Delivery>> {
+        let (workspace, event) = (workspace.clone(), event.clone());
+        self.readers
+            .read(move |conn| {
+                snapshot(conn, |conn| {
+                    activity::list_event_deliveries(conn, &workspace, &event)
+                })
+            })
+            .await
+    }
+
+    async fn retry_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> Result<Delivery> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.writer
+            .write(move |tx| activity::retry_delivery(tx, &workspace, &id))
+            .await
+    }
+
+    async fn replay_deliveries(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        filter: ReplayFilter,
+    ) -> Result<u64> {
+        let (workspace, webhook) = (workspace.clone(), webhook.clone());
+        self.writer
+            .write(move |tx| activity::replay_deliveries(tx, &workspace, &webhook, &filter))
+            .await
+    }
+
+    async fn webhook_stats(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        since: DateTime<Utc>,
+    ) -> Result<WebhookStats> {
+        let (workspace, webhook) = (workspace.clone(), webhook.clone());
+        self.readers
+            .read(move |conn| {
+                snapshot(conn, |conn| {
+                    stats::webhook_stats(conn, &workspace, &webhook, since)
+                })
+            })
+            .await
+    }
+
+    async fn rotate_secret(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        new_secret: String,
+        grace: Duration,
+    ) -> Result<SecretRotation> {
+        let (workspace, webhook) = (workspace.clone(), webhook.clone());
+        self.writer
+            .write(move |tx| webhooks::rotate_secret(tx, &workspace, &webhook, &new_secret, grace))
+            .await
+    }
+
+    async fn prune(&self, older_than: DateTime<Utc>, batch: u32) -> Result<PruneReport> {
+        let older_than = older_than.timestamp_millis();
+        self.writer
+            .write(move |tx| retention::prune(tx, older_than, batch))
+            .await
     }
 }

@@ -17,7 +17,10 @@ use super::rows::now_ms;
 use crate::{Result, StoreError};
 
 /// `(version, SQL)` in ascending order. Never edit an applied one: add the next.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_activity.sql")),
+];
 
 /// Statements kept prepared per connection; the store uses a few dozen distinct ones.
 const STATEMENT_CACHE: usize = 64;
@@ -132,12 +135,48 @@ mod tests {
         assert_eq!(pragma(&conn, "foreign_keys"), 1);
         assert_eq!(pragma(&conn, "temp_store"), 2, "MEMORY");
         assert_eq!(pragma(&conn, "busy_timeout"), 5000);
-        assert_eq!(schema_version(&conn).unwrap(), 1);
+        assert_eq!(schema_version(&conn).unwrap(), 2);
         let reader = open_reader(&dir.path().join("x.db")).unwrap();
         assert_eq!(pragma(&reader, "foreign_keys"), 1);
         assert!(
             reader.execute("DELETE FROM workspaces", []).is_err(),
             "readers cannot write"
         );
+    }
+
+    #[test]
+    fn a_file_of_the_first_release_migrates_and_keeps_its_rows() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("x.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,
+                                                 applied_at INTEGER NOT NULL);",
+            )
+            .unwrap();
+            conn.execute_batch(MIGRATIONS[0].1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO schema_migrations VALUES (1, 0);
+                 INSERT INTO workspaces VALUES ('ws_1', 'a', 50, 0);
+                 INSERT INTO webhooks (id, workspace_id, url, description, events, enabled,
+                                       secret, created_at, updated_at)
+                 VALUES ('wh_1', 'ws_1', 'https://x.example', '', '[]', 1, 's', 0, 0);
+                 INSERT INTO deliveries (webhook_id, seq, id, event_id, workspace_id,
+                                         event_type, status, created_at, updated_at)
+                 VALUES ('wh_1', 1, 'dlv_1', 'evt_1', 'ws_1', 'user.created', 'delivered', 0, 0);",
+            )
+            .unwrap();
+        }
+        let conn = open_writer(&path).unwrap();
+        assert_eq!(schema_version(&conn).unwrap(), 2);
+        let row: (String, Option<i64>) = conn
+            .query_row(
+                "SELECT status, open_since FROM deliveries WHERE id = 'dlv_1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("delivered".to_owned(), None));
     }
 }

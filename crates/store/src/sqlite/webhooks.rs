@@ -8,12 +8,18 @@
 //! - Subscriptions are stored as a JSON array of their string forms and parsed back with
 //!   the domain's rules.
 //! - Every call but the lane's filters by workspace id.
+//! - At most two secrets sign: a rotation moves the current secret to `previous_secret`
+//!   with its grace deadline, replacing any earlier previous one; [`lane_target`] hands the
+//!   previous one out only before its deadline.
 
 use domain::{Subscription, WebhookId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::rows::{cursor_after, fetch_limit, into_page, now, now_ms, parse, time, to_ms};
-use crate::{LaneTarget, NewWebhook, Page, PageRequest, Result, StoreError, Webhook, WebhookPatch};
+use crate::{
+    LaneTarget, NewWebhook, Page, PageRequest, Result, SecretRotation, StoreError, Webhook,
+    WebhookPatch,
+};
 
 const WEBHOOK_COLUMNS: &str =
     "id, workspace_id, url, description, events, enabled, secret, created_at, updated_at";
@@ -184,6 +190,44 @@ pub(super) fn delete_webhook(
         return Err(StoreError::NotFound);
     }
     Ok(())
+}
+
+/// Makes `new_secret` current and keeps the replaced one until now + `grace`.
+pub(super) fn rotate_secret(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    id: &WebhookId,
+    new_secret: &str,
+    grace: std::time::Duration,
+) -> Result<SecretRotation> {
+    let at = now();
+    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+    let until = at
+        .checked_add_signed(grace)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    // Truncated like every stored time, so the answer equals what is read back.
+    let until_ms = to_ms(until);
+    let changed = conn
+        .prepare_cached(
+            "UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = ?1,
+                                 secret = ?2, updated_at = ?3
+             WHERE id = ?4 AND workspace_id = ?5",
+        )?
+        .execute(params![
+            until_ms,
+            new_secret,
+            to_ms(at),
+            id.as_str(),
+            workspace.as_str()
+        ])?;
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(SecretRotation {
+        webhook: get_webhook(conn, workspace, id)?,
+        previous_secret_expires_at: chrono::DateTime::from_timestamp_millis(until_ms)
+            .unwrap_or(until),
+    })
 }
 
 pub(super) fn lane_target(conn: &Connection, id: &WebhookId) -> Result<LaneTarget> {

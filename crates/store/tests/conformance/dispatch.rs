@@ -11,7 +11,7 @@ use crate::support::{
     Harness, all_deliveries, open_deliveries, publish, status_filter, webhook, workspace,
 };
 
-fn attempt(
+pub(crate) fn attempt(
     status_code: Option<u16>,
     error_class: Option<ErrorClass>,
     at: DateTime<Utc>,
@@ -27,7 +27,7 @@ fn attempt(
     }
 }
 
-fn failed(
+pub(crate) fn failed(
     d: &DueDelivery,
     webhook: &WebhookId,
     attempts_before: u32,
@@ -43,7 +43,7 @@ fn failed(
     }
 }
 
-fn delivered(d: &DueDelivery, webhook: &WebhookId, attempts_before: u32) -> Outcome {
+pub(crate) fn delivered(d: &DueDelivery, webhook: &WebhookId, attempts_before: u32) -> Outcome {
     Outcome {
         delivery_id: d.id.clone(),
         webhook_id: webhook.clone(),
@@ -54,7 +54,7 @@ fn delivered(d: &DueDelivery, webhook: &WebhookId, attempts_before: u32) -> Outc
     }
 }
 
-fn expired(d: &DueDelivery, webhook: &WebhookId, attempts_before: u32) -> Outcome {
+pub(crate) fn expired(d: &DueDelivery, webhook: &WebhookId, attempts_before: u32) -> Outcome {
     Outcome {
         delivery_id: d.id.clone(),
         webhook_id: webhook.clone(),
@@ -65,7 +65,7 @@ fn expired(d: &DueDelivery, webhook: &WebhookId, attempts_before: u32) -> Outcom
     }
 }
 
-fn ms(at: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn ms(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap()
 }
 
@@ -330,8 +330,8 @@ pub async fn list_deliveries_pages_newest_first_with_filters(h: Harness) {
     assert!(all.iter().all(|d| d.webhook_id == hook));
 
     let orders = DeliveryFilter {
-        status: None,
         event_type: Some("order.completed".into()),
+        ..DeliveryFilter::default()
     };
     let listed = all_deliveries(store, &ws, &hook, orders, 20).await;
     assert_eq!(listed.len(), 65);
@@ -354,6 +354,7 @@ pub async fn list_deliveries_pages_newest_first_with_filters(h: Harness) {
     let pending_users = DeliveryFilter {
         status: Some(DeliveryStatus::Pending),
         event_type: Some("user.created".into()),
+        ..DeliveryFilter::default()
     };
     let expected = open
         .iter()

@@ -157,7 +157,7 @@ where
 pub fn status_filter(status: DeliveryStatus) -> DeliveryFilter {
     DeliveryFilter {
         status: Some(status),
-        event_type: None,
+        ..DeliveryFilter::default()
     }
 }
 
@@ -170,4 +170,63 @@ macro_rules! assert_err {
             other => panic!("expected {}, got {:?}", stringify!($pattern), other),
         }
     };
+}
+
+/// The calls added to the contract for issue 6 (activity log, re-sends, stats, rotation,
+/// retention) that this backend still answers with their default `Unsupported`. Each
+/// probe touches nothing: unknown ids, or a cutoff before anything existed.
+pub async fn unsupported_calls(store: &dyn Store) -> Vec<&'static str> {
+    let ws = WorkspaceId::generate();
+    let hook = WebhookId::generate();
+    let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    let results = [
+        store
+            .list_events(&ws, Default::default(), PageRequest::default())
+            .await
+            .err(),
+        store
+            .list_event_deliveries(&ws, &EventId::generate())
+            .await
+            .err(),
+        store
+            .retry_delivery(&ws, &domain::DeliveryId::generate())
+            .await
+            .err(),
+        store
+            .replay_deliveries(
+                &ws,
+                &hook,
+                store::ReplayFilter {
+                    since: epoch,
+                    until: None,
+                    status: None,
+                },
+            )
+            .await
+            .err(),
+        store.webhook_stats(&ws, &hook, epoch).await.err(),
+        store
+            .rotate_secret(&ws, &hook, String::new(), std::time::Duration::ZERO)
+            .await
+            .err(),
+        store.prune(epoch, 1).await.err(),
+    ];
+    results
+        .into_iter()
+        .filter_map(|e| match e {
+            Some(StoreError::Unsupported(call)) => Some(call),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Starts a check of the issue 6 calls: `true` (skip, said loudly) while the backend still
+/// lacks some of them. Once every backend implements them and the contract's default
+/// bodies are removed, this never skips.
+pub async fn lacks_issue_6_calls(store: &dyn Store) -> bool {
+    let missing = unsupported_calls(store).await;
+    if !missing.is_empty() {
+        eprintln!("SKIPPED: this backend does not implement {missing:?} yet");
+    }
+    !missing.is_empty()
 }

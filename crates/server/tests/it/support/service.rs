@@ -41,6 +41,17 @@ impl Service {
         Service::spawn(command)
     }
 
+    /// Starts the binary on a PostgreSQL database shared with other processes.
+    pub fn start_on_database(url: &str, extra: &[&str]) -> Service {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_admin-webhooks"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--dev"])
+            .args(["--database-url", url])
+            .args(extra)
+            .env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", KEY);
+        Service::spawn(command)
+    }
+
     /// Starts the binary as the README does: no key given, so it makes one and prints it.
     pub fn start_unconfigured(data_dir: &Path) -> Service {
         let mut command = Command::new(env!("CARGO_BIN_EXE_admin-webhooks"));
@@ -139,6 +150,10 @@ impl Service {
         assert_eq!(res.status(), 202, "publishing an event");
         let body: Value = res.json().await.unwrap();
         body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: the process gets no chance to finish anything.

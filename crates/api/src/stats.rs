@@ -1,0 +1,93 @@
+//! `GET /v1/webhooks/{id}/stats?window=1h|24h`: one endpoint's attempts over the last
+//! hour or day — how many, how many succeeded, the success rate, and response-time
+//! percentiles.
+//!
+//! Invariants: the numbers are computed by the store (`Store::webhook_stats`), never by
+//! loading attempts here; an attempt succeeded when it got a 2xx in time; percentiles are
+//! nearest-rank (each is a response time that occurred) and `null` without attempts, like
+//! the success rate.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, Utc};
+use domain::WebhookId;
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::auth::Authenticated;
+use crate::error::{ApiError, ApiResult, NotFoundAs, Truncated};
+use crate::extract::{ApiQuery, IdPath};
+
+/// The windows offered, as written in `?window=`, with their length in hours.
+const WINDOWS: [(&str, i64); 2] = [("1h", 1), ("24h", 24)];
+const DEFAULT_WINDOW: &str = "24h";
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StatsQuery {
+    pub window: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatsBody {
+    pub webhook_id: WebhookId,
+    pub window: &'static str,
+    /// Attempts made at or after this time are counted.
+    pub since: DateTime<Utc>,
+    pub attempts: u64,
+    pub successes: u64,
+    pub failures: u64,
+    /// Successes over attempts, 0 to 1; `null` without attempts.
+    pub success_rate: Option<f64>,
+    pub p50_ms: Option<u32>,
+    pub p95_ms: Option<u32>,
+    pub p99_ms: Option<u32>,
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/webhooks/{id}/stats", get(show))
+}
+
+fn window(query: &StatsQuery) -> ApiResult<(&'static str, Duration)> {
+    let asked = query
+        .window
+        .as_deref()
+        .filter(|w| !w.is_empty())
+        .unwrap_or(DEFAULT_WINDOW);
+    WINDOWS
+        .iter()
+        .find(|(name, _)| *name == asked)
+        .map(|(name, hours)| (*name, Duration::hours(*hours)))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "`window` must be `1h` or `24h`, not `{}`.",
+                Truncated(asked, 32)
+            ))
+        })
+}
+
+async fn show(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    IdPath(webhook): IdPath<WebhookId>,
+    ApiQuery(query): ApiQuery<StatsQuery>,
+) -> ApiResult<Json<StatsBody>> {
+    let (name, length) = window(&query)?;
+    let stats = state
+        .store
+        .webhook_stats(&auth.workspace_id, &webhook, Utc::now() - length)
+        .await
+        .not_found_as("webhook", &webhook)?;
+    Ok(Json(StatsBody {
+        webhook_id: webhook,
+        window: name,
+        since: stats.since,
+        attempts: stats.attempts,
+        successes: stats.successes,
+        failures: stats.failures,
+        success_rate: stats.success_rate(),
+        p50_ms: stats.p50_ms,
+        p95_ms: stats.p95_ms,
+        p99_ms: stats.p99_ms,
+    }))
+}

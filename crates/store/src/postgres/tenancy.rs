@@ -1,0 +1,339 @@
+//! Queries for workspaces, their API keys and their event catalogs (PostgreSQL).
+//!
+//! Invariants (the same as the SQLite backend's):
+//! - A workspace is created together with the five built-in event types and its first
+//!   key, in one transaction, so no workspace is ever seen without its catalog; a failure
+//!   (a colliding key) leaves nothing behind.
+//! - `bootstrap` runs under a transaction-level advisory lock, so processes starting at
+//!   once on an empty database create one `default` workspace, not one each.
+//! - Only live keys exist for callers: revoked keys neither authenticate nor list, and
+//!   revoking one twice is `NotFound`.
+//! - Key and catalog calls filter by workspace id, so another workspace's ids are
+//!   `NotFound`.
+
+use deadpool_postgres::GenericClient;
+use domain::{ApiKeyId, EventTypeDef, WorkspaceId};
+use tokio_postgres::Row;
+
+use super::rows::{
+    collect, cursor_after, fetch_limit, into_page, is_unique_violation, now, parse, unsigned,
+};
+use crate::{
+    ApiKey, DEFAULT_MAX_ENABLED_WEBHOOKS, EventType, NewApiKey, Page, PageRequest, Result,
+    StoreError, Workspace,
+};
+
+const WORKSPACE_COLUMNS: &str = "id, name, max_enabled_webhooks, created_at";
+
+fn workspace_row(row: &Row) -> Result<Workspace> {
+    Ok(Workspace {
+        id: parse(row, 0)?,
+        name: row.try_get(1)?,
+        max_enabled_webhooks: unsigned::<u32, i64>(row, 2)?,
+        created_at: row.try_get(3)?,
+    })
+}
+
+const API_KEY_COLUMNS: &str = "id, workspace_id, name, hint, created_at";
+
+fn api_key_row(row: &Row) -> Result<ApiKey> {
+    Ok(ApiKey {
+        id: parse(row, 0)?,
+        workspace_id: parse(row, 1)?,
+        name: row.try_get(2)?,
+        hint: row.try_get(3)?,
+        created_at: row.try_get(4)?,
+    })
+}
+
+/// Creates the workspace `default` and its key unless any workspace exists.
+pub(super) async fn bootstrap(
+    client: &mut deadpool_postgres::Client,
+    first_key: &NewApiKey,
+) -> Result<Option<Workspace>> {
+    let tx = client.transaction().await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('admin-webhooks bootstrap'))",
+        &[],
+    )
+    .await?;
+    let any: bool = tx
+        .query_one("SELECT EXISTS (SELECT 1 FROM workspaces)", &[])
+        .await?
+        .try_get(0)?;
+    if any {
+        return Ok(None);
+    }
+    let (workspace, _) = create_workspace(&tx, "default", first_key).await?;
+    tx.commit().await?;
+    Ok(Some(workspace))
+}
+
+/// Inserts a workspace with its catalog and first key; the caller commits.
+pub(super) async fn create_workspace(
+    tx: &deadpool_postgres::Transaction<'_>,
+    name: &str,
+    first_key: &NewApiKey,
+) -> Result<(Workspace, ApiKey)> {
+    let workspace = Workspace {
+        id: WorkspaceId::generate(),
+        name: name.to_owned(),
+        max_enabled_webhooks: DEFAULT_MAX_ENABLED_WEBHOOKS,
+        created_at: now(),
+    };
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO workspaces (id, name, max_enabled_webhooks, created_at)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .await?;
+    tx.execute(
+        &statement,
+        &[
+            &workspace.id.as_str(),
+            &workspace.name,
+            &i64::from(workspace.max_enabled_webhooks),
+            &workspace.created_at,
+        ],
+    )
+    .await?;
+    let (mut names, mut categories, mut descriptions) = (Vec::new(), Vec::new(), Vec::new());
+    for def in domain::catalog::builtin_event_types() {
+        names.push(def.name);
+        categories.push(def.category);
+        descriptions.push(def.description);
+    }
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO event_types (workspace_id, name, category, description, builtin, created_at)
+             SELECT $1, t.name, t.category, t.description, TRUE, $5
+             FROM unnest($2::text[], $3::text[], $4::text[]) AS t(name, category, description)",
+        )
+        .await?;
+    tx.execute(
+        &statement,
+        &[
+            &workspace.id.as_str(),
+            &names,
+            &categories,
+            &descriptions,
+            &workspace.created_at,
+        ],
+    )
+    .await?;
+    let key = insert_api_key(tx, &workspace.id, first_key).await?;
+    Ok((workspace, key))
+}
+
+pub(super) async fn list_workspaces(
+    client: &impl GenericClient,
+    page: &PageRequest,
+) -> Result<Page<Workspace>> {
+    let sql =
+        format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id > $1 ORDER BY id LIMIT $2");
+    let statement = client.prepare_cached(&sql).await?;
+    let rows = client
+        .query(&statement, &[&cursor_after(page), &fetch_limit(page)])
+        .await?;
+    Ok(into_page(collect(&rows, workspace_row)?, page, |w| {
+        w.id.to_string()
+    }))
+}
+
+pub(super) async fn get_workspace(
+    client: &impl GenericClient,
+    id: &WorkspaceId,
+) -> Result<Workspace> {
+    let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = $1");
+    let statement = client.prepare_cached(&sql).await?;
+    let row = client.query_opt(&statement, &[&id.as_str()]).await?;
+    row.as_ref()
+        .map(workspace_row)
+        .unwrap_or(Err(StoreError::NotFound))
+}
+
+pub(super) async fn set_workspace_limit(
+    client: &impl GenericClient,
+    id: &WorkspaceId,
+    max: u32,
+) -> Result<Workspace> {
+    let sql = format!(
+        "UPDATE workspaces SET max_enabled_webhooks = $1 WHERE id = $2 RETURNING {WORKSPACE_COLUMNS}"
+    );
+    let statement = client.prepare_cached(&sql).await?;
+    let row = client
+        .query_opt(&statement, &[&i64::from(max), &id.as_str()])
+        .await?;
+    row.as_ref()
+        .map(workspace_row)
+        .unwrap_or(Err(StoreError::NotFound))
+}
+
+async fn require_workspace(client: &impl GenericClient, id: &WorkspaceId) -> Result<()> {
+    let statement = client
+        .prepare_cached("SELECT 1 FROM workspaces WHERE id = $1")
+        .await?;
+    match client.query_opt(&statement, &[&id.as_str()]).await? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::NotFound),
+    }
+}
+
+pub(super) async fn find_api_key(
+    client: &impl GenericClient,
+    hash: &[u8; 32],
+) -> Result<Option<ApiKey>> {
+    let sql =
+        format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE hash = $1 AND revoked_at IS NULL");
+    let statement = client.prepare_cached(&sql).await?;
+    let row = client.query_opt(&statement, &[&&hash[..]]).await?;
+    row.as_ref().map(api_key_row).transpose()
+}
+
+pub(super) async fn insert_api_key(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+    key: &NewApiKey,
+) -> Result<ApiKey> {
+    require_workspace(client, workspace).await?;
+    let record = ApiKey {
+        id: ApiKeyId::generate(),
+        workspace_id: workspace.clone(),
+        name: key.name.clone(),
+        hint: key.hint.clone(),
+        created_at: now(),
+    };
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO api_keys (id, workspace_id, name, hint, hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .await?;
+    client
+        .execute(
+            &statement,
+            &[
+                &record.id.as_str(),
+                &workspace.as_str(),
+                &record.name,
+                &record.hint,
+                &&key.hash[..],
+                &record.created_at,
+            ],
+        )
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                // Keys carry 32 random bytes; this means the same key value was submitted twice.
+                StoreError::Conflict(
+                    "an API key with this value exists already; generate a new one".into(),
+                )
+            } else {
+                e.into()
+            }
+        })?;
+    Ok(record)
+}
+
+pub(super) async fn list_api_keys(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+    page: &PageRequest,
+) -> Result<Page<ApiKey>> {
+    let sql = format!(
+        "SELECT {API_KEY_COLUMNS} FROM api_keys
+         WHERE workspace_id = $1 AND id > $2 AND revoked_at IS NULL
+         ORDER BY id LIMIT $3"
+    );
+    let statement = client.prepare_cached(&sql).await?;
+    let rows = client
+        .query(
+            &statement,
+            &[&workspace.as_str(), &cursor_after(page), &fetch_limit(page)],
+        )
+        .await?;
+    Ok(into_page(collect(&rows, api_key_row)?, page, |k| {
+        k.id.to_string()
+    }))
+}
+
+pub(super) async fn revoke_api_key(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+    id: &ApiKeyId,
+) -> Result<()> {
+    let statement = client
+        .prepare_cached(
+            "UPDATE api_keys SET revoked_at = $1
+             WHERE id = $2 AND workspace_id = $3 AND revoked_at IS NULL",
+        )
+        .await?;
+    let changed = client
+        .execute(&statement, &[&now(), &id.as_str(), &workspace.as_str()])
+        .await?;
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(super) async fn list_event_types(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+) -> Result<Vec<EventType>> {
+    // Built-ins first, then by category and name: the order the dashboard groups them in.
+    let statement = client
+        .prepare_cached(
+            "SELECT name, category, description, builtin FROM event_types
+             WHERE workspace_id = $1 ORDER BY builtin DESC, category, name",
+        )
+        .await?;
+    let rows = client.query(&statement, &[&workspace.as_str()]).await?;
+    collect(&rows, |row| {
+        Ok(EventType {
+            name: row.try_get(0)?,
+            category: row.try_get(1)?,
+            description: row.try_get(2)?,
+            builtin: row.try_get(3)?,
+        })
+    })
+}
+
+pub(super) async fn create_event_type(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+    def: &EventTypeDef,
+) -> Result<EventType> {
+    require_workspace(client, workspace).await?;
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO event_types (workspace_id, name, category, description, builtin, created_at)
+             VALUES ($1, $2, $3, $4, FALSE, $5)
+             ON CONFLICT (workspace_id, name) DO NOTHING",
+        )
+        .await?;
+    let inserted = client
+        .execute(
+            &statement,
+            &[
+                &workspace.as_str(),
+                &def.name,
+                &def.category,
+                &def.description,
+                &now(),
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!(
+            "event type `{}` is already in this workspace's catalog; pick another name",
+            def.name
+        )));
+    }
+    Ok(EventType {
+        name: def.name.clone(),
+        category: def.category.clone(),
+        description: def.description.clone(),
+        builtin: false,
+    })
+}

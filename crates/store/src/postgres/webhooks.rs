@@ -1,0 +1,323 @@
+//! Queries for endpoints ("webhooks") and for what a lane needs to send to one
+//! (PostgreSQL).
+//!
+//! Invariants:
+//! - A workspace never holds more enabled webhooks than its `max_enabled_webhooks` through
+//!   a create or an update: the workspace row is locked (`FOR NO KEY UPDATE`) before the
+//!   enabled ones are counted, in the transaction that inserts or enables, so concurrent
+//!   requests — of any process — take turns and cannot both take the last slot. The count
+//!   is a statement of its own, after the lock: in READ COMMITTED a new statement sees
+//!   what the previous lock holder committed. (Lowering the limit below the current count
+//!   leaves existing webhooks enabled; it only refuses further enabling.)
+//! - `NO KEY UPDATE`, not `UPDATE`: the foreign-key checks of concurrent publishes take
+//!   `KEY SHARE` on the workspace row, which this does not block.
+//! - An update or a delete notifies `admin_webhooks_wake` in its own transaction, so the
+//!   lane of that endpoint in whichever process re-reads its settings.
+//! - At most two secrets sign: a rotation moves the current secret to `previous_secret`
+//!   with its grace deadline, replacing any earlier previous one; [`lane_target`] hands
+//!   the previous one out only before its deadline.
+//! - Lock order is webhook row, then workspace row; publishes lock webhook rows only,
+//!   and creates lock the workspace row only, so these never wait for each other in a
+//!   cycle.
+
+use deadpool_postgres::GenericClient;
+use domain::{Subscription, WebhookId, WorkspaceId};
+use tokio_postgres::Row;
+
+use super::WAKE_CHANNEL;
+use super::rows::{collect, cursor_after, fetch_limit, into_page, ms, now, parse, unsigned};
+use crate::{
+    LaneTarget, NewWebhook, Page, PageRequest, Result, SecretRotation, StoreError, Webhook,
+    WebhookPatch,
+};
+
+const WEBHOOK_COLUMNS: &str =
+    "id, workspace_id, url, description, events, enabled, secret, created_at, updated_at";
+
+fn webhook_row(row: &Row) -> Result<Webhook> {
+    Ok(Webhook {
+        id: parse(row, 0)?,
+        workspace_id: parse(row, 1)?,
+        url: row.try_get(2)?,
+        description: row.try_get(3)?,
+        events: decode_events(row.try_get(4)?)?,
+        enabled: row.try_get(5)?,
+        secret: row.try_get(6)?,
+        created_at: row.try_get(7)?,
+        updated_at: row.try_get(8)?,
+    })
+}
+
+pub(super) fn encode_events(events: &[Subscription]) -> Vec<String> {
+    events.iter().map(ToString::to_string).collect()
+}
+
+pub(super) fn decode_events(events: Vec<String>) -> Result<Vec<Subscription>> {
+    events
+        .into_iter()
+        .map(|e| Subscription::try_from(e).map_err(|e| StoreError::Backend(Box::new(e))))
+        .collect()
+}
+
+/// Refuses to add one more enabled webhook to `workspace` past its limit. Locks the
+/// workspace row until the caller's transaction ends.
+async fn check_room_for_enabled(
+    tx: &deadpool_postgres::Transaction<'_>,
+    workspace: &WorkspaceId,
+) -> Result<()> {
+    let lock = tx
+        .prepare_cached(
+            "SELECT max_enabled_webhooks FROM workspaces WHERE id = $1 FOR NO KEY UPDATE",
+        )
+        .await?;
+    let row = tx
+        .query_opt(&lock, &[&workspace.as_str()])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let limit: u32 = unsigned::<u32, i64>(&row, 0)?;
+    let count = tx
+        .prepare_cached("SELECT count(*) FROM webhooks WHERE workspace_id = $1 AND enabled")
+        .await?;
+    let enabled: i64 = tx
+        .query_one(&count, &[&workspace.as_str()])
+        .await?
+        .try_get(0)?;
+    if enabled >= i64::from(limit) {
+        return Err(StoreError::LimitReached { limit });
+    }
+    Ok(())
+}
+
+pub(super) async fn create_webhook(
+    client: &mut deadpool_postgres::Client,
+    workspace: &WorkspaceId,
+    new: &NewWebhook,
+) -> Result<Webhook> {
+    let tx = client.transaction().await?;
+    if new.enabled {
+        check_room_for_enabled(&tx, workspace).await?;
+    } else {
+        // Still refuse an unknown workspace (the foreign key would, less legibly).
+        let exists = tx
+            .prepare_cached("SELECT 1 FROM workspaces WHERE id = $1")
+            .await?;
+        tx.query_opt(&exists, &[&workspace.as_str()])
+            .await?
+            .ok_or(StoreError::NotFound)?;
+    }
+    let at = now();
+    let webhook = Webhook {
+        id: WebhookId::generate(),
+        workspace_id: workspace.clone(),
+        url: new.url.clone(),
+        description: new.description.clone(),
+        events: new.events.clone(),
+        enabled: new.enabled,
+        secret: new.secret.clone(),
+        created_at: at,
+        updated_at: at,
+    };
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO webhooks (id, workspace_id, url, description, events, enabled, secret,
+                                   created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .await?;
+    tx.execute(
+        &insert,
+        &[
+            &webhook.id.as_str(),
+            &workspace.as_str(),
+            &webhook.url,
+            &webhook.description,
+            &encode_events(&webhook.events),
+            &webhook.enabled,
+            &webhook.secret,
+            &at,
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(webhook)
+}
+
+pub(super) async fn list_webhooks(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+    page: &PageRequest,
+) -> Result<Page<Webhook>> {
+    let sql = format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+    );
+    let statement = client.prepare_cached(&sql).await?;
+    let rows = client
+        .query(
+            &statement,
+            &[&workspace.as_str(), &cursor_after(page), &fetch_limit(page)],
+        )
+        .await?;
+    Ok(into_page(collect(&rows, webhook_row)?, page, |w| {
+        w.id.to_string()
+    }))
+}
+
+pub(super) async fn get_webhook(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+    id: &WebhookId,
+) -> Result<Webhook> {
+    let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1 AND workspace_id = $2");
+    let statement = client.prepare_cached(&sql).await?;
+    let row = client
+        .query_opt(&statement, &[&id.as_str(), &workspace.as_str()])
+        .await?;
+    row.as_ref()
+        .map(webhook_row)
+        .unwrap_or(Err(StoreError::NotFound))
+}
+
+pub(super) async fn update_webhook(
+    client: &mut deadpool_postgres::Client,
+    workspace: &WorkspaceId,
+    id: &WebhookId,
+    patch: WebhookPatch,
+) -> Result<Webhook> {
+    let tx = client.transaction().await?;
+    let sql = format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1 AND workspace_id = $2 FOR NO KEY UPDATE"
+    );
+    let lock = tx.prepare_cached(&sql).await?;
+    let row = tx
+        .query_opt(&lock, &[&id.as_str(), &workspace.as_str()])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let mut webhook = webhook_row(&row)?;
+    if patch.enabled == Some(true) && !webhook.enabled {
+        check_room_for_enabled(&tx, workspace).await?;
+    }
+    if let Some(url) = patch.url {
+        webhook.url = url;
+    }
+    if let Some(description) = patch.description {
+        webhook.description = description;
+    }
+    if let Some(events) = patch.events {
+        webhook.events = events;
+    }
+    if let Some(enabled) = patch.enabled {
+        webhook.enabled = enabled;
+    }
+    webhook.updated_at = now();
+    let sql = format!(
+        "WITH changed AS (
+             UPDATE webhooks SET url = $1, description = $2, events = $3, enabled = $4, updated_at = $5
+             WHERE id = $6 AND workspace_id = $7
+             RETURNING id
+         )
+         SELECT pg_notify('{WAKE_CHANNEL}', id) FROM changed"
+    );
+    let update = tx.prepare_cached(&sql).await?;
+    tx.query(
+        &update,
+        &[
+            &webhook.url,
+            &webhook.description,
+            &encode_events(&webhook.events),
+            &webhook.enabled,
+            &webhook.updated_at,
+            &id.as_str(),
+            &workspace.as_str(),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(webhook)
+}
+
+pub(super) async fn delete_webhook(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+    id: &WebhookId,
+) -> Result<()> {
+    // Deliveries, their attempts and the lane's lease go with it (ON DELETE CASCADE); the
+    // notification tells the lane, wherever it runs, to find it gone.
+    let sql = format!(
+        "WITH gone AS (DELETE FROM webhooks WHERE id = $1 AND workspace_id = $2 RETURNING id)
+         SELECT pg_notify('{WAKE_CHANNEL}', id) FROM gone"
+    );
+    let statement = client.prepare_cached(&sql).await?;
+    let rows = client
+        .query(&statement, &[&id.as_str(), &workspace.as_str()])
+        .await?;
+    if rows.is_empty() {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Makes `new_secret` current and keeps the replaced one until now + `grace`.
+pub(super) async fn rotate_secret(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+    id: &WebhookId,
+    new_secret: &str,
+    grace: std::time::Duration,
+) -> Result<SecretRotation> {
+    let at = now();
+    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+    // Truncated like every stored time, so the answer equals what is read back.
+    let until = ms(at
+        .checked_add_signed(grace)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC));
+    let sql = format!(
+        "WITH rotated AS (
+             UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = $1,
+                                 secret = $2, updated_at = $3
+             WHERE id = $4 AND workspace_id = $5
+             RETURNING {WEBHOOK_COLUMNS}
+         ), woken AS (
+             SELECT pg_notify('{WAKE_CHANNEL}', id) FROM rotated
+         )
+         SELECT {WEBHOOK_COLUMNS} FROM rotated, (SELECT count(*) FROM woken) AS w"
+    );
+    let statement = client.prepare_cached(&sql).await?;
+    let row = client
+        .query_opt(
+            &statement,
+            &[&until, &new_secret, &at, &id.as_str(), &workspace.as_str()],
+        )
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(SecretRotation {
+        webhook: webhook_row(&row)?,
+        previous_secret_expires_at: until,
+    })
+}
+
+pub(super) async fn lane_target(client: &impl GenericClient, id: &WebhookId) -> Result<LaneTarget> {
+    let statement = client
+        .prepare_cached(
+            "SELECT url, enabled, secret, previous_secret, previous_secret_expires_at
+             FROM webhooks WHERE id = $1",
+        )
+        .await?;
+    let row = client
+        .query_opt(&statement, &[&id.as_str()])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let mut secrets = vec![row.try_get::<_, String>(2)?];
+    let previous: Option<String> = row.try_get(3)?;
+    let until: Option<chrono::DateTime<chrono::Utc>> = row.try_get(4)?;
+    if let (Some(previous), Some(until)) = (previous, until)
+        && until > now()
+    {
+        secrets.push(previous);
+    }
+    Ok(LaneTarget {
+        webhook_id: id.clone(),
+        url: row.try_get(0)?,
+        enabled: row.try_get(1)?,
+        secrets,
+    })
+}

@@ -1,0 +1,641 @@
+//! What only the PostgreSQL backend promises: several stores on one database behave as
+//! several processes would — lanes split by lease, wake-ups cross between them, seqs stay
+//! in commit order, the webhook limit holds — plus migrations, closing and the listener's
+//! reconnection. Also prints publish throughput (the test asserts correctness only; the
+//! rate is for reading with --nocapture).
+//!
+//! Each test gets a fresh schema (see `conformance/postgres.rs`) and skips loudly when
+//! PostgreSQL is unreachable, unless `ADMIN_WEBHOOKS_REQUIRE_POSTGRES` is set.
+
+extern crate admin_webhooks_store as store;
+
+#[allow(dead_code)]
+#[path = "conformance/support.rs"]
+mod support;
+
+#[allow(dead_code)]
+#[path = "conformance/postgres.rs"]
+mod postgres;
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use domain::{AttemptId, DeliveryStatus, WebhookId};
+use postgres::TestSchema;
+use store::postgres::PostgresStore;
+use store::{AttemptLog, Outcome, PageRequest, Store, StoreError, WebhookPatch};
+use support::{event, new_webhook, open_deliveries, publish, webhook, workspace};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+const LEASE: Duration = Duration::from_secs(60);
+
+fn delivered(d: &store::DueDelivery, webhook: &WebhookId) -> Outcome {
+    Outcome {
+        delivery_id: d.id.clone(),
+        webhook_id: webhook.clone(),
+        attempts_before: d.attempts,
+        attempt: Some(AttemptLog {
+            id: AttemptId::generate(),
+            attempted_at: Utc::now(),
+            status_code: Some(200),
+            response_ms: 3,
+            error_class: None,
+            error_message: None,
+            response_body: None,
+        }),
+        status: DeliveryStatus::Delivered,
+        next_attempt_at: None,
+    }
+}
+
+fn set(ids: &[WebhookId]) -> BTreeSet<WebhookId> {
+    ids.iter().cloned().collect()
+}
+
+/// Waits (up to a deadline) for a wake-up of `id`, skipping others.
+async fn wakeup_of(
+    receiver: &mut UnboundedReceiver<WebhookId>,
+    id: &WebhookId,
+    within: Duration,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, receiver.recv()).await {
+            Ok(Some(got)) if &got == id => return true,
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_stores_starting_at_once_migrate_once() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let stores = futures::future::join_all((0..4).map(|_| schema.connect())).await;
+    for store in &stores {
+        assert_eq!(store.schema_version().await.unwrap(), 1);
+        assert_eq!(store.schema(), Some(schema.name.as_str()));
+    }
+    let again = schema.connect().await;
+    assert_eq!(again.schema_version().await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leases_split_lanes_between_processes() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let (a, b) = (schema.connect().await, schema.connect().await);
+    assert!(a.shares_lanes());
+    let ws = workspace(&a, "a").await;
+    let mut hooks = Vec::new();
+    for _ in 0..4 {
+        hooks.push(webhook(&a, &ws, &["*"]).await.id);
+    }
+    let parked = webhook(&a, &ws, &["*"]).await.id;
+    let idle = webhook(&a, &ws, &["order.completed"]).await.id;
+    publish(&a, &ws, "user.created").await;
+    let off = WebhookPatch {
+        enabled: Some(false),
+        ..WebhookPatch::default()
+    };
+    b.update_webhook(&ws, &parked, off).await.unwrap();
+
+    // As on SQLite, a disabled endpoint's backlog counts as work; it is not claimed.
+    let with_work = a.lanes_with_work().await.unwrap();
+    assert_eq!(
+        set(&with_work),
+        set(&[hooks.clone(), vec![parked.clone()]].concat())
+    );
+    assert!(!with_work.contains(&idle));
+
+    let mine = a.claim_lanes("a", LEASE, 2).await.unwrap();
+    assert_eq!(
+        mine,
+        hooks[..2].to_vec(),
+        "the lowest ids first, up to the limit"
+    );
+    let theirs = b.claim_lanes("b", LEASE, 10).await.unwrap();
+    assert_eq!(theirs, hooks[2..].to_vec(), "only lanes nobody else holds");
+    assert_eq!(
+        a.claim_lanes("a", LEASE, 10).await.unwrap(),
+        mine,
+        "a claim keeps (and renews) its own lanes and takes no live lease of another"
+    );
+    assert!(!b.claim_lane("b", &hooks[0], LEASE).await.unwrap());
+    assert!(a.claim_lane("a", &hooks[0], LEASE).await.unwrap());
+    assert!(
+        !a.claim_lane("a", &WebhookId::generate(), LEASE)
+            .await
+            .unwrap()
+    );
+
+    assert_eq!(a.renew_leases("a", &hooks, LEASE).await.unwrap(), mine);
+    assert_eq!(b.renew_leases("b", &hooks, LEASE).await.unwrap(), theirs);
+    assert!(a.renew_leases("a", &[], LEASE).await.unwrap().is_empty());
+
+    // Releasing someone else's lane does nothing; releasing one's own frees it.
+    a.release_lane("a", &hooks[2]).await.unwrap();
+    assert_eq!(b.renew_leases("b", &hooks, LEASE).await.unwrap(), theirs);
+    a.release_lane("a", &hooks[0]).await.unwrap();
+    assert!(b.claim_lane("b", &hooks[0], LEASE).await.unwrap());
+    assert_eq!(
+        a.renew_leases("a", &hooks, LEASE).await.unwrap(),
+        vec![hooks[1].clone()]
+    );
+
+    // A lease that ran out (a zero-length renewal stands in for a process that stopped
+    // renewing) is taken over by the next claim, and its old owner learns it lost it.
+    assert_eq!(
+        a.renew_leases("a", &hooks[1..2], Duration::ZERO)
+            .await
+            .unwrap(),
+        vec![hooks[1].clone()]
+    );
+    assert_eq!(b.claim_lanes("b", LEASE, 10).await.unwrap(), hooks);
+    assert!(a.renew_leases("a", &hooks, LEASE).await.unwrap().is_empty());
+    assert!(!a.claim_lane("a", &hooks[1], LEASE).await.unwrap());
+
+    // Work that is done leaves the claimable set; a deleted endpoint takes its lease along.
+    for d in open_deliveries(&b, &hooks[3]).await {
+        b.submit_outcome(delivered(&d, &hooks[3]))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    b.release_lane("b", &hooks[3]).await.unwrap();
+    assert_eq!(
+        a.claim_lanes("a", LEASE, 10).await.unwrap(),
+        Vec::<WebhookId>::new()
+    );
+    b.delete_webhook(&ws, &hooks[2]).await.unwrap();
+    assert_eq!(
+        b.renew_leases("b", &hooks, LEASE).await.unwrap(),
+        hooks[..2].to_vec()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wakeups_cross_between_processes() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let (a, b) = (schema.connect().await, schema.connect().await);
+    let mut heard = b.wakeups().expect("the first call hands the receiver out");
+    assert!(b.wakeups().is_none(), "only once");
+    let ws = workspace(&a, "a").await;
+    let hook = webhook(&a, &ws, &["user.*"]).await.id;
+    let quiet = webhook(&a, &ws, &["order.completed"]).await.id;
+
+    let published = a.publish(event(&ws, "user.created")).await.unwrap();
+    assert_eq!(published.webhooks, vec![hook.clone()]);
+    assert!(wakeup_of(&mut heard, &hook, Duration::from_secs(10)).await);
+
+    // Settings changes wake the lane wherever it runs, so it re-reads them.
+    let patch = WebhookPatch {
+        url: Some("https://moved.example.com/in".into()),
+        ..WebhookPatch::default()
+    };
+    a.update_webhook(&ws, &quiet, patch).await.unwrap();
+    assert!(wakeup_of(&mut heard, &quiet, Duration::from_secs(10)).await);
+    a.delete_webhook(&ws, &quiet).await.unwrap();
+    assert!(wakeup_of(&mut heard, &quiet, Duration::from_secs(10)).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_listener_reconnects_after_its_connection_dies() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let (a, b) = (schema.connect().await, schema.connect().await);
+    let mut heard = b.wakeups().unwrap();
+    let ws = workspace(&a, "a").await;
+    let hook = webhook(&a, &ws, &["*"]).await.id;
+
+    let (admin, connection) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // Both stores' listeners share the name; either being cut is what this is about.
+    let killed = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&format!("admin-webhooks listener {}", schema.name)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(killed.len(), 2);
+
+    // Notifications sent while it is down are lost (the sweep covers those): publish
+    // until one is heard again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        publish(&a, &ws, "user.created").await;
+        if wakeup_of(&mut heard, &hook, Duration::from_millis(250)).await {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no wake-up after the listener's connection was cut"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_publishes_of_two_processes_keep_seq_in_commit_order() {
+    const TASKS_PER_STORE: usize = 8;
+    const PUBLISHES_PER_TASK: usize = 150;
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let stores: [Arc<PostgresStore>; 2] = [
+        Arc::new(schema.connect().await),
+        Arc::new(schema.connect().await),
+    ];
+    let ws = workspace(&*stores[0], "a").await;
+    let hook = webhook(&*stores[1], &ws, &["*"]).await.id;
+    let started = Instant::now();
+
+    // Readers on both stores check, while publishes commit, that every window they read
+    // is a gapless prefix: a reader never sees seq n+1 without seq n.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = stores
+        .iter()
+        .map(|store| {
+            let (store, hook, done) = (store.clone(), hook.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut reads = 0;
+                let mut seen = 0;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    let seqs: Vec<i64> = open_deliveries(&*store, &hook)
+                        .await
+                        .iter()
+                        .map(|d| d.seq)
+                        .collect();
+                    assert!(
+                        seqs.iter().copied().eq(1..=seqs.len() as i64),
+                        "a gap in {} seqs",
+                        seqs.len()
+                    );
+                    assert!(seqs.len() >= seen, "a read saw fewer than the one before");
+                    seen = seqs.len();
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+
+    let tasks: Vec<_> = (0..TASKS_PER_STORE * 2)
+        .map(|t| {
+            let (store, ws) = (stores[t % 2].clone(), ws.clone());
+            tokio::spawn(async move {
+                let mut log = Vec::with_capacity(PUBLISHES_PER_TASK);
+                for _ in 0..PUBLISHES_PER_TASK {
+                    let submitted = started.elapsed();
+                    let id = store
+                        .publish(event(&ws, "user.created"))
+                        .await
+                        .unwrap()
+                        .event
+                        .id;
+                    log.push((submitted, started.elapsed(), id));
+                }
+                log
+            })
+        })
+        .collect();
+    let mut log = Vec::new();
+    for task in tasks {
+        log.extend(task.await.unwrap());
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    for reader in readers {
+        assert!(reader.await.unwrap() > 0);
+    }
+
+    let total = TASKS_PER_STORE * 2 * PUBLISHES_PER_TASK;
+    let open = open_deliveries(&*stores[0], &hook).await;
+    assert_eq!(open.len(), total);
+    assert!(
+        open.iter().map(|d| d.seq).eq(1..=total as i64),
+        "gapless, strictly increasing"
+    );
+    let seq_of: std::collections::HashMap<_, _> =
+        open.iter().map(|d| (d.event_id.clone(), d.seq)).collect();
+    assert_eq!(seq_of.len(), total, "one delivery per event");
+
+    // Commit order: a publish acknowledged before another was submitted has the lower
+    // seq. Sorted by acknowledgement, the highest seq among those acknowledged before a
+    // publish was submitted must be below its own.
+    let mut by_ack: Vec<(Duration, i64)> =
+        log.iter().map(|(_, ack, id)| (*ack, seq_of[id])).collect();
+    by_ack.sort();
+    let mut prefix_max = Vec::with_capacity(by_ack.len());
+    let mut max = 0;
+    for (_, seq) in &by_ack {
+        max = max.max(*seq);
+        prefix_max.push(max);
+    }
+    for (submitted, _, id) in &log {
+        let before = by_ack.partition_point(|(ack, _)| ack < submitted);
+        if before > 0 {
+            assert!(
+                prefix_max[before - 1] < seq_of[id],
+                "{id} (seq {}) was submitted after seq {} was acknowledged",
+                seq_of[id],
+                prefix_max[before - 1]
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_webhook_limit_holds_under_concurrent_creates_of_two_processes() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let stores: [Arc<PostgresStore>; 2] = [
+        Arc::new(schema.connect().await),
+        Arc::new(schema.connect().await),
+    ];
+    let ws = workspace(&*stores[0], "a").await;
+    for _ in 0..40 {
+        webhook(&*stores[0], &ws, &["*"]).await;
+    }
+    let mut parked = Vec::new();
+    for _ in 0..6 {
+        let mut disabled = new_webhook(&["*"]);
+        disabled.enabled = false;
+        parked.push(stores[1].create_webhook(&ws, disabled).await.unwrap().id);
+    }
+    // 20 creates and 6 enables race, from both stores, for 10 free slots.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (store, ws) = (stores[i % 2].clone(), ws.clone());
+        tasks.push(tokio::spawn(async move {
+            store
+                .create_webhook(&ws, new_webhook(&["*"]))
+                .await
+                .map(|_| ())
+        }));
+    }
+    for (i, id) in parked.into_iter().enumerate() {
+        let (store, ws) = (stores[i % 2].clone(), ws.clone());
+        tasks.push(tokio::spawn(async move {
+            let enable = WebhookPatch {
+                enabled: Some(true),
+                ..WebhookPatch::default()
+            };
+            store.update_webhook(&ws, &id, enable).await.map(|_| ())
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::LimitReached { limit: 50 }) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(won, 10, "exactly the free slots were taken");
+    let all = support::collect_pages(100, |page| stores[1].list_webhooks(&ws, page)).await;
+    assert_eq!(all.iter().filter(|w| w.enabled).count(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn close_commits_queued_outcomes_and_refuses_later_work() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let store = schema.connect().await;
+    let ws = workspace(&store, "a").await;
+    let hook = webhook(&store, &ws, &["*"]).await.id;
+    for _ in 0..100 {
+        publish(&store, &ws, "user.created").await;
+    }
+    let open = open_deliveries(&store, &hook).await;
+    let acks: Vec<_> = open
+        .iter()
+        .map(|d| store.submit_outcome(delivered(d, &hook)))
+        .collect();
+    store.close().await;
+    for ack in acks {
+        ack.await
+            .expect("answered before close returned")
+            .expect("committed");
+    }
+    assert!(matches!(
+        store.publish(event(&ws, "user.created")).await,
+        Err(StoreError::Closed)
+    ));
+    assert!(matches!(store.ping().await, Err(StoreError::Closed)));
+    let late = store.submit_outcome(delivered(&open[0], &hook));
+    assert!(matches!(late.await, Ok(Err(StoreError::Closed))));
+
+    let again = schema.connect().await;
+    assert!(open_deliveries(&again, &hook).await.is_empty());
+    let page = PageRequest {
+        limit: 100,
+        cursor: None,
+    };
+    let log = again
+        .list_deliveries(&ws, &hook, store::DeliveryFilter::default(), page)
+        .await
+        .unwrap();
+    assert!(
+        log.data
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Delivered && d.attempts == 1)
+    );
+}
+
+/// 10,000 publishes from 64 tasks to 1 and to 10 subscribed webhooks, through one store
+/// and through two stores (two processes) sharing the work.
+#[tokio::test(flavor = "multi_thread")]
+async fn publish_rate() {
+    const PUBLISHES: usize = 10_000;
+    const TASKS: usize = 64;
+    for (webhooks, processes) in [(1, 1), (10, 1), (1, 2)] {
+        let Some(schema) = TestSchema::new().await else {
+            return;
+        };
+        let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+        for _ in 0..processes {
+            stores.push(Arc::new(schema.connect().await));
+        }
+        let ws = workspace(&*stores[0], "bench").await;
+        let mut hooks = Vec::new();
+        for _ in 0..webhooks {
+            hooks.push(webhook(&*stores[0], &ws, &["user.*"]).await.id);
+        }
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|t| {
+                let (store, ws) = (stores[t % processes].clone(), ws.clone());
+                tokio::spawn(async move {
+                    let mut ids = Vec::new();
+                    for _ in (t..PUBLISHES).step_by(TASKS) {
+                        ids.push(
+                            store
+                                .publish(event(&ws, "user.created"))
+                                .await
+                                .unwrap()
+                                .event
+                                .id,
+                        );
+                    }
+                    ids
+                })
+            })
+            .collect();
+        let mut published = HashSet::new();
+        for task in tasks {
+            published.extend(task.await.unwrap());
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "publish_rate (PostgreSQL): {PUBLISHES} publishes, {TASKS} tasks, {webhooks} webhook(s), \
+             {processes} store(s): {:.0} events/s, {:.0} deliveries/s ({elapsed:.2?})",
+            PUBLISHES as f64 / elapsed.as_secs_f64(),
+            (PUBLISHES * webhooks) as f64 / elapsed.as_secs_f64(),
+        );
+        assert_eq!(published.len(), PUBLISHES);
+        for hook in &hooks {
+            let open = stores[0].lane_window(hook, 0, 20_000).await.unwrap();
+            assert_eq!(open.len(), PUBLISHES);
+            assert!(open.iter().map(|d| d.seq).eq(1..=PUBLISHES as i64));
+            if processes == 1 {
+                assert!(open.windows(2).all(|w| w[0].event_id < w[1].event_id));
+            }
+        }
+    }
+}
+
+/// A raw connection into the test's schema, to arrange what the API cannot.
+async fn raw(schema: &TestSchema) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("SET search_path = {}", schema.name))
+        .await
+        .unwrap();
+    client
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_failing_inside_a_group_fails_alone() {
+    const GOOD: usize = 200;
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let store = Arc::new(schema.connect().await);
+    let ws = workspace(&*store, "a").await;
+    let good = webhook(&*store, &ws, &["user.*"]).await.id;
+    let bad = webhook(&*store, &ws, &["order.*"]).await.id;
+    // A row squatting on the seq the next delivery to `bad` will get: that publish's
+    // insert breaks the primary key, inside a group full of good publishes.
+    let sql = raw(&schema).await;
+    sql.execute(
+        "INSERT INTO deliveries (webhook_id, seq, id, event_id, workspace_id, event_type, status,
+                                 created_at, updated_at)
+         VALUES ($1, 1, 'dlv_squatter', 'evt_none', $2, 'order.completed', 'delivered', now(), now())",
+        &[&bad.as_str(), &ws.as_str()],
+    )
+    .await
+    .unwrap();
+
+    let tasks: Vec<_> = (0..=GOOD)
+        .map(|i| {
+            let (store, ws) = (store.clone(), ws.clone());
+            let event_type = if i == GOOD / 2 {
+                "order.completed"
+            } else {
+                "user.created"
+            };
+            tokio::spawn(async move { store.publish(event(&ws, event_type)).await })
+        })
+        .collect();
+    let mut failed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(p) => assert_eq!(p.webhooks, vec![good.clone()]),
+            Err(StoreError::Backend(_)) => failed += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(failed, 1, "only the publish that broke the key failed");
+    let open = open_deliveries(&*store, &good).await;
+    assert_eq!(open.len(), GOOD);
+    assert!(
+        open.windows(2)
+            .all(|w| w[0].seq < w[1].seq && w[0].event_id < w[1].event_id)
+    );
+    assert!(open_deliveries(&*store, &bad).await.is_empty());
+    // The seq it was given stays used; the endpoint goes on after it.
+    let p = store.publish(event(&ws, "order.completed")).await.unwrap();
+    assert_eq!(p.webhooks, vec![bad.clone()]);
+    assert_eq!(open_deliveries(&*store, &bad).await[0].seq, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_idempotency_key_raced_by_two_processes_makes_one_event() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let stores: [Arc<PostgresStore>; 2] = [
+        Arc::new(schema.connect().await),
+        Arc::new(schema.connect().await),
+    ];
+    let ws = workspace(&*stores[0], "a").await;
+    let hook = webhook(&*stores[0], &ws, &["*"]).await.id;
+    for round in 0..5 {
+        let tasks: Vec<_> = (0..24)
+            .map(|t| {
+                let (store, ws) = (stores[t % 2].clone(), ws.clone());
+                tokio::spawn(async move {
+                    let mut keyed = event(&ws, "user.created");
+                    keyed.idempotency_key = Some(format!("order-{round}"));
+                    store.publish(keyed).await.unwrap()
+                })
+            })
+            .collect();
+        let mut firsts = 0;
+        let mut ids = HashSet::new();
+        for task in tasks {
+            let p = task.await.unwrap();
+            if !p.duplicate {
+                firsts += 1;
+                assert_eq!(p.webhooks, vec![hook.clone()]);
+            }
+            ids.insert(p.event.id);
+        }
+        assert_eq!((firsts, ids.len()), (1, 1), "round {round}");
+    }
+    assert_eq!(open_deliveries(&*stores[1], &hook).await.len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schema_named_in_the_url_options_is_used() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let first = schema.connect().await;
+    let ws = workspace(&first, "a").await;
+    let separator = if schema.url.contains('?') { '&' } else { '?' };
+    let url = format!(
+        "{}{separator}options=-csearch_path%3D{}",
+        schema.url, schema.name
+    );
+    let second = PostgresStore::connect(&url, store::postgres::PgOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(second.schema(), None);
+    assert_eq!(second.get_workspace(&ws).await.unwrap().name, "a");
+}
