@@ -18,12 +18,12 @@
 //! - A body that is not JSON is a 400; JSON whose `data` (or `metadata`) is not an object
 //!   is a 422; an unknown type is a 422 that says how to add it.
 
+use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Json;
 use domain::{EventId, validate_type_name};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -122,8 +122,15 @@ async fn publish(
         idempotency_key,
         only_webhook: None,
     };
-    let published = state.store.publish(new).await?;
-    Ok(published_response(&state, published))
+    let started = std::time::Instant::now();
+    let published = state.store.publish(new).await;
+    let result = match &published {
+        Ok(p) if p.duplicate => "duplicate",
+        Ok(_) => "accepted",
+        Err(_) => "refused",
+    };
+    crate::metrics::published(result, started.elapsed());
+    Ok(published_response(&state, published?))
 }
 
 /// The 202 answer to a committed publish; wakes the lanes that received deliveries.
@@ -169,8 +176,8 @@ pub struct EventQuery {
 
 /// The stored body as JSON to embed in a larger answer, bytes unchanged.
 fn stored_json(event: &Event) -> ApiResult<Box<RawValue>> {
-    let text = String::from_utf8(event.body.clone())
-        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let text =
+        String::from_utf8(event.body.clone()).map_err(|e| ApiError::Internal(Box::new(e)))?;
     RawValue::from_string(text).map_err(|e| ApiError::Internal(Box::new(e)))
 }
 

@@ -33,6 +33,7 @@ pub mod events;
 pub mod extract;
 mod fields;
 pub mod health;
+pub mod metrics;
 pub mod pagination;
 pub mod secrets;
 pub mod stats;

@@ -19,9 +19,7 @@ pub struct TimeRange {
 /// string, 422 for a JSON body).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TimeRangeError {
-    #[error(
-        "`{field}` must be an RFC 3339 time such as `2025-01-15T14:32:00Z`, not `{value}`."
-    )]
+    #[error("`{field}` must be an RFC 3339 time such as `2025-01-15T14:32:00Z`, not `{value}`.")]
     NotATime { field: &'static str, value: String },
     #[error("`until` must be later than `since`.")]
     Empty,
@@ -74,17 +72,26 @@ mod tests {
 
     #[test]
     fn ranges_parse_and_refuse_nonsense() {
-        let range = TimeRange::parse(Some("2025-01-15T14:32:00Z"), Some("2025-01-15T16:32:00+02:00"))
-            .unwrap_err();
+        let range = TimeRange::parse(
+            Some("2025-01-15T14:32:00Z"),
+            Some("2025-01-15T16:32:00+02:00"),
+        )
+        .unwrap_err();
         assert_eq!(range, TimeRangeError::Empty, "the same instant: empty");
         let range = TimeRange::parse(Some("2025-01-15T14:32:00Z"), None).unwrap();
         assert_eq!(
             range.since.unwrap().to_rfc3339(),
             "2025-01-15T14:32:00+00:00"
         );
-        assert_eq!(TimeRange::parse(Some(""), Some(" ")).unwrap(), TimeRange::default());
+        assert_eq!(
+            TimeRange::parse(Some(""), Some(" ")).unwrap(),
+            TimeRange::default()
+        );
         let error = TimeRange::parse(Some("yesterday"), None).unwrap_err();
         assert!(error.to_string().contains("`since`"), "{error}");
-        assert!(TimeRange::parse(None, Some("2025-01-15")).is_err(), "a date is not a time");
+        assert!(
+            TimeRange::parse(None, Some("2025-01-15")).is_err(),
+            "a date is not a time"
+        );
     }
 }

@@ -215,6 +215,7 @@ impl Dispatcher {
             stop: self.shared.shutdown.child_token(),
         });
         registry.lanes.insert(id.clone(), signal.clone());
+        crate::metrics::lanes_active(registry.lanes.len());
         let shared = self.shared.clone();
         self.shared
             .tracker
@@ -350,6 +351,7 @@ impl Shared {
             .is_some_and(|s| Arc::ptr_eq(s, signal))
         {
             registry.lanes.remove(id);
+            crate::metrics::lanes_active(registry.lanes.len());
         }
         let woken = signal.dirty.load(Ordering::SeqCst);
         drop(registry);

@@ -152,6 +152,7 @@ impl Lane {
                 next_attempt_at: None,
             })
             .await;
+            crate::metrics::expired();
             self.window.pop_front();
             return Ok(Step::Continue);
         }
@@ -192,6 +193,17 @@ impl Lane {
     ) {
         let attempts = head.attempts + 1;
         tracing::debug!(webhook = %self.id, delivery = %head.id, outcome = ?result.outcome, "attempt finished");
+        crate::metrics::attempt(
+            result.outcome.error_class(),
+            Duration::from_millis(result.response_ms.into()),
+        );
+        if result.outcome == AttemptOutcome::Succeeded {
+            crate::metrics::delivered(
+                (Utc::now() - head.event_created_at)
+                    .to_std()
+                    .unwrap_or_default(),
+            );
+        }
         let (status, next_attempt_at, error_class) = match result.outcome {
             AttemptOutcome::Succeeded => (DeliveryStatus::Delivered, None, None),
             AttemptOutcome::Failed(class) => {

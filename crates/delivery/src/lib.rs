@@ -12,6 +12,7 @@
 
 pub mod dispatcher;
 mod lane;
+pub mod metrics;
 pub mod sender;
 
 pub use dispatcher::{DispatchConfig, Dispatcher};

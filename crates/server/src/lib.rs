@@ -7,6 +7,7 @@
 //! retention ([`prune_forever`]).
 
 pub mod config;
+pub mod metrics;
 pub mod receive;
 pub mod telemetry;
 
@@ -61,6 +62,7 @@ pub async fn run(
              for endpoints. Never run a production service with --dev."
         );
     }
+    let metrics_handle = metrics::install();
     let backend = Backend::open(&settings).await?;
     let store = backend.store();
     bootstrap(&*store, settings.bootstrap_key.as_deref()).await?;
@@ -92,7 +94,11 @@ pub async fn run(
             lease: settings.lane_lease,
             // Several processes: a lane whose owner died is taken over within about a
             // lease and a half. One process: wake-ups miss nothing, the sweep is a net.
-            sweep_interval: if store.shares_lanes() { settings.lane_lease / 2 } else { Duration::from_secs(30) },
+            sweep_interval: if store.shares_lanes() {
+                settings.lane_lease / 2
+            } else {
+                Duration::from_secs(30)
+            },
             ..DispatchConfig::default()
         },
         shutdown.clone(),
@@ -117,7 +123,7 @@ pub async fn run(
         wake_lanes: Arc::new(move |ids| waker.wake(ids)),
         resync_lanes: Arc::new(move |ids| resyncer.resync(ids)),
     };
-    let app = api::router(state);
+    let app = api::router(state).merge(metrics::router(metrics_handle));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "Admin Webhooks is listening");
     let serve_shutdown = shutdown.clone();
@@ -167,7 +173,9 @@ async fn prune_forever(store: Arc<dyn Store>, retention: Duration, shutdown: Can
                     }
                 }
                 Err(StoreError::Unsupported(_)) => {
-                    tracing::warn!("this store backend cannot prune yet: the activity log is kept whole");
+                    tracing::warn!(
+                        "this store backend cannot prune yet: the activity log is kept whole"
+                    );
                     return;
                 }
                 Err(error) => {
@@ -190,7 +198,10 @@ async fn prune_forever(store: Arc<dyn Store>, retention: Duration, shutdown: Can
 /// The store the service runs on, kept concretely so it can be closed (every queued
 /// write committed) before the process exits.
 enum Backend {
-    Sqlite { store: Arc<SqliteStore>, _lock: std::fs::File },
+    Sqlite {
+        store: Arc<SqliteStore>,
+        _lock: std::fs::File,
+    },
     Postgres(Arc<PostgresStore>),
 }
 
@@ -198,18 +209,27 @@ impl Backend {
     async fn open(settings: &Settings) -> anyhow::Result<Backend> {
         match &settings.database_url {
             Some(url) => {
-                let options = PgOptions { max_connections: settings.database_max_connections, ..PgOptions::default() };
+                let options = PgOptions {
+                    max_connections: settings.database_max_connections,
+                    ..PgOptions::default()
+                };
                 let store = PostgresStore::connect(url, options)
                     .await
                     .context("cannot open the PostgreSQL store given by --database-url")?;
-                tracing::info!("storing in PostgreSQL; other processes on this database share the work");
+                tracing::info!(
+                    "storing in PostgreSQL; other processes on this database share the work"
+                );
                 Ok(Backend::Postgres(Arc::new(store)))
             }
             None => {
                 let lock = lock_data_dir(&settings.data_dir)?;
-                let store = SqliteStore::open_in_dir(&settings.data_dir)
-                    .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
-                Ok(Backend::Sqlite { store: Arc::new(store), _lock: lock })
+                let store = SqliteStore::open_in_dir(&settings.data_dir).with_context(|| {
+                    format!("cannot open the store in {}", settings.data_dir.display())
+                })?;
+                Ok(Backend::Sqlite {
+                    store: Arc::new(store),
+                    _lock: lock,
+                })
             }
         }
     }

@@ -68,9 +68,18 @@ async fn main() {
         list(DeliveryFilter::default(), Some(&ids.middle_delivery))
     })
     .await;
-    report("deliveries, status=failed", 1, || list(status(DeliveryStatus::Failed), None)).await;
-    report("deliveries, status=expired", 50, || list(status(DeliveryStatus::Expired), None)).await;
-    report("deliveries, status=delivered", 50, || list(status(DeliveryStatus::Delivered), None)).await;
+    report("deliveries, status=failed", 1, || {
+        list(status(DeliveryStatus::Failed), None)
+    })
+    .await;
+    report("deliveries, status=expired", 50, || {
+        list(status(DeliveryStatus::Expired), None)
+    })
+    .await;
+    report("deliveries, status=delivered", 50, || {
+        list(status(DeliveryStatus::Delivered), None)
+    })
+    .await;
     report("deliveries, type=order.completed (2 %)", 50, || {
         list(
             DeliveryFilter {
@@ -81,15 +90,19 @@ async fn main() {
         )
     })
     .await;
-    report("deliveries, type=system.alert (0.01 %, 100 rows)", 50, || {
-        list(
-            DeliveryFilter {
-                event_type: Some("system.alert".into()),
-                ..DeliveryFilter::default()
-            },
-            None,
-        )
-    })
+    report(
+        "deliveries, type=system.alert (0.01 %, 100 rows)",
+        50,
+        || {
+            list(
+                DeliveryFilter {
+                    event_type: Some("system.alert".into()),
+                    ..DeliveryFilter::default()
+                },
+                None,
+            )
+        },
+    )
     .await;
     report("deliveries, one hour ten days ago", 50, || {
         list(
@@ -130,9 +143,19 @@ async fn main() {
     .await;
     let event: EventId = ids.middle_event.parse().unwrap();
     let delivery = ids.middle_delivery.parse().unwrap();
-    report_one("one event's deliveries", || store.list_event_deliveries(&ws, &event)).await;
-    report_one("one delivery with its attempts", || store.get_delivery(&ws, &delivery)).await;
-    for (name, hours) in [("stats, 1h window", 1), ("stats, 24h window", 24), ("stats, 30 d window (every attempt)", 24 * 31)] {
+    report_one("one event's deliveries", || {
+        store.list_event_deliveries(&ws, &event)
+    })
+    .await;
+    report_one("one delivery with its attempts", || {
+        store.get_delivery(&ws, &delivery)
+    })
+    .await;
+    for (name, hours) in [
+        ("stats, 1h window", 1),
+        ("stats, 24h window", 24),
+        ("stats, 30 d window (every attempt)", 24 * 31),
+    ] {
         let since = now - chrono::Duration::hours(hours);
         report_one(name, || store.webhook_stats(&ws, &hook, since)).await;
     }
@@ -162,7 +185,10 @@ async fn main() {
         )
         .await
         .unwrap();
-    println!("replay of one day: {replayed} deliveries re-opened in {:.1?}", started.elapsed());
+    println!(
+        "replay of one day: {replayed} deliveries re-opened in {:.1?}",
+        started.elapsed()
+    );
 
     println!("\nEXPLAIN QUERY PLAN on this file:");
     for (name, plan) in store.activity_query_plans().await.unwrap() {
@@ -287,17 +313,31 @@ fn fill(path: &std::path::Path, ws: &WorkspaceId, hook: &WebhookId, rows: i64) -
             };
             let body = format!(
                 r#"{{"id":"{event_id}","type":"{event_type}","timestamp":"{}","data":{{"n":{i}}},"metadata":{{}}}}"#,
-                DateTime::<Utc>::from_timestamp_millis(at).unwrap().to_rfc3339()
+                DateTime::<Utc>::from_timestamp_millis(at)
+                    .unwrap()
+                    .to_rfc3339()
             );
             event
-                .execute(params![event_id, ws.as_str(), event_type, at, body.into_bytes()])
+                .execute(params![
+                    event_id,
+                    ws.as_str(),
+                    event_type,
+                    at,
+                    body.into_bytes()
+                ])
                 .unwrap();
             // A response time with a long tail: mostly tens of ms, some seconds.
             let response_ms = 5 + (i * 7919 % 97) * (1 + (i % 13 == 0) as i64 * 20);
             let (status, tries, next, code, error) = if i >= rows - 500 {
                 ("pending", 0, Some(at), None, None)
             } else if i == rows - 501 {
-                ("failed", 1, Some(at + 60_000), Some(503), Some("http_status"))
+                (
+                    "failed",
+                    1,
+                    Some(at + 60_000),
+                    Some(503),
+                    Some("http_status"),
+                )
             } else if i % 100 == 37 {
                 ("expired", 2, None, None, Some("timeout"))
             } else {
@@ -348,7 +388,8 @@ fn fill(path: &std::path::Path, ws: &WorkspaceId, hook: &WebhookId, rows: i64) -
     }
     tx.commit().unwrap();
     // No ANALYZE: the service never runs it, so the plans here are the plans it gets.
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
     Filled {
         attempts,
         middle_delivery: middle.0,

@@ -246,8 +246,11 @@ pub trait Store: Send + Sync + 'static {
         Err(StoreError::Unsupported("retry_delivery"))
     }
 
-    /// Re-opens, in one transaction and like [`Store::retry_delivery`], every delivery of
-    /// one endpoint that `filter` selects; returns how many.
+    /// Re-opens, like [`Store::retry_delivery`] and as of one moment, every delivery of one
+    /// endpoint that `filter` selects; returns how many. A backend may split a long range
+    /// into several transactions (SQLite does, so that its single writer is never held
+    /// long); a replay cut short by a crash re-opened part of the range, and doing it
+    /// again is harmless.
     async fn replay_deliveries(
         &self,
         workspace: &WorkspaceId,

@@ -192,3 +192,55 @@ async fn publish_rate() {
         }
     }
 }
+
+/// A replay longer than one writer job (10,000 seqs) re-opens the whole range, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_replay_covers_its_whole_range_in_several_jobs() {
+    const EVENTS: usize = 21_000;
+    let dir = TempDir::new().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_dir(dir.path()).unwrap());
+    let ws = workspace(&*store, "a").await;
+    let hook = webhook(&*store, &ws, &["*"]).await.id;
+    let since = Utc::now() - chrono::Duration::seconds(1);
+    let tasks: Vec<_> = (0..32)
+        .map(|t| {
+            let (store, ws) = (store.clone(), ws.clone());
+            tokio::spawn(async move {
+                for _ in (t..EVENTS).step_by(32) {
+                    store.publish(event(&ws, "user.created")).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let open = open_deliveries(&*store, &hook).await;
+    // Deliver the first half, so that the status filter has to pick.
+    for d in &open[..EVENTS / 2] {
+        drop(store.submit_outcome(delivered(d, &hook)));
+    }
+    store.publish(event(&ws, "user.created")).await.unwrap();
+    let filter = |status| store::ReplayFilter {
+        since,
+        until: None,
+        status,
+    };
+    let replayed = store
+        .replay_deliveries(&ws, &hook, filter(Some(DeliveryStatus::Delivered)))
+        .await
+        .unwrap();
+    assert_eq!(replayed as usize, EVENTS / 2);
+    let replayed = store
+        .replay_deliveries(&ws, &hook, filter(None))
+        .await
+        .unwrap();
+    assert_eq!(replayed as usize, EVENTS + 1);
+    let reopened = open_deliveries(&*store, &hook).await;
+    assert_eq!(reopened.len(), EVENTS + 1);
+    let at = reopened[0].event_created_at;
+    assert!(
+        reopened.iter().all(|d| d.event_created_at == at),
+        "one moment for the whole replay"
+    );
+}

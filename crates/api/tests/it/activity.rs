@@ -72,8 +72,14 @@ async fn deliveries_filter_by_time_range() {
         assert!(item.get(field).is_some(), "{field} in {item}");
     }
 
-    let detail = app.get(&format!("{path}?since=yesterday")).await.problem(400);
-    assert!(detail.contains("`since`") && detail.contains("RFC 3339"), "{detail}");
+    let detail = app
+        .get(&format!("{path}?since=yesterday"))
+        .await
+        .problem(400);
+    assert!(
+        detail.contains("`since`") && detail.contains("RFC 3339"),
+        "{detail}"
+    );
     let detail = app
         .get(&format!("{path}?since={cut}&until={cut}"))
         .await
@@ -162,7 +168,10 @@ async fn an_event_shows_its_deliveries() {
     assert_eq!(webhooks, expected);
     for d in deliveries.as_array().unwrap() {
         assert!(str_of(d, "id").starts_with("dlv_"));
-        assert_eq!((d["status"].clone(), d["attempt_count"].clone()), (json!("pending"), json!(0)));
+        assert_eq!(
+            (d["status"].clone(), d["attempt_count"].clone()),
+            (json!("pending"), json!(0))
+        );
         assert_eq!(d["last_status_code"], Value::Null);
     }
 }
@@ -187,15 +196,22 @@ async fn retry_reopens_and_resyncs_the_lane() {
     assert_eq!(calls.last().unwrap(), &vec![hook_id.to_owned()]);
 
     let (_, other_key) = app.second_workspace("other").await;
-    app.post_as(&other_key, &format!("/v1/deliveries/{delivery}/retry"), json!({}))
-        .await
-        .problem(404);
+    app.post_as(
+        &other_key,
+        &format!("/v1/deliveries/{delivery}/retry"),
+        json!({}),
+    )
+    .await
+    .problem(404);
     app.post("/v1/deliveries/dlv_nope/retry", json!({}))
         .await
         .problem(404);
-    app.patch(&format!("/v1/webhooks/{hook_id}"), json!({"enabled": false}))
-        .await
-        .expect(200);
+    app.patch(
+        &format!("/v1/webhooks/{hook_id}"),
+        json!({"enabled": false}),
+    )
+    .await
+    .expect(200);
     let detail = app
         .post(&format!("/v1/deliveries/{delivery}/retry"), json!({}))
         .await
@@ -216,7 +232,11 @@ async fn replay_reopens_a_range_and_checks_its_body() {
     let before = app.published_calls().len();
     let answer = app.post(&path, json!({"since": start})).await.expect(202);
     assert_eq!(answer, json!({"replayed": 3}));
-    assert_eq!(app.published_calls().len(), before + 1, "the lane was resynced");
+    assert_eq!(
+        app.published_calls().len(),
+        before + 1,
+        "the lane was resynced"
+    );
     let answer = app
         .post(&path, json!({"since": start, "status": "expired"}))
         .await
@@ -284,10 +304,12 @@ async fn stats_answer_the_store_numbers_per_window() {
     let open = app.store.lane_window(&hook_id, 0, 10).await.unwrap();
     let now = Utc::now();
     // Within the hour: 10, 20 (ok) and 30 (failed) ms; three hours ago: 400 ms.
-    for (d, (minutes, ms, ok)) in open
-        .iter()
-        .zip([(1, 10, true), (2, 20, true), (3, 30, false), (180, 400, true)])
-    {
+    for (d, (minutes, ms, ok)) in open.iter().zip([
+        (1, 10, true),
+        (2, 20, true),
+        (3, 30, false),
+        (180, 400, true),
+    ]) {
         let at = now - chrono::Duration::minutes(minutes);
         app.store
             .submit_outcome(attempt(d, &hook_id, at, ms, ok))
@@ -308,10 +330,18 @@ async fn stats_answer_the_store_numbers_per_window() {
         (&json!(20), &json!(400), &json!(400))
     );
     let since: DateTime<Utc> = str_of(&day, "since").parse().unwrap();
-    assert!((now - chrono::Duration::hours(24) - since).num_seconds().abs() < 5);
+    assert!(
+        (now - chrono::Duration::hours(24) - since)
+            .num_seconds()
+            .abs()
+            < 5
+    );
 
     let hour = app.get(&format!("{path}?window=1h")).await.expect(200);
-    assert_eq!((&hour["attempts"], &hour["p50_ms"]), (&json!(3), &json!(20)));
+    assert_eq!(
+        (&hour["attempts"], &hour["p50_ms"]),
+        (&json!(3), &json!(20))
+    );
     assert_eq!(hour["p99_ms"], json!(30));
 
     let quiet = app.webhook(&["order.completed"]).await;
@@ -352,7 +382,10 @@ async fn rotation_answers_the_new_secret_and_the_grace_end() {
         [vec![hook_id.to_owned()]],
         "the lane re-reads its secrets"
     );
-    let shown = app.get(&format!("/v1/webhooks/{hook_id}")).await.expect(200);
+    let shown = app
+        .get(&format!("/v1/webhooks/{hook_id}"))
+        .await
+        .expect(200);
     assert_eq!(shown["secret"], secret);
     let (_, other_key) = app.second_workspace("other").await;
     app.post_as(

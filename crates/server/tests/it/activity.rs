@@ -120,7 +120,11 @@ async fn the_log_lists_pages_and_filters_real_attempts() {
     let tenth = delivery_of(&service, &hook, &published[10]).await;
     let detail = json_of(service.get(&format!("/v1/deliveries/{tenth}")).await).await;
     assert_eq!(
-        (&detail["status"], &detail["attempt_count"], &detail["last_status_code"]),
+        (
+            &detail["status"],
+            &detail["attempt_count"],
+            &detail["last_status_code"]
+        ),
         (&json!("delivered"), &json!(2), &json!(200))
     );
     assert_eq!(detail["next_attempt_at"], Value::Null);
@@ -130,7 +134,10 @@ async fn the_log_lists_pages_and_filters_real_attempts() {
         (&attempts[0]["status_code"], &attempts[0]["error_class"]),
         (&json!(500), &json!("http_status"))
     );
-    assert_eq!(attempts[0]["response_body"], "ok", "the receiver's body, kept");
+    assert_eq!(
+        attempts[0]["response_body"], "ok",
+        "the receiver's body, kept"
+    );
     assert!(attempts[0]["error_message"].is_string());
     assert_eq!(
         (&attempts[1]["status_code"], &attempts[1]["error_class"]),
@@ -163,7 +170,11 @@ async fn the_log_lists_pages_and_filters_real_attempts() {
         .find(|d| d["webhook_id"] == hook.as_str())
         .unwrap();
     assert_eq!(
-        (&mine["status"], &mine["attempt_count"], &mine["last_status_code"]),
+        (
+            &mine["status"],
+            &mine["attempt_count"],
+            &mine["last_status_code"]
+        ),
         (&json!("delivered"), &json!(2), &json!(200))
     );
 }
@@ -183,7 +194,10 @@ async fn the_test_event_goes_the_normal_way_and_is_logged() {
     assert_eq!(res.status(), 202);
     let event = json_of(res).await;
     let id = event["id"].as_str().unwrap();
-    let seen = receiver.wait_for(1, Duration::from_secs(10)).await.remove(0);
+    let seen = receiver
+        .wait_for(1, Duration::from_secs(10))
+        .await
+        .remove(0);
     assert_eq!(seen.event_id(), id);
     assert_eq!(seen.header("x-admin-event"), "webhook.test");
     assert_eq!(seen.json()["data"], json!({"test": true}));
@@ -195,7 +209,11 @@ async fn the_test_event_goes_the_normal_way_and_is_logged() {
     })
     .await;
     assert_eq!(
-        (&logged[0]["type"], &logged[0]["event_id"], &logged[0]["attempt_count"]),
+        (
+            &logged[0]["type"],
+            &logged[0]["event_id"],
+            &logged[0]["attempt_count"]
+        ),
         (&json!("webhook.test"), &json!(id), &json!(1))
     );
     let listed = json_of(service.get("/v1/events?type=webhook.test").await).await;
@@ -206,7 +224,10 @@ async fn the_test_event_goes_the_normal_way_and_is_logged() {
     assert_eq!(deliveries[0]["webhook_id"], hook.as_str());
     assert_eq!(deliveries[0]["last_status_code"], 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(bystander.received().is_empty(), "a `*` subscriber gets no test event");
+    assert!(
+        bystander.received().is_empty(),
+        "a `*` subscriber gets no test event"
+    );
 }
 
 /// Nearest rank, as the store computes it.
@@ -255,7 +276,10 @@ async fn stats_match_the_attempts_the_log_shows() {
     }
     times.sort_unstable();
     assert_eq!(times.len(), 12);
-    assert!(times[11] >= 300, "the slowest answer took 300 ms: {times:?}");
+    assert!(
+        times[11] >= 300,
+        "the slowest answer took 300 ms: {times:?}"
+    );
 
     for window in ["1h", "24h"] {
         let stats = json_of(
@@ -289,7 +313,14 @@ async fn retention_prunes_old_rows_and_keeps_newer_and_open_ones() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::start(
         dir.path(),
-        &["--log-retention", "3s", "--retry-base", "1s", "--retry-cap", "1s"],
+        &[
+            "--log-retention",
+            "3s",
+            "--retry-base",
+            "1s",
+            "--retry-cap",
+            "1s",
+        ],
     );
     let good = Receiver::start().await;
     let down = Receiver::start_with(|_| Reply::status(503)).await;
@@ -321,17 +352,31 @@ async fn retention_prunes_old_rows_and_keeps_newer_and_open_ones() {
         assert!(std::time::Instant::now() < deadline, "never pruned");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(service.get(&format!("/v1/events/{old}")).await.status(), 404);
+    assert_eq!(
+        service.get(&format!("/v1/events/{old}")).await.status(),
+        404
+    );
 
     // Newer than the retention: kept whole.
     let kept = json_of(service.get(&format!("/v1/deliveries/{new_delivery}")).await).await;
     assert_eq!(kept["status"], "delivered");
     assert_eq!(kept["attempts"].as_array().unwrap().len(), 1);
-    assert_eq!(service.get(&format!("/v1/events/{new}")).await.status(), 200);
+    assert_eq!(
+        service.get(&format!("/v1/events/{new}")).await.status(),
+        200
+    );
     // Open, however old: kept with its event, still being retried.
-    let open = json_of(service.get(&format!("/v1/deliveries/{stuck_delivery}")).await).await;
+    let open = json_of(
+        service
+            .get(&format!("/v1/deliveries/{stuck_delivery}"))
+            .await,
+    )
+    .await;
     assert_eq!(open["status"], "failed");
-    assert_eq!(service.get(&format!("/v1/events/{stuck}")).await.status(), 200);
+    assert_eq!(
+        service.get(&format!("/v1/events/{stuck}")).await.status(),
+        200
+    );
     let shown = json_of(service.get(&format!("/v1/events/{stuck}")).await).await;
     assert_eq!(shown["deliveries"][0]["id"], stuck_delivery.as_str());
 }

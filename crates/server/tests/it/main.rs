@@ -6,6 +6,7 @@ mod bootstrap;
 mod crash;
 mod delivery;
 mod multiprocess;
+mod operations;
 mod resend;
 mod restart;
 mod support;

@@ -81,7 +81,10 @@ async fn a_retried_delivered_event_arrives_before_later_waiting_ones() {
         .await;
     assert_eq!(res.status(), 202);
     let retried = json_of(res).await;
-    assert_eq!((&retried["status"], &retried["attempt_count"]), (&json!("pending"), &json!(1)));
+    assert_eq!(
+        (&retried["status"], &retried["attempt_count"]),
+        (&json!("pending"), &json!(1))
+    );
 
     let seen = receiver.wait_for(5, Duration::from_secs(15)).await;
     assert_eq!(
@@ -247,7 +250,10 @@ async fn during_a_rotation_grace_both_secrets_verify() {
     assert!(grace_end > Utc::now() && grace_end <= Utc::now() + chrono::Duration::seconds(3));
 
     service.publish("user.created", json!({"n": 1})).await;
-    let during = receiver.wait_for(1, Duration::from_secs(10)).await.remove(0);
+    let during = receiver
+        .wait_for(1, Duration::from_secs(10))
+        .await
+        .remove(0);
     assert_eq!(
         during.header("webhook-signature").split(' ').count(),
         2,
@@ -260,7 +266,10 @@ async fn during_a_rotation_grace_both_secrets_verify() {
     let wait = (grace_end - Utc::now()).to_std().unwrap_or_default();
     tokio::time::sleep(wait + Duration::from_millis(200)).await;
     service.publish("user.created", json!({"n": 2})).await;
-    let after = receiver.wait_for(2, Duration::from_secs(10)).await.remove(1);
+    let after = receiver
+        .wait_for(2, Duration::from_secs(10))
+        .await
+        .remove(1);
     assert_eq!(after.header("webhook-signature").split(' ').count(), 1);
     assert_eq!(verifies(&after, &new), (true, true, true));
     assert_eq!(verifies(&after, &old), (false, false, false));

@@ -367,9 +367,32 @@ impl Store for SqliteStore {
         filter: ReplayFilter,
     ) -> Result<u64> {
         let (workspace, webhook) = (workspace.clone(), webhook.clone());
-        self.writer
-            .write(move |tx| activity::replay_deliveries(tx, &workspace, &webhook, &filter))
-            .await
+        let filter = std::sync::Arc::new(filter);
+        // Seqs only grow and never move, so bounds read beforehand stay right.
+        let (from, to) = {
+            let (workspace, webhook, filter) = (workspace.clone(), webhook.clone(), filter.clone());
+            self.readers
+                .read(move |conn| {
+                    snapshot(conn, |conn| {
+                        activity::replay_bounds(conn, &workspace, &webhook, &filter)
+                    })
+                })
+                .await?
+        };
+        // One time for every chunk, as if it were one write.
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut replayed = 0;
+        for lo in (from..to).step_by(activity::REPLAY_CHUNK as usize) {
+            let range = (lo, (lo + activity::REPLAY_CHUNK).min(to));
+            let (workspace, webhook, filter) = (workspace.clone(), webhook.clone(), filter.clone());
+            replayed += self
+                .writer
+                .write(move |tx| {
+                    activity::replay_chunk(tx, &workspace, &webhook, &filter, range, now_ms)
+                })
+                .await?;
+        }
+        Ok(replayed)
     }
 
     async fn webhook_stats(

@@ -90,17 +90,14 @@ pub(super) fn prune(conn: &Connection, older_than_ms: i64, batch: u32) -> Result
         if left == 0 {
             break;
         }
-        report.events += conn.prepare_cached(OLD_EVENTS)?.execute(params![
-            workspace,
-            older_than_ms,
-            left
-        ])? as u64;
+        report.events +=
+            conn.prepare_cached(OLD_EVENTS)?
+                .execute(params![workspace, older_than_ms, left])? as u64;
     }
 
-    report.idempotency_keys = conn
-        .prepare_cached(OLD_KEYS)?
-        .execute(params![now_ms() - IDEMPOTENCY_WINDOW_MS, limit])?
-        as u64;
+    report.idempotency_keys =
+        conn.prepare_cached(OLD_KEYS)?
+            .execute(params![now_ms() - IDEMPOTENCY_WINDOW_MS, limit])? as u64;
 
     report.more = [
         report.attempts,

@@ -10,8 +10,8 @@ use store::{AttemptLog, DeliveryFilter, EventFilter, Outcome, PageRequest, Store
 use crate::assert_err;
 use crate::dispatch::{delivered, failed};
 use crate::support::{
-    lacks_issue_6_calls,
-    Harness, all_deliveries, collect_pages, open_deliveries, publish, webhook, workspace,
+    Harness, all_deliveries, collect_pages, lacks_issue_6_calls, open_deliveries, publish, webhook,
+    workspace,
 };
 
 /// A moment strictly between what was stored before and what is stored after: times are
@@ -277,9 +277,7 @@ pub async fn event_deliveries_are_one_per_endpoint(h: Harness) {
         StoreError::NotFound
     );
     assert_err!(
-        store
-            .list_event_deliveries(&ws, &EventId::generate())
-            .await,
+        store.list_event_deliveries(&ws, &EventId::generate()).await,
         StoreError::NotFound
     );
 }
@@ -381,7 +379,10 @@ pub async fn stats_count_and_rank_response_times(h: Harness) {
         .webhook_stats(&ws, &quiet, now - Duration::hours(1))
         .await
         .unwrap();
-    assert_eq!((none.attempts, none.p50_ms, none.success_rate()), (0, None, None));
+    assert_eq!(
+        (none.attempts, none.p50_ms, none.success_rate()),
+        (0, None, None)
+    );
     let later = store
         .webhook_stats(&ws, &hook, now + Duration::minutes(1))
         .await

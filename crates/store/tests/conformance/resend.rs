@@ -8,8 +8,7 @@ use store::{ReplayFilter, StoreError};
 use crate::activity::instant_between;
 use crate::assert_err;
 use crate::dispatch::{delivered, expired, failed, ms};
-use crate::support::{
-    lacks_issue_6_calls,Harness, open_deliveries, publish, webhook, workspace};
+use crate::support::{Harness, lacks_issue_6_calls, open_deliveries, publish, webhook, workspace};
 
 fn ids(deliveries: &[store::DueDelivery]) -> Vec<DeliveryId> {
     deliveries.iter().map(|d| d.id.clone()).collect()
@@ -92,7 +91,10 @@ pub async fn retry_reopens_in_place_with_a_fresh_window(h: Harness) {
         (DeliveryStatus::Delivered, 2, 2)
     );
     assert_err!(
-        store.submit_outcome(delivered(&d3, &hook, 1)).await.unwrap(),
+        store
+            .submit_outcome(delivered(&d3, &hook, 1))
+            .await
+            .unwrap(),
         StoreError::StaleAttempt
     );
 
@@ -166,8 +168,16 @@ pub async fn replay_reopens_a_range_of_one_endpoint(h: Harness) {
         5
     );
     let window = open_deliveries(store, &hook).await;
-    assert_eq!(ids(&window), ids(&all[5..]), "in seq order, ahead of later ones");
-    assert!(window[..5].iter().all(|d| d.attempts == 1 || d.id == all[7].id));
+    assert_eq!(
+        ids(&window),
+        ids(&all[5..]),
+        "in seq order, ahead of later ones"
+    );
+    assert!(
+        window[..5]
+            .iter()
+            .all(|d| d.attempts == 1 || d.id == all[7].id)
+    );
 
     let nothing = ReplayFilter {
         since: Utc::now() + Duration::hours(1),
@@ -184,7 +194,10 @@ pub async fn replay_reopens_a_range_of_one_endpoint(h: Harness) {
         status: Some(DeliveryStatus::Delivered),
     };
     assert_eq!(
-        store.replay_deliveries(&ws, &hook, everything).await.unwrap(),
+        store
+            .replay_deliveries(&ws, &hook, everything)
+            .await
+            .unwrap(),
         5
     );
     assert_eq!(ids(&open_deliveries(store, &hook).await), ids(&all));

@@ -9,8 +9,7 @@ use store::{PruneReport, StoreError};
 
 use crate::assert_err;
 use crate::dispatch::{delivered, failed};
-use crate::support::{
-    lacks_issue_6_calls,Harness, open_deliveries, publish, webhook, workspace};
+use crate::support::{Harness, lacks_issue_6_calls, open_deliveries, publish, webhook, workspace};
 
 pub async fn prune_removes_old_closed_rows_and_keeps_open_ones(h: Harness) {
     let store = &*h.store;
@@ -29,7 +28,12 @@ pub async fn prune_removes_old_closed_rows_and_keeps_open_ones(h: Harness) {
         .unwrap()
         .unwrap();
     store
-        .submit_outcome(failed(&d_retrying, &hook, 0, Utc::now() + Duration::hours(1)))
+        .submit_outcome(failed(
+            &d_retrying,
+            &hook,
+            0,
+            Utc::now() + Duration::hours(1),
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -62,7 +66,10 @@ pub async fn prune_removes_old_closed_rows_and_keeps_open_ones(h: Harness) {
     assert_err!(store.get_event(&ws, &unheard).await, StoreError::NotFound);
     let (kept, attempts) = store.get_delivery(&ws, &d_retrying.id).await.unwrap();
     assert_eq!((kept.status, kept.attempts), (DeliveryStatus::Failed, 1));
-    assert!(attempts.is_empty(), "attempts age out even of open deliveries");
+    assert!(
+        attempts.is_empty(),
+        "attempts age out even of open deliveries"
+    );
     store.get_event(&ws, &retrying).await.unwrap();
     assert_eq!(
         open_deliveries(store, &hook).await[0].id,

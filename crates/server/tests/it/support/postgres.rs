@@ -18,21 +18,33 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// A new empty database, or `None` when PostgreSQL is unreachable and not required.
     pub async fn create() -> Option<TestDatabase> {
-        let admin_url = std::env::var("ADMIN_WEBHOOKS_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
+        let admin_url = std::env::var("ADMIN_WEBHOOKS_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| DEFAULT_URL.to_owned());
         let client = match connect(&admin_url).await {
             Ok(client) => client,
             Err(e) if std::env::var_os("ADMIN_WEBHOOKS_REQUIRE_POSTGRES").is_some() => {
-                panic!("PostgreSQL at {admin_url} is required (ADMIN_WEBHOOKS_REQUIRE_POSTGRES) but unreachable: {e}")
+                panic!(
+                    "PostgreSQL at {admin_url} is required (ADMIN_WEBHOOKS_REQUIRE_POSTGRES) but unreachable: {e}"
+                )
             }
             Err(e) => {
-                eprintln!("SKIPPED: PostgreSQL at {admin_url} is unreachable ({e}); set ADMIN_WEBHOOKS_TEST_DATABASE_URL");
+                eprintln!(
+                    "SKIPPED: PostgreSQL at {admin_url} is unreachable ({e}); set ADMIN_WEBHOOKS_TEST_DATABASE_URL"
+                );
                 return None;
             }
         };
         let name = format!("aw_it_{}", domain_suffix());
-        client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("creating a test database");
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("creating a test database");
         let url = replace_database(&admin_url, &name);
-        Some(TestDatabase { admin_url, name, url })
+        Some(TestDatabase {
+            admin_url,
+            name,
+            url,
+        })
     }
 }
 
@@ -43,10 +55,15 @@ impl Drop for TestDatabase {
         // Drop runs outside async context (or inside a runtime that is shutting down):
         // a thread with its own runtime does the cleanup.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async {
                 if let Ok(client) = connect(&admin_url).await {
-                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
                 }
             });
         })
@@ -63,7 +80,10 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Er
 }
 
 fn domain_suffix() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{}_{}", std::process::id(), nanos % 1_000_000_000_000)
 }
 

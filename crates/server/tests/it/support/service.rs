@@ -45,7 +45,14 @@ impl Service {
     pub fn start_on_database(url: &str, extra: &[&str]) -> Service {
         let mut command = Command::new(env!("CARGO_BIN_EXE_admin-webhooks"));
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--dev"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--dev",
+            ])
             .args(["--database-url", url])
             .args(extra)
             .env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", KEY);

@@ -1,0 +1,24 @@
+//! What the API reports to `/metrics`: publishes and how long their commit took. Labels
+//! come from fixed sets only (never workspace names, types or ids).
+
+use std::time::Duration;
+
+pub const PUBLISHED: &str = "admin_webhooks_events_published_total";
+pub const PUBLISH_DURATION: &str = "admin_webhooks_publish_duration_seconds";
+
+pub fn describe() {
+    metrics::describe_counter!(
+        PUBLISHED,
+        "Publishes answered, by result (accepted, duplicate, refused)."
+    );
+    metrics::describe_histogram!(
+        PUBLISH_DURATION,
+        metrics::Unit::Seconds,
+        "Time from a publish request to its commit (group commit included)."
+    );
+}
+
+pub(crate) fn published(result: &'static str, took: Duration) {
+    metrics::counter!(PUBLISHED, "result" => result).increment(1);
+    metrics::histogram!(PUBLISH_DURATION).record(took.as_secs_f64());
+}
