@@ -375,3 +375,41 @@ mod tests {
         assert!(err.to_string().contains("postgres://"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    use super::*;
+    use clap::CommandFactory;
+
+    const EXAMPLE: &str = include_str!("../../../admin-webhooks.example.toml");
+
+    #[test]
+    fn the_example_config_parses_to_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("example.toml");
+        std::fs::write(&file, EXAMPLE).unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            ..ServeArgs::default()
+        };
+        let from_file = args.resolve().unwrap();
+        let defaults = ServeArgs::default().resolve().unwrap();
+        assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn the_example_config_lists_every_setting() {
+        let cli = Cli::command();
+        let serve = cli.find_subcommand("serve").unwrap();
+        for arg in serve.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "config" | "help") {
+                continue;
+            }
+            assert!(
+                EXAMPLE.contains(&format!("{long} =")),
+                "admin-webhooks.example.toml lacks `{long}`"
+            );
+        }
+    }
+}
