@@ -6,32 +6,36 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::api_key::{generate_key, hash_key, key_hint};
 use domain::{ApiKeyId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use store::{ApiKey, NewApiKey};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Authenticated;
-use crate::error::{ApiResult, NotFoundAs};
+use crate::error::{ApiResult, NotFoundAs, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
 use crate::pagination::{List, PageParams};
 use crate::{AppState, fields};
 
 const MAX_NAME: usize = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     pub name: String,
 }
 
 /// A key as lists show it: no value, only the hint.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ApiKeyBody {
+    #[schema(value_type = String, example = "ak_01JABCDEF0123456789ABCDEFG")]
     pub id: ApiKeyId,
+    #[schema(value_type = String)]
     pub workspace_id: WorkspaceId,
     pub name: String,
     /// The first characters of the key, to tell keys apart.
@@ -52,7 +56,7 @@ impl From<ApiKey> for ApiKeyBody {
 }
 
 /// A key just created: the only answer that carries its value.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedApiKey {
     #[serde(flatten)]
     pub meta: ApiKeyBody,
@@ -76,12 +80,25 @@ pub fn key_name(name: &str) -> ApiResult<String> {
     fields::required("name", name, MAX_NAME)
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/api-keys", get(list).post(create))
-        .route("/v1/api-keys/{id}", delete(revoke))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(revoke))
 }
 
+/// Lists the workspace's live keys (hints only, never values).
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    operation_id = "listApiKeys",
+    tag = "api-keys",
+    security(("api_key" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page of keys", body = List<ApiKeyBody>),
+        (status = 400, description = "A bad `limit` or `cursor`", content_type = "application/problem+json", body = Problem),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -94,6 +111,16 @@ async fn list(
     Ok(Json(List::from_page(page, ApiKeyBody::from)))
 }
 
+/// Creates a key; its value is in this answer only.
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    operation_id = "createApiKey",
+    tag = "api-keys",
+    security(("api_key" = [])),
+    request_body = CreateApiKey,
+    responses((status = 201, description = "Created; `key` is shown this once", body = CreatedApiKey))
+)]
 async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -113,6 +140,16 @@ async fn create(
     ))
 }
 
+/// Revokes a key; requests made with it fail from now on.
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{id}",
+    operation_id = "revokeApiKey",
+    tag = "api-keys",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The key's id (`ak_…`)")),
+    responses((status = 204, description = "Revoked"))
+)]
 async fn revoke(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -9,6 +9,8 @@
 //! - The two kinds of keys are disjoint: an API key is refused on operator routes and the
 //!   operator key is refused on workspace routes, even if someone made them equal.
 //! - Without `ADMIN_WEBHOOKS_OPERATOR_KEY` the operator API is off (403 saying so).
+//! - Every authenticated request takes a token of its key's rate limit
+//!   ([`crate::rate_limit`]); over it the answer is 429 with `Retry-After`.
 
 use axum::extract::FromRequestParts;
 use domain::api_key::{hash_key, key_matches};
@@ -49,6 +51,21 @@ fn bearer_token(parts: &Parts) -> ApiResult<&str> {
     Ok(token)
 }
 
+/// The operator's rate-limit bucket; API key ids (`ak_…`) never collide with it.
+const OPERATOR_BUCKET: &str = "operator";
+
+fn take_token(state: &AppState, bucket: &str) -> ApiResult<()> {
+    state
+        .limiter
+        .check(bucket)
+        .map_err(|wait| {
+            crate::metrics::rate_limited();
+            ApiError::RateLimited {
+                retry_after: crate::rate_limit::retry_after_secs(wait),
+            }
+        })
+}
+
 fn is_operator_key(state: &AppState, token: &str) -> bool {
     state
         .config
@@ -69,10 +86,13 @@ impl FromRequestParts<AppState> for Authenticated {
             ));
         }
         match state.store.find_api_key(&hash_key(token)).await? {
-            Some(key) => Ok(Self {
-                workspace_id: key.workspace_id,
-                key_id: key.id,
-            }),
+            Some(key) => {
+                take_token(state, key.id.as_str())?;
+                Ok(Self {
+                    workspace_id: key.workspace_id,
+                    key_id: key.id,
+                })
+            }
             None => Err(ApiError::Unauthorized(
                 "The API key is not valid or has been revoked. Check the key, or create a new one \
                  in Settings › API Keys."
@@ -95,6 +115,7 @@ impl FromRequestParts<AppState> for Operator {
         }
         let token = bearer_token(parts)?;
         if is_operator_key(state, token) {
+            take_token(state, OPERATOR_BUCKET)?;
             Ok(Operator)
         } else {
             Err(ApiError::Unauthorized(

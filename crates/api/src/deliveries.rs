@@ -17,35 +17,43 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::{AttemptId, DeliveryId, DeliveryStatus, ErrorClass, EventId, WebhookId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use store::{Attempt, Delivery, DeliveryFilter, ReplayFilter};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ApiResult, NotFoundAs};
+use crate::error::{ApiError, ApiResult, NotFoundAs, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
 use crate::pagination::{List, page_request};
-use crate::time_range::{TimeRange, TimeRangeError, parse_time};
+use crate::time_range::{TimeRange, TimeRangeError};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
+    /// `pending`, `delivered`, `failed` (being retried) or `expired`.
     pub status: Option<String>,
+    /// Only deliveries of events of this type.
     #[serde(rename = "type")]
     pub event_type: Option<String>,
     /// RFC 3339; deliveries created at or after it.
     pub since: Option<String>,
     /// RFC 3339; deliveries created before it.
     pub until: Option<String>,
+    /// Items per page, 1 to 100 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
+    /// The `next_cursor` of the previous page, unchanged.
     pub cursor: Option<String>,
 }
 
 /// The body of `POST /v1/webhooks/{id}/replay`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     /// RFC 3339: re-send deliveries created at or after it.
@@ -58,19 +66,24 @@ pub struct ReplayRequest {
     pub status: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Replayed {
     /// How many deliveries were re-opened.
     pub replayed: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryBody {
+    #[schema(value_type = String, example = "dlv_01JABCDEF0123456789ABCDEFG")]
     pub id: DeliveryId,
+    #[schema(value_type = String)]
     pub event_id: EventId,
+    #[schema(value_type = String)]
     pub webhook_id: WebhookId,
     #[serde(rename = "type")]
     pub event_type: String,
+    /// `pending`, `delivered`, `failed` (being retried) or `expired`.
+    #[schema(value_type = String, example = "delivered")]
     pub status: DeliveryStatus,
     pub attempt_count: u32,
     pub last_status_code: Option<u16>,
@@ -101,13 +114,16 @@ impl From<Delivery> for DeliveryBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AttemptBody {
+    #[schema(value_type = String, example = "att_01JABCDEF0123456789ABCDEFG")]
     pub id: AttemptId,
     pub attempted_at: DateTime<Utc>,
     /// `null` when no HTTP answer came (timeout, connection or TLS error).
     pub status_code: Option<u16>,
     pub response_ms: u32,
+    /// `timeout`, `connect`, `tls`, `http_status` or `ssrf_blocked`; `null` on success.
+    #[schema(value_type = Option<String>, example = "http_status")]
     pub error_class: Option<ErrorClass>,
     pub error_message: Option<String>,
     /// The first 4 KiB of the response body.
@@ -128,19 +144,19 @@ impl From<Attempt> for AttemptBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryDetail {
     #[serde(flatten)]
     pub delivery: DeliveryBody,
     pub attempts: Vec<AttemptBody>,
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/webhooks/{id}/deliveries", get(list))
-        .route("/v1/webhooks/{id}/replay", post(replay))
-        .route("/v1/deliveries/{id}", get(show))
-        .route("/v1/deliveries/{id}/retry", post(retry))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(replay))
+        .routes(routes!(show))
+        .routes(routes!(retry))
 }
 
 fn filter(query: &DeliveryQuery) -> ApiResult<DeliveryFilter> {
@@ -166,6 +182,19 @@ fn filter(query: &DeliveryQuery) -> ApiResult<DeliveryFilter> {
     })
 }
 
+/// An endpoint's deliveries, newest first: the activity log.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}/deliveries",
+    operation_id = "listDeliveries",
+    tag = "deliveries",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The endpoint's id (`wh_…`)"), DeliveryQuery),
+    responses(
+        (status = 200, description = "One page of deliveries", body = List<DeliveryBody>),
+        (status = 400, description = "A bad filter, `limit` or `cursor`", content_type = "application/problem+json", body = Problem),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -188,6 +217,16 @@ async fn list(
     Ok(Json(List::from_page(deliveries, DeliveryBody::from)))
 }
 
+/// One delivery with all its attempts.
+#[utoipa::path(
+    get,
+    path = "/v1/deliveries/{id}",
+    operation_id = "getDelivery",
+    tag = "deliveries",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The delivery's id (`dlv_…`)")),
+    responses((status = 200, description = "The delivery and its attempts", body = DeliveryDetail))
+)]
 async fn show(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -205,7 +244,7 @@ async fn show(
 }
 
 /// Refuses to re-send to a disabled endpoint: it would sit unsent until re-enabled.
-async fn require_enabled(
+pub async fn require_enabled(
     state: &AppState,
     workspace: &WorkspaceId,
     webhook: &WebhookId,
@@ -225,6 +264,18 @@ async fn require_enabled(
 }
 
 /// Re-sends one delivery now, whatever its status (delivered and expired ones too).
+#[utoipa::path(
+    post,
+    path = "/v1/deliveries/{id}/retry",
+    operation_id = "retryDelivery",
+    tag = "deliveries",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The delivery's id (`dlv_…`)")),
+    responses(
+        (status = 202, description = "Re-opened at its place in the endpoint's order", body = DeliveryBody),
+        (status = 409, description = "The endpoint is disabled", content_type = "application/problem+json", body = Problem),
+    )
+)]
 async fn retry(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -247,19 +298,30 @@ async fn retry(
 
 /// Re-sends every delivery of one endpoint created in `[since, until)` (with `status`,
 /// when given), in their original order.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/replay",
+    operation_id = "replayDeliveries",
+    tag = "deliveries",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The endpoint's id (`wh_…`)")),
+    request_body = ReplayRequest,
+    responses(
+        (status = 202, description = "How many deliveries were re-opened", body = Replayed),
+        (status = 409, description = "The endpoint is disabled", content_type = "application/problem+json", body = Problem),
+    )
+)]
 async fn replay(
     State(state): State<AppState>,
     auth: Authenticated,
     IdPath(webhook): IdPath<WebhookId>,
     JsonBody(body): JsonBody<ReplayRequest>,
 ) -> ApiResult<(StatusCode, Json<Replayed>)> {
-    let since = parse_time("since", Some(&body.since))
-        .map_err(TimeRangeError::validation)?
-        .ok_or_else(|| {
-            ApiError::Validation("`since` must be an RFC 3339 time, not empty.".to_owned())
-        })?;
     let range = TimeRange::parse(Some(&body.since), body.until.as_deref())
         .map_err(TimeRangeError::validation)?;
+    let since = range.since.ok_or_else(|| {
+        ApiError::Validation("`since` must be an RFC 3339 time, not empty.".to_owned())
+    })?;
     let status = match body.status.as_deref() {
         Some(text) => Some(
             text.parse::<DeliveryStatus>()

@@ -2,7 +2,9 @@
 //!
 //! Invariants:
 //! - Every error the API answers with goes through [`ApiError`], so every error body has
-//!   the same shape: `{"type", "title", "status", "detail"}`.
+//!   the same shape: `{"type", "title", "status", "detail", "request_id"}`, where
+//!   `request_id` is the request's `X-Request-Id` (also on every log line of the
+//!   request), so a caller can quote it to the operator.
 //! - A 4xx `detail` tells the caller what was wrong and what to do about it.
 //! - A 5xx never sends its cause to the client: the cause is logged with its whole source
 //!   chain and the client gets a generic detail (the cause may name files, SQL or hosts).
@@ -69,18 +71,38 @@ pub enum ApiError {
          works on the embedded SQLite store."
     )]
     NotImplemented(&'static str),
+    /// The caller's API key used up its rate limit; `retry_after` is in whole seconds.
+    #[error(
+        "This API key sent more requests than its rate limit allows. Retry after {retry_after} \
+         second(s) (the `Retry-After` header), and spread requests out."
+    )]
+    RateLimited { retry_after: u64 },
+    /// `/readyz`: what keeps the service from taking traffic (safe to show: names of
+    /// checks, not causes).
+    #[error("Not ready: {}.", .0.join("; "))]
+    NotReady(Vec<String>),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// The body of every error answer (RFC 9457).
-#[derive(Debug, Serialize)]
-struct Problem<'a> {
+/// The body of every error answer (RFC 9457 `application/problem+json`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
+    /// A stable slug of the kind of problem (`/problems/validation`, …), or
+    /// `about:blank` when the status says it all.
     #[serde(rename = "type")]
-    kind: &'a str,
-    title: &'a str,
-    status: u16,
-    detail: String,
+    #[schema(example = "/problems/validation")]
+    pub kind: &'a str,
+    #[schema(example = "Invalid request")]
+    pub title: &'a str,
+    #[schema(example = 422)]
+    pub status: u16,
+    /// What was wrong and what to do about it.
+    pub detail: String,
+    /// The request's id, as in its `X-Request-Id` header and log lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "req_01JABCDEF0123456789ABCDEFG")]
+    pub request_id: Option<String>,
 }
 
 impl ApiError {
@@ -96,7 +118,8 @@ impl ApiError {
             Self::Validation(_) | Self::UnknownEventType(_) | Self::UrlNotAllowed(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) | Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -113,6 +136,8 @@ impl ApiError {
             Self::UnknownEventType(_) => "/problems/unknown-event-type",
             Self::UrlNotAllowed(_) => "/problems/url-not-allowed",
             Self::Conflict(_) => "/problems/conflict",
+            Self::RateLimited { .. } => "/problems/rate-limited",
+            Self::NotReady(_) => "/problems/not-ready",
             _ => "about:blank",
         }
     }
@@ -126,6 +151,8 @@ impl ApiError {
             Self::UnknownEventType(_) => "Unknown event type",
             Self::UrlNotAllowed(_) => "URL not allowed",
             Self::Conflict(_) => "Conflict",
+            Self::RateLimited { .. } => "Rate limit exceeded",
+            Self::NotReady(_) => "Not ready",
             other => other.status().canonical_reason().unwrap_or("Error"),
         }
     }
@@ -153,6 +180,9 @@ impl IntoResponse for ApiError {
         let detail = if let Self::NotImplemented(call) = &self {
             tracing::warn!(call, "a request needs a store call this backend lacks");
             self.to_string()
+        } else if let Self::NotReady(_) = &self {
+            tracing::warn!(detail = %self, "not ready");
+            self.to_string()
         } else if status.is_server_error() {
             tracing::error!(status = status.as_u16(), error = %source_chain(&self), "request failed");
             match self {
@@ -171,6 +201,7 @@ impl IntoResponse for ApiError {
             title: self.title(),
             status: status.as_u16(),
             detail,
+            request_id: crate::request_id::current(),
         };
         let mut response = (status, Json(problem)).into_response();
         let headers = response.headers_mut();
@@ -180,6 +211,9 @@ impl IntoResponse for ApiError {
         );
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::RateLimited { retry_after } = self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
         response
     }

@@ -6,15 +6,17 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use domain::catalog::TEST_EVENT_TYPE;
 use domain::{EventTypeDef, validate_type_name};
 use serde::{Deserialize, Serialize};
 use store::EventType;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, JsonBody};
 use crate::pagination::{List, PageParams};
 use crate::{AppState, fields};
@@ -22,18 +24,19 @@ use crate::{AppState, fields};
 const MAX_CATEGORY: usize = 64;
 const MAX_DESCRIPTION: usize = 500;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEventType {
     /// `name` is accepted too, since that is what the catalog answers with.
     #[serde(rename = "type", alias = "name")]
+    #[schema(example = "invoice.paid")]
     pub name: String,
     pub category: String,
     #[serde(default)]
     pub description: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventTypeBody {
     pub name: String,
     pub category: String,
@@ -53,12 +56,25 @@ impl From<EventType> for EventTypeBody {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/event-types", get(list).post(create))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create))
 }
 
 /// The catalog is small and the store returns it whole; it is paged here by name so
 /// that it answers like every other list.
+/// The workspace's catalog, by name.
+#[utoipa::path(
+    get,
+    path = "/v1/event-types",
+    operation_id = "listEventTypes",
+    tag = "event-types",
+    security(("api_key" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page of the catalog", body = List<EventTypeBody>),
+        (status = 400, description = "A bad `limit` or `cursor`", content_type = "application/problem+json", body = Problem),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -70,32 +86,56 @@ async fn list(
     Ok(Json(List::from_whole(bodies, &page, |t| &t.name)))
 }
 
+/// Adds a type to the workspace's catalog.
+#[utoipa::path(
+    post,
+    path = "/v1/event-types",
+    operation_id = "createEventType",
+    tag = "event-types",
+    security(("api_key" = [])),
+    request_body = CreateEventType,
+    responses(
+        (status = 201, description = "Added", body = EventTypeBody),
+        (status = 409, description = "A type of that name exists", content_type = "application/problem+json", body = Problem),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
     JsonBody(body): JsonBody<CreateEventType>,
 ) -> ApiResult<(StatusCode, Json<EventTypeBody>)> {
+    let def = definition(&body)?;
+    let name = def.name.clone();
+    let created = state
+        .store
+        .create_event_type(&auth.workspace_id, def)
+        .await
+        .map_err(|e| already_exists(e, &name))?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+/// Checks a new type (name, category, description) and answers what the store keeps.
+/// Public so that the dashboard validates with the same rules and messages.
+pub fn definition(body: &CreateEventType) -> ApiResult<EventTypeDef> {
     validate_type_name(&body.name).map_err(|e| ApiError::Validation(e.to_string()))?;
     if body.name == TEST_EVENT_TYPE {
         return Err(ApiError::Validation(format!(
             "`{TEST_EVENT_TYPE}` is reserved for test events (POST /v1/webhooks/{{id}}/test)."
         )));
     }
-    let name = body.name;
-    let def = EventTypeDef {
-        name: name.clone(),
+    Ok(EventTypeDef {
+        name: body.name.clone(),
         category: fields::required("category", &body.category, MAX_CATEGORY)?,
         description: fields::optional("description", &body.description, MAX_DESCRIPTION)?,
-    };
-    let created = state
-        .store
-        .create_event_type(&auth.workspace_id, def)
-        .await
-        .map_err(|e| match e {
-            store::StoreError::Conflict(_) => ApiError::Conflict(format!(
-                "Event type `{name}` already exists in this workspace's catalog."
-            )),
-            other => other.into(),
-        })?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    })
+}
+
+/// The store's `Conflict` on creating type `name`, said the API's way.
+pub fn already_exists(error: store::StoreError, name: &str) -> ApiError {
+    match error {
+        store::StoreError::Conflict(_) => ApiError::Conflict(format!(
+            "Event type `{name}` already exists in this workspace's catalog."
+        )),
+        other => other.into(),
+    }
 }

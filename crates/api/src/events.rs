@@ -19,21 +19,22 @@
 //!   is a 422; an unknown type is a 422 that says how to add it.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use domain::{EventId, validate_type_name};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use store::{Event, EventFilter, NewEvent, Published};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::deliveries::DeliveryBody;
-use crate::error::{ApiError, ApiResult, NotFoundAs};
+use crate::error::{ApiError, ApiResult, NotFoundAs, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
 use crate::pagination::{List, page_request};
 use crate::time_range::{TimeRange, TimeRangeError};
@@ -43,21 +44,56 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishEvent {
+    /// A type of the workspace's catalog.
     #[serde(rename = "type")]
+    #[schema(example = "user.created")]
     pub event_type: String,
+    /// A JSON object, delivered byte for byte.
+    #[schema(value_type = Object, example = json!({"user_id": "usr_9x2k4m7"}))]
     pub data: Box<RawValue>,
-    /// Absent and `null` both mean none (delivered as `{}`).
+    /// A JSON object; absent and `null` both mean none (delivered as `{}`).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Box<RawValue>>,
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/events", post(publish).get(list))
-        .route("/v1/events/{id}", get(show))
+/// An event as it is delivered and as the API answers it: exactly these fields. (The API
+/// sends the stored bytes; this type only describes them.)
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct EventBody {
+    #[schema(example = "evt_01JABCDEF0123456789ABCDEFG")]
+    id: String,
+    #[serde(rename = "type")]
+    #[schema(example = "user.created")]
+    event_type: String,
+    /// RFC 3339, UTC.
+    #[schema(example = "2025-01-15T14:32:00.123Z")]
+    timestamp: String,
+    #[schema(value_type = Object)]
+    data: Box<RawValue>,
+    #[schema(value_type = Object)]
+    metadata: Box<RawValue>,
+}
+
+/// `GET /v1/events/{id}`: the event's fields, then its deliveries. (Described only; see
+/// [`EventBody`].)
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct EventWithDeliveries {
+    #[serde(flatten)]
+    event: EventBody,
+    /// One per endpoint the event went to.
+    deliveries: Vec<DeliveryBody>,
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(publish, list))
+        .routes(routes!(show))
 }
 
 /// Refuses a value that is not a JSON object, naming the field and what it got.
@@ -96,6 +132,20 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     Ok(Some(text.to_owned()))
 }
 
+/// Publishes an event; answered only once it is stored durably.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    operation_id = "publishEvent",
+    tag = "events",
+    security(("api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeating a key of this workspace within 24 h answers the first event and creates nothing (1 to 255 visible ASCII characters)")),
+    request_body = PublishEvent,
+    responses(
+        (status = 202, description = "Stored; `Idempotent-Replayed: true` when it repeats an earlier key's event", body = EventBody,
+            headers(("Location" = String, description = "/v1/events/{id}"))),
+    )
+)]
 async fn publish(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -162,15 +212,20 @@ fn event_response(status: StatusCode, event: Event) -> Response {
     response
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventQuery {
+    /// Only events of this type.
     #[serde(rename = "type")]
     pub event_type: Option<String>,
     /// RFC 3339; events published at or after it.
     pub since: Option<String>,
     /// RFC 3339; events published before it.
     pub until: Option<String>,
+    /// Items per page, 1 to 100 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
+    /// The `next_cursor` of the previous page, unchanged.
     pub cursor: Option<String>,
 }
 
@@ -181,6 +236,19 @@ fn stored_json(event: &Event) -> ApiResult<Box<RawValue>> {
     RawValue::from_string(text).map_err(|e| ApiError::Internal(Box::new(e)))
 }
 
+/// The workspace's events, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    operation_id = "listEvents",
+    tag = "events",
+    security(("api_key" = [])),
+    params(EventQuery),
+    responses(
+        (status = 200, description = "One page of events", body = List<EventBody>),
+        (status = 400, description = "A bad filter, `limit` or `cursor`", content_type = "application/problem+json", body = Problem),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -239,6 +307,16 @@ struct EventDetail<'a> {
     deliveries: Vec<DeliveryBody>,
 }
 
+/// One event with its deliveries.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}",
+    operation_id = "getEvent",
+    tag = "events",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The event's id (`evt_…`)")),
+    responses((status = 200, description = "The event and its deliveries", body = EventWithDeliveries))
+)]
 async fn show(
     State(state): State<AppState>,
     auth: Authenticated,

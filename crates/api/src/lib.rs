@@ -5,6 +5,10 @@
 //! tracing, request-id and panic layers. Handlers speak only to [`store::Store`]; no SQL
 //! and no delivery logic lives here.
 //!
+//! Every route is registered from its OpenAPI description (`utoipa_axum::routes!` over
+//! handlers annotated with `#[utoipa::path]`), so what is served and what
+//! `GET /openapi.json` documents come from one source ([`openapi`]).
+//!
 //! Conventions every route keeps (SPEC §7):
 //! - JSON in and out; errors are `application/problem+json` ([`error::ApiError`]).
 //! - Workspace routes take `Authorization: Bearer <API key>`; operator routes take the
@@ -20,8 +24,11 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use domain::WebhookId;
+use rate_limit::{RateLimit, RateLimiter};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 pub mod api_keys;
 pub mod auth;
@@ -34,7 +41,10 @@ pub mod extract;
 mod fields;
 pub mod health;
 pub mod metrics;
+pub mod openapi;
 pub mod pagination;
+pub mod rate_limit;
+pub mod request_id;
 pub mod secrets;
 pub mod stats;
 pub mod time_range;
@@ -63,6 +73,9 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// `--secret-grace`: how long the secret replaced by a rotation keeps signing.
     pub secret_grace: Duration,
+    /// `--rate-limit` / `--rate-limit-burst`, per API key; `None` is no limit (the
+    /// library's default; the service's default is set by its configuration).
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for ApiConfig {
@@ -72,6 +85,7 @@ impl Default for ApiConfig {
             operator_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             secret_grace: DEFAULT_SECRET_GRACE,
+            rate_limit: None,
         }
     }
 }
@@ -87,6 +101,7 @@ impl std::fmt::Debug for ApiConfig {
             )
             .field("max_body_bytes", &self.max_body_bytes)
             .field("secret_grace", &self.secret_grace)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -107,6 +122,11 @@ pub struct AppState {
     /// lanes must read themselves again from their first open delivery, because a
     /// re-opened delivery keeps its place (its `seq`) below what they have read.
     pub resync_lanes: WakeLanes,
+    /// The token buckets of `config.rate_limit`, shared by every request.
+    pub limiter: Arc<RateLimiter>,
+    /// Whether the dispatcher is alive, for `/readyz`: `Err` says what is wrong. `None`
+    /// where no dispatcher runs (API tests).
+    pub dispatcher_alive: Option<health::Liveness>,
 }
 
 impl AppState {
@@ -120,9 +140,11 @@ impl AppState {
         let wake_lanes: WakeLanes = Arc::new(wake_lanes);
         Self {
             store,
+            limiter: Arc::new(RateLimiter::new(config.rate_limit)),
             config,
             resync_lanes: wake_lanes.clone(),
             wake_lanes,
+            dispatcher_alive: None,
         }
     }
 
@@ -133,10 +155,10 @@ impl AppState {
     }
 }
 
-/// The whole API, ready to serve.
-pub fn router(state: AppState) -> Router {
-    let max_body = state.config.max_body_bytes;
-    Router::new()
+/// Every route of the API with its description: the one table both the router and
+/// `/openapi.json` are made from.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
         .merge(health::router())
         .merge(workspaces::router())
         .merge(api_keys::router())
@@ -146,13 +168,43 @@ pub fn router(state: AppState) -> Router {
         .merge(deliveries::router())
         .merge(stats::router())
         .merge(secrets::router())
+}
+
+/// The whole API, ready to serve, with `GET /openapi.json`.
+pub fn router(state: AppState) -> Router {
+    router_with(state, OpenApiRouter::new())
+}
+
+/// The whole API plus `extra` routes of the service (the server's `/metrics`), which are
+/// documented in `/openapi.json` with the rest and get the same request ids and log.
+pub fn router_with(state: AppState, extra: OpenApiRouter) -> Router {
+    let max_body = state.config.max_body_bytes;
+    let (api, mut document) = routes().split_for_parts();
+    let (extra, extra_document) = extra.split_for_parts();
+    document.merge(extra_document);
+    let api = api
         .fallback(error::not_found_fallback)
         // Must come after every route: it applies to the method routers registered so far.
         .method_not_allowed_fallback(error::method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(max_body))
-        .with_state(state)
+        .with_state(state);
+    api.merge(extra)
+        .merge(openapi::router(document))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(request_id::scope))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_id::span)
+                .on_request(())
+                .on_response(request_id::on_response)
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id::X_REQUEST_ID))
+        .layer(SetRequestIdLayer::new(
+            request_id::X_REQUEST_ID,
+            request_id::MakeId,
+        ))
+        .layer(axum::middleware::map_request(request_id::drop_unacceptable))
 }
 
 /// A handler panic becomes a logged 500 problem instead of a dropped connection.

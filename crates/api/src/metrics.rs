@@ -5,6 +5,7 @@ use std::time::Duration;
 
 pub const PUBLISHED: &str = "admin_webhooks_events_published_total";
 pub const PUBLISH_DURATION: &str = "admin_webhooks_publish_duration_seconds";
+pub const RATE_LIMITED: &str = "admin_webhooks_requests_rate_limited_total";
 
 pub fn describe() {
     metrics::describe_counter!(
@@ -16,6 +17,14 @@ pub fn describe() {
         metrics::Unit::Seconds,
         "Time from a publish request to its commit (group commit included)."
     );
+    metrics::describe_counter!(
+        RATE_LIMITED,
+        "Requests refused with 429 because their key's rate limit was used up."
+    );
+}
+
+pub(crate) fn rate_limited() {
+    metrics::counter!(RATE_LIMITED).increment(1);
 }
 
 pub(crate) fn published(result: &'static str, took: Duration) {

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use store::{Page, PageRequest};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult, Truncated};
 
@@ -16,9 +17,13 @@ const MAX_CURSOR_LEN: usize = 256;
 
 /// `limit` and `cursor` as they come in the query string. Kept as text so that a bad
 /// value gets a message of ours rather than a deserializer's.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// Items per page, 1 to 100 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
+    /// The `next_cursor` of the previous page, unchanged.
     pub cursor: Option<String>,
 }
 
@@ -56,9 +61,10 @@ pub fn page_request(limit: Option<&str>, cursor: Option<&str>) -> ApiResult<Page
 }
 
 /// One page of a list, as every list route answers it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct List<T> {
     pub data: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 

@@ -10,20 +10,23 @@
 //!   the new secret.
 
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::WebhookId;
 use domain::signature::generate_secret;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::{ApiResult, NotFoundAs};
 use crate::extract::IdPath;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RotatedSecret {
+    #[schema(value_type = String)]
     pub webhook_id: WebhookId,
     /// The new signing secret.
     pub secret: String,
@@ -32,9 +35,20 @@ pub struct RotatedSecret {
     pub previous_secret_expires_at: DateTime<Utc>,
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/webhooks/{id}/secret/rotate", post(rotate))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(rotate))
 }
+
+/// A new signing secret; the replaced one keeps signing until `previous_secret_expires_at`.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/secret/rotate",
+    operation_id = "rotateWebhookSecret",
+    tag = "webhooks",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The endpoint's id (`wh_…`)")),
+    responses((status = 200, description = "The new secret", body = RotatedSecret))
+)]
 
 async fn rotate(
     State(state): State<AppState>,

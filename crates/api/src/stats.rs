@@ -8,28 +8,33 @@
 //! the success rate.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use domain::WebhookId;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ApiResult, NotFoundAs, Truncated};
+use crate::error::{ApiError, ApiResult, NotFoundAs, Problem, Truncated};
 use crate::extract::{ApiQuery, IdPath};
 
 /// The windows offered, as written in `?window=`, with their length in hours.
 const WINDOWS: [(&str, i64); 2] = [("1h", 1), ("24h", 24)];
 const DEFAULT_WINDOW: &str = "24h";
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
+    /// `1h` or `24h` (the default).
     pub window: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StatsBody {
+    #[schema(value_type = String)]
     pub webhook_id: WebhookId,
     pub window: &'static str,
     /// Attempts made at or after this time are counted.
@@ -44,8 +49,8 @@ pub struct StatsBody {
     pub p99_ms: Option<u32>,
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/webhooks/{id}/stats", get(show))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show))
 }
 
 fn window(query: &StatsQuery) -> ApiResult<(&'static str, Duration)> {
@@ -66,6 +71,19 @@ fn window(query: &StatsQuery) -> ApiResult<(&'static str, Duration)> {
         })
 }
 
+/// One endpoint's attempts over the last hour or day: counts, success rate, percentiles.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}/stats",
+    operation_id = "getWebhookStats",
+    tag = "webhooks",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The endpoint's id (`wh_…`)"), StatsQuery),
+    responses(
+        (status = 200, description = "The endpoint's numbers", body = StatsBody),
+        (status = 400, description = "A `window` other than `1h` or `24h`", content_type = "application/problem+json", body = Problem),
+    )
+)]
 async fn show(
     State(state): State<AppState>,
     auth: Authenticated,

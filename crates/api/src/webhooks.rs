@@ -16,8 +16,7 @@ use std::collections::HashSet;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::catalog::TEST_EVENT_TYPE;
 use domain::signature::generate_secret;
@@ -25,11 +24,14 @@ use domain::{Subscription, WebhookId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use store::{NewEvent, NewWebhook, Webhook, WebhookPatch};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Authenticated;
 use crate::destination::check_destination;
-use crate::error::{ApiError, ApiResult, NotFoundAs};
-use crate::events::published_response;
+use crate::error::{ApiError, ApiResult, NotFoundAs, Problem};
+use crate::events::{EventBody, published_response};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
 use crate::pagination::{List, PageParams};
 use crate::{AppState, fields};
@@ -38,10 +40,14 @@ const MAX_DESCRIPTION: usize = 500;
 /// More subscriptions than this is a mistake; `*` or groups say it shorter.
 const MAX_SUBSCRIPTIONS: usize = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
+    /// `https://` with a host that resolves to public addresses only (unless `--dev`).
+    #[schema(example = "https://api.example.com/webhooks")]
     pub url: String,
+    /// Event types (`user.created`), groups (`user.*`) or `*`.
+    #[schema(example = json!(["user.*", "order.completed"]))]
     pub events: Vec<String>,
     #[serde(default)]
     pub description: Option<String>,
@@ -51,7 +57,7 @@ pub struct CreateWebhook {
 }
 
 /// Every field optional; an absent (or null) field stays as it is.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
     pub url: Option<String>,
@@ -60,9 +66,11 @@ pub struct UpdateWebhook {
     pub enabled: Option<bool>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookBody {
+    #[schema(value_type = String, example = "wh_01JABCDEF0123456789ABCDEFG")]
     pub id: WebhookId,
+    #[schema(value_type = String)]
     pub workspace_id: WorkspaceId,
     pub url: String,
     pub description: String,
@@ -99,15 +107,16 @@ impl WebhookBody {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/webhooks", get(list).post(create))
-        .route("/v1/webhooks/{id}", get(show).patch(update).delete(remove))
-        .route("/v1/webhooks/{id}/test", post(send_test))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(send_test))
 }
 
-/// Parses `events` and checks that every exact type is in the workspace's catalog.
-async fn subscriptions(
+/// Parses `events` and checks that every exact type is in the workspace's catalog. Public
+/// so that the dashboard validates with the same rules and messages.
+pub async fn subscriptions(
     state: &AppState,
     workspace: &WorkspaceId,
     events: &[String],
@@ -146,10 +155,24 @@ async fn subscriptions(
     Ok(parsed)
 }
 
-fn description(text: &str) -> ApiResult<String> {
+/// Checks a webhook's description (the dashboard uses it too).
+pub fn description(text: &str) -> ApiResult<String> {
     fields::optional("description", text, MAX_DESCRIPTION)
 }
 
+/// Registers an endpoint; the answer carries its signing secret.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks",
+    operation_id = "createWebhook",
+    tag = "webhooks",
+    security(("api_key" = [])),
+    request_body = CreateWebhook,
+    responses(
+        (status = 201, description = "Registered, with its `secret`", body = WebhookBody),
+        (status = 409, description = "The workspace's limit of enabled webhooks is reached", content_type = "application/problem+json", body = Problem),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -169,6 +192,19 @@ async fn create(
     Ok((StatusCode::CREATED, Json(WebhookBody::with_secret(hook))))
 }
 
+/// Lists the workspace's endpoints by id (without secrets).
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks",
+    operation_id = "listWebhooks",
+    tag = "webhooks",
+    security(("api_key" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page of endpoints", body = List<WebhookBody>),
+        (status = 400, description = "A bad `limit` or `cursor`", content_type = "application/problem+json", body = Problem),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -181,6 +217,16 @@ async fn list(
     Ok(Json(List::from_page(page, WebhookBody::without_secret)))
 }
 
+/// One endpoint, with its signing secret.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}",
+    operation_id = "getWebhook",
+    tag = "webhooks",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The endpoint's id (`wh_…`)")),
+    responses((status = 200, description = "The endpoint", body = WebhookBody))
+)]
 async fn show(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -194,6 +240,20 @@ async fn show(
     Ok(Json(WebhookBody::with_secret(hook)))
 }
 
+/// Changes an endpoint; absent fields stay as they are.
+#[utoipa::path(
+    patch,
+    path = "/v1/webhooks/{id}",
+    operation_id = "updateWebhook",
+    tag = "webhooks",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The endpoint's id (`wh_…`)")),
+    request_body = UpdateWebhook,
+    responses(
+        (status = 200, description = "The changed endpoint", body = WebhookBody),
+        (status = 409, description = "Enabling it would pass the workspace's limit", content_type = "application/problem+json", body = Problem),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -233,6 +293,16 @@ async fn update(
     Ok(Json(WebhookBody::with_secret(hook)))
 }
 
+/// Deletes an endpoint with its deliveries and their log.
+#[utoipa::path(
+    delete,
+    path = "/v1/webhooks/{id}",
+    operation_id = "deleteWebhook",
+    tag = "webhooks",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The endpoint's id (`wh_…`)")),
+    responses((status = 204, description = "Deleted"))
+)]
 async fn remove(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -248,6 +318,18 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/test",
+    operation_id = "sendTestEvent",
+    tag = "webhooks",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The endpoint's id (`wh_…`)")),
+    responses(
+        (status = 202, description = "The test event, published", body = EventBody),
+        (status = 409, description = "The endpoint is disabled", content_type = "application/problem+json", body = Problem),
+    )
+)]
 /// Publishes a `webhook.test` event (`{"test": true}`) to this endpoint alone, through
 /// the normal delivery path, so it shows in the activity log like any other.
 async fn send_test(

@@ -7,16 +7,18 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::WorkspaceId;
 use serde::{Deserialize, Serialize};
 use store::Workspace;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api_keys::{CreatedApiKey, new_key};
 use crate::auth::Operator;
-use crate::error::{ApiError, ApiResult, NotFoundAs};
+use crate::error::{ApiError, ApiResult, NotFoundAs, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
 use crate::pagination::{List, PageParams};
 use crate::{AppState, fields};
@@ -27,21 +29,24 @@ const MAX_NAME: usize = 100;
 /// The name of the key created with a workspace.
 const FIRST_KEY_NAME: &str = "Initial key";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkspace {
     pub name: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWorkspace {
-    /// Wider than the store's `u32` so that a too-large number gets our message.
+    /// The most enabled webhooks the workspace may have, 0 to 10000. (Read wider than
+    /// the store's `u32` so that a too-large number gets our message.)
+    #[schema(minimum = 0, maximum = 10000, example = 200)]
     pub max_enabled_webhooks: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WorkspaceBody {
+    #[schema(value_type = String, example = "ws_01JABCDEF0123456789ABCDEFG")]
     pub id: WorkspaceId,
     pub name: String,
     pub max_enabled_webhooks: u32,
@@ -59,18 +64,31 @@ impl From<Workspace> for WorkspaceBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedWorkspace {
     pub workspace: WorkspaceBody,
     pub api_key: CreatedApiKey,
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/workspaces", get(list).post(create))
-        .route("/v1/workspaces/{id}", get(show).patch(update))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update))
 }
 
+/// Creates a workspace and its first API key, whose value this answer alone carries.
+#[utoipa::path(
+    post,
+    path = "/v1/workspaces",
+    operation_id = "createWorkspace",
+    tag = "workspaces",
+    security(("operator_key" = [])),
+    request_body = CreateWorkspace,
+    responses(
+        (status = 201, description = "Created, with its first API key", body = CreatedWorkspace),
+        (status = 403, description = "The operator API is disabled", content_type = "application/problem+json", body = Problem),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     _: Operator,
@@ -89,6 +107,20 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// Lists workspaces by id.
+#[utoipa::path(
+    get,
+    path = "/v1/workspaces",
+    operation_id = "listWorkspaces",
+    tag = "workspaces",
+    security(("operator_key" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, description = "One page of workspaces", body = List<WorkspaceBody>),
+        (status = 400, description = "A bad `limit` or `cursor`", content_type = "application/problem+json", body = Problem),
+        (status = 403, description = "The operator API is disabled", content_type = "application/problem+json", body = Problem),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     _: Operator,
@@ -98,6 +130,19 @@ async fn list(
     Ok(Json(List::from_page(page, WorkspaceBody::from)))
 }
 
+/// One workspace.
+#[utoipa::path(
+    get,
+    path = "/v1/workspaces/{id}",
+    operation_id = "getWorkspace",
+    tag = "workspaces",
+    security(("operator_key" = [])),
+    params(("id" = String, Path, description = "The workspace's id (`ws_…`)")),
+    responses(
+        (status = 200, description = "The workspace", body = WorkspaceBody),
+        (status = 403, description = "The operator API is disabled", content_type = "application/problem+json", body = Problem),
+    )
+)]
 async fn show(
     State(state): State<AppState>,
     _: Operator,
@@ -111,6 +156,20 @@ async fn show(
     Ok(Json(workspace.into()))
 }
 
+/// Raises or lowers the workspace's limit of enabled webhooks.
+#[utoipa::path(
+    patch,
+    path = "/v1/workspaces/{id}",
+    operation_id = "updateWorkspace",
+    tag = "workspaces",
+    security(("operator_key" = [])),
+    params(("id" = String, Path, description = "The workspace's id (`ws_…`)")),
+    request_body = UpdateWorkspace,
+    responses(
+        (status = 200, description = "The workspace with its new limit", body = WorkspaceBody),
+        (status = 403, description = "The operator API is disabled", content_type = "application/problem+json", body = Problem),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     _: Operator,

@@ -18,7 +18,7 @@
 //!   in flight, which the store's attempt fence keeps from being recorded twice).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::lane;
 use crate::sender::Sender;
+
+/// How late a sweep may be, beyond two intervals, before the dispatcher counts as dead:
+/// a sweep waits for the store, which may be slow without being down.
+const SWEEP_SLACK: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
@@ -95,6 +99,11 @@ pub(crate) struct Shared {
     pub(crate) owner: String,
     registry: Mutex<Registry>,
     tracker: TaskTracker,
+    /// When the dispatcher started; heartbeats count from here.
+    started: Instant,
+    /// Milliseconds after `started` at which the sweep last finished a pass (whatever
+    /// the store answered): the proof of life `/readyz` reads.
+    last_sweep_ms: AtomicU64,
 }
 
 /// Handle to the running dispatcher; cheap to clone.
@@ -129,6 +138,8 @@ impl Dispatcher {
             ),
             registry: Mutex::new(Registry::default()),
             tracker: TaskTracker::new(),
+            started: Instant::now(),
+            last_sweep_ms: AtomicU64::new(0),
         });
         let dispatcher = Dispatcher { shared };
         let tracker = &dispatcher.shared.tracker;
@@ -193,6 +204,23 @@ impl Dispatcher {
                     .spawn(async move { d.claim_and_start(id).await });
             }
         }
+    }
+
+    /// How long ago the sweep last finished a pass. The sweep runs every
+    /// `sweep_interval` for as long as the dispatcher lives, also while the store fails
+    /// (that is reported by the store's own check), so a value well past the interval
+    /// means the dispatcher is wedged or gone.
+    pub fn since_last_sweep(&self) -> Duration {
+        let elapsed = self.shared.started.elapsed();
+        let last = Duration::from_millis(self.shared.last_sweep_ms.load(Ordering::Relaxed));
+        elapsed.saturating_sub(last)
+    }
+
+    /// Whether the dispatcher is running: not shut down, and its sweep finished a pass
+    /// within two sweep intervals (plus slack for a slow store).
+    pub fn is_alive(&self) -> bool {
+        !self.shared.shutdown.is_cancelled()
+            && self.since_last_sweep() <= self.shared.config.sweep_interval * 2 + SWEEP_SLACK
     }
 
     /// Lanes currently running in this process.
@@ -272,6 +300,10 @@ impl Dispatcher {
                     tracing::warn!(%error, "sweeping the store for pending deliveries failed")
                 }
             }
+            let beat = shared.started.elapsed().as_millis();
+            shared
+                .last_sweep_ms
+                .store(u64::try_from(beat).unwrap_or(u64::MAX), Ordering::Relaxed);
             tokio::select! {
                 _ = shared.shutdown.cancelled() => return,
                 _ = tokio::time::sleep(shared.config.sweep_interval) => {}

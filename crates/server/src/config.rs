@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use api::rate_limit::{Rate, RateLimit};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
@@ -136,6 +137,28 @@ pub struct ServeArgs {
     /// [default: 15s].
     #[arg(long, env = "ADMIN_WEBHOOKS_LANE_LEASE")]
     pub lane_lease: Option<HumanDuration>,
+
+    /// Requests each API key may make, sustained: `<n>/s`, `<n>/m`, `<n>/h`, or `off`.
+    /// Beyond it (and its burst) the API answers 429 with `Retry-After`. Counted per
+    /// process: with several processes a key may reach this rate on each
+    /// [default: 1000/s].
+    #[arg(long, env = "ADMIN_WEBHOOKS_RATE_LIMIT")]
+    pub rate_limit: Option<Rate>,
+
+    /// Requests an API key may make at once before the sustained rate applies
+    /// [default: 2000].
+    #[arg(long, env = "ADMIN_WEBHOOKS_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
+
+    /// How long an endpoint must fail every attempt before a `system.alert` event says
+    /// so [default: 1h].
+    #[arg(long, env = "ADMIN_WEBHOOKS_ALERT_AFTER")]
+    pub alert_after: Option<HumanDuration>,
+
+    /// How often the backlog is measured, for the pending gauges of /metrics and the
+    /// operational alerts [default: 15s].
+    #[arg(long, env = "ADMIN_WEBHOOKS_MONITOR_INTERVAL")]
+    pub monitor_interval: Option<HumanDuration>,
 }
 
 /// Settings after layering and checking: what the service runs with.
@@ -157,6 +180,10 @@ pub struct Settings {
     pub database_url: Option<String>,
     pub database_max_connections: usize,
     pub lane_lease: Duration,
+    /// `None` when `--rate-limit off`.
+    pub rate_limit: Option<RateLimit>,
+    pub alert_after: Duration,
+    pub monitor_interval: Duration,
     /// `ADMIN_WEBHOOKS_BOOTSTRAP_KEY`: the value of the first API key, for automation.
     pub bootstrap_key: Option<String>,
     /// `ADMIN_WEBHOOKS_OPERATOR_KEY`: enables the operator API.
@@ -234,12 +261,39 @@ impl ServeArgs {
                 .or(file.database_max_connections)
                 .unwrap_or(16),
             lane_lease: secs(self.lane_lease, file.lane_lease, 15),
+            rate_limit: rate_limit(
+                self.rate_limit.or(file.rate_limit),
+                self.rate_limit_burst.or(file.rate_limit_burst),
+            )?,
+            alert_after: secs(self.alert_after, file.alert_after, 3600),
+            monitor_interval: secs(self.monitor_interval, file.monitor_interval, 15),
             bootstrap_key: non_empty_env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY"),
             operator_key: non_empty_env("ADMIN_WEBHOOKS_OPERATOR_KEY"),
         };
         settings.check()?;
         Ok(settings)
     }
+}
+
+/// The service's default limit per API key: generous for one producer (a thousand
+/// publishes a second, two thousand at once), low enough that a runaway client cannot
+/// take the whole store for itself.
+pub const DEFAULT_RATE_PER_SECOND: f64 = 1000.0;
+pub const DEFAULT_RATE_BURST: u32 = 2000;
+
+fn rate_limit(rate: Option<Rate>, burst: Option<u32>) -> Result<Option<RateLimit>, ConfigError> {
+    let burst = burst.unwrap_or(DEFAULT_RATE_BURST);
+    if burst == 0 {
+        return Err(ConfigError::Invalid(
+            "--rate-limit-burst must be at least 1".to_owned(),
+        ));
+    }
+    let per_second = match rate {
+        None => DEFAULT_RATE_PER_SECOND,
+        Some(Rate(None)) => return Ok(None),
+        Some(Rate(Some(per_second))) => per_second,
+    };
+    Ok(Some(RateLimit { per_second, burst }))
 }
 
 fn non_empty_env(name: &str) -> Option<String> {
@@ -276,6 +330,14 @@ impl Settings {
         }
         if self.lane_lease < Duration::from_secs(1) {
             return invalid("--lane-lease must be at least 1s");
+        }
+        if self.alert_after.is_zero() {
+            return invalid("--alert-after must be longer than 0");
+        }
+        // Each check reads every endpoint's backlog; more often than this only loads the
+        // store (tests use a fraction of a second).
+        if self.monitor_interval < Duration::from_millis(100) {
+            return invalid("--monitor-interval must be at least 100ms");
         }
         if self.max_in_flight == 0 {
             return invalid("--max-in-flight must be at least 1");
@@ -318,7 +380,35 @@ mod tests {
         assert_eq!(s.retention, Duration::from_secs(86_400));
         assert_eq!(s.secret_grace, Duration::from_secs(86_400));
         assert_eq!(s.log_retention, Duration::from_secs(30 * 86_400));
+        assert_eq!(
+            s.rate_limit,
+            Some(RateLimit {
+                per_second: 1000.0,
+                burst: 2000
+            })
+        );
+        assert_eq!(s.alert_after, Duration::from_secs(3600));
+        assert_eq!(s.monitor_interval, Duration::from_secs(15));
         assert!(!s.dev);
+    }
+
+    #[test]
+    fn rate_limits_parse_or_turn_off() {
+        let s = serve_args(&["--rate-limit", "5/s", "--rate-limit-burst", "3"])
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            s.rate_limit,
+            Some(RateLimit {
+                per_second: 5.0,
+                burst: 3
+            })
+        );
+        let s = serve_args(&["--rate-limit", "off"]).resolve().unwrap();
+        assert_eq!(s.rate_limit, None);
+        assert!(Cli::try_parse_from(["admin-webhooks", "serve", "--rate-limit", "lots"]).is_err());
+        let err = serve_args(&["--rate-limit-burst", "0"]).resolve().unwrap_err();
+        assert!(err.to_string().contains("--rate-limit-burst"), "{err}");
     }
 
     #[test]

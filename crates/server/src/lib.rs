@@ -1,4 +1,4 @@
-//! The service assembled: store, dispatcher and HTTP API in one process.
+//! The service assembled: store, dispatcher, HTTP API and dashboard in one process.
 //!
 //! [`run`] takes its configuration, an already-bound listener and a shutdown token, so
 //! tests start the real service on port 0 and stop it when they like. On shutdown the
@@ -7,7 +7,9 @@
 //! retention ([`prune_forever`]).
 
 pub mod config;
+pub mod measured;
 pub mod metrics;
+pub mod monitor;
 pub mod receive;
 pub mod telemetry;
 
@@ -64,7 +66,8 @@ pub async fn run(
     }
     let metrics_handle = metrics::install();
     let backend = Backend::open(&settings).await?;
-    let store = backend.store();
+    // Every store call is timed for /metrics; `backend` keeps the concrete store to close.
+    let store: Arc<dyn Store> = Arc::new(measured::MeasuredStore::new(backend.store()));
     bootstrap(&*store, settings.bootstrap_key.as_deref()).await?;
 
     let extra_ca_pem = match &settings.extra_ca_file {
@@ -109,6 +112,17 @@ pub async fn run(
         settings.log_retention,
         shutdown.clone(),
     ));
+    let alert_waker = dispatcher.clone();
+    let monitoring = tokio::spawn(monitor::monitor_forever(
+        store.clone(),
+        monitor::MonitorConfig {
+            interval: settings.monitor_interval,
+            alert_after: settings.alert_after,
+            retention: settings.retention,
+        },
+        move |ids| alert_waker.wake(ids),
+        shutdown.clone(),
+    ));
 
     let waker = dispatcher.clone();
     let resyncer = dispatcher.clone();
@@ -119,11 +133,19 @@ pub async fn run(
             operator_key: settings.operator_key.clone(),
             max_body_bytes: settings.max_body_bytes,
             secret_grace: settings.secret_grace,
+            rate_limit: settings.rate_limit,
         },
         wake_lanes: Arc::new(move |ids| waker.wake(ids)),
         resync_lanes: Arc::new(move |ids| resyncer.resync(ids)),
+        limiter: Arc::new(api::rate_limit::RateLimiter::new(settings.rate_limit)),
+        dispatcher_alive: Some(dispatcher_liveness(dispatcher.clone())),
     };
-    let app = api::router(state).merge(metrics::router(metrics_handle));
+    // The dashboard shares the API's state: the same store, URL policy and lane wake-ups.
+    let dashboard = dashboard::router(
+        state.clone(),
+        dashboard::DashboardConfig::for_service(settings.dev),
+    );
+    let app = api::router_with(state, metrics::router(metrics_handle)).merge(dashboard);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "Admin Webhooks is listening");
     let serve_shutdown = shutdown.clone();
@@ -134,9 +156,24 @@ pub async fn run(
     shutdown.cancel();
     dispatcher.stopped().await;
     let _ = pruning.await;
+    let _ = monitoring.await;
     backend.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `/readyz`'s view of the dispatcher: alive while its sweep keeps running.
+fn dispatcher_liveness(dispatcher: Dispatcher) -> api::health::Liveness {
+    Arc::new(move || {
+        if dispatcher.is_alive() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the dispatcher has not swept the store for {} s",
+                dispatcher.since_last_sweep().as_secs()
+            ))
+        }
+    })
 }
 
 /// Rows of each kind one pruning pass removes: one short transaction on the store's

@@ -1,14 +1,22 @@
 //! `GET /metrics`: Prometheus text exposition of every series the service records.
 //!
+//! Series: publishes and their latency (api), attempts by outcome and error class,
+//! attempt and delivery latency, expiries and lanes (delivery), store operation latency
+//! ([`crate::measured`]), pending deliveries and oldest pending age per workspace and
+//! alerts raised ([`crate::monitor`]), rate-limited requests (api). Labels come from fixed
+//! sets, except `workspace_id`, which is bounded by the number of workspaces.
+//!
 //! The `metrics` facade has one recorder per process by design; it is installed once
 //! and shared by every service `run` in the process (tests start several).
 
 use std::sync::OnceLock;
 
-use axum::Router;
+use axum::extract::State;
 use axum::http::header;
-use axum::routing::get;
+use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Bucket bounds in seconds, from a fast local attempt to a delivery retried for an hour.
 const BUCKETS: &[f64] = &[
@@ -32,25 +40,34 @@ pub fn install() -> PrometheusHandle {
             let _ = metrics::set_global_recorder(recorder);
             delivery::metrics::describe();
             api::metrics::describe();
+            crate::measured::describe();
+            crate::monitor::describe();
             handle
         })
         .clone()
 }
 
-pub fn router(handle: PrometheusHandle) -> Router {
-    Router::new().route(
-        "/metrics",
-        get(move || {
-            let handle = handle.clone();
-            async move {
-                (
-                    [(
-                        header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
-                    handle.render(),
-                )
-            }
-        }),
+/// `/metrics`, documented in `/openapi.json` with the API (see [`api::router_with`]).
+pub fn router(handle: PrometheusHandle) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(render))
+        .with_state(handle)
+}
+
+/// Every series in the Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain; version=0.0.4", body = String))
+)]
+async fn render(State(handle): State<PrometheusHandle>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
     )
 }

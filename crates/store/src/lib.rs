@@ -17,8 +17,11 @@
 //!   original place in the endpoint's order, ahead of every later open delivery, and its
 //!   retention window counts from the re-opening.
 //! - Retention never removes an open delivery, nor an event an undeleted delivery refers to.
+//! - A dashboard session lives until its expiry or until its API key is revoked,
+//!   whichever comes first; only its id's hash is stored.
 
 pub mod model;
+pub mod operations;
 pub mod postgres;
 pub mod sqlite;
 
@@ -29,6 +32,9 @@ use chrono::{DateTime, Utc};
 use domain::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 
 pub use model::*;
+pub use operations::{
+    AlertCondition, EndpointBacklog, MigrationStatus, NewAlert, alert_idempotency_key,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -67,6 +73,37 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
 
+    // Operations (issue 8): readiness, the backlog gauges and operational alerts.
+
+    /// The highest schema migration applied to the database and the highest this binary
+    /// knows (for `/readyz`: a database behind or ahead of the binary is not ready).
+    async fn migrations(&self) -> Result<MigrationStatus>;
+
+    /// Every endpoint that has open deliveries, with how many, how old its head is, and
+    /// since when its attempts have been failing. Reads indexes only (a count of the open
+    /// index and a few probes per endpoint); meant to be called every few seconds, not
+    /// per request.
+    async fn endpoint_backlogs(&self) -> Result<Vec<EndpointBacklog>>;
+
+    /// Raises an operational alert: records `alert` and publishes `event` (a
+    /// `system.alert` of the alert's workspace) together, unless the same condition of the
+    /// same endpoint is recorded already. Returns the publish when this call made it,
+    /// `None` when the alert was raised before (by this process or another), so each
+    /// occurrence of a condition publishes one event. A backend that cannot do both in
+    /// one transaction publishes under [`alert_idempotency_key`] and finishes, on the next
+    /// call, an alert it recorded but did not publish. `NotFound` when the endpoint is gone.
+    async fn raise_alert(&self, alert: NewAlert, event: NewEvent) -> Result<Option<Published>>;
+
+    /// Forgets the recorded alert of `condition` on `webhook` if its `since` is before
+    /// `before`, re-arming it; whether one was forgotten. Comparing `since` keeps a
+    /// process that read older data from forgetting an alert raised after its read.
+    async fn clear_alerts(
+        &self,
+        webhook: &WebhookId,
+        condition: AlertCondition,
+        before: DateTime<Utc>,
+    ) -> Result<bool>;
+
     // Workspaces (operator API).
     async fn create_workspace(
         &self,
@@ -91,6 +128,20 @@ pub trait Store: Send + Sync + 'static {
         page: PageRequest,
     ) -> Result<Page<ApiKey>>;
     async fn revoke_api_key(&self, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<()>;
+
+    // Dashboard sessions (issue 7). A session is found only while it has not expired AND
+    // the API key that opened it is live, so revoking a key ends its sessions in every
+    // process sharing the store, with nothing to notify.
+
+    /// Stores a session opened with `new.api_key_id`. `NotFound` unless that key is a live
+    /// key of `new.workspace_id`. Also deletes a bounded number of expired sessions, so
+    /// the table holds about one session lifetime's worth of sign-ins.
+    async fn create_session(&self, new: NewSession) -> Result<Session>;
+    /// The session with this id hash, if it has not expired and its API key is not
+    /// revoked; `None` otherwise.
+    async fn find_session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>>;
+    /// Ends a session (sign-out). Ending one that does not exist is not an error.
+    async fn delete_session(&self, id_hash: &[u8; 32]) -> Result<()>;
 
     // Event catalog.
     async fn list_event_types(&self, workspace: &WorkspaceId) -> Result<Vec<EventType>>;

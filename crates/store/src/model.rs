@@ -37,6 +37,28 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
 }
 
+/// What the store keeps of a new dashboard session: never the session id itself (the
+/// cookie's value), only its hash, so a copy of the database signs nobody in.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// SHA-256 of the session id.
+    pub id_hash: [u8; 32],
+    pub workspace_id: WorkspaceId,
+    /// The API key that signed in; revoking it ends the session.
+    pub api_key_id: ApiKeyId,
+    /// The session is dead from this moment on, whatever else happens.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A live dashboard session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Session {
+    pub workspace_id: WorkspaceId,
+    pub api_key_id: ApiKeyId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventType {
     pub name: String,

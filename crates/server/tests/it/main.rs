@@ -2,10 +2,14 @@
 //! HTTP, delivering to real receivers on loopback.
 
 mod activity;
+mod alerts;
 mod bootstrap;
 mod crash;
+mod dashboard;
 mod delivery;
+mod logs;
 mod multiprocess;
+mod openapi;
 mod operations;
 mod resend;
 mod restart;

@@ -18,7 +18,8 @@
 //! - Lanes are shared by lease ([`leases`]), and wake-ups travel by LISTEN/NOTIFY
 //!   ([`listener`]).
 //! - The activity log, re-sends, stats and retention ([`activity`], [`stats`],
-//!   [`retention`]) are plain statements on pooled connections.
+//!   [`retention`]) are plain statements on pooled connections, and so are dashboard
+//!   sessions ([`sessions`]).
 //!
 //! Invariants (beyond the contract in the crate root):
 //! - Every behaviour of the [`Store`] contract is the SQLite backend's; the conformance
@@ -33,6 +34,7 @@ mod activity;
 mod deliveries;
 mod leases;
 mod listener;
+mod operations;
 mod outcomes;
 mod pipeline;
 #[cfg(test)]
@@ -41,6 +43,7 @@ mod publish;
 mod retention;
 mod rows;
 mod schema;
+mod sessions;
 mod stats;
 mod tenancy;
 mod webhooks;
@@ -58,11 +61,12 @@ use self::listener::Wakeups;
 use self::outcomes::OutcomeJob;
 use self::publish::PublishJob;
 use self::writer::Writer;
+use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};
 use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
-    LaneTarget, NewApiKey, NewEvent, NewWebhook, Outcome, Page, PageRequest, PruneReport,
-    Published, ReplayFilter, Result, SecretRotation, Store, StoreError, Webhook, WebhookPatch,
-    WebhookStats, Workspace,
+    LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
+    PruneReport, Published, ReplayFilter, Result, SecretRotation, Session, Store, StoreError,
+    Webhook, WebhookPatch, WebhookStats, Workspace,
 };
 
 /// The channel every process listens on: the payload is the id of an endpoint whose lane
@@ -173,6 +177,41 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn migrations(&self) -> Result<MigrationStatus> {
+        Ok(MigrationStatus {
+            applied: schema::schema_version(&self.pool).await?,
+            latest: schema::LATEST,
+        })
+    }
+
+    async fn endpoint_backlogs(&self) -> Result<Vec<EndpointBacklog>> {
+        operations::endpoint_backlogs(&self.client().await?).await
+    }
+
+    async fn raise_alert(
+        &self,
+        alert: NewAlert,
+        mut event: NewEvent,
+    ) -> Result<Option<Published>> {
+        let since = match operations::claim(&self.client().await?, &alert).await? {
+            operations::Claim::Publish { since } => since,
+            operations::Claim::Done => return Ok(None),
+        };
+        event.idempotency_key = Some(operations::idempotency_key(&alert, since));
+        let published = self.publish(event).await?;
+        operations::mark_published(&self.client().await?, &alert, &published.event.id).await?;
+        Ok((!published.duplicate).then_some(published))
+    }
+
+    async fn clear_alerts(
+        &self,
+        webhook: &WebhookId,
+        condition: AlertCondition,
+        before: DateTime<Utc>,
+    ) -> Result<bool> {
+        operations::clear_alerts(&self.client().await?, webhook, condition, before).await
+    }
+
     async fn create_workspace(
         &self,
         name: &str,
@@ -219,6 +258,18 @@ impl Store for PostgresStore {
 
     async fn revoke_api_key(&self, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<()> {
         tenancy::revoke_api_key(&self.client().await?, workspace, id).await
+    }
+
+    async fn create_session(&self, new: NewSession) -> Result<Session> {
+        sessions::create_session(&self.client().await?, &new).await
+    }
+
+    async fn find_session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>> {
+        sessions::find_session(&self.client().await?, id_hash).await
+    }
+
+    async fn delete_session(&self, id_hash: &[u8; 32]) -> Result<()> {
+        sessions::delete_session(&self.client().await?, id_hash).await
     }
 
     async fn list_event_types(&self, workspace: &WorkspaceId) -> Result<Vec<EventType>> {

@@ -19,7 +19,14 @@ use super::PgOptions;
 use crate::{Result, StoreError};
 
 /// `(version, SQL)` in ascending order. Never edit an applied one: add the next.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_sessions.sql")),
+    (3, include_str!("migrations/0003_alerts.sql")),
+];
+
+/// The schema version this binary brings a database to.
+pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 /// How long making one new connection may take before a call fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -14,10 +14,12 @@
 mod activity;
 mod deliveries;
 mod events;
+mod operations;
 mod readers;
 mod retention;
 mod rows;
 mod schema;
+mod sessions;
 mod stats;
 mod tenancy;
 mod webhooks;
@@ -33,10 +35,13 @@ use domain::{ApiKeyId, DeliveryId, EventId, EventTypeDef, WebhookId, WorkspaceId
 use self::readers::{Readers, snapshot};
 use self::writer::Writer;
 use crate::{
+    AlertCondition, EndpointBacklog, MigrationStatus, NewAlert,
+};
+use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
-    LaneTarget, NewApiKey, NewEvent, NewWebhook, Outcome, Page, PageRequest, PruneReport,
-    Published, ReplayFilter, Result, SecretRotation, Store, StoreError, Webhook, WebhookPatch,
-    WebhookStats, Workspace,
+    LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
+    PruneReport, Published, ReplayFilter, Result, SecretRotation, Session, Store, StoreError,
+    Webhook, WebhookPatch, WebhookStats, Workspace,
 };
 
 /// The file name used under the service's data directory.
@@ -124,6 +129,35 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn migrations(&self) -> Result<MigrationStatus> {
+        self.readers.read(operations::migrations).await
+    }
+
+    async fn endpoint_backlogs(&self) -> Result<Vec<EndpointBacklog>> {
+        self.readers
+            .read(|conn| snapshot(conn, operations::endpoint_backlogs))
+            .await
+    }
+
+    async fn raise_alert(&self, alert: NewAlert, event: NewEvent) -> Result<Option<Published>> {
+        self.writer
+            .write(move |tx| operations::raise_alert(tx, &alert, &event))
+            .await
+    }
+
+    async fn clear_alerts(
+        &self,
+        webhook: &WebhookId,
+        condition: AlertCondition,
+        before: DateTime<Utc>,
+    ) -> Result<bool> {
+        let webhook = webhook.clone();
+        let before = before.timestamp_millis();
+        self.writer
+            .write(move |tx| operations::clear_alerts(tx, &webhook, condition, before))
+            .await
+    }
+
     async fn create_workspace(
         &self,
         name: &str,
@@ -188,6 +222,26 @@ impl Store for SqliteStore {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.writer
             .write(move |tx| tenancy::revoke_api_key(tx, &workspace, &id))
+            .await
+    }
+
+    async fn create_session(&self, new: NewSession) -> Result<Session> {
+        self.writer
+            .write(move |tx| sessions::create_session(tx, &new))
+            .await
+    }
+
+    async fn find_session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>> {
+        let id_hash = *id_hash;
+        self.readers
+            .read(move |conn| sessions::find_session(conn, &id_hash))
+            .await
+    }
+
+    async fn delete_session(&self, id_hash: &[u8; 32]) -> Result<()> {
+        let id_hash = *id_hash;
+        self.writer
+            .write(move |tx| sessions::delete_session(tx, &id_hash))
             .await
     }
 

@@ -20,7 +20,12 @@ use crate::{Result, StoreError};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_activity.sql")),
+    (3, include_str!("migrations/0003_sessions.sql")),
+    (4, include_str!("migrations/0004_alerts.sql")),
 ];
+
+/// The schema version this binary brings a database to.
+pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 /// Statements kept prepared per connection; the store uses a few dozen distinct ones.
 const STATEMENT_CACHE: usize = 64;
@@ -135,7 +140,7 @@ mod tests {
         assert_eq!(pragma(&conn, "foreign_keys"), 1);
         assert_eq!(pragma(&conn, "temp_store"), 2, "MEMORY");
         assert_eq!(pragma(&conn, "busy_timeout"), 5000);
-        assert_eq!(schema_version(&conn).unwrap(), 2);
+        assert_eq!(schema_version(&conn).unwrap(), LATEST);
         let reader = open_reader(&dir.path().join("x.db")).unwrap();
         assert_eq!(pragma(&reader, "foreign_keys"), 1);
         assert!(
@@ -169,7 +174,7 @@ mod tests {
             .unwrap();
         }
         let conn = open_writer(&path).unwrap();
-        assert_eq!(schema_version(&conn).unwrap(), 2);
+        assert_eq!(schema_version(&conn).unwrap(), LATEST);
         let row: (String, Option<i64>) = conn
             .query_row(
                 "SELECT status, open_since FROM deliveries WHERE id = 'dlv_1'",

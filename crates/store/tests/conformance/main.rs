@@ -12,10 +12,12 @@ extern crate admin_webhooks_store as store;
 mod activity;
 mod dispatch;
 mod durability;
+mod operations;
 mod postgres;
 mod publish;
 mod resend;
 mod retention;
+mod sessions;
 mod support;
 mod tenancy;
 mod webhooks;
@@ -64,6 +66,11 @@ macro_rules! conformance {
             resend::replay_reopens_a_range_of_one_endpoint,
             retention::prune_removes_old_closed_rows_and_keeps_open_ones,
             retention::rotation_keeps_the_previous_secret_for_its_grace,
+            operations::migrations_are_current,
+            operations::backlogs_report_pending_heads_and_failure_runs,
+            operations::alerts_are_raised_once_until_cleared,
+            sessions::sessions_live_until_expiry_sign_out_or_revocation,
+            sessions::sessions_survive_reopening,
         );
     };
     (@tests $backend:ident, $setup:path; $($module:ident :: $check:ident),* $(,)?) => {

@@ -19,6 +19,8 @@ pub struct Service {
     pub client: reqwest::Client,
     /// Everything the service printed on stdout so far (the bootstrap banner).
     stdout: Arc<Mutex<String>>,
+    /// Every log line (stderr) so far.
+    log: Arc<Mutex<String>>,
 }
 
 impl Service {
@@ -39,6 +41,26 @@ impl Service {
             .args(extra);
         command.env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", KEY);
         Service::spawn(command)
+    }
+
+    /// Like [`Service::start`], with environment variables set over the defaults (e.g. a
+    /// `RUST_LOG` that logs everything).
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Service {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_admin-webhooks"));
+        command
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--dev",
+            ])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra);
+        command.env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", KEY);
+        Service::spawn_with(command, env)
     }
 
     /// Starts the binary on a PostgreSQL database shared with other processes.
@@ -70,21 +92,33 @@ impl Service {
         Service::spawn(command)
     }
 
-    fn spawn(mut command: Command) -> Service {
+    fn spawn(command: Command) -> Service {
+        Service::spawn_with(command, &[])
+    }
+
+    fn spawn_with(mut command: Command, env: &[(&str, &str)]) -> Service {
         command
             .env("ADMIN_WEBHOOKS_OPERATOR_KEY", OPERATOR_KEY)
             .env("RUST_LOG", "info,admin_webhooks_delivery=debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("the admin-webhooks binary starts");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        let log = Arc::new(Mutex::new(String::new()));
+        let logged = log.clone();
         // Reads the log to learn the bound address, then keeps draining it so the pipe
-        // never fills; lines are echoed for a failing test's output.
+        // never fills; lines are echoed for a failing test's output and kept.
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[service] {line}");
+                {
+                    let mut all = logged.lock().unwrap();
+                    all.push_str(&line);
+                    all.push('\n');
+                }
                 if let Some(addr) = listening_addr(&line)
                     && let Some(tx) = tx.take()
                 {
@@ -110,6 +144,7 @@ impl Service {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             stdout,
+            log,
         }
     }
 
@@ -174,6 +209,11 @@ impl Service {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         self.child.wait().unwrap()
+    }
+
+    /// Every log line the service wrote so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     /// What the service printed on stdout so far.

@@ -1,0 +1,351 @@
+//! The activity log: one endpoint's deliveries (newest first, filtered by status, paged),
+//! the outcome of a test event, one delivery's attempts, and the retry button.
+//!
+//! Invariants:
+//! - The log is rendered by one template (`activity.html`), both inside the webhook's
+//!   page and alone as the fragment the script re-fetches every few seconds, so the live
+//!   view and the page without JavaScript never disagree.
+//! - A retry re-opens the delivery in place through the store (it keeps its place in the
+//!   endpoint's order) and then resyncs the endpoint's lane, as the API does; retrying to
+//!   a disabled endpoint is refused with the API's message.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use domain::{DeliveryId, DeliveryStatus, EventId, WebhookId};
+use http::StatusCode;
+use store::{Delivery, DeliveryFilter, PageRequest};
+
+use crate::DashState;
+use crate::error::{OrNotFound, PageResult, parse_id};
+use crate::form::Posted;
+use crate::session::SignedIn;
+use crate::views::{
+    Ctx, Notice, STATUSES, When, code, millis, page, query, relative, status_hint, when,
+};
+use crate::webhook;
+
+/// Deliveries per page of the log.
+const PAGE_SIZE: u32 = 25;
+
+/// The query of a webhook's page and of its log fragment.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub(crate) struct LogQuery {
+    /// Only deliveries with this status ("" or absent: all).
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    /// The test event just sent, whose outcome the page shows above the log.
+    pub test: Option<String>,
+    /// Show the signing secret.
+    pub reveal: Option<String>,
+    /// What just happened (`created`, `rotated`, …), for the notice.
+    pub done: Option<String>,
+}
+
+impl LogQuery {
+    fn status(&self) -> Option<DeliveryStatus> {
+        self.status.as_deref().and_then(|s| s.parse().ok())
+    }
+}
+
+pub(crate) struct DeliveryRow {
+    pub(crate) id: String,
+    pub(crate) event_id: String,
+    pub(crate) event_type: String,
+    pub(crate) status: &'static str,
+    pub(crate) hint: &'static str,
+    pub(crate) attempts: u32,
+    pub(crate) code: String,
+    pub(crate) response: String,
+    pub(crate) next_retry: String,
+    pub(crate) created: When,
+    pub(crate) last_error: Option<String>,
+}
+
+fn row(d: Delivery, now: chrono::DateTime<Utc>) -> DeliveryRow {
+    DeliveryRow {
+        id: d.id.to_string(),
+        event_id: d.event_id.to_string(),
+        event_type: d.event_type,
+        status: d.status.as_str(),
+        hint: status_hint(d.status),
+        attempts: d.attempts,
+        code: code(d.last_status_code),
+        response: millis(d.last_response_ms),
+        next_retry: match d.next_attempt_at {
+            Some(at) if d.status.is_open() => relative(at, now),
+            _ => "—".to_owned(),
+        },
+        created: when(d.created_at),
+        last_error: d.last_error,
+    }
+}
+
+pub(crate) struct FilterOption {
+    pub(crate) value: &'static str,
+    pub(crate) label: &'static str,
+    pub(crate) selected: bool,
+}
+
+/// The outcome of a test event sent from the page.
+pub(crate) struct TestView {
+    pub(crate) event_id: String,
+    /// `None` until its delivery is found (or once retention removed it).
+    pub(crate) delivery: Option<DeliveryRow>,
+}
+
+pub(crate) struct ActivityView {
+    pub(crate) webhook_id: String,
+    pub(crate) filters: Vec<FilterOption>,
+    pub(crate) filtered: bool,
+    pub(crate) rows: Vec<DeliveryRow>,
+    /// The next (older) page.
+    pub(crate) older: Option<String>,
+    /// Whether this is a later page (a link back to the newest is shown).
+    pub(crate) paged: bool,
+    /// The fragment's URL, re-fetched by the script.
+    pub(crate) refresh: String,
+    /// This page's URL, the refresh link without JavaScript.
+    pub(crate) page_url: String,
+    pub(crate) test: Option<TestView>,
+    pub(crate) enabled: bool,
+}
+
+pub(crate) async fn activity_view(
+    state: &DashState,
+    session: &SignedIn,
+    hook: &store::Webhook,
+    q: &LogQuery,
+) -> PageResult<ActivityView> {
+    let status = q.status();
+    let cursor = q.cursor.clone().filter(|c| !c.is_empty());
+    let filter = DeliveryFilter {
+        status,
+        ..DeliveryFilter::default()
+    };
+    let page_request = PageRequest {
+        limit: PAGE_SIZE,
+        cursor: cursor.clone(),
+    };
+    let deliveries = state
+        .store()
+        .list_deliveries(&session.workspace_id, &hook.id, filter, page_request)
+        .await
+        .or_not_found("webhook")?;
+    let now = Utc::now();
+    let test = match q.test.as_deref().and_then(|t| t.parse::<EventId>().ok()) {
+        Some(event) => {
+            let found = state
+                .store()
+                .list_event_deliveries(&session.workspace_id, &event)
+                .await;
+            let delivery = match found {
+                Ok(list) => list.into_iter().find(|d| d.webhook_id == hook.id),
+                Err(store::StoreError::NotFound) => None,
+                Err(other) => return Err(other.into()),
+            };
+            Some(TestView {
+                event_id: event.to_string(),
+                delivery: delivery.map(|d| row(d, now)),
+            })
+        }
+        None => None,
+    };
+    let status_text = status.map_or("", |s| s.as_str());
+    let test_text = q.test.as_deref().unwrap_or("");
+    let cursor_text = cursor.as_deref().unwrap_or("");
+    let base = format!("/dashboard/webhooks/{}", hook.id);
+    let own = [
+        ("status", status_text),
+        ("cursor", cursor_text),
+        ("test", test_text),
+    ];
+    Ok(ActivityView {
+        webhook_id: hook.id.to_string(),
+        filters: std::iter::once(FilterOption {
+            value: "",
+            label: "All statuses",
+            selected: status.is_none(),
+        })
+        .chain(STATUSES.iter().map(|s| FilterOption {
+            value: s.as_str(),
+            label: s.as_str(),
+            selected: status == Some(*s),
+        }))
+        .collect(),
+        filtered: status.is_some(),
+        rows: deliveries.data.into_iter().map(|d| row(d, now)).collect(),
+        older: deliveries.next_cursor.map(|c| {
+            format!(
+                "{base}{}#activity",
+                query(&[("status", status_text), ("cursor", &c), ("test", test_text)])
+            )
+        }),
+        paged: cursor.is_some(),
+        refresh: format!("{base}/activity{}", query(&own)),
+        page_url: format!("{base}{}#activity", query(&own)),
+        test,
+        enabled: hook.enabled,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "activity.html")]
+struct ActivityFragment {
+    ctx: Ctx,
+    log: ActivityView,
+}
+
+/// The log alone, for the script's live refresh.
+pub(crate) async fn fragment(
+    State(state): State<DashState>,
+    session: SignedIn,
+    Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> PageResult<Response> {
+    let id: WebhookId = parse_id(&id, "webhook")?;
+    let hook = state
+        .store()
+        .get_webhook(&session.workspace_id, &id)
+        .await
+        .or_not_found("webhook")?;
+    let log = activity_view(&state, &session, &hook, &q).await?;
+    let ctx = Ctx {
+        signed_in: true,
+        csrf: session.csrf.clone(),
+        workspace: String::new(),
+        active: "webhooks",
+    };
+    page(StatusCode::OK, &ActivityFragment { ctx, log })
+}
+
+struct AttemptRow {
+    /// 1 for the first attempt.
+    number: usize,
+    at: When,
+    code: String,
+    response: String,
+    error: Option<String>,
+    body: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "delivery.html")]
+struct DeliveryPage {
+    ctx: Ctx,
+    delivery: DeliveryRow,
+    webhook_id: String,
+    webhook_url: String,
+    attempts: Vec<AttemptRow>,
+    notice: Option<Notice>,
+}
+
+pub(crate) async fn delivery(
+    State(state): State<DashState>,
+    session: SignedIn,
+    Path(id): Path<String>,
+) -> PageResult<Response> {
+    let id: DeliveryId = parse_id(&id, "delivery")?;
+    render_delivery(&state, &session, &id, StatusCode::OK, None).await
+}
+
+async fn render_delivery(
+    state: &DashState,
+    session: &SignedIn,
+    id: &DeliveryId,
+    status: StatusCode,
+    notice: Option<Notice>,
+) -> PageResult<Response> {
+    let (delivery, attempts) = state
+        .store()
+        .get_delivery(&session.workspace_id, id)
+        .await
+        .or_not_found("delivery")?;
+    let hook = state
+        .store()
+        .get_webhook(&session.workspace_id, &delivery.webhook_id)
+        .await
+        .or_not_found("webhook")?;
+    let ctx = Ctx::new(state, session, "webhooks").await?;
+    let total = attempts.len();
+    let attempts = attempts
+        .into_iter()
+        .rev()
+        .enumerate()
+        .map(|(i, a)| AttemptRow {
+            number: total - i,
+            at: when(a.attempted_at),
+            code: code(a.status_code),
+            response: millis(Some(a.response_ms)),
+            error: match (a.error_class, a.error_message) {
+                (Some(class), Some(message)) => Some(format!("{class}: {message}")),
+                (Some(class), None) => Some(class.to_string()),
+                (None, message) => message,
+            },
+            body: a.response_body.filter(|b| !b.is_empty()),
+        })
+        .collect();
+    let template = DeliveryPage {
+        ctx,
+        delivery: row(delivery, Utc::now()),
+        webhook_id: hook.id.to_string(),
+        webhook_url: hook.url,
+        attempts,
+        notice,
+    };
+    page(status, &template)
+}
+
+/// Sends one delivery again now, whatever its status; back to where the button was.
+pub(crate) async fn retry(
+    State(state): State<DashState>,
+    Path(id): Path<String>,
+    Posted { session, form }: Posted,
+) -> PageResult<Response> {
+    let id: DeliveryId = parse_id(&id, "delivery")?;
+    let (delivery, _) = state
+        .store()
+        .get_delivery(&session.workspace_id, &id)
+        .await
+        .or_not_found("delivery")?;
+    let from_delivery = form.get("from") == Some("delivery");
+    let refused =
+        api::deliveries::require_enabled(&state.app, &session.workspace_id, &delivery.webhook_id)
+            .await;
+    if let Err(error) = refused {
+        if error.status().is_server_error() {
+            return Err(error.into());
+        }
+        let notice = Notice::error(error.to_string());
+        return if from_delivery {
+            render_delivery(&state, &session, &id, error.status(), notice).await
+        } else {
+            let q = LogQuery::default();
+            webhook::render(
+                &state,
+                &session,
+                &delivery.webhook_id,
+                &q,
+                error.status(),
+                notice,
+            )
+            .await
+        };
+    }
+    let delivery = state
+        .store()
+        .retry_delivery(&session.workspace_id, &id)
+        .await
+        .or_not_found("delivery")?;
+    (state.app.resync_lanes)(std::slice::from_ref(&delivery.webhook_id));
+    let target = if from_delivery {
+        format!("/dashboard/deliveries/{id}")
+    } else {
+        format!(
+            "/dashboard/webhooks/{}?done=retried#activity",
+            delivery.webhook_id
+        )
+    };
+    Ok(Redirect::to(&target).into_response())
+}

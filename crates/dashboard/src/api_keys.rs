@@ -1,0 +1,169 @@
+//! Settings › API Keys: create (the value shown once), list, revoke.
+//!
+//! Invariants:
+//! - A key is made exactly as `POST /v1/api-keys` makes it (the API crate's `new_key`
+//!   and `key_name`): the store keeps its hash and hint; the value appears only in the
+//!   answer to the form that created it, which, like every page, is `no-store`.
+//! - Revoking a key ends every dashboard session it opened (the store checks the key on
+//!   every request); revoking the key of this very session signs it out.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use domain::ApiKeyId;
+use http::StatusCode;
+use store::PageRequest;
+
+use crate::DashState;
+use crate::error::{OrNotFound, PageResult, parse_id};
+use crate::form::Posted;
+use crate::session::{SignedIn, clear_session_cookie, secure};
+use crate::views::{Ctx, Notice, When, page, query, when};
+
+const PAGE_SIZE: u32 = 100;
+
+struct KeyRow {
+    id: String,
+    name: String,
+    hint: String,
+    created: When,
+    /// The key this session signed in with.
+    current: bool,
+}
+
+/// A key just created: its one appearance.
+struct CreatedKey {
+    name: String,
+    value: String,
+}
+
+#[derive(Template)]
+#[template(path = "api_keys.html")]
+struct KeysPage {
+    ctx: Ctx,
+    keys: Vec<KeyRow>,
+    next: Option<String>,
+    created: Option<CreatedKey>,
+    notice: Option<Notice>,
+    name: String,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct KeysQuery {
+    cursor: Option<String>,
+    done: Option<String>,
+}
+
+async fn render(
+    state: &DashState,
+    session: &SignedIn,
+    cursor: Option<String>,
+    status: StatusCode,
+    (created, notice, name): (Option<CreatedKey>, Option<Notice>, String),
+) -> PageResult<Response> {
+    let ctx = Ctx::new(state, session, "keys").await?;
+    let keys = state
+        .store()
+        .list_api_keys(
+            &session.workspace_id,
+            PageRequest {
+                limit: PAGE_SIZE,
+                cursor: cursor.filter(|c| !c.is_empty()),
+            },
+        )
+        .await?;
+    let template = KeysPage {
+        ctx,
+        keys: keys
+            .data
+            .into_iter()
+            .map(|k| KeyRow {
+                current: k.id == session.api_key_id,
+                id: k.id.to_string(),
+                name: k.name,
+                hint: k.hint,
+                created: when(k.created_at),
+            })
+            .collect(),
+        next: keys
+            .next_cursor
+            .map(|c| format!("/dashboard/api-keys{}", query(&[("cursor", &c)]))),
+        created,
+        notice,
+        name,
+    };
+    page(status, &template)
+}
+
+pub(crate) async fn list(
+    State(state): State<DashState>,
+    session: SignedIn,
+    Query(q): Query<KeysQuery>,
+) -> PageResult<Response> {
+    let notice = match q.done.as_deref() {
+        Some("revoked") => Notice::success(
+            "The key was revoked: requests with it now get 401, and dashboard sessions it \
+             opened have ended.",
+        ),
+        _ => None,
+    };
+    render(
+        &state,
+        &session,
+        q.cursor,
+        StatusCode::OK,
+        (None, notice, String::new()),
+    )
+    .await
+}
+
+pub(crate) async fn create(
+    State(state): State<DashState>,
+    Posted { session, form }: Posted,
+) -> PageResult<Response> {
+    let entered = form.text("name").to_owned();
+    let name = match api::api_keys::key_name(&entered) {
+        Ok(name) => name,
+        Err(error) => {
+            let status = error.status();
+            let notice = Notice::error(error.to_string());
+            return render(&state, &session, None, status, (None, notice, entered)).await;
+        }
+    };
+    let (value, record) = api::api_keys::new_key(name.clone());
+    state
+        .store()
+        .create_api_key(&session.workspace_id, record)
+        .await?;
+    let created = CreatedKey { name, value };
+    render(
+        &state,
+        &session,
+        None,
+        StatusCode::CREATED,
+        (Some(created), None, String::new()),
+    )
+    .await
+}
+
+pub(crate) async fn revoke(
+    State(state): State<DashState>,
+    headers: http::HeaderMap,
+    Path(id): Path<String>,
+    Posted { session, .. }: Posted,
+) -> PageResult<Response> {
+    let id: ApiKeyId = parse_id(&id, "API key")?;
+    state
+        .store()
+        .revoke_api_key(&session.workspace_id, &id)
+        .await
+        .or_not_found("API key")?;
+    if id == session.api_key_id {
+        // This session died with its key: say so on the sign-in page.
+        let mut response = Redirect::to("/dashboard/sign-in?ended=1").into_response();
+        let (name, value) = clear_session_cookie(secure(&state, &headers));
+        response.headers_mut().append(name, value);
+        return Ok(response);
+    }
+    Ok(Redirect::to("/dashboard/api-keys?done=revoked").into_response())
+}

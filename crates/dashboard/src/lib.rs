@@ -1,0 +1,135 @@
+//! The dashboard of Admin Webhooks: server-rendered HTML pages, served by the same binary
+//! as the API, laid out as the user guide describes (Settings › Integrations › Webhooks,
+//! Settings › API Keys, the event catalog).
+//!
+//! [`router`] serves everything under `/dashboard` (and redirects `/` there). Pages are
+//! askama templates compiled into the binary; the stylesheet and the script are embedded
+//! with `include_str!` ([`assets`]). Every page works without JavaScript; the script only
+//! adds copy-to-clipboard, confirmations and the live refresh of the activity log.
+//!
+//! Invariants:
+//! - Every page and action needs a live session ([`session`]); without one a page
+//!   redirects to the sign-in form. The API key typed there is checked once and never
+//!   kept by the browser: the browser holds only a random session id in an HttpOnly,
+//!   SameSite=Strict cookie, and the store holds only that id's hash.
+//! - Every POST carries the session's CSRF token in a form field, checked in constant
+//!   time before anything else happens ([`form`]); without it the answer is a 403 page.
+//! - Handlers speak to the store and validate exactly as the API does, through the API
+//!   crate's own functions, so a URL or a subscription refused by one is refused by the
+//!   other with the same message; they wake or resync lanes after the same changes.
+//! - Nothing here is cacheable, framable or allowed to run inline script ([`headers`]).
+
+mod activity;
+mod api_keys;
+mod assets;
+mod catalog;
+mod error;
+mod form;
+mod headers;
+pub mod session;
+mod signin;
+mod views;
+mod webhook;
+mod webhooks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::response::Redirect;
+use axum::routing::{get, post};
+
+pub use error::PageError;
+
+/// How long a session lives after sign-in, unless configured otherwise: a working day.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// What the dashboard needs to know beyond the API's state.
+#[derive(Debug, Clone)]
+pub struct DashboardConfig {
+    /// A session ends this long after sign-in, whatever happens in between.
+    pub session_ttl: Duration,
+    /// Mark cookies `Secure` on every answer (the service runs outside `--dev`). When
+    /// false, they are still `Secure` on requests a proxy says came over HTTPS
+    /// (`X-Forwarded-Proto: https`).
+    pub secure_cookies: bool,
+}
+
+impl DashboardConfig {
+    /// The service's defaults: `Secure` cookies outside `--dev`.
+    pub fn for_service(dev: bool) -> Self {
+        Self {
+            session_ttl: DEFAULT_SESSION_TTL,
+            secure_cookies: !dev,
+        }
+    }
+}
+
+/// What every dashboard handler shares: the API's state (store, configuration, lane
+/// wake-ups) and the dashboard's own settings.
+#[derive(Clone)]
+pub struct DashState {
+    pub app: api::AppState,
+    pub config: Arc<DashboardConfig>,
+}
+
+impl DashState {
+    fn store(&self) -> &dyn store::Store {
+        &*self.app.store
+    }
+
+    fn url_policy(&self) -> domain::UrlPolicy {
+        domain::UrlPolicy {
+            dev: self.app.config.dev,
+        }
+    }
+}
+
+/// The whole dashboard, ready to merge beside the API's router (it has no fallback of
+/// its own, so the API's 404 stays the one fallback).
+pub fn router(app: api::AppState, config: DashboardConfig) -> Router {
+    let state = DashState {
+        app,
+        config: Arc::new(config),
+    };
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/dashboard") }))
+        .route("/dashboard", get(webhooks::home))
+        .route("/dashboard/", get(webhooks::home))
+        .route("/dashboard/assets/{file}", get(assets::serve))
+        .route(
+            "/dashboard/sign-in",
+            get(signin::show_form).post(signin::sign_in),
+        )
+        .route("/dashboard/sign-out", post(signin::sign_out))
+        .route(
+            "/dashboard/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route("/dashboard/webhooks/new", get(webhooks::new_form))
+        .route("/dashboard/webhooks/{id}", get(webhook::show))
+        .route("/dashboard/webhooks/{id}/activity", get(activity::fragment))
+        .route("/dashboard/webhooks/{id}/test", post(webhook::send_test))
+        .route("/dashboard/webhooks/{id}/rotate", post(webhook::rotate))
+        .route(
+            "/dashboard/webhooks/{id}/enabled",
+            post(webhook::set_enabled),
+        )
+        .route(
+            "/dashboard/webhooks/{id}/delete",
+            get(webhook::confirm_delete).post(webhook::delete),
+        )
+        .route("/dashboard/deliveries/{id}", get(activity::delivery))
+        .route("/dashboard/deliveries/{id}/retry", post(activity::retry))
+        .route(
+            "/dashboard/api-keys",
+            get(api_keys::list).post(api_keys::create),
+        )
+        .route("/dashboard/api-keys/{id}/revoke", post(api_keys::revoke))
+        .route(
+            "/dashboard/event-types",
+            get(catalog::list).post(catalog::create),
+        )
+        .with_state(state)
+        .layer(axum::middleware::map_response(headers::protect))
+}

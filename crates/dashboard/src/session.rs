@@ -1,0 +1,301 @@
+//! Sessions: who is signed in, and the CSRF token of their forms.
+//!
+//! Design:
+//! - Signing in with an API key creates a session: 32 random bytes, sent to the browser
+//!   as the cookie [`SESSION_COOKIE`] (base64url). The store keeps only the SHA-256 of
+//!   it, with the workspace, the API key that signed in and the expiry
+//!   (`Store::create_session`), so every process on a shared PostgreSQL store knows
+//!   every session, and a copy of the database signs nobody in.
+//! - The cookie is `HttpOnly` (no script reads it), `SameSite=Strict` (no other site's
+//!   page makes the browser send it), `Path=/dashboard` (the JSON API never sees it: it
+//!   takes bearer keys only), with `Max-Age` = the session's lifetime, and `Secure`
+//!   outside `--dev` or when a proxy says the request came over HTTPS.
+//! - A session is alive until its expiry (12 h after sign-in by default, not extended by
+//!   use) or until its API key is revoked, whichever comes first; the store checks both
+//!   on every request. Signing out deletes it.
+//! - The CSRF token is HMAC-SHA256(session id, "csrf"): per session, unguessable
+//!   without the cookie, needing no storage, and the same in every process. Forms carry
+//!   it in a hidden field and [`SignedIn::check_csrf`] compares in constant time.
+
+use axum::extract::FromRequestParts;
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use domain::{ApiKeyId, WorkspaceId};
+use hmac::{Hmac, Mac};
+use http::header::{COOKIE, SET_COOKIE};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::DashState;
+use crate::error::PageError;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "aw_session";
+
+/// The sign-in form's own CSRF cookie (double submit): there is no session yet to tie a
+/// token to, and without it another site could sign a browser into the attacker's
+/// workspace.
+pub const SIGN_IN_COOKIE: &str = "aw_sign_in";
+
+/// The name of the hidden form field that carries the CSRF token.
+pub const CSRF_FIELD: &str = "csrf";
+
+/// Set by the dashboard's script on its background requests: a dead session then gets a
+/// 401 it can show, rather than a redirect to an HTML form.
+pub const FETCH_HEADER: &str = "x-requested-with";
+
+/// A fresh random token: 32 bytes, base64url (session ids, sign-in form tokens).
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What the store keeps of a session id.
+pub fn hash_session_id(id: &str) -> [u8; 32] {
+    Sha256::digest(id.as_bytes()).into()
+}
+
+/// The CSRF token of the session whose id is `id`.
+pub fn csrf_token(id: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(id.as_bytes()).expect("HMAC takes any key");
+    mac.update(b"admin-webhooks dashboard csrf v1");
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// Whether two tokens are equal, in time that does not depend on where they differ.
+pub fn tokens_match(presented: &str, expected: &str) -> bool {
+    presented.as_bytes().ct_eq(expected.as_bytes()).into()
+}
+
+/// The value of cookie `name` in the request, if sent.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim())
+}
+
+/// Whether the cookies of this answer must be `Secure`.
+pub(crate) fn secure(state: &DashState, headers: &HeaderMap) -> bool {
+    state.config.secure_cookies
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+}
+
+/// A `Set-Cookie` value: HttpOnly and SameSite=Strict always.
+pub(crate) fn set_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age_secs: u64,
+    secure: bool,
+) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path={path}; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{secure}"
+    ))
+    .expect("cookie values are base64url")
+}
+
+/// A `Set-Cookie` that makes the browser forget the session cookie.
+pub(crate) fn clear_session_cookie(secure: bool) -> (http::HeaderName, HeaderValue) {
+    (
+        SET_COOKIE,
+        set_cookie(SESSION_COOKIE, "", "/dashboard", 0, secure),
+    )
+}
+
+/// A request made with a live session.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub workspace_id: WorkspaceId,
+    /// The API key that signed in ("this session" on the API Keys page).
+    pub api_key_id: ApiKeyId,
+    pub expires_at: DateTime<Utc>,
+    /// The token this session's forms carry.
+    pub csrf: String,
+    id_hash: [u8; 32],
+}
+
+impl SignedIn {
+    /// Whether a form's token is this session's.
+    pub fn check_csrf(&self, presented: Option<&str>) -> Result<(), PageError> {
+        match presented {
+            Some(token) if tokens_match(token, &self.csrf) => Ok(()),
+            _ => Err(PageError::Forbidden(
+                "This form is missing its security token, or the token belongs to another \
+                 session. Go back, reload the page and try again."
+                    .to_owned(),
+            )),
+        }
+    }
+
+    pub(crate) fn id_hash(&self) -> &[u8; 32] {
+        &self.id_hash
+    }
+}
+
+/// Why a request has no live session, and what to answer.
+pub struct NoSession {
+    /// A session cookie was sent, but its session is over (expired, signed out, key
+    /// revoked): the browser is told to drop it.
+    ended: bool,
+    background: bool,
+    method: Method,
+    /// Where to come back to after signing in (path and query of a page).
+    next: String,
+    secure: bool,
+}
+
+impl IntoResponse for NoSession {
+    fn into_response(self) -> Response {
+        let mut response = if self.background {
+            (
+                StatusCode::UNAUTHORIZED,
+                "Your session has ended; sign in again.",
+            )
+                .into_response()
+        } else {
+            let mut target = "/dashboard/sign-in".to_owned();
+            let mut params = url::form_urlencoded::Serializer::new(String::new());
+            if self.ended {
+                params.append_pair("ended", "1");
+            }
+            if self.method == Method::GET && self.next != "/dashboard" {
+                params.append_pair("next", &self.next);
+            }
+            let query = params.finish();
+            if !query.is_empty() {
+                target.push('?');
+                target.push_str(&query);
+            }
+            Redirect::to(&target).into_response()
+        };
+        if self.ended {
+            let (name, value) = clear_session_cookie(self.secure);
+            response.headers_mut().append(name, value);
+        }
+        response
+    }
+}
+
+impl FromRequestParts<DashState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &DashState) -> Result<Self, Response> {
+        let no_session = |ended: bool| NoSession {
+            ended,
+            background: parts.headers.contains_key(FETCH_HEADER),
+            method: parts.method.clone(),
+            next: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| "/dashboard".to_owned(), |p| p.as_str().to_owned()),
+            secure: secure(state, &parts.headers),
+        };
+        // Ids are 43 characters; anything far longer is not worth hashing.
+        let Some(id) = cookie(&parts.headers, SESSION_COOKIE).filter(|v| v.len() <= 128) else {
+            return Err(no_session(false).into_response());
+        };
+        let id_hash = hash_session_id(id);
+        let session = state
+            .store()
+            .find_session(&id_hash)
+            .await
+            .map_err(|e| PageError::from(e).into_response())?;
+        match session {
+            Some(session) => Ok(SignedIn {
+                workspace_id: session.workspace_id,
+                api_key_id: session.api_key_id,
+                expires_at: session.expires_at,
+                csrf: csrf_token(id),
+                id_hash,
+            }),
+            None => Err(no_session(true).into_response()),
+        }
+    }
+}
+
+/// Where to go after signing in: a dashboard page of this site, never elsewhere (an
+/// open redirect would let a link to our sign-in page forward to a look-alike site).
+pub fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(path)
+            if path.starts_with("/dashboard")
+                && !path.starts_with("//")
+                && !path.contains(['\\', '\r', '\n'])
+                && !path.starts_with("/dashboard/sign-") =>
+        {
+            path
+        }
+        _ => "/dashboard/webhooks",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csrf_tokens_are_per_session_and_stable() {
+        let (a, b) = (random_token(), random_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_eq!(csrf_token(&a), csrf_token(&a));
+        assert_ne!(csrf_token(&a), csrf_token(&b));
+        assert_ne!(csrf_token(&a), a, "the token is not the session id");
+        assert!(tokens_match(&csrf_token(&a), &csrf_token(&a)));
+        assert!(!tokens_match(&csrf_token(&a), &csrf_token(&b)));
+        assert!(!tokens_match("", &csrf_token(&a)));
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("a=1; aw_session=xyz ; b=2"),
+        );
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("xyz"));
+        assert_eq!(cookie(&headers, "c"), None);
+    }
+
+    #[test]
+    fn next_stays_on_the_dashboard() {
+        assert_eq!(
+            safe_next(Some("/dashboard/webhooks/wh_1?status=failed")),
+            "/dashboard/webhooks/wh_1?status=failed"
+        );
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/v1/webhooks",
+            "/dashboard/sign-out",
+            "/dashboard\\evil",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/dashboard/webhooks", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/dashboard/webhooks");
+    }
+
+    #[test]
+    fn cookies_are_http_only_and_strict() {
+        let value = set_cookie(SESSION_COOKIE, "abc", "/dashboard", 60, true);
+        assert_eq!(
+            value.to_str().unwrap(),
+            "aw_session=abc; Path=/dashboard; Max-Age=60; HttpOnly; SameSite=Strict; Secure"
+        );
+    }
+}

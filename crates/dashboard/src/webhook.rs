@@ -1,0 +1,302 @@
+//! One webhook's page: its settings, its signing secret (hidden until revealed, with copy
+//! and rotate), Send Test Event, enable/disable, delete (with a confirmation step), its
+//! success rate and response times, and its activity log ([`crate::activity`]).
+//!
+//! Invariants:
+//! - The secret is in the page only when asked for (`?reveal=1`); every answer is
+//!   `no-store`, so it stays out of caches.
+//! - A test event goes through the normal delivery path (`Store::publish` with
+//!   `only_webhook`), exactly as `POST /v1/webhooks/{id}/test` sends it, and the page
+//!   then follows its delivery in the log.
+//! - Every change wakes the endpoint's lane after the store committed it, as the API
+//!   does (a rotation signs the next attempt with the new secret; a re-enabled endpoint
+//!   starts delivering its backlog; a deleted one stops).
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{Duration, Utc};
+use domain::WebhookId;
+use domain::catalog::TEST_EVENT_TYPE;
+use domain::signature::generate_secret;
+use http::StatusCode;
+use serde_json::value::RawValue;
+use store::{NewEvent, WebhookPatch};
+
+use crate::DashState;
+use crate::activity::{ActivityView, LogQuery, activity_view};
+use crate::error::{OrNotFound, PageResult, not_found_as, parse_id};
+use crate::form::Posted;
+use crate::session::SignedIn;
+use crate::views::{Ctx, Notice, When, duration, millis, page, rate, when};
+use crate::webhooks::join_events;
+
+struct HookView {
+    id: String,
+    url: String,
+    description: String,
+    events: String,
+    enabled: bool,
+    created: When,
+}
+
+struct StatsView {
+    attempts: u64,
+    rate: String,
+    p50: String,
+    p95: String,
+}
+
+#[derive(Template)]
+#[template(path = "webhook.html")]
+struct WebhookPage {
+    ctx: Ctx,
+    hook: HookView,
+    /// The signing secret, when revealed.
+    secret: Option<String>,
+    stats: StatsView,
+    notice: Option<Notice>,
+    log: ActivityView,
+    /// How long a replaced secret keeps signing (`--secret-grace`).
+    grace: String,
+}
+
+pub(crate) async fn show(
+    State(state): State<DashState>,
+    session: SignedIn,
+    Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> PageResult<Response> {
+    let id: WebhookId = parse_id(&id, "webhook")?;
+    render(&state, &session, &id, &q, StatusCode::OK, None).await
+}
+
+/// The webhook's page, with `notice` (or the notice `q.done` asks for).
+pub(crate) async fn render(
+    state: &DashState,
+    session: &SignedIn,
+    id: &WebhookId,
+    q: &LogQuery,
+    status: StatusCode,
+    notice: Option<Notice>,
+) -> PageResult<Response> {
+    let hook = state
+        .store()
+        .get_webhook(&session.workspace_id, id)
+        .await
+        .or_not_found("webhook")?;
+    let ctx = Ctx::new(state, session, "webhooks").await?;
+    let stats = state
+        .store()
+        .webhook_stats(&session.workspace_id, id, Utc::now() - Duration::hours(24))
+        .await?;
+    let log = activity_view(state, session, &hook, q).await?;
+    let grace = state.app.config.secret_grace;
+    let notice = notice.or_else(|| match q.done.as_deref() {
+        Some("created") => Notice::success(
+            "Webhook created. Copy its signing secret into your receiver now; you can reveal \
+             it here again later.",
+        ),
+        Some("rotated") => {
+            let until = chrono::Duration::from_std(grace)
+                .ok()
+                .and_then(|g| hook.updated_at.checked_add_signed(g))
+                .map_or_else(String::new, |t| when(t).text);
+            Notice::success(format!(
+                "New signing secret created. The previous secret keeps signing (in \
+                 webhook-signature) until {until}; switch your receiver to the new one."
+            ))
+        }
+        Some("enabled") => Notice::success("Webhook enabled: waiting events are delivered now."),
+        Some("disabled") => {
+            Notice::success("Webhook disabled: events wait in the store until you enable it.")
+        }
+        Some("retried") => Notice::success("The delivery was queued again, at its place in order."),
+        _ => None,
+    });
+    let template = WebhookPage {
+        ctx,
+        secret: q
+            .reveal
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .map(|_| hook.secret.clone()),
+        hook: HookView {
+            id: hook.id.to_string(),
+            events: join_events(&hook.events),
+            url: hook.url,
+            description: hook.description,
+            enabled: hook.enabled,
+            created: when(hook.created_at),
+        },
+        stats: StatsView {
+            attempts: stats.attempts,
+            rate: rate(stats.success_rate()),
+            p50: millis(stats.p50_ms),
+            p95: millis(stats.p95_ms),
+        },
+        notice,
+        log,
+        grace: duration(grace),
+    };
+    page(status, &template)
+}
+
+/// Send Test Event: a `webhook.test` event (`{"test": true}`) to this endpoint alone.
+pub(crate) async fn send_test(
+    State(state): State<DashState>,
+    Path(id): Path<String>,
+    Posted { session, .. }: Posted,
+) -> PageResult<Response> {
+    let id: WebhookId = parse_id(&id, "webhook")?;
+    let hook = state
+        .store()
+        .get_webhook(&session.workspace_id, &id)
+        .await
+        .or_not_found("webhook")?;
+    if !hook.enabled {
+        // The API's refusal (`POST /v1/webhooks/{id}/test`), word for word.
+        let message = format!(
+            "Webhook `{id}` is disabled, so it receives nothing, test events included. Enable it first."
+        );
+        let q = LogQuery::default();
+        return render(
+            &state,
+            &session,
+            &id,
+            &q,
+            StatusCode::CONFLICT,
+            Notice::error(message),
+        )
+        .await;
+    }
+    let data = RawValue::from_string(r#"{"test":true}"#.to_owned()).expect("literal JSON");
+    let published = state
+        .store()
+        .publish(NewEvent {
+            workspace_id: session.workspace_id.clone(),
+            event_type: TEST_EVENT_TYPE.to_owned(),
+            data,
+            metadata: None,
+            idempotency_key: None,
+            only_webhook: Some(id.clone()),
+        })
+        .await
+        .or_not_found("webhook")?;
+    if !published.webhooks.is_empty() {
+        (state.app.wake_lanes)(&published.webhooks);
+    }
+    Ok(Redirect::to(&format!(
+        "/dashboard/webhooks/{id}?test={}#activity",
+        published.event.id
+    ))
+    .into_response())
+}
+
+/// A new signing secret; the old one keeps signing for the grace period.
+pub(crate) async fn rotate(
+    State(state): State<DashState>,
+    Path(id): Path<String>,
+    Posted { session, .. }: Posted,
+) -> PageResult<Response> {
+    let id: WebhookId = parse_id(&id, "webhook")?;
+    state
+        .store()
+        .rotate_secret(
+            &session.workspace_id,
+            &id,
+            generate_secret(),
+            state.app.config.secret_grace,
+        )
+        .await
+        .or_not_found("webhook")?;
+    (state.app.wake_lanes)(std::slice::from_ref(&id));
+    Ok(Redirect::to(&format!(
+        "/dashboard/webhooks/{id}?done=rotated&reveal=1#secret"
+    ))
+    .into_response())
+}
+
+pub(crate) async fn set_enabled(
+    State(state): State<DashState>,
+    Path(id): Path<String>,
+    Posted { session, form }: Posted,
+) -> PageResult<Response> {
+    let id: WebhookId = parse_id(&id, "webhook")?;
+    let enabled = form.get("enabled") == Some("true");
+    let patch = WebhookPatch {
+        enabled: Some(enabled),
+        ..WebhookPatch::default()
+    };
+    match state
+        .store()
+        .update_webhook(&session.workspace_id, &id, patch)
+        .await
+    {
+        Ok(_) => {}
+        Err(store::StoreError::LimitReached { limit }) => {
+            let error = api::ApiError::LimitReached { limit };
+            let q = LogQuery::default();
+            return render(
+                &state,
+                &session,
+                &id,
+                &q,
+                error.status(),
+                Notice::error(error.to_string()),
+            )
+            .await;
+        }
+        Err(other) => return Err(not_found_as(other, "webhook")),
+    }
+    (state.app.wake_lanes)(std::slice::from_ref(&id));
+    let done = if enabled { "enabled" } else { "disabled" };
+    Ok(Redirect::to(&format!("/dashboard/webhooks/{id}?done={done}")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "webhook_delete.html")]
+struct DeletePage {
+    ctx: Ctx,
+    id: String,
+    url: String,
+}
+
+/// The confirmation step before a deletion.
+pub(crate) async fn confirm_delete(
+    State(state): State<DashState>,
+    session: SignedIn,
+    Path(id): Path<String>,
+) -> PageResult<Response> {
+    let id: WebhookId = parse_id(&id, "webhook")?;
+    let hook = state
+        .store()
+        .get_webhook(&session.workspace_id, &id)
+        .await
+        .or_not_found("webhook")?;
+    let ctx = Ctx::new(&state, &session, "webhooks").await?;
+    page(
+        StatusCode::OK,
+        &DeletePage {
+            ctx,
+            id: hook.id.to_string(),
+            url: hook.url,
+        },
+    )
+}
+
+pub(crate) async fn delete(
+    State(state): State<DashState>,
+    Path(id): Path<String>,
+    Posted { session, .. }: Posted,
+) -> PageResult<Response> {
+    let id: WebhookId = parse_id(&id, "webhook")?;
+    state
+        .store()
+        .delete_webhook(&session.workspace_id, &id)
+        .await
+        .or_not_found("webhook")?;
+    // A lane sleeping in backoff learns now that its endpoint is gone.
+    (state.app.wake_lanes)(std::slice::from_ref(&id));
+    Ok(Redirect::to("/dashboard/webhooks?done=deleted").into_response())
+}
