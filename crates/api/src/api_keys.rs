@@ -4,9 +4,9 @@
 //! keeps its SHA-256 hash and a short hint); lists show the hint, never the value; keys
 //! are never logged. Revoking takes effect on the next request made with the key.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::api_key::{generate_key, hash_key, key_hint};
 use domain::{ApiKeyId, WorkspaceId};

@@ -55,15 +55,12 @@ fn bearer_token(parts: &Parts) -> ApiResult<&str> {
 const OPERATOR_BUCKET: &str = "operator";
 
 fn take_token(state: &AppState, bucket: &str) -> ApiResult<()> {
-    state
-        .limiter
-        .check(bucket)
-        .map_err(|wait| {
-            crate::metrics::rate_limited();
-            ApiError::RateLimited {
-                retry_after: crate::rate_limit::retry_after_secs(wait),
-            }
-        })
+    state.limiter.check(bucket).map_err(|wait| {
+        crate::metrics::rate_limited();
+        ApiError::RateLimited {
+            retry_after: crate::rate_limit::retry_after_secs(wait),
+        }
+    })
 }
 
 fn is_operator_key(state: &AppState, token: &str) -> bool {

@@ -15,9 +15,9 @@
 //!   (`AppState::resync_lanes`), so the re-sent delivery is its next attempt.
 //! - A disabled endpoint receives nothing, so re-sending to one is refused (409).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::{AttemptId, DeliveryId, DeliveryStatus, ErrorClass, EventId, WebhookId, WorkspaceId};
 use serde::{Deserialize, Serialize};

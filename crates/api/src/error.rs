@@ -9,9 +9,7 @@
 //! - A 5xx never sends its cause to the client: the cause is logged with its whole source
 //!   chain and the client gets a generic detail (the cause may name files, SQL or hosts).
 //! - Store errors map in one place ([`From<StoreError>`]): `NotFound` → 404, `Conflict`
-//!   and `LimitReached` → 409, `UnknownEventType` → 422, `Closed` → 503, `Unsupported`
-//!   → 501 (the one 5xx whose detail is shown: it names a missing feature, not a cause),
-//!   the rest → 500.
+//!   and `LimitReached` → 409, `UnknownEventType` → 422, `Closed` → 503, the rest → 500.
 
 use std::fmt::{self, Display};
 
@@ -65,12 +63,6 @@ pub enum ApiError {
     /// A dependency (the store) cannot answer now; retrying later may work.
     #[error("the store is unavailable")]
     Unavailable(#[source] StoreError),
-    /// The store backend this service runs on does not implement the call yet.
-    #[error(
-        "This service's store backend does not support this operation yet (`{0}`). It \
-         works on the embedded SQLite store."
-    )]
-    NotImplemented(&'static str),
     /// The caller's API key used up its rate limit; `retry_after` is in whole seconds.
     #[error(
         "This API key sent more requests than its rate limit allows. Retry after {retry_after} \
@@ -120,7 +112,6 @@ impl ApiError {
             }
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -177,10 +168,7 @@ pub fn source_chain(error: &(dyn std::error::Error + 'static)) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let detail = if let Self::NotImplemented(call) = &self {
-            tracing::warn!(call, "a request needs a store call this backend lacks");
-            self.to_string()
-        } else if let Self::NotReady(_) = &self {
+        let detail = if let Self::NotReady(_) = &self {
             tracing::warn!(detail = %self, "not ready");
             self.to_string()
         } else if status.is_server_error() {
@@ -229,7 +217,6 @@ impl From<StoreError> for ApiError {
             StoreError::LimitReached { limit } => Self::LimitReached { limit },
             StoreError::UnknownEventType(name) => Self::UnknownEventType(name),
             StoreError::Closed => Self::Unavailable(error),
-            StoreError::Unsupported(call) => Self::NotImplemented(call),
             other => Self::Internal(Box::new(other)),
         }
     }
@@ -296,12 +283,5 @@ mod tests {
     fn truncation_is_char_safe() {
         assert_eq!(Truncated("ééé", 2).to_string(), "éé…");
         assert_eq!(Truncated("ab", 2).to_string(), "ab");
-    }
-
-    #[test]
-    fn a_missing_backend_call_is_a_501_that_names_it() {
-        let error = ApiError::from(StoreError::Unsupported("prune"));
-        assert_eq!(error.status(), StatusCode::NOT_IMPLEMENTED);
-        assert!(error.to_string().contains("`prune`"), "{error}");
     }
 }

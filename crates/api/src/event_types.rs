@@ -4,9 +4,9 @@
 //! `domain::validate_type_name` (lowercase words joined by dots); a name that exists is a
 //! 409. `webhook.test` is reserved for test events and cannot be added.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use domain::catalog::TEST_EVENT_TYPE;
 use domain::{EventTypeDef, validate_type_name};
 use serde::{Deserialize, Serialize};

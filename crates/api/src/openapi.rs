@@ -108,9 +108,7 @@ fn problem(description: &str) -> Value {
 /// through the builder types.
 pub fn complete(document: utoipa::openapi::OpenApi) -> Value {
     let mut document = serde_json::to_value(document).expect("an OpenAPI document serializes");
-    let bearer = |what: &str| {
-        json!({ "type": "http", "scheme": "bearer", "description": what })
-    };
+    let bearer = |what: &str| json!({ "type": "http", "scheme": "bearer", "description": what });
     let components = document["components"]
         .as_object_mut()
         .expect("the base declares components");
@@ -155,17 +153,24 @@ fn add_shared_answers(path: &str, operation: &mut Map<String, Value>) {
             "401",
             problem("No key, or not a valid key for this route (`WWW-Authenticate: Bearer`)."),
         ));
-        let mut limited = problem("This key's rate limit is used up; retry after `Retry-After` seconds.");
+        let mut limited =
+            problem("This key's rate limit is used up; retry after `Retry-After` seconds.");
         limited["headers"]["Retry-After"] = json!({
             "description": "Whole seconds until the key may send again.",
             "schema": { "type": "integer", "minimum": 1 }
         });
         shared.push(("429", limited));
-        shared.push(("503", problem("The store cannot be reached right now; retry shortly.")));
+        shared.push((
+            "503",
+            problem("The store cannot be reached right now; retry shortly."),
+        ));
     }
     if reads_body {
         shared.push(("400", problem("The body is not JSON.")));
-        shared.push(("413", problem("The body is larger than the service's limit.")));
+        shared.push((
+            "413",
+            problem("The body is larger than the service's limit."),
+        ));
         shared.push((
             "422",
             problem("The JSON has the wrong shape or breaks a rule; `detail` says which."),

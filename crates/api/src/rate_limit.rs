@@ -168,7 +168,9 @@ mod tests {
         let wait = limiter.check_at("ak_1", t0).unwrap_err();
         assert_eq!(wait, Duration::from_millis(500));
         assert_eq!(retry_after_secs(wait), 1);
-        limiter.check_at("ak_2", t0).expect("keys have their own buckets");
+        limiter
+            .check_at("ak_2", t0)
+            .expect("keys have their own buckets");
         // Refused requests take nothing: half a second later one token is back.
         limiter.check_at("ak_1", t0).unwrap_err();
         limiter

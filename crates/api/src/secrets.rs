@@ -9,8 +9,8 @@
 //! - The endpoint's lane is woken after the commit, so its next attempt already signs with
 //!   the new secret.
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use domain::WebhookId;
 use domain::signature::generate_secret;

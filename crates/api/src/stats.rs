@@ -7,8 +7,8 @@
 //! nearest-rank (each is a response time that occurred) and `null` without attempts, like
 //! the success rate.
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
 use domain::WebhookId;
 use serde::{Deserialize, Serialize};

@@ -13,10 +13,10 @@
 
 use std::collections::HashSet;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::catalog::TEST_EVENT_TYPE;
 use domain::signature::generate_secret;

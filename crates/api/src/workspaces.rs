@@ -5,9 +5,9 @@
 //! The limit of enabled webhooks can be raised or lowered (0..=10000); lowering it below
 //! the current count disables nothing, it only stops further enabling.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::WorkspaceId;
 use serde::{Deserialize, Serialize};

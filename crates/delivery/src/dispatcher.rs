@@ -156,7 +156,7 @@ impl Dispatcher {
                     tokio::select! {
                         _ = d.shared.shutdown.cancelled() => return,
                         next = wakeups.recv() => match next {
-                            Some(id) => d.wake(&[id]),
+                            Some(news) => d.signal(std::slice::from_ref(&news.webhook), news.resync),
                             None => return,
                         },
                     }

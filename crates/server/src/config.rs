@@ -407,7 +407,9 @@ mod tests {
         let s = serve_args(&["--rate-limit", "off"]).resolve().unwrap();
         assert_eq!(s.rate_limit, None);
         assert!(Cli::try_parse_from(["admin-webhooks", "serve", "--rate-limit", "lots"]).is_err());
-        let err = serve_args(&["--rate-limit-burst", "0"]).resolve().unwrap_err();
+        let err = serve_args(&["--rate-limit-burst", "0"])
+            .resolve()
+            .unwrap_err();
         assert!(err.to_string().contains("--rate-limit-burst"), "{err}");
     }
 

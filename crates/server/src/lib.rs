@@ -25,7 +25,7 @@ use delivery::{DispatchConfig, Dispatcher, Sender, SenderConfig};
 use domain::Backoff;
 use store::postgres::{PgOptions, PostgresStore};
 use store::sqlite::SqliteStore;
-use store::{PruneReport, Store, StoreError};
+use store::{PruneReport, Store};
 
 pub const USER_AGENT: &str = concat!("Admin-Webhooks/", env!("CARGO_PKG_VERSION"));
 
@@ -208,12 +208,6 @@ async fn prune_forever(store: Arc<dyn Store>, retention: Duration, shutdown: Can
                     if !report.more {
                         break;
                     }
-                }
-                Err(StoreError::Unsupported(_)) => {
-                    tracing::warn!(
-                        "this store backend cannot prune yet: the activity log is kept whole"
-                    );
-                    return;
                 }
                 Err(error) => {
                     tracing::warn!(%error, "pruning the activity log failed; trying again later");

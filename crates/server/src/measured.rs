@@ -106,7 +106,11 @@ impl Store for MeasuredStore {
         timed("get_workspace", self.inner.get_workspace(id)).await
     }
     async fn set_workspace_limit(&self, id: &WorkspaceId, max: u32) -> Result<Workspace> {
-        timed("set_workspace_limit", self.inner.set_workspace_limit(id, max)).await
+        timed(
+            "set_workspace_limit",
+            self.inner.set_workspace_limit(id, max),
+        )
+        .await
     }
     async fn find_api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>> {
         timed("find_api_key", self.inner.find_api_key(hash)).await
@@ -256,7 +260,7 @@ impl Store for MeasuredStore {
     async fn release_lane(&self, owner: &str, webhook: &WebhookId) -> Result<()> {
         timed("release_lane", self.inner.release_lane(owner, webhook)).await
     }
-    fn wakeups(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<WebhookId>> {
+    fn wakeups(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<store::Wakeup>> {
         self.inner.wakeups()
     }
     async fn list_events(

@@ -92,7 +92,9 @@ pub async fn monitor_forever(
                     }
                 }
             }
-            Err(error) => tracing::warn!(%error, "reading the backlog for gauges and alerts failed"),
+            Err(error) => {
+                tracing::warn!(%error, "reading the backlog for gauges and alerts failed")
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -156,10 +158,12 @@ struct Due {
 
 fn due_alerts(b: &EndpointBacklog, config: &MonitorConfig, now: DateTime<Utc>) -> Vec<Due> {
     let mut due = Vec::new();
-    let alert_after = chrono::Duration::from_std(config.alert_after).unwrap_or(chrono::Duration::MAX);
+    let alert_after =
+        chrono::Duration::from_std(config.alert_after).unwrap_or(chrono::Duration::MAX);
     if let Some(since) = b.failing_since
         && now - since >= alert_after
-        && b.recorded(AlertCondition::EndpointFailing).is_none_or(|s| s < since)
+        && b.recorded(AlertCondition::EndpointFailing)
+            .is_none_or(|s| s < since)
     {
         due.push(Due {
             condition: AlertCondition::EndpointFailing,
@@ -304,9 +308,15 @@ mod tests {
         let now = store_time(Utc::now());
         let since = now - chrono::Duration::minutes(61);
         let mut b = backlog(Some(since), now - chrono::Duration::minutes(70));
-        assert_eq!(conditions(&due_alerts(&b, &CONFIG, now)), [AlertCondition::EndpointFailing]);
+        assert_eq!(
+            conditions(&due_alerts(&b, &CONFIG, now)),
+            [AlertCondition::EndpointFailing]
+        );
         b.recorded_alerts = vec![(AlertCondition::EndpointFailing, since)];
-        assert!(due_alerts(&b, &CONFIG, now).is_empty(), "recorded for this run");
+        assert!(
+            due_alerts(&b, &CONFIG, now).is_empty(),
+            "recorded for this run"
+        );
         // A success and a new run: not due before it lasted --alert-after, and then the
         // old record is stale.
         let run = now + chrono::Duration::minutes(1);
@@ -338,7 +348,10 @@ mod tests {
         // A head published after the alert reaching the last hour is a new backlog.
         b.head_window_start = now + chrono::Duration::minutes(1);
         let later = now + chrono::Duration::hours(23) + chrono::Duration::minutes(2);
-        assert_eq!(conditions(&due_alerts(&b, &CONFIG, later)), [AlertCondition::EventsExpiring]);
+        assert_eq!(
+            conditions(&due_alerts(&b, &CONFIG, later)),
+            [AlertCondition::EventsExpiring]
+        );
         // Far from expiry: nothing.
         let young = backlog(None, now - chrono::Duration::hours(1));
         assert!(due_alerts(&young, &CONFIG, now).is_empty());
@@ -347,7 +360,10 @@ mod tests {
     #[test]
     fn alert_data_names_the_endpoint_and_never_its_secret() {
         let now = store_time(Utc::now());
-        let b = backlog(Some(now - chrono::Duration::hours(2)), now - chrono::Duration::hours(2));
+        let b = backlog(
+            Some(now - chrono::Duration::hours(2)),
+            now - chrono::Duration::hours(2),
+        );
         let due = &due_alerts(&b, &CONFIG, now)[0];
         let data = alert_data(&b, due);
         assert_eq!(data["alert"], "endpoint_failing");

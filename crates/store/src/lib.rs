@@ -50,12 +50,17 @@ pub enum StoreError {
     StaleAttempt,
     #[error("the store is shutting down")]
     Closed,
-    /// The backend does not implement this call yet (a contract method added after it was
-    /// written); the API answers 501.
-    #[error("this store backend does not support `{0}` yet")]
-    Unsupported(&'static str),
     #[error("store backend error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Another process's news about an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wakeup {
+    pub webhook: WebhookId,
+    /// Deliveries of the endpoint were re-opened in place (retry, replay): its lane must
+    /// read itself again from its first open delivery, not just look for newer work.
+    pub resync: bool,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -256,13 +261,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Wake-ups published by other processes (endpoints that got new work or changed), for
     /// backends shared by several processes; `None` when everything is in-process.
-    fn wakeups(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<WebhookId>> {
+    fn wakeups(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Wakeup>> {
         None
     }
 
-    // The activity log, manual re-sends, stats, secret rotation and retention (issue 6).
-    // The defaults exist only so that a backend written before these calls keeps
-    // compiling; every backend is meant to override all of them.
+    // The activity log, manual re-sends, stats, secret rotation and retention.
 
     /// One page of the workspace's events, newest first (by publication time, then id),
     /// filtered by type and publication time. The cursor is the last id of the previous
@@ -272,10 +275,7 @@ pub trait Store: Send + Sync + 'static {
         workspace: &WorkspaceId,
         filter: EventFilter,
         page: PageRequest,
-    ) -> Result<Page<Event>> {
-        let _ = (workspace, filter, page);
-        Err(StoreError::Unsupported("list_events"))
-    }
+    ) -> Result<Page<Event>>;
 
     /// The deliveries of one event (one per endpoint it went to), by webhook id; empty for
     /// an event that reached no endpoint. `NotFound` when the workspace has no such event.
@@ -283,19 +283,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         workspace: &WorkspaceId,
         event: &EventId,
-    ) -> Result<Vec<Delivery>> {
-        let _ = (workspace, event);
-        Err(StoreError::Unsupported("list_event_deliveries"))
-    }
+    ) -> Result<Vec<Delivery>>;
 
     /// Re-opens one delivery, whatever its status, for an attempt now: `pending`,
     /// `next_attempt_at` = now, and a fresh retention window counted from now. It keeps its
     /// `seq` (its place in the endpoint's order), its attempt count and its history.
     /// Returns the re-opened delivery.
-    async fn retry_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> Result<Delivery> {
-        let _ = (workspace, id);
-        Err(StoreError::Unsupported("retry_delivery"))
-    }
+    async fn retry_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> Result<Delivery>;
 
     /// Re-opens, like [`Store::retry_delivery`] and as of one moment, every delivery of one
     /// endpoint that `filter` selects; returns how many. A backend may split a long range
@@ -307,10 +301,7 @@ pub trait Store: Send + Sync + 'static {
         workspace: &WorkspaceId,
         webhook: &WebhookId,
         filter: ReplayFilter,
-    ) -> Result<u64> {
-        let _ = (workspace, webhook, filter);
-        Err(StoreError::Unsupported("replay_deliveries"))
-    }
+    ) -> Result<u64>;
 
     /// Counts and response-time percentiles of one endpoint's attempts made at or after
     /// `since`, computed by the backend without loading the attempts.
@@ -319,10 +310,7 @@ pub trait Store: Send + Sync + 'static {
         workspace: &WorkspaceId,
         webhook: &WebhookId,
         since: DateTime<Utc>,
-    ) -> Result<WebhookStats> {
-        let _ = (workspace, webhook, since);
-        Err(StoreError::Unsupported("webhook_stats"))
-    }
+    ) -> Result<WebhookStats>;
 
     /// Replaces the signing secret with `new_secret`; the replaced one keeps signing (as
     /// [`LaneTarget::secrets`]' second entry) until now + `grace`. A secret replaced earlier
@@ -333,18 +321,12 @@ pub trait Store: Send + Sync + 'static {
         webhook: &WebhookId,
         new_secret: String,
         grace: Duration,
-    ) -> Result<SecretRotation> {
-        let _ = (workspace, webhook, new_secret, grace);
-        Err(StoreError::Unsupported("rotate_secret"))
-    }
+    ) -> Result<SecretRotation>;
 
     /// One bounded pass of log retention, in one transaction: deletes at most `batch` rows
     /// of each kind — attempts made before `older_than`; delivered and expired deliveries
     /// last changed before it (open ones are never touched); events published before it
     /// that no delivery refers to any more; and idempotency keys past their 24 h window.
     /// `more` says a kind hit the limit.
-    async fn prune(&self, older_than: DateTime<Utc>, batch: u32) -> Result<PruneReport> {
-        let _ = (older_than, batch);
-        Err(StoreError::Unsupported("prune"))
-    }
+    async fn prune(&self, older_than: DateTime<Utc>, batch: u32) -> Result<PruneReport>;
 }

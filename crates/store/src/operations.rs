@@ -100,6 +100,13 @@ pub struct NewAlert {
 /// its event in one transaction publishes it, so that doing it again (after a crash, or
 /// from a second process) answers the first event instead of making another. Keyed by
 /// the alert's `since`, so a new occurrence of the condition gets a new event.
-pub fn alert_idempotency_key(webhook: &WebhookId, condition: AlertCondition, since_ms: i64) -> String {
-    format!("admin-webhooks-alert:{webhook}:{}:{since_ms}", condition.as_str())
+pub fn alert_idempotency_key(
+    webhook: &WebhookId,
+    condition: AlertCondition,
+    since_ms: i64,
+) -> String {
+    format!(
+        "admin-webhooks-alert:{webhook}:{}:{since_ms}",
+        condition.as_str()
+    )
 }

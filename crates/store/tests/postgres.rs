@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use domain::{AttemptId, DeliveryStatus, WebhookId};
 use postgres::TestSchema;
+use store::Wakeup;
 use store::postgres::PostgresStore;
 use store::{AttemptLog, Outcome, PageRequest, Store, StoreError, WebhookPatch};
 use support::{event, new_webhook, open_deliveries, publish, webhook, workspace};
@@ -56,14 +57,24 @@ fn set(ids: &[WebhookId]) -> BTreeSet<WebhookId> {
 
 /// Waits (up to a deadline) for a wake-up of `id`, skipping others.
 async fn wakeup_of(
-    receiver: &mut UnboundedReceiver<WebhookId>,
+    receiver: &mut UnboundedReceiver<Wakeup>,
     id: &WebhookId,
     within: Duration,
+) -> bool {
+    wakeup_where(receiver, id, within, |_| true).await
+}
+
+/// Waits for a wake-up about `id` that `wanted` accepts.
+async fn wakeup_where(
+    receiver: &mut UnboundedReceiver<Wakeup>,
+    id: &WebhookId,
+    within: Duration,
+    wanted: impl Fn(&Wakeup) -> bool,
 ) -> bool {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         match tokio::time::timeout_at(deadline, receiver.recv()).await {
-            Ok(Some(got)) if &got == id => return true,
+            Ok(Some(got)) if &got.webhook == id && wanted(&got) => return true,
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => return false,
         }
@@ -194,7 +205,21 @@ async fn wakeups_cross_between_processes() {
 
     let published = a.publish(event(&ws, "user.created")).await.unwrap();
     assert_eq!(published.webhooks, vec![hook.clone()]);
-    assert!(wakeup_of(&mut heard, &hook, Duration::from_secs(10)).await);
+    assert!(
+        wakeup_where(&mut heard, &hook, Duration::from_secs(10), |w| !w.resync).await,
+        "a publish only announces new work"
+    );
+
+    // A delivery re-opened in place tells the owner of the lane to read it again from
+    // its first open delivery, since it lies below what the lane has read.
+    let delivery = a
+        .list_deliveries(&ws, &hook, Default::default(), Default::default())
+        .await
+        .unwrap()
+        .data
+        .remove(0);
+    a.retry_delivery(&ws, &delivery.id).await.unwrap();
+    assert!(wakeup_where(&mut heard, &hook, Duration::from_secs(10), |w| w.resync).await);
 
     // Settings changes wake the lane wherever it runs, so it re-reads them.
     let patch = WebhookPatch {

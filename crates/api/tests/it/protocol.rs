@@ -12,8 +12,16 @@ async fn healthz_and_readyz_answer_ok() {
     let app = setup().await;
     let health = app.send(Method::GET, "/healthz", None, None, &[]).await;
     assert_eq!(health.expect(200), json!({"status": "ok"}));
-    let ready = app.send(Method::GET, "/readyz", None, None, &[]).await;
-    assert_eq!(ready.expect(200), json!({"status": "ok"}));
+    let ready = app
+        .send(Method::GET, "/readyz", None, None, &[])
+        .await
+        .expect(200);
+    assert_eq!(ready["status"], "ok");
+    assert_eq!(
+        ready["schema_version"],
+        json!(app.store.schema_version().await.unwrap()),
+        "every migration applied"
+    );
 }
 
 #[tokio::test]

@@ -70,8 +70,15 @@ async fn an_alert_reaches_a_subscribed_receiver_once_per_continuous_failure() {
     // The failure goes on through many more attempts and checks: still one alert.
     let attempts_then = failing.received().len();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(failing.received().len() > attempts_then, "still being retried");
-    assert_eq!(watcher.received().len(), 1, "one alert per continuous failure");
+    assert!(
+        failing.received().len() > attempts_then,
+        "still being retried"
+    );
+    assert_eq!(
+        watcher.received().len(),
+        1,
+        "one alert per continuous failure"
+    );
 
     // The endpoint recovers (re-arming the alert), then fails again for long enough.
     healthy.store(true, Ordering::SeqCst);

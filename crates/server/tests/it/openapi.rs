@@ -90,7 +90,9 @@ async fn the_document_covers_every_route_and_every_documented_route_is_served() 
     for (method, path) in &documented {
         let operation = &document["paths"][path][method];
         assert!(
-            operation["responses"].as_object().is_some_and(|r| !r.is_empty()),
+            operation["responses"]
+                .as_object()
+                .is_some_and(|r| !r.is_empty()),
             "{method} {path} documents no answer"
         );
         let secured = operation["security"]
@@ -99,7 +101,8 @@ async fn the_document_covers_every_route_and_every_documented_route_is_served() 
         if path.starts_with("/v1/") {
             assert!(secured, "{method} {path} names no security scheme");
             assert!(
-                operation["responses"]["401"].is_object() && operation["responses"]["429"].is_object(),
+                operation["responses"]["401"].is_object()
+                    && operation["responses"]["429"].is_object(),
                 "{method} {path} lacks its 401/429 problems"
             );
         }

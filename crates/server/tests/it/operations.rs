@@ -66,8 +66,12 @@ async fn metrics_count_publishes_failed_attempts_backlog_and_store_calls() {
     service
         .create_webhook(&receiver.url(), &["user.created"])
         .await;
-    let workspace = service.get("/v1/api-keys").await.json::<Value>().await.unwrap()["data"][0]
-        ["workspace_id"]
+    let workspace = service
+        .get("/v1/api-keys")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["data"][0]["workspace_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -81,7 +85,8 @@ async fn metrics_count_publishes_failed_attempts_backlog_and_store_calls() {
     let pending = format!(r#"admin_webhooks_deliveries_pending{{workspace_id="{workspace}"}}"#);
     let oldest =
         format!(r#"admin_webhooks_oldest_pending_age_seconds{{workspace_id="{workspace}"}}"#);
-    let publishes = r#"admin_webhooks_store_operation_duration_seconds_count{operation="publish",result="ok"}"#;
+    let publishes =
+        r#"admin_webhooks_store_operation_duration_seconds_count{operation="publish",result="ok"}"#;
     let outcomes = r#"admin_webhooks_store_operation_duration_seconds_count{operation="submit_outcome",result="ok"}"#;
     let after = metrics_until(&service, "the failed attempt and the backlog", |page| {
         sample(page, failed) >= sample(&before, failed) + 1.0
@@ -170,7 +175,10 @@ async fn readyz_fails_when_the_store_is_unreachable() {
         if status == 503 {
             break body;
         }
-        assert!(Instant::now() < deadline, "still ready without its database: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "still ready without its database: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(body["status"], 503);
@@ -214,7 +222,11 @@ async fn a_burst_over_the_rate_limit_gets_429_with_retry_after_and_recovers() {
                 .parse()
                 .unwrap();
             let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
-            refusal = Some((retry_after, content_type, res.json::<Value>().await.unwrap()));
+            refusal = Some((
+                retry_after,
+                content_type,
+                res.json::<Value>().await.unwrap(),
+            ));
         }
     }
     assert!(statuses[..5].iter().all(|s| *s == 202), "{statuses:?}");
@@ -223,7 +235,10 @@ async fn a_burst_over_the_rate_limit_gets_429_with_retry_after_and_recovers() {
         "{statuses:?}"
     );
     let (retry_after, content_type, problem) = refusal.expect("a 429");
-    assert!((1..=1).contains(&retry_after), "rounded up to a second: {retry_after}");
+    assert!(
+        (1..=1).contains(&retry_after),
+        "rounded up to a second: {retry_after}"
+    );
     assert_eq!(content_type, "application/problem+json");
     assert_eq!(problem["type"], "/problems/rate-limited");
     assert_eq!(problem["status"], 429);

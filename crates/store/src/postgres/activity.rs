@@ -21,7 +21,7 @@
 use deadpool_postgres::GenericClient;
 use domain::{DeliveryId, DeliveryStatus, EventId, WebhookId, WorkspaceId};
 
-use super::WAKE_CHANNEL;
+use super::{RESYNC_PREFIX, WAKE_CHANNEL};
 use super::deliveries::{DELIVERY_COLUMNS, delivery_row, snapshot};
 use super::publish::{EVENT_COLUMNS, event_row};
 use super::rows::{collect, fetch_limit, into_page, now};
@@ -205,7 +205,7 @@ pub(super) async fn retry_delivery(
              WHERE id = $2 AND workspace_id = $3
              RETURNING {DELIVERY_COLUMNS}
          ), woken AS (
-             SELECT pg_notify('{WAKE_CHANNEL}', webhook_id) FROM reopened
+             SELECT pg_notify('{WAKE_CHANNEL}', '{RESYNC_PREFIX}' || webhook_id) FROM reopened
          )
          SELECT {DELIVERY_COLUMNS} FROM reopened, (SELECT count(*) FROM woken) AS w"
     );
@@ -255,7 +255,8 @@ pub(super) async fn replay_deliveries(
         .await?;
     if changed > 0 {
         let wake = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
-        tx.execute(&wake, &[&WAKE_CHANNEL, &webhook.as_str()])
+        let payload = format!("{RESYNC_PREFIX}{webhook}");
+        tx.execute(&wake, &[&WAKE_CHANNEL, &payload])
             .await?;
     }
     tx.commit().await?;

@@ -26,7 +26,8 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Notification};
 
-use super::WAKE_CHANNEL;
+use super::{RESYNC_PREFIX, WAKE_CHANNEL};
+use crate::Wakeup;
 use crate::Result;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -34,7 +35,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The receiving end of the store's wake-ups, and the task that feeds it.
 pub(super) struct Wakeups {
-    receiver: Mutex<Option<UnboundedReceiver<WebhookId>>>,
+    receiver: Mutex<Option<UnboundedReceiver<Wakeup>>>,
     taken: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
@@ -54,7 +55,7 @@ impl Wakeups {
     }
 
     /// The receiver, the first time; `None` after.
-    pub(super) fn take(&self) -> Option<UnboundedReceiver<WebhookId>> {
+    pub(super) fn take(&self) -> Option<UnboundedReceiver<Wakeup>> {
         let receiver = self
             .receiver
             .lock()
@@ -112,7 +113,7 @@ async fn listen(config: &tokio_postgres::Config) -> Result<Session> {
 async fn run(
     config: tokio_postgres::Config,
     first: Session,
-    forward: UnboundedSender<WebhookId>,
+    forward: UnboundedSender<Wakeup>,
     taken: Arc<AtomicBool>,
 ) {
     let mut session = Some(first);
@@ -124,9 +125,14 @@ async fn run(
                 if notification.channel() != WAKE_CHANNEL || !taken.load(Ordering::SeqCst) {
                     continue;
                 }
-                match WebhookId::parse(notification.payload()) {
+                let payload = notification.payload();
+                let (resync, id) = match payload.strip_prefix(RESYNC_PREFIX) {
+                    Some(id) => (true, id),
+                    None => (false, payload),
+                };
+                match WebhookId::parse(id) {
                     // A receiver that went away just means nobody wants wake-ups now.
-                    Ok(id) => drop(forward.send(id)),
+                    Ok(webhook) => drop(forward.send(Wakeup { webhook, resync })),
                     Err(error) => tracing::debug!(%error, "ignoring a malformed wake-up"),
                 }
             }

@@ -61,17 +61,21 @@ use self::listener::Wakeups;
 use self::outcomes::OutcomeJob;
 use self::publish::PublishJob;
 use self::writer::Writer;
-use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};
 use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
     LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
     PruneReport, Published, ReplayFilter, Result, SecretRotation, Session, Store, StoreError,
     Webhook, WebhookPatch, WebhookStats, Workspace,
 };
+use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};
 
 /// The channel every process listens on: the payload is the id of an endpoint whose lane
-/// has new work or changed settings. Channels are per database, not per schema.
+/// has new work or changed settings, prefixed with [`RESYNC_PREFIX`] when deliveries were
+/// re-opened in place. Channels are per database, not per schema.
 pub const WAKE_CHANNEL: &str = "admin_webhooks_wake";
+
+/// Marks a wake-up whose lane must re-read itself from its first open delivery.
+pub const RESYNC_PREFIX: &str = "resync:";
 
 /// How a [`PostgresStore`] connects.
 #[derive(Debug, Clone)]
@@ -188,11 +192,7 @@ impl Store for PostgresStore {
         operations::endpoint_backlogs(&self.client().await?).await
     }
 
-    async fn raise_alert(
-        &self,
-        alert: NewAlert,
-        mut event: NewEvent,
-    ) -> Result<Option<Published>> {
+    async fn raise_alert(&self, alert: NewAlert, mut event: NewEvent) -> Result<Option<Published>> {
         let since = match operations::claim(&self.client().await?, &alert).await? {
             operations::Claim::Publish { since } => since,
             operations::Claim::Done => return Ok(None),
@@ -405,7 +405,7 @@ impl Store for PostgresStore {
         leases::release_lane(&self.client().await?, owner, webhook).await
     }
 
-    fn wakeups(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<WebhookId>> {
+    fn wakeups(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<crate::Wakeup>> {
         self.wakeups.take()
     }
     async fn list_events(

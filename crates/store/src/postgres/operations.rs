@@ -16,9 +16,7 @@ use deadpool_postgres::GenericClient;
 use domain::{EventId, WebhookId};
 
 use super::rows::{collect, ms, parse};
-use crate::{
-    AlertCondition, EndpointBacklog, NewAlert, Result, StoreError, alert_idempotency_key,
-};
+use crate::{AlertCondition, EndpointBacklog, NewAlert, Result, StoreError, alert_idempotency_key};
 
 const BACKLOGS: &str = "SELECT w.id, w.workspace_id, w.url, w.enabled,
             h.created_at, COALESCE(h.open_since, h.created_at),

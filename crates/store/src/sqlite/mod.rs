@@ -35,14 +35,12 @@ use domain::{ApiKeyId, DeliveryId, EventId, EventTypeDef, WebhookId, WorkspaceId
 use self::readers::{Readers, snapshot};
 use self::writer::Writer;
 use crate::{
-    AlertCondition, EndpointBacklog, MigrationStatus, NewAlert,
-};
-use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
     LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
     PruneReport, Published, ReplayFilter, Result, SecretRotation, Session, Store, StoreError,
     Webhook, WebhookPatch, WebhookStats, Workspace,
 };
+use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};
 
 /// The file name used under the service's data directory.
 pub const DATABASE_FILE: &str = "admin-webhooks.db";

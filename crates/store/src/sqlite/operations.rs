@@ -45,7 +45,8 @@ const LATEST_ATTEMPT_FAILED: &str = "SELECT error_class IS NOT NULL
 const LAST_SUCCESS: &str = "SELECT attempted_at FROM attempts INDEXED BY attempts_by_webhook
      WHERE webhook_id = ?1 AND error_class IS NULL ORDER BY attempted_at DESC LIMIT 1";
 
-const FIRST_ATTEMPT_AFTER: &str = "SELECT MIN(attempted_at) FROM attempts INDEXED BY attempts_by_webhook
+const FIRST_ATTEMPT_AFTER: &str =
+    "SELECT MIN(attempted_at) FROM attempts INDEXED BY attempts_by_webhook
      WHERE webhook_id = ?1 AND attempted_at > ?2";
 
 pub(super) fn endpoint_backlogs(conn: &Connection) -> Result<Vec<EndpointBacklog>> {
@@ -71,7 +72,9 @@ pub(super) fn endpoint_backlogs(conn: &Connection) -> Result<Vec<EndpointBacklog
         else {
             continue;
         };
-        let pending: u64 = conn.prepare_cached(OPEN_COUNT)?.query_row([id], |r| r.get(0))?;
+        let pending: u64 = conn
+            .prepare_cached(OPEN_COUNT)?
+            .query_row([id], |r| r.get(0))?;
         backlogs.push(EndpointBacklog {
             workspace_id,
             webhook_id: webhook_id.clone(),
@@ -102,7 +105,10 @@ fn recorded_alerts(
 }
 
 /// The first attempt after the endpoint's last success, if its latest attempt failed.
-fn failing_since(conn: &Connection, webhook: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+fn failing_since(
+    conn: &Connection,
+    webhook: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
     let latest_failed: Option<bool> = conn
         .prepare_cached(LATEST_ATTEMPT_FAILED)?
         .query_row([webhook], |r| r.get(0))
@@ -165,7 +171,9 @@ pub(super) fn clear_alerts(
     before_ms: i64,
 ) -> Result<bool> {
     let deleted = conn
-        .prepare_cached("DELETE FROM alerts WHERE webhook_id = ?1 AND condition = ?2 AND since < ?3")?
+        .prepare_cached(
+            "DELETE FROM alerts WHERE webhook_id = ?1 AND condition = ?2 AND since < ?3",
+        )?
         .execute(params![webhook.as_str(), condition.as_str(), before_ms])?;
     Ok(deleted > 0)
 }

@@ -10,7 +10,7 @@ use store::{AttemptLog, DeliveryFilter, EventFilter, Outcome, PageRequest, Store
 use crate::assert_err;
 use crate::dispatch::{delivered, failed};
 use crate::support::{
-    Harness, all_deliveries, collect_pages, lacks_issue_6_calls, open_deliveries, publish, webhook,
+    Harness, all_deliveries, collect_pages, open_deliveries, publish, webhook,
     workspace,
 };
 
@@ -25,9 +25,6 @@ pub async fn instant_between() -> DateTime<Utc> {
 
 pub async fn list_deliveries_filters_by_time_range(h: Harness) {
     let store = &*h.store;
-    if lacks_issue_6_calls(store).await {
-        return;
-    }
     let ws = workspace(store, "a").await;
     let hook = webhook(store, &ws, &["*"]).await.id;
     let mut batches: Vec<Vec<EventId>> = Vec::new();
@@ -121,9 +118,6 @@ pub async fn list_deliveries_filters_by_time_range(h: Harness) {
 
 pub async fn events_list_newest_first_with_filters(h: Harness) {
     let store = &*h.store;
-    if lacks_issue_6_calls(store).await {
-        return;
-    }
     let ws = workspace(store, "a").await;
     let other = workspace(store, "b").await;
     let foreign = publish(store, &other, "user.created").await;
@@ -219,9 +213,6 @@ pub async fn events_list_newest_first_with_filters(h: Harness) {
 
 pub async fn event_deliveries_are_one_per_endpoint(h: Harness) {
     let store = &*h.store;
-    if lacks_issue_6_calls(store).await {
-        return;
-    }
     let ws = workspace(store, "a").await;
     let users = webhook(store, &ws, &["user.*"]).await.id;
     let all = webhook(store, &ws, &["*"]).await.id;
@@ -314,9 +305,6 @@ fn timed(
 
 pub async fn stats_count_and_rank_response_times(h: Harness) {
     let store = &*h.store;
-    if lacks_issue_6_calls(store).await {
-        return;
-    }
     let ws = workspace(store, "a").await;
     let hook = webhook(store, &ws, &["*"]).await.id;
     let quiet = webhook(store, &ws, &["order.completed"]).await.id;

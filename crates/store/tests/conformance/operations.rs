@@ -57,11 +57,18 @@ pub async fn backlogs_report_pending_heads_and_failure_runs(h: Harness) {
         publish(store, &ws, "user.created").await;
     }
     let backlogs = store.endpoint_backlogs().await.unwrap();
-    assert_eq!(backlogs.len(), 1, "only endpoints with open deliveries: {backlogs:?}");
+    assert_eq!(
+        backlogs.len(),
+        1,
+        "only endpoints with open deliveries: {backlogs:?}"
+    );
     let b = &backlogs[0];
     let head = &open_deliveries(store, &hook.id).await[0];
     assert_eq!((&b.webhook_id, &b.workspace_id), (&hook.id, &ws));
-    assert_eq!((b.pending, b.url.as_str(), b.enabled), (3, hook.url.as_str(), true));
+    assert_eq!(
+        (b.pending, b.url.as_str(), b.enabled),
+        (3, hook.url.as_str(), true)
+    );
     assert_eq!(b.head_window_start, head.event_created_at);
     assert!(b.oldest_created_at <= Utc::now());
     assert_eq!(b.failing_since, None, "no attempt yet");
@@ -91,7 +98,11 @@ pub async fn backlogs_report_pending_heads_and_failure_runs(h: Harness) {
         condition: AlertCondition::EndpointFailing,
         since: t1,
     };
-    store.raise_alert(alert, alert_event(&ws)).await.unwrap().unwrap();
+    store
+        .raise_alert(alert, alert_event(&ws))
+        .await
+        .unwrap()
+        .unwrap();
     let b = &store.endpoint_backlogs().await.unwrap()[0];
     assert_eq!(b.recorded(AlertCondition::EndpointFailing), Some(t1));
     assert_eq!(b.recorded(AlertCondition::EventsExpiring), None);
@@ -125,7 +136,11 @@ pub async fn alerts_are_raised_once_until_cleared(h: Harness) {
         .unwrap()
         .expect("the first raise publishes");
     assert_eq!(first.event.event_type, "system.alert");
-    assert_eq!(first.webhooks, vec![watcher.id.clone()], "delivered like any event");
+    assert_eq!(
+        first.webhooks,
+        vec![watcher.id.clone()],
+        "delivered like any event"
+    );
     assert!(
         store
             .raise_alert(alert(&ws, &failing.id, since), alert_event(&ws))
@@ -137,19 +152,34 @@ pub async fn alerts_are_raised_once_until_cleared(h: Harness) {
     // Another condition of the same endpoint is another alert.
     let mut expiring = alert(&ws, &failing.id, since);
     expiring.condition = AlertCondition::EventsExpiring;
-    assert!(store.raise_alert(expiring, alert_event(&ws)).await.unwrap().is_some());
+    assert!(
+        store
+            .raise_alert(expiring, alert_event(&ws))
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     // Clearing compares `since`: a reader of older data does not re-arm a newer alert.
     let cond = AlertCondition::EndpointFailing;
     assert!(!store.clear_alerts(&failing.id, cond, since).await.unwrap());
-    assert!(store.clear_alerts(&failing.id, cond, since + Duration::seconds(1)).await.unwrap());
+    assert!(
+        store
+            .clear_alerts(&failing.id, cond, since + Duration::seconds(1))
+            .await
+            .unwrap()
+    );
 
     // Re-armed: of several raises at once, exactly one publishes.
     let later = since + Duration::minutes(5);
     let raises = (0..6).map(|_| {
         let store = Arc::clone(&store);
         let (ws, hook) = (ws.clone(), failing.id.clone());
-        async move { store.raise_alert(alert(&ws, &hook, later), alert_event(&ws)).await }
+        async move {
+            store
+                .raise_alert(alert(&ws, &hook, later), alert_event(&ws))
+                .await
+        }
     });
     let results = futures::future::join_all(raises).await;
     let published = results
@@ -162,12 +192,16 @@ pub async fn alerts_are_raised_once_until_cleared(h: Harness) {
     // An endpoint of another workspace, or a deleted one, cannot be alerted on.
     let other = workspace(&*store, "other").await;
     assert_err!(
-        store.raise_alert(alert(&other, &failing.id, later), alert_event(&other)).await,
+        store
+            .raise_alert(alert(&other, &failing.id, later), alert_event(&other))
+            .await,
         StoreError::NotFound
     );
     store.delete_webhook(&ws, &failing.id).await.unwrap();
     assert_err!(
-        store.raise_alert(alert(&ws, &failing.id, later), alert_event(&ws)).await,
+        store
+            .raise_alert(alert(&ws, &failing.id, later), alert_event(&ws))
+            .await,
         StoreError::NotFound
     );
 }

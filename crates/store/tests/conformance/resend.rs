@@ -8,7 +8,7 @@ use store::{ReplayFilter, StoreError};
 use crate::activity::instant_between;
 use crate::assert_err;
 use crate::dispatch::{delivered, expired, failed, ms};
-use crate::support::{Harness, lacks_issue_6_calls, open_deliveries, publish, webhook, workspace};
+use crate::support::{Harness, open_deliveries, publish, webhook, workspace};
 
 fn ids(deliveries: &[store::DueDelivery]) -> Vec<DeliveryId> {
     deliveries.iter().map(|d| d.id.clone()).collect()
@@ -16,9 +16,6 @@ fn ids(deliveries: &[store::DueDelivery]) -> Vec<DeliveryId> {
 
 pub async fn retry_reopens_in_place_with_a_fresh_window(h: Harness) {
     let store = &*h.store;
-    if lacks_issue_6_calls(store).await {
-        return;
-    }
     let ws = workspace(store, "a").await;
     let hook = webhook(store, &ws, &["*"]).await.id;
     for _ in 0..4 {
@@ -116,9 +113,6 @@ pub async fn retry_reopens_in_place_with_a_fresh_window(h: Harness) {
 
 pub async fn replay_reopens_a_range_of_one_endpoint(h: Harness) {
     let store = &*h.store;
-    if lacks_issue_6_calls(store).await {
-        return;
-    }
     let ws = workspace(store, "a").await;
     let hook = webhook(store, &ws, &["*"]).await.id;
     let bystander = webhook(store, &ws, &["*"]).await.id;

@@ -9,13 +9,10 @@ use store::{PruneReport, StoreError};
 
 use crate::assert_err;
 use crate::dispatch::{delivered, failed};
-use crate::support::{Harness, lacks_issue_6_calls, open_deliveries, publish, webhook, workspace};
+use crate::support::{Harness, open_deliveries, publish, webhook, workspace};
 
 pub async fn prune_removes_old_closed_rows_and_keeps_open_ones(h: Harness) {
     let store = &*h.store;
-    if lacks_issue_6_calls(store).await {
-        return;
-    }
     let ws = workspace(store, "a").await;
     let hook = webhook(store, &ws, &["user.*"]).await.id;
     let done = publish(store, &ws, "user.created").await;
@@ -113,9 +110,6 @@ pub async fn prune_removes_old_closed_rows_and_keeps_open_ones(h: Harness) {
 
 pub async fn rotation_keeps_the_previous_secret_for_its_grace(h: Harness) {
     let store = &*h.store;
-    if lacks_issue_6_calls(store).await {
-        return;
-    }
     let ws = workspace(store, "a").await;
     let hook = webhook(store, &ws, &["*"]).await;
     let original = hook.secret.clone();
