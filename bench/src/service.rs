@@ -129,7 +129,10 @@ impl Service {
         let mut command = Command::new(exe);
         command
             .arg(SUBCOMMAND)
+            // The load generator is one client on purpose: the per-key rate limit
+            // would measure itself, not the service.
             .args(["--listen", "127.0.0.1:0", "--dev", "--log-format", "json"])
+            .args(["--rate-limit", "off"])
             .arg("--data-dir")
             .arg(&data_dir.0)
             .args(extra)

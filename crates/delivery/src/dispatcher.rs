@@ -395,3 +395,34 @@ impl Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SenderConfig;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_heartbeat_follows_the_sweep_until_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(store::sqlite::SqliteStore::open(&dir.path().join("db")).unwrap());
+        let sender = Sender::new(SenderConfig {
+            dev: true,
+            extra_ca_pem: None,
+            attempt_timeout: Duration::from_secs(1),
+            user_agent: "test".to_owned(),
+        })
+        .unwrap();
+        let shutdown = CancellationToken::new();
+        let config = DispatchConfig {
+            sweep_interval: Duration::from_millis(20),
+            ..DispatchConfig::default()
+        };
+        let dispatcher = Dispatcher::start(store, sender, config, shutdown.clone());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(dispatcher.is_alive());
+        assert!(dispatcher.since_last_sweep() < Duration::from_secs(1));
+        shutdown.cancel();
+        dispatcher.stopped().await;
+        assert!(!dispatcher.is_alive(), "a stopped dispatcher is not alive");
+    }
+}

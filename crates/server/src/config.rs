@@ -185,9 +185,26 @@ pub struct Settings {
     pub alert_after: Duration,
     pub monitor_interval: Duration,
     /// `ADMIN_WEBHOOKS_BOOTSTRAP_KEY`: the value of the first API key, for automation.
-    pub bootstrap_key: Option<String>,
+    pub bootstrap_key: Option<Secret>,
     /// `ADMIN_WEBHOOKS_OPERATOR_KEY`: enables the operator API.
-    pub operator_key: Option<String>,
+    pub operator_key: Option<Secret>,
+}
+
+/// A key read from the environment. Its `Debug` never shows it, so that [`Settings`] can
+/// be printed or logged whole without leaking a key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -267,8 +284,8 @@ impl ServeArgs {
             )?,
             alert_after: secs(self.alert_after, file.alert_after, 3600),
             monitor_interval: secs(self.monitor_interval, file.monitor_interval, 15),
-            bootstrap_key: non_empty_env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY"),
-            operator_key: non_empty_env("ADMIN_WEBHOOKS_OPERATOR_KEY"),
+            bootstrap_key: non_empty_env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY").map(Secret),
+            operator_key: non_empty_env("ADMIN_WEBHOOKS_OPERATOR_KEY").map(Secret),
         };
         settings.check()?;
         Ok(settings)
@@ -343,12 +360,12 @@ impl Settings {
             return invalid("--max-in-flight must be at least 1");
         }
         if let Some(key) = &self.bootstrap_key
-            && key.len() < 20
+            && key.expose().len() < 20
         {
             return invalid("ADMIN_WEBHOOKS_BOOTSTRAP_KEY must be at least 20 characters long");
         }
         if let Some(key) = &self.operator_key
-            && key.len() < 20
+            && key.expose().len() < 20
         {
             return invalid("ADMIN_WEBHOOKS_OPERATOR_KEY must be at least 20 characters long");
         }
@@ -390,6 +407,18 @@ mod tests {
         assert_eq!(s.alert_after, Duration::from_secs(3600));
         assert_eq!(s.monitor_interval, Duration::from_secs(15));
         assert!(!s.dev);
+    }
+
+    #[test]
+    fn keys_never_show_in_the_settings_debug_output() {
+        let settings = Settings {
+            bootstrap_key: Some(Secret("awk_very_secret_bootstrap_0123".into())),
+            operator_key: Some(Secret("operator_very_secret_0123456".into())),
+            ..serve_args(&[]).resolve().unwrap()
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("very_secret"), "{shown}");
+        assert!(shown.contains("<redacted>"));
     }
 
     #[test]

@@ -68,7 +68,11 @@ pub async fn run(
     let backend = Backend::open(&settings).await?;
     // Every store call is timed for /metrics; `backend` keeps the concrete store to close.
     let store: Arc<dyn Store> = Arc::new(measured::MeasuredStore::new(backend.store()));
-    bootstrap(&*store, settings.bootstrap_key.as_deref()).await?;
+    bootstrap(
+        &*store,
+        settings.bootstrap_key.as_ref().map(config::Secret::expose),
+    )
+    .await?;
 
     let extra_ca_pem = match &settings.extra_ca_file {
         Some(path) => Some(
@@ -130,7 +134,10 @@ pub async fn run(
         store: store.clone(),
         config: api::ApiConfig {
             dev: settings.dev,
-            operator_key: settings.operator_key.clone(),
+            operator_key: settings
+                .operator_key
+                .as_ref()
+                .map(|key| key.expose().to_owned()),
             max_body_bytes: settings.max_body_bytes,
             secret_grace: settings.secret_grace,
             rate_limit: settings.rate_limit,

@@ -44,6 +44,30 @@ async fn readyz_is_503_when_the_store_is_closed() {
 }
 
 #[tokio::test]
+async fn readyz_is_503_naming_a_dispatcher_that_stopped_sweeping() {
+    let app = setup_with(Options {
+        dispatcher_alive: Some(std::sync::Arc::new(|| {
+            Err("the dispatcher has not swept the store for 95 s".to_owned())
+        })),
+        ..Options::default()
+    })
+    .await;
+    let ready = app.send(Method::GET, "/readyz", None, None, &[]).await;
+    let detail = ready.problem(503);
+    assert!(detail.contains("dispatcher has not swept"), "{detail}");
+    assert_eq!(ready.json()["type"], "/problems/not-ready");
+    let alive = setup_with(Options {
+        dispatcher_alive: Some(std::sync::Arc::new(|| Ok(()))),
+        ..Options::default()
+    })
+    .await;
+    alive
+        .send(Method::GET, "/readyz", None, None, &[])
+        .await
+        .expect(200);
+}
+
+#[tokio::test]
 async fn unknown_paths_are_404_problems() {
     let app = setup().await;
     let detail = app.get("/v1/nothing-here").await.problem(404);

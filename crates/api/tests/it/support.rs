@@ -20,6 +20,8 @@ pub const OPERATOR_KEY: &str = "operator-key-for-tests-0123456789";
 pub struct Options {
     pub dev: bool,
     pub operator_key: Option<String>,
+    /// What `/readyz` hears from the dispatcher; `None`: no dispatcher runs.
+    pub dispatcher_alive: Option<admin_webhooks_api::health::Liveness>,
 }
 
 impl Default for Options {
@@ -27,6 +29,7 @@ impl Default for Options {
         Self {
             dev: false,
             operator_key: Some(OPERATOR_KEY.to_owned()),
+            dispatcher_alive: None,
         }
     }
 }
@@ -116,9 +119,10 @@ pub async fn setup_with(options: Options) -> App {
         operator_key: options.operator_key,
         ..ApiConfig::default()
     };
-    let state = AppState::new(store.clone(), config, move |ids: &[WebhookId]| {
+    let mut state = AppState::new(store.clone(), config, move |ids: &[WebhookId]| {
         record.lock().unwrap().push(ids.to_vec());
     });
+    state.dispatcher_alive = options.dispatcher_alive;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

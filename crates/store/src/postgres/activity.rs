@@ -21,10 +21,10 @@
 use deadpool_postgres::GenericClient;
 use domain::{DeliveryId, DeliveryStatus, EventId, WebhookId, WorkspaceId};
 
-use super::{RESYNC_PREFIX, WAKE_CHANNEL};
 use super::deliveries::{DELIVERY_COLUMNS, delivery_row, snapshot};
 use super::publish::{EVENT_COLUMNS, event_row};
 use super::rows::{collect, fetch_limit, into_page, now};
+use super::{RESYNC_PREFIX, WAKE_CHANNEL};
 use crate::{
     Delivery, DeliveryFilter, Event, EventFilter, Page, PageRequest, ReplayFilter, Result,
     StoreError,
@@ -256,8 +256,7 @@ pub(super) async fn replay_deliveries(
     if changed > 0 {
         let wake = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
         let payload = format!("{RESYNC_PREFIX}{webhook}");
-        tx.execute(&wake, &[&WAKE_CHANNEL, &payload])
-            .await?;
+        tx.execute(&wake, &[&WAKE_CHANNEL, &payload]).await?;
     }
     tx.commit().await?;
     Ok(changed)

@@ -27,8 +27,8 @@ use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Notification};
 
 use super::{RESYNC_PREFIX, WAKE_CHANNEL};
-use crate::Wakeup;
 use crate::Result;
+use crate::Wakeup;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);

@@ -10,8 +10,7 @@ use store::{AttemptLog, DeliveryFilter, EventFilter, Outcome, PageRequest, Store
 use crate::assert_err;
 use crate::dispatch::{delivered, failed};
 use crate::support::{
-    Harness, all_deliveries, collect_pages, open_deliveries, publish, webhook,
-    workspace,
+    Harness, all_deliveries, collect_pages, open_deliveries, publish, webhook, workspace,
 };
 
 /// A moment strictly between what was stored before and what is stored after: times are

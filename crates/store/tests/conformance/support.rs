@@ -171,4 +171,3 @@ macro_rules! assert_err {
         }
     };
 }
-
