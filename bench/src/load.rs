@@ -206,17 +206,30 @@ pub async fn closed_timed(
     warmup: Duration,
     measure: Duration,
 ) -> Timed {
-    let target = Arc::new(target);
+    closed_timed_spread(vec![target], workers, warmup, measure).await
+}
+
+/// [`closed_timed`] with the workers spread round-robin over `targets` (several service
+/// processes): worker `i` sends to `targets[i % targets.len()]`.
+pub async fn closed_timed_spread(
+    targets: Vec<Target>,
+    workers: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> Timed {
+    assert!(!targets.is_empty(), "at least one target");
+    let targets: Vec<Arc<Target>> = targets.into_iter().map(Arc::new).collect();
     let tally = Arc::new(Tally::default());
     let stop = Arc::new(AtomicBool::new(false));
     let counter = Arc::new(AtomicU64::new(0));
     let mut tasks = JoinSet::new();
-    for _ in 0..workers {
+    for i in 0..workers {
         let (stop, counter) = (stop.clone(), counter.clone());
         let next = move || {
             (!stop.load(Ordering::Relaxed)).then(|| counter.fetch_add(1, Ordering::Relaxed))
         };
-        tasks.spawn(worker(target.clone(), tally.clone(), next));
+        let target = targets[i % targets.len()].clone();
+        tasks.spawn(worker(target, tally.clone(), next));
     }
     tokio::time::sleep(warmup).await;
     let (ok0, err0, t0) = (
@@ -257,18 +270,25 @@ impl Counted {
 
 /// `workers` connections send `count` requests in all, as fast as they are answered.
 pub async fn closed_count(target: Target, workers: usize, count: u64) -> Counted {
-    let target = Arc::new(target);
+    closed_count_spread(vec![target], workers, count).await
+}
+
+/// [`closed_count`] with the workers spread round-robin over `targets`.
+pub async fn closed_count_spread(targets: Vec<Target>, workers: usize, count: u64) -> Counted {
+    assert!(!targets.is_empty(), "at least one target");
+    let targets: Vec<Arc<Target>> = targets.into_iter().map(Arc::new).collect();
     let tally = Arc::new(Tally::default());
     let counter = Arc::new(AtomicU64::new(0));
     let started_ns = clock::now_ns();
     let mut tasks = JoinSet::new();
-    for _ in 0..workers {
+    for i in 0..workers {
         let counter = counter.clone();
         let next = move || {
             let n = counter.fetch_add(1, Ordering::Relaxed);
             (n < count).then_some(n)
         };
-        tasks.spawn(worker(target.clone(), tally.clone(), next));
+        let target = targets[i % targets.len()].clone();
+        tasks.spawn(worker(target, tally.clone(), next));
     }
     while tasks.join_next().await.is_some() {}
     Counted {

@@ -26,58 +26,21 @@ pub struct Service {
 impl Service {
     /// Starts the binary in `--dev` (receivers live on loopback) with the given extra flags.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Service {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_admin-webhooks"));
-        command
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--dev",
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(extra);
-        command.env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", KEY);
-        Service::spawn(command)
+        Service::start_with_env(data_dir, extra, &[])
     }
 
     /// Like [`Service::start`], with environment variables set over the defaults (e.g. a
     /// `RUST_LOG` that logs everything).
     pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Service {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_admin-webhooks"));
-        command
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--dev",
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(extra);
-        command.env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", KEY);
+        let mut command = dev_command();
+        command.arg("--data-dir").arg(data_dir).args(extra);
         Service::spawn_with(command, env)
     }
 
     /// Starts the binary on a PostgreSQL database shared with other processes.
     pub fn start_on_database(url: &str, extra: &[&str]) -> Service {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_admin-webhooks"));
-        command
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--dev",
-            ])
-            .args(["--database-url", url])
-            .args(extra)
-            .env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", KEY);
+        let mut command = dev_command();
+        command.args(["--database-url", url]).args(extra);
         Service::spawn(command)
     }
 
@@ -227,6 +190,22 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `serve` on 127.0.0.1:0 in `--dev` with JSON logs and the test's bootstrap key.
+fn dev_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_admin-webhooks"));
+    command
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--dev",
+        ])
+        .env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", KEY);
+    command
 }
 
 fn listening_addr(line: &str) -> Option<String> {
