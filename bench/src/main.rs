@@ -2,7 +2,7 @@
 //! "Benchmarks").
 //!
 //! ```sh
-//! cargo run --release -p admin-webhooks-bench -- [--quick]
+//! cargo run --release -p admin-webhooks-bench -- [--quick] [--postgres [--database-url URL]]
 //! ```
 //!
 //! It starts the service as a separate process (this binary re-executed with a hidden
@@ -57,7 +57,19 @@ struct Cli {
     /// delivery to 1 endpoint) into this folder.
     #[arg(long)]
     perf: Option<PathBuf>,
+
+    /// Also measure on PostgreSQL (a fresh database per scenario, one and three
+    /// processes) at --database-url.
+    #[arg(long)]
+    postgres: bool,
+
+    /// The PostgreSQL server for --postgres: the bench creates and drops its own
+    /// `aw_bench_*` databases there (implies --postgres).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
 }
+
+const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 fn main() -> anyhow::Result<()> {
     if std::env::args_os()
@@ -88,7 +100,15 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let started = Instant::now();
+    let postgres =
+        cli.postgres || cli.database_url.is_some() || cli.only.contains(&Scenario::Postgres);
     let mut bench = Bench::new(plan, cli.only, cli.perf)?;
+    if postgres {
+        bench.postgres = Some(
+            cli.database_url
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+        );
+    }
     let outcome = runtime.block_on(bench.run());
     // The table of what did run is printed even when a later scenario failed.
     println!("{}", bench.table.render());

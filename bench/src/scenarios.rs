@@ -19,6 +19,8 @@ use crate::receiver::Receiver;
 use crate::service::{self, Service};
 use crate::table::{Table, mb_of_kib, ms, thousands};
 
+mod postgres;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
     Baseline,
@@ -26,6 +28,8 @@ pub enum Scenario {
     Delivery,
     Latency,
     Backlog,
+    /// The PostgreSQL rows (implies `--postgres`).
+    Postgres,
 }
 
 /// Sizes and durations of one run.
@@ -45,6 +49,13 @@ pub struct Plan {
     pub backlog: u64,
     pub backlog_endpoints: usize,
     pub drain_timeout: Duration,
+    /// PostgreSQL rows: the publish windows, the events of the 1- and 50-endpoint
+    /// delivery scenarios, and their deadline.
+    pub pg_warmup: Duration,
+    pub pg_measure: Duration,
+    pub pg_delivery_one_events: u64,
+    pub pg_delivery_many_events: u64,
+    pub pg_delivery_timeout: Duration,
 }
 
 impl Plan {
@@ -62,6 +73,11 @@ impl Plan {
             backlog: 1_000_000,
             backlog_endpoints: 1,
             drain_timeout: Duration::from_secs(240),
+            pg_warmup: Duration::from_secs(1),
+            pg_measure: Duration::from_secs(5),
+            pg_delivery_one_events: 40_000,
+            pg_delivery_many_events: 2_000,
+            pg_delivery_timeout: Duration::from_secs(40),
         }
     }
 
@@ -80,6 +96,11 @@ impl Plan {
             backlog: 50_000,
             backlog_endpoints: 1,
             drain_timeout: Duration::from_secs(20),
+            pg_warmup: Duration::from_millis(500),
+            pg_measure: Duration::from_secs(3),
+            pg_delivery_one_events: 10_000,
+            pg_delivery_many_events: 1_000,
+            pg_delivery_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -88,6 +109,8 @@ pub struct Bench {
     plan: Plan,
     only: Vec<Scenario>,
     profiler: Option<Profiler>,
+    /// The server URL (any database on it) for the PostgreSQL rows; `None`: not run.
+    pub postgres: Option<String>,
     pub table: Table,
 }
 
@@ -101,6 +124,7 @@ impl Bench {
             plan,
             only,
             profiler: perf_dir.map(Profiler::new).transpose()?,
+            postgres: None,
             table: Table::default(),
         })
     }
@@ -131,11 +155,15 @@ impl Bench {
         if self.wants(Scenario::Backlog) {
             self.backlog().await?;
         }
-        self.table.plain(
-            "PostgreSQL backend: every row above",
-            "n/a (no PostgreSQL backend yet)".to_owned(),
-            "—",
-        );
+        match self.postgres.clone() {
+            Some(url) if self.wants(Scenario::Postgres) => self.postgres_rows(&url).await?,
+            Some(_) => {}
+            None => self.table.plain(
+                "PostgreSQL backend",
+                "not run (pass --postgres)".to_owned(),
+                "—",
+            ),
+        }
         Ok(())
     }
 
