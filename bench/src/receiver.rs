@@ -71,8 +71,7 @@ impl Receiver {
         loop {
             match TcpListener::bind(addr).await {
                 Ok(listener) => return Ok(Self::serve(listener)),
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
+                Err(_) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Err(e) => return Err(e).with_context(|| format!("cannot bind {addr} again")),

@@ -65,7 +65,8 @@ async fn rotate(
         )
         .await
         .not_found_as("webhook", &id)?;
-    (state.wake_lanes)(std::slice::from_ref(&id));
+    // The lane re-reads its target (secrets) along with its deliveries.
+    (state.resync_lanes)(std::slice::from_ref(&id));
     Ok(Json(RotatedSecret {
         webhook_id: id,
         secret: rotation.webhook.secret,

@@ -288,7 +288,7 @@ async fn update(
     let hook = hook.not_found_as("webhook", &id)?;
     if !unchanged {
         // The lane re-reads its URL and secrets, or starts again when re-enabled.
-        (state.wake_lanes)(std::slice::from_ref(&id));
+        (state.resync_lanes)(std::slice::from_ref(&id));
     }
     Ok(Json(WebhookBody::with_secret(hook)))
 }
@@ -314,7 +314,7 @@ async fn remove(
         .await
         .not_found_as("webhook", &id)?;
     // A lane sleeping in backoff learns now that its endpoint is gone.
-    (state.wake_lanes)(std::slice::from_ref(&id));
+    (state.resync_lanes)(std::slice::from_ref(&id));
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -210,7 +210,7 @@ pub(crate) async fn rotate(
         )
         .await
         .or_not_found("webhook")?;
-    (state.app.wake_lanes)(std::slice::from_ref(&id));
+    (state.app.resync_lanes)(std::slice::from_ref(&id));
     Ok(Redirect::to(&format!(
         "/dashboard/webhooks/{id}?done=rotated&reveal=1#secret"
     ))
@@ -249,7 +249,7 @@ pub(crate) async fn set_enabled(
         }
         Err(other) => return Err(not_found_as(other, "webhook")),
     }
-    (state.app.wake_lanes)(std::slice::from_ref(&id));
+    (state.app.resync_lanes)(std::slice::from_ref(&id));
     let done = if enabled { "enabled" } else { "disabled" };
     Ok(Redirect::to(&format!("/dashboard/webhooks/{id}?done={done}")).into_response())
 }
@@ -297,6 +297,6 @@ pub(crate) async fn delete(
         .await
         .or_not_found("webhook")?;
     // A lane sleeping in backoff learns now that its endpoint is gone.
-    (state.app.wake_lanes)(std::slice::from_ref(&id));
+    (state.app.resync_lanes)(std::slice::from_ref(&id));
     Ok(Redirect::to("/dashboard/webhooks?done=deleted").into_response())
 }

@@ -96,10 +96,9 @@ impl Lane {
             // A delivery below our window was re-opened by hand: read from the start.
             self.forget();
         }
-        if self.signal.dirty.swap(false, Ordering::SeqCst) {
-            // Settings may have changed (URL, secret, enabled): read them again.
-            self.target = None;
-        }
+        // A wake-up means new work, found when the window is next refilled; settings
+        // changes (URL, secrets, enabled) come as a resync, which re-reads the target.
+        self.signal.dirty.store(false, Ordering::SeqCst);
         if self.resync {
             self.settle_all().await;
             self.window.clear();
@@ -120,6 +119,9 @@ impl Lane {
                     return Ok(self.leave().await);
                 }
             }
+            // Read the target again once per window too: a rotated-out secret's grace
+            // ends with time, not with a change anyone announces.
+            self.target = None;
         }
         if self.target.is_none() {
             match self.shared.store.lane_target(&self.id).await {

@@ -105,8 +105,11 @@ async fn the_log_lists_pages_and_filters_real_attempts() {
     )
     .await;
     assert_eq!(earlier_orders.len(), 15);
+    // Outcomes commit shortly after the receiver answers: wait until the last retried
+    // event's success is on record and only the poisoned head is left failing.
     poll_deliveries_until(&service, &hook, |ds| {
-        ds.iter().any(|d| d["status"] == "failed")
+        let failed: Vec<&Value> = ds.iter().filter(|d| d["status"] == "failed").collect();
+        failed.len() == 1 && failed[0]["event_id"] == poison.as_str()
     })
     .await;
     let (failed, _) = walk(&service, &format!("{log}status=failed&"), 10).await;

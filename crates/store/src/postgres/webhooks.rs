@@ -24,8 +24,8 @@ use deadpool_postgres::GenericClient;
 use domain::{Subscription, WebhookId, WorkspaceId};
 use tokio_postgres::Row;
 
-use super::WAKE_CHANNEL;
 use super::rows::{collect, cursor_after, fetch_limit, into_page, ms, now, parse, unsigned};
+use super::{RESYNC_PREFIX, WAKE_CHANNEL};
 use crate::{
     LaneTarget, NewWebhook, Page, PageRequest, Result, SecretRotation, StoreError, Webhook,
     WebhookPatch,
@@ -215,7 +215,7 @@ pub(super) async fn update_webhook(
              WHERE id = $6 AND workspace_id = $7
              RETURNING id
          )
-         SELECT pg_notify('{WAKE_CHANNEL}', id) FROM changed"
+         SELECT pg_notify('{WAKE_CHANNEL}', '{RESYNC_PREFIX}' || id) FROM changed"
     );
     let update = tx.prepare_cached(&sql).await?;
     tx.query(
@@ -244,7 +244,7 @@ pub(super) async fn delete_webhook(
     // notification tells the lane, wherever it runs, to find it gone.
     let sql = format!(
         "WITH gone AS (DELETE FROM webhooks WHERE id = $1 AND workspace_id = $2 RETURNING id)
-         SELECT pg_notify('{WAKE_CHANNEL}', id) FROM gone"
+         SELECT pg_notify('{WAKE_CHANNEL}', '{RESYNC_PREFIX}' || id) FROM gone"
     );
     let statement = client.prepare_cached(&sql).await?;
     let rows = client
@@ -277,7 +277,7 @@ pub(super) async fn rotate_secret(
              WHERE id = $4 AND workspace_id = $5
              RETURNING {WEBHOOK_COLUMNS}
          ), woken AS (
-             SELECT pg_notify('{WAKE_CHANNEL}', id) FROM rotated
+             SELECT pg_notify('{WAKE_CHANNEL}', '{RESYNC_PREFIX}' || id) FROM rotated
          )
          SELECT {WEBHOOK_COLUMNS} FROM rotated, (SELECT count(*) FROM woken) AS w"
     );
