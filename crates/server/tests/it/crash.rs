@@ -77,7 +77,7 @@ async fn every_accepted_publish_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::start(dir.path(), &["--retry-base", "1h", "--retry-cap", "1h"]);
     // Endpoints that are down: deliveries stay pending, so the store is what we inspect.
-    let down = Receiver::start().await.stop();
+    let down = Receiver::start().await.stop().await;
     let url = format!("http://{down}/webhook");
     let (a, _) = service.create_webhook(&url, &["user.*"]).await;
     let (b, _) = service.create_webhook(&url, &["*"]).await;

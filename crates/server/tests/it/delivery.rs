@@ -125,7 +125,7 @@ async fn an_outage_drains_in_order_with_nobody_acting() {
     receiver.wait_for(1, Duration::from_secs(10)).await;
 
     // The endpoint goes down; events keep coming and wait in the store.
-    let addr = receiver.stop();
+    let addr = receiver.stop().await;
     let mut published = vec![first];
     for n in 0..20 {
         published.push(service.publish("order.completed", json!({ "n": n })).await);

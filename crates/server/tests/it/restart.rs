@@ -13,7 +13,7 @@ async fn pending_deliveries_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let flags = ["--retry-base", "50ms", "--retry-cap", "200ms"];
     let service = Service::start(dir.path(), &flags);
-    let addr = Receiver::start().await.stop();
+    let addr = Receiver::start().await.stop().await;
     let (webhook, _) = service
         .create_webhook(&format!("http://{addr}/webhook"), &["order.completed"])
         .await;

@@ -90,20 +90,20 @@ impl Receiver {
 
     /// Starts again on the address of a receiver that was stopped (an outage ending).
     pub async fn restart_on(
-        addr: SocketAddr,
+        down: Down,
         behaviour: impl FnMut(&Received) -> Reply + Send + 'static,
     ) -> Receiver {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match TcpListener::bind(addr).await {
-                Ok(listener) => return Receiver::serve_on(listener, Box::new(behaviour)),
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    tokio::task::yield_now().await;
-                }
-                Err(e) => panic!("cannot bind {addr} again: {e}"),
-            }
-        }
+        let addr = down.addr;
+        // Give the port up only now, and take it straight back as a listener.
+        drop(down);
+        let listener = retry_bind(addr, |a| {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.set_reuseaddr(true)?;
+            socket.bind(a)?;
+            socket.listen(1024)
+        })
+        .await;
+        Receiver::serve_on(listener, Box::new(behaviour))
     }
 
     fn serve_on(listener: TcpListener, behaviour: Behaviour) -> Receiver {
@@ -165,10 +165,48 @@ impl Receiver {
         }
     }
 
-    /// Stops listening and drops open connections: the endpoint is down.
-    pub fn stop(self) -> SocketAddr {
+    /// Stops listening and drops open connections: the endpoint is down. The port stays
+    /// reserved (bound, not listening) so that no other test's receiver takes it while
+    /// connections to it are refused.
+    pub async fn stop(self) -> Down {
         self.task.abort();
-        self.addr
+        let addr = self.addr;
+        // The listener closes once the aborted task is dropped; until then the bind fails.
+        let socket = retry_bind(addr, |a| {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.set_reuseaddr(true)?;
+            socket.bind(a)?;
+            Ok(socket)
+        })
+        .await;
+        Down {
+            addr,
+            _socket: socket,
+        }
+    }
+}
+
+/// An endpoint address whose receiver is down: the port is held, nothing listens.
+pub struct Down {
+    pub addr: SocketAddr,
+    _socket: tokio::net::TcpSocket,
+}
+
+impl std::fmt::Display for Down {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.addr.fmt(f)
+    }
+}
+
+/// Binds `addr` with `bind`, retrying for a few seconds while the port is still taken.
+async fn retry_bind<T>(addr: SocketAddr, bind: impl Fn(SocketAddr) -> std::io::Result<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match bind(addr) {
+            Ok(bound) => return bound,
+            Err(e) if Instant::now() >= deadline => panic!("cannot bind {addr} again: {e}"),
+            Err(_) => tokio::task::yield_now().await,
+        }
     }
 }
 
