@@ -65,6 +65,7 @@ pub async fn run(
         );
     }
     let metrics_handle = metrics::install();
+    metrics::keep_tidy(metrics_handle.clone(), shutdown.clone());
     let backend = Backend::open(&settings).await?;
     // Every store call is timed for /metrics; `backend` keeps the concrete store to close.
     let store: Arc<dyn Store> = Arc::new(measured::MeasuredStore::new(backend.store()));

