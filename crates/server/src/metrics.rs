@@ -47,7 +47,6 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
-/// `/metrics`, documented in `/openapi.json` with the API (see [`api::router_with`]).
 /// How often recorded histogram samples are folded into their buckets. Without it they
 /// pile up until `/metrics` is scraped, and a service nobody scrapes grows without bound.
 const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -64,6 +63,7 @@ pub fn keep_tidy(handle: PrometheusHandle, shutdown: tokio_util::sync::Cancellat
     });
 }
 
+/// `/metrics`, documented in `/openapi.json` with the API (see [`api::router_with`]).
 pub fn router(handle: PrometheusHandle) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(render))
