@@ -293,6 +293,31 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
+    /// The cursor, or the empty string that sorts before every id.
+    pub fn cursor_or_start(&self) -> &str {
+        self.cursor.as_deref().unwrap_or("")
+    }
+
+    /// How many rows to fetch: one more than the page, to learn whether another follows.
+    pub fn fetch_limit(&self) -> i64 {
+        i64::from(self.effective_limit()) + 1
+    }
+
+    /// Cuts the extra row off and points the cursor at the last row kept.
+    pub fn cut<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> String) -> Page<T> {
+        let limit = self.effective_limit() as usize;
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(id)
+        } else {
+            None
+        };
+        Page {
+            data: rows,
+            next_cursor,
+        }
+    }
+
     pub fn effective_limit(&self) -> u32 {
         match self.limit {
             0 => 50,

@@ -106,31 +106,15 @@ where
 
 /// The lower bound for an ascending, id-keyed page: every id sorts after "".
 pub(super) fn cursor_after(page: &PageRequest) -> &str {
-    page.cursor.as_deref().unwrap_or("")
+    page.cursor_or_start()
 }
 
-/// How many rows to fetch: one more than the page, to learn whether another follows.
 pub(super) fn fetch_limit(page: &PageRequest) -> i64 {
-    i64::from(page.effective_limit()) + 1
+    page.fetch_limit()
 }
 
-/// Cuts the extra row off and points the cursor at the last row kept.
-pub(super) fn into_page<T>(
-    mut rows: Vec<T>,
-    page: &PageRequest,
-    id: impl Fn(&T) -> String,
-) -> Page<T> {
-    let limit = page.effective_limit() as usize;
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(id)
-    } else {
-        None
-    };
-    Page {
-        data: rows,
-        next_cursor,
-    }
+pub(super) fn into_page<T>(rows: Vec<T>, page: &PageRequest, id: impl Fn(&T) -> String) -> Page<T> {
+    page.cut(rows, id)
 }
 
 /// Maps every row with a fallible conversion.
