@@ -213,7 +213,17 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => {
                 Self::NotFound("The requested resource does not exist.".to_owned())
             }
-            StoreError::Conflict(message) => Self::Conflict(message),
+            StoreError::Conflict(kind) => Self::Conflict(match kind {
+                store::ConflictKind::EventTypeExists(name) => {
+                    format!("Event type `{name}` already exists in this workspace's catalog.")
+                }
+                store::ConflictKind::ApiKeyExists => {
+                    "an API key with this value exists already; generate a new one".to_owned()
+                }
+                store::ConflictKind::SessionExists => {
+                    "a session with this id exists already".to_owned()
+                }
+            }),
             StoreError::LimitReached { limit } => Self::LimitReached { limit },
             StoreError::UnknownEventType(name) => Self::UnknownEventType(name),
             StoreError::Closed => Self::Unavailable(error),

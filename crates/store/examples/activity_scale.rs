@@ -21,7 +21,10 @@ use chrono::{DateTime, Utc};
 use domain::{DeliveryStatus, EventId, Subscription, WebhookId, WorkspaceId};
 use rusqlite::params;
 use store::sqlite::SqliteStore;
-use store::{DeliveryFilter, EventFilter, NewApiKey, NewWebhook, PageRequest, ReplayFilter, Store};
+use store::{
+    ActivityStore, DeliveryFilter, EventFilter, NewApiKey, NewWebhook, OperationsStore,
+    PageRequest, ReplayFilter, TenancyStore,
+};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 

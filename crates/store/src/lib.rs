@@ -41,7 +41,7 @@ pub enum StoreError {
     #[error("not found")]
     NotFound,
     #[error("{0}")]
-    Conflict(String),
+    Conflict(ConflictKind),
     #[error("this workspace already has {limit} enabled webhooks, its limit")]
     LimitReached { limit: u32 },
     #[error("event type `{0}` is not in this workspace's catalog")]
@@ -52,6 +52,21 @@ pub enum StoreError {
     Closed,
     #[error("store backend error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What a write collided with. Each edge words it for its readers; the store only says
+/// which rule it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConflictKind {
+    /// An event type of this name is already in the workspace's catalog.
+    #[error("event type `{0}` is already in this workspace's catalog")]
+    EventTypeExists(String),
+    /// An API key with the same value (hash) exists: the same key was submitted twice.
+    #[error("an API key with this value exists already")]
+    ApiKeyExists,
+    /// A session with the same id (hash) exists.
+    #[error("a session with this id exists already")]
+    SessionExists,
 }
 
 /// Another process's news about an endpoint.
@@ -69,139 +84,16 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// committed in the order they were submitted.
 pub type Ack = tokio::sync::oneshot::Receiver<Result<()>>;
 
+/// What the dispatcher and its lanes need: which endpoints have work, a lane's target and
+/// window, outcomes, and (on a store shared by several processes) leases and wake-ups.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Creates the workspace `default` with one API key when the store holds no workspace
-    /// yet. Returns the created workspace, or `None` when one already existed.
-    async fn bootstrap(&self, first_key: NewApiKey) -> Result<Option<Workspace>>;
-
-    /// Whether the store answers (for `/readyz`).
-    async fn ping(&self) -> Result<()>;
-
-    // Operations (issue 8): readiness, the backlog gauges and operational alerts.
-
-    /// The highest schema migration applied to the database and the highest this binary
-    /// knows (for `/readyz`: a database behind or ahead of the binary is not ready).
-    async fn migrations(&self) -> Result<MigrationStatus>;
-
-    /// Every endpoint that has open deliveries, with how many, how old its head is, and
-    /// since when its attempts have been failing. Reads indexes only (a count of the open
-    /// index and a few probes per endpoint); meant to be called every few seconds, not
-    /// per request.
-    async fn endpoint_backlogs(&self) -> Result<Vec<EndpointBacklog>>;
-
-    /// Raises an operational alert: records `alert` and publishes `event` (a
-    /// `system.alert` of the alert's workspace) together, unless the same condition of the
-    /// same endpoint is recorded already. Returns the publish when this call made it,
-    /// `None` when the alert was raised before (by this process or another), so each
-    /// occurrence of a condition publishes one event. A backend that cannot do both in
-    /// one transaction publishes under [`alert_idempotency_key`] and finishes, on the next
-    /// call, an alert it recorded but did not publish. `NotFound` when the endpoint is gone.
-    async fn raise_alert(&self, alert: NewAlert, event: NewEvent) -> Result<Option<Published>>;
-
-    /// Forgets the recorded alert of `condition` on `webhook` if its `since` is before
-    /// `before`, re-arming it; whether one was forgotten. Comparing `since` keeps a
-    /// process that read older data from forgetting an alert raised after its read.
-    async fn clear_alerts(
-        &self,
-        webhook: &WebhookId,
-        condition: AlertCondition,
-        before: DateTime<Utc>,
-    ) -> Result<bool>;
-
-    // Workspaces (operator API).
-    async fn create_workspace(
-        &self,
-        name: &str,
-        first_key: NewApiKey,
-    ) -> Result<(Workspace, ApiKey)>;
-    async fn list_workspaces(&self, page: PageRequest) -> Result<Page<Workspace>>;
-    async fn get_workspace(&self, id: &WorkspaceId) -> Result<Workspace>;
-    async fn set_workspace_limit(
-        &self,
-        id: &WorkspaceId,
-        max_enabled_webhooks: u32,
-    ) -> Result<Workspace>;
-
-    // API keys.
-    /// The live (not revoked) key with this hash.
-    async fn find_api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>>;
-    async fn create_api_key(&self, workspace: &WorkspaceId, key: NewApiKey) -> Result<ApiKey>;
-    async fn list_api_keys(
-        &self,
-        workspace: &WorkspaceId,
-        page: PageRequest,
-    ) -> Result<Page<ApiKey>>;
-    async fn revoke_api_key(&self, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<()>;
-
-    // Dashboard sessions (issue 7). A session is found only while it has not expired AND
-    // the API key that opened it is live, so revoking a key ends its sessions in every
-    // process sharing the store, with nothing to notify.
-
-    /// Stores a session opened with `new.api_key_id`. `NotFound` unless that key is a live
-    /// key of `new.workspace_id`. Also deletes a bounded number of expired sessions, so
-    /// the table holds about one session lifetime's worth of sign-ins.
-    async fn create_session(&self, new: NewSession) -> Result<Session>;
-    /// The session with this id hash, if it has not expired and its API key is not
-    /// revoked; `None` otherwise.
-    async fn find_session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>>;
-    /// Ends a session (sign-out). Ending one that does not exist is not an error.
-    async fn delete_session(&self, id_hash: &[u8; 32]) -> Result<()>;
-
-    // Event catalog.
-    async fn list_event_types(&self, workspace: &WorkspaceId) -> Result<Vec<EventType>>;
-    /// `Conflict` when the name exists already.
-    async fn create_event_type(
-        &self,
-        workspace: &WorkspaceId,
-        def: domain::EventTypeDef,
-    ) -> Result<EventType>;
-
-    // Webhooks.
-    /// `LimitReached` when enabling it would pass the workspace's limit.
-    async fn create_webhook(&self, workspace: &WorkspaceId, new: NewWebhook) -> Result<Webhook>;
-    async fn list_webhooks(
-        &self,
-        workspace: &WorkspaceId,
-        page: PageRequest,
-    ) -> Result<Page<Webhook>>;
-    async fn get_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<Webhook>;
-    /// `LimitReached` when the patch enables it past the workspace's limit.
-    async fn update_webhook(
-        &self,
-        workspace: &WorkspaceId,
-        id: &WebhookId,
-        patch: WebhookPatch,
-    ) -> Result<Webhook>;
-    /// Deletes the webhook with its deliveries and attempts.
-    async fn delete_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<()>;
-
-    // Events.
-    /// Stores the event and its deliveries in one transaction, then answers. A repeated
-    /// idempotency key of the same workspace within 24 h returns the first event with
-    /// `duplicate: true` and creates nothing.
-    async fn publish(&self, new: NewEvent) -> Result<Published>;
-    async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> Result<Event>;
-
-    // Deliveries and the activity log.
-    async fn list_deliveries(
-        &self,
-        workspace: &WorkspaceId,
-        webhook: &WebhookId,
-        filter: DeliveryFilter,
-        page: PageRequest,
-    ) -> Result<Page<Delivery>>;
-    async fn get_delivery(
-        &self,
-        workspace: &WorkspaceId,
-        id: &DeliveryId,
-    ) -> Result<(Delivery, Vec<Attempt>)>;
-
-    // Dispatch.
+pub trait LaneStore: Send + Sync + 'static {
     /// Endpoints that have open (pending or failed) deliveries.
     async fn lanes_with_work(&self) -> Result<Vec<WebhookId>>;
+
     /// Where and how a lane sends: URL, secrets, enabled. `NotFound` once deleted.
     async fn lane_target(&self, webhook: &WebhookId) -> Result<LaneTarget>;
+
     /// Up to `limit` open deliveries of one endpoint with `seq > after_seq`, in seq order,
     /// with their bodies.
     async fn lane_window(
@@ -210,13 +102,10 @@ pub trait Store: Send + Sync + 'static {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<DueDelivery>>;
+
     /// Queues an outcome for commit without waiting for it; the returned [`Ack`] resolves
     /// when it is committed (or refused as `StaleAttempt`).
     fn submit_outcome(&self, outcome: Outcome) -> Ack;
-
-    // Sharing the delivery work between processes. A lane (one endpoint's queue) is worked
-    // by one process at a time, the holder of its lease. Backends used by one process only
-    // keep these defaults: every lane is this process's, and wake-ups stay in-process.
 
     /// Whether lanes must be claimed by lease before they are worked.
     fn shares_lanes(&self) -> bool {
@@ -264,8 +153,122 @@ pub trait Store: Send + Sync + 'static {
     fn wakeups(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Wakeup>> {
         None
     }
+}
 
-    // The activity log, manual re-sends, stats, secret rotation and retention.
+/// Workspaces, API keys, dashboard sessions, the event catalog and webhook settings.
+#[async_trait]
+pub trait TenancyStore: Send + Sync + 'static {
+    async fn create_workspace(
+        &self,
+        name: &str,
+        first_key: NewApiKey,
+    ) -> Result<(Workspace, ApiKey)>;
+
+    async fn list_workspaces(&self, page: PageRequest) -> Result<Page<Workspace>>;
+
+    async fn get_workspace(&self, id: &WorkspaceId) -> Result<Workspace>;
+
+    async fn set_workspace_limit(
+        &self,
+        id: &WorkspaceId,
+        max_enabled_webhooks: u32,
+    ) -> Result<Workspace>;
+
+    /// The live (not revoked) key with this hash.
+    async fn find_api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>>;
+
+    async fn create_api_key(&self, workspace: &WorkspaceId, key: NewApiKey) -> Result<ApiKey>;
+
+    async fn list_api_keys(
+        &self,
+        workspace: &WorkspaceId,
+        page: PageRequest,
+    ) -> Result<Page<ApiKey>>;
+
+    async fn revoke_api_key(&self, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<()>;
+
+    // Dashboard sessions. A session is found only while it has not expired AND the API
+    // key that opened it is live, so revoking a key ends its sessions in every process
+    // sharing the store, with nothing to notify.
+
+    /// Stores a session opened with `new.api_key_id`. `NotFound` unless that key is a live
+    /// key of `new.workspace_id`. Also deletes a bounded number of expired sessions, so
+    /// the table holds about one session lifetime's worth of sign-ins.
+    async fn create_session(&self, new: NewSession) -> Result<Session>;
+
+    /// The session with this id hash, if it has not expired and its API key is not
+    /// revoked; `None` otherwise.
+    async fn find_session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>>;
+
+    /// Ends a session (sign-out). Ending one that does not exist is not an error.
+    async fn delete_session(&self, id_hash: &[u8; 32]) -> Result<()>;
+
+    async fn list_event_types(&self, workspace: &WorkspaceId) -> Result<Vec<EventType>>;
+
+    /// `Conflict` when the name exists already.
+    async fn create_event_type(
+        &self,
+        workspace: &WorkspaceId,
+        def: domain::EventTypeDef,
+    ) -> Result<EventType>;
+
+    /// `LimitReached` when enabling it would pass the workspace's limit.
+    async fn create_webhook(&self, workspace: &WorkspaceId, new: NewWebhook) -> Result<Webhook>;
+
+    async fn list_webhooks(
+        &self,
+        workspace: &WorkspaceId,
+        page: PageRequest,
+    ) -> Result<Page<Webhook>>;
+
+    async fn get_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<Webhook>;
+
+    /// `LimitReached` when the patch enables it past the workspace's limit.
+    async fn update_webhook(
+        &self,
+        workspace: &WorkspaceId,
+        id: &WebhookId,
+        patch: WebhookPatch,
+    ) -> Result<Webhook>;
+
+    /// Deletes the webhook with its deliveries and attempts.
+    async fn delete_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<()>;
+
+    /// Replaces the signing secret with `new_secret`; the replaced one keeps signing (as
+    /// [`LaneTarget::secrets`]' second entry) until now + `grace`. A secret replaced earlier
+    /// and still in its grace period stops at once: at most two secrets sign.
+    async fn rotate_secret(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        new_secret: String,
+        grace: Duration,
+    ) -> Result<SecretRotation>;
+}
+
+/// Events and what became of them: publishing, the activity log, manual re-sends and stats.
+#[async_trait]
+pub trait ActivityStore: Send + Sync + 'static {
+    /// Stores the event and its deliveries in one transaction, then answers. A repeated
+    /// idempotency key of the same workspace within 24 h returns the first event with
+    /// `duplicate: true` and creates nothing.
+    async fn publish(&self, new: NewEvent) -> Result<Published>;
+
+    async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> Result<Event>;
+
+    async fn list_deliveries(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        filter: DeliveryFilter,
+        page: PageRequest,
+    ) -> Result<Page<Delivery>>;
+
+    async fn get_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> Result<(Delivery, Vec<Attempt>)>;
 
     /// One page of the workspace's events, newest first (by publication time, then id),
     /// filtered by type and publication time. The cursor is the last id of the previous
@@ -311,17 +314,46 @@ pub trait Store: Send + Sync + 'static {
         webhook: &WebhookId,
         since: DateTime<Utc>,
     ) -> Result<WebhookStats>;
+}
 
-    /// Replaces the signing secret with `new_secret`; the replaced one keeps signing (as
-    /// [`LaneTarget::secrets`]' second entry) until now + `grace`. A secret replaced earlier
-    /// and still in its grace period stops at once: at most two secrets sign.
-    async fn rotate_secret(
+/// Running the service: bootstrap, readiness, backlog gauges, alerts and log retention.
+#[async_trait]
+pub trait OperationsStore: Send + Sync + 'static {
+    /// Creates the workspace `default` with one API key when the store holds no workspace
+    /// yet. Returns the created workspace, or `None` when one already existed.
+    async fn bootstrap(&self, first_key: NewApiKey) -> Result<Option<Workspace>>;
+
+    /// Whether the store answers (for `/readyz`).
+    async fn ping(&self) -> Result<()>;
+
+    /// The highest schema migration applied to the database and the highest this binary
+    /// knows (for `/readyz`: a database behind or ahead of the binary is not ready).
+    async fn migrations(&self) -> Result<MigrationStatus>;
+
+    /// Every endpoint that has open deliveries, with how many, how old its head is, and
+    /// since when its attempts have been failing. Reads indexes only (a count of the open
+    /// index and a few probes per endpoint); meant to be called every few seconds, not
+    /// per request.
+    async fn endpoint_backlogs(&self) -> Result<Vec<EndpointBacklog>>;
+
+    /// Raises an operational alert: records `alert` and publishes `event` (a
+    /// `system.alert` of the alert's workspace) together, unless the same condition of the
+    /// same endpoint is recorded already. Returns the publish when this call made it,
+    /// `None` when the alert was raised before (by this process or another), so each
+    /// occurrence of a condition publishes one event. A backend that cannot do both in
+    /// one transaction publishes under [`alert_idempotency_key`] and finishes, on the next
+    /// call, an alert it recorded but did not publish. `NotFound` when the endpoint is gone.
+    async fn raise_alert(&self, alert: NewAlert, event: NewEvent) -> Result<Option<Published>>;
+
+    /// Forgets the recorded alert of `condition` on `webhook` if its `since` is before
+    /// `before`, re-arming it; whether one was forgotten. Comparing `since` keeps a
+    /// process that read older data from forgetting an alert raised after its read.
+    async fn clear_alerts(
         &self,
-        workspace: &WorkspaceId,
         webhook: &WebhookId,
-        new_secret: String,
-        grace: Duration,
-    ) -> Result<SecretRotation>;
+        condition: AlertCondition,
+        before: DateTime<Utc>,
+    ) -> Result<bool>;
 
     /// One bounded pass of log retention, in one transaction: deletes at most `batch` rows
     /// of each kind — attempts made before `older_than`; delivered and expired deliveries
@@ -330,3 +362,10 @@ pub trait Store: Send + Sync + 'static {
     /// `more` says a kind hit the limit.
     async fn prune(&self, older_than: DateTime<Utc>, batch: u32) -> Result<PruneReport>;
 }
+
+/// The whole contract, for the service that wires every part together. Each consumer
+/// takes only the part it uses ([`LaneStore`], [`TenancyStore`], [`ActivityStore`],
+/// [`OperationsStore`]); a backend implements all four.
+pub trait Store: LaneStore + TenancyStore + ActivityStore + OperationsStore {}
+
+impl<T: LaneStore + TenancyStore + ActivityStore + OperationsStore + ?Sized> Store for T {}

@@ -26,7 +26,10 @@ use domain::{AttemptId, DeliveryStatus, WebhookId};
 use postgres::TestSchema;
 use store::Wakeup;
 use store::postgres::PostgresStore;
-use store::{AttemptLog, Outcome, PageRequest, Store, StoreError, WebhookPatch};
+use store::{
+    ActivityStore, AttemptLog, LaneStore, OperationsStore, Outcome, PageRequest, Store, StoreError,
+    TenancyStore, WebhookPatch,
+};
 use support::{event, new_webhook, open_deliveries, publish, webhook, workspace};
 use tokio::sync::mpsc::UnboundedReceiver;
 

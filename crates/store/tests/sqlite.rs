@@ -14,7 +14,7 @@ use std::time::Instant;
 use chrono::Utc;
 use domain::{AttemptId, DeliveryStatus};
 use store::sqlite::{DATABASE_FILE, SqliteStore};
-use store::{AttemptLog, Outcome, Store, StoreError};
+use store::{ActivityStore, AttemptLog, LaneStore, OperationsStore, Outcome, Store, StoreError};
 use support::{event, open_deliveries, webhook, workspace};
 use tempfile::TempDir;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use domain::{AttemptId, DeliveryStatus, WebhookId};
 use serde_json::{Value, json};
-use store::{AttemptLog, Outcome, Store};
+use store::{AttemptLog, LaneStore, Outcome};
 
 use crate::support::{App, setup, str_of};
 

@@ -10,7 +10,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use store::sqlite::SqliteStore;
-use store::{NewApiKey, Store};
+use store::{NewApiKey, OperationsStore};
 use tempfile::TempDir;
 
 pub const OPERATOR_KEY: &str = "operator-key-for-tests-0123456789";

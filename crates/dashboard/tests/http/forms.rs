@@ -4,7 +4,7 @@
 
 use reqwest::Method;
 use serde_json::json;
-use store::{PageRequest, Store};
+use store::{PageRequest, TenancyStore};
 
 use crate::{App, Options, setup, setup_with};
 

@@ -18,7 +18,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use reqwest::redirect::Policy;
 use store::sqlite::SqliteStore;
-use store::{NewApiKey, Store};
+use store::{NewApiKey, OperationsStore};
 use tempfile::TempDir;
 
 pub struct Options {

@@ -64,9 +64,10 @@ use self::writer::Writer;
 use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
     LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
-    PruneReport, Published, ReplayFilter, Result, SecretRotation, Session, Store, StoreError,
-    Webhook, WebhookPatch, WebhookStats, Workspace,
+    PruneReport, Published, ReplayFilter, Result, SecretRotation, Session, StoreError, Webhook,
+    WebhookPatch, WebhookStats, Workspace,
 };
+use crate::{ActivityStore, LaneStore, OperationsStore, TenancyStore};
 use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};
 
 /// The channel every process listens on: the payload is the id of an endpoint whose lane
@@ -171,47 +172,69 @@ impl PostgresStore {
 }
 
 #[async_trait]
-impl Store for PostgresStore {
-    async fn bootstrap(&self, first_key: NewApiKey) -> Result<Option<Workspace>> {
-        tenancy::bootstrap(&mut self.client().await?, &first_key).await
+impl LaneStore for PostgresStore {
+    async fn lanes_with_work(&self) -> Result<Vec<WebhookId>> {
+        deliveries::lanes_with_work(&self.client().await?).await
     }
 
-    async fn ping(&self) -> Result<()> {
-        self.client().await?.simple_query("SELECT 1").await?;
-        Ok(())
+    async fn lane_target(&self, webhook: &WebhookId) -> Result<LaneTarget> {
+        webhooks::lane_target(&self.client().await?, webhook).await
     }
 
-    async fn migrations(&self) -> Result<MigrationStatus> {
-        Ok(MigrationStatus {
-            applied: schema::schema_version(&self.pool).await?,
-            latest: schema::LATEST,
-        })
-    }
-
-    async fn endpoint_backlogs(&self) -> Result<Vec<EndpointBacklog>> {
-        operations::endpoint_backlogs(&self.client().await?).await
-    }
-
-    async fn raise_alert(&self, alert: NewAlert, mut event: NewEvent) -> Result<Option<Published>> {
-        let since = match operations::claim(&self.client().await?, &alert).await? {
-            operations::Claim::Publish { since } => since,
-            operations::Claim::Done => return Ok(None),
-        };
-        event.idempotency_key = Some(operations::idempotency_key(&alert, since));
-        let published = self.publish(event).await?;
-        operations::mark_published(&self.client().await?, &alert, &published.event.id).await?;
-        Ok((!published.duplicate).then_some(published))
-    }
-
-    async fn clear_alerts(
+    async fn lane_window(
         &self,
         webhook: &WebhookId,
-        condition: AlertCondition,
-        before: DateTime<Utc>,
-    ) -> Result<bool> {
-        operations::clear_alerts(&self.client().await?, webhook, condition, before).await
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>> {
+        deliveries::lane_window(&self.client().await?, webhook, after_seq, limit).await
     }
 
+    fn submit_outcome(&self, outcome: Outcome) -> Ack {
+        let (reply, ack) = oneshot::channel();
+        if let Err(job) = self.outcomes.send(OutcomeJob { outcome, reply }) {
+            let _ = job.reply.send(Err(StoreError::Closed));
+        }
+        ack
+    }
+
+    fn shares_lanes(&self) -> bool {
+        true
+    }
+
+    async fn claim_lanes(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<WebhookId>> {
+        leases::claim_lanes(&self.client().await?, owner, lease, limit).await
+    }
+
+    async fn claim_lane(&self, owner: &str, webhook: &WebhookId, lease: Duration) -> Result<bool> {
+        leases::claim_lane(&self.client().await?, owner, webhook, lease).await
+    }
+
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        lanes: &[WebhookId],
+        lease: Duration,
+    ) -> Result<Vec<WebhookId>> {
+        leases::renew_leases(&self.client().await?, owner, lanes, lease).await
+    }
+
+    async fn release_lane(&self, owner: &str, webhook: &WebhookId) -> Result<()> {
+        leases::release_lane(&self.client().await?, owner, webhook).await
+    }
+
+    fn wakeups(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<crate::Wakeup>> {
+        self.wakeups.take()
+    }
+}
+
+#[async_trait]
+impl TenancyStore for PostgresStore {
     async fn create_workspace(
         &self,
         name: &str,
@@ -313,6 +336,26 @@ impl Store for PostgresStore {
         webhooks::delete_webhook(&self.client().await?, workspace, id).await
     }
 
+    async fn rotate_secret(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        new_secret: String,
+        grace: Duration,
+    ) -> Result<SecretRotation> {
+        webhooks::rotate_secret(
+            &self.client().await?,
+            workspace,
+            webhook,
+            &new_secret,
+            grace,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl ActivityStore for PostgresStore {
     async fn publish(&self, new: NewEvent) -> Result<Published> {
         let (reply, answer) = oneshot::channel();
         if self.publishes.send(PublishJob { new, reply }).is_err() {
@@ -350,64 +393,6 @@ impl Store for PostgresStore {
         deliveries::get_delivery(&mut self.client().await?, workspace, id).await
     }
 
-    async fn lanes_with_work(&self) -> Result<Vec<WebhookId>> {
-        deliveries::lanes_with_work(&self.client().await?).await
-    }
-
-    async fn lane_target(&self, webhook: &WebhookId) -> Result<LaneTarget> {
-        webhooks::lane_target(&self.client().await?, webhook).await
-    }
-
-    async fn lane_window(
-        &self,
-        webhook: &WebhookId,
-        after_seq: i64,
-        limit: u32,
-    ) -> Result<Vec<DueDelivery>> {
-        deliveries::lane_window(&self.client().await?, webhook, after_seq, limit).await
-    }
-
-    fn submit_outcome(&self, outcome: Outcome) -> Ack {
-        let (reply, ack) = oneshot::channel();
-        if let Err(job) = self.outcomes.send(OutcomeJob { outcome, reply }) {
-            let _ = job.reply.send(Err(StoreError::Closed));
-        }
-        ack
-    }
-
-    fn shares_lanes(&self) -> bool {
-        true
-    }
-
-    async fn claim_lanes(
-        &self,
-        owner: &str,
-        lease: Duration,
-        limit: u32,
-    ) -> Result<Vec<WebhookId>> {
-        leases::claim_lanes(&self.client().await?, owner, lease, limit).await
-    }
-
-    async fn claim_lane(&self, owner: &str, webhook: &WebhookId, lease: Duration) -> Result<bool> {
-        leases::claim_lane(&self.client().await?, owner, webhook, lease).await
-    }
-
-    async fn renew_leases(
-        &self,
-        owner: &str,
-        lanes: &[WebhookId],
-        lease: Duration,
-    ) -> Result<Vec<WebhookId>> {
-        leases::renew_leases(&self.client().await?, owner, lanes, lease).await
-    }
-
-    async fn release_lane(&self, owner: &str, webhook: &WebhookId) -> Result<()> {
-        leases::release_lane(&self.client().await?, owner, webhook).await
-    }
-
-    fn wakeups(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<crate::Wakeup>> {
-        self.wakeups.take()
-    }
     async fn list_events(
         &self,
         workspace: &WorkspaceId,
@@ -446,22 +431,48 @@ impl Store for PostgresStore {
     ) -> Result<WebhookStats> {
         stats::webhook_stats(&mut self.client().await?, workspace, webhook, since).await
     }
+}
 
-    async fn rotate_secret(
+#[async_trait]
+impl OperationsStore for PostgresStore {
+    async fn bootstrap(&self, first_key: NewApiKey) -> Result<Option<Workspace>> {
+        tenancy::bootstrap(&mut self.client().await?, &first_key).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    async fn migrations(&self) -> Result<MigrationStatus> {
+        Ok(MigrationStatus {
+            applied: schema::schema_version(&self.pool).await?,
+            latest: schema::LATEST,
+        })
+    }
+
+    async fn endpoint_backlogs(&self) -> Result<Vec<EndpointBacklog>> {
+        operations::endpoint_backlogs(&self.client().await?).await
+    }
+
+    async fn raise_alert(&self, alert: NewAlert, mut event: NewEvent) -> Result<Option<Published>> {
+        let since = match operations::claim(&self.client().await?, &alert).await? {
+            operations::Claim::Publish { since } => since,
+            operations::Claim::Done => return Ok(None),
+        };
+        event.idempotency_key = Some(operations::idempotency_key(&alert, since));
+        let published = self.publish(event).await?;
+        operations::mark_published(&self.client().await?, &alert, &published.event.id).await?;
+        Ok((!published.duplicate).then_some(published))
+    }
+
+    async fn clear_alerts(
         &self,
-        workspace: &WorkspaceId,
         webhook: &WebhookId,
-        new_secret: String,
-        grace: Duration,
-    ) -> Result<SecretRotation> {
-        webhooks::rotate_secret(
-            &self.client().await?,
-            workspace,
-            webhook,
-            &new_secret,
-            grace,
-        )
-        .await
+        condition: AlertCondition,
+        before: DateTime<Utc>,
+    ) -> Result<bool> {
+        operations::clear_alerts(&self.client().await?, webhook, condition, before).await
     }
 
     async fn prune(&self, older_than: DateTime<Utc>, batch: u32) -> Result<PruneReport> {

@@ -10,7 +10,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::rows::{is_unique_violation, ms, now, parse};
-use crate::{NewSession, Result, Session, StoreError};
+use crate::{ConflictKind, NewSession, Result, Session, StoreError};
 
 /// Expired sessions removed per sign-in (see the SQLite backend).
 const EXPIRED_BATCH: i64 = 100;
@@ -61,7 +61,7 @@ pub(super) async fn create_session(
         .map_err(|e| {
             if is_unique_violation(&e) {
                 // Ids carry 32 random bytes: this is the same id submitted twice.
-                StoreError::Conflict("a session with this id exists already".into())
+                StoreError::Conflict(ConflictKind::SessionExists)
             } else {
                 e.into()
             }

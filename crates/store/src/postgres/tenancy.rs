@@ -19,8 +19,8 @@ use super::rows::{
     collect, cursor_after, fetch_limit, into_page, is_unique_violation, now, parse, unsigned,
 };
 use crate::{
-    ApiKey, DEFAULT_MAX_ENABLED_WEBHOOKS, EventType, NewApiKey, Page, PageRequest, Result,
-    StoreError, Workspace,
+    ApiKey, ConflictKind, DEFAULT_MAX_ENABLED_WEBHOOKS, EventType, NewApiKey, Page, PageRequest,
+    Result, StoreError, Workspace,
 };
 
 const WORKSPACE_COLUMNS: &str = "id, name, max_enabled_webhooks, created_at";
@@ -225,9 +225,7 @@ pub(super) async fn insert_api_key(
         .map_err(|e| {
             if is_unique_violation(&e) {
                 // Keys carry 32 random bytes; this means the same key value was submitted twice.
-                StoreError::Conflict(
-                    "an API key with this value exists already; generate a new one".into(),
-                )
+                StoreError::Conflict(ConflictKind::ApiKeyExists)
             } else {
                 e.into()
             }
@@ -325,9 +323,8 @@ pub(super) async fn create_event_type(
         )
         .await?;
     if inserted == 0 {
-        return Err(StoreError::Conflict(format!(
-            "event type `{}` is already in this workspace's catalog; pick another name",
-            def.name
+        return Err(StoreError::Conflict(ConflictKind::EventTypeExists(
+            def.name.clone(),
         )));
     }
     Ok(EventType {

@@ -37,9 +37,10 @@ use self::writer::Writer;
 use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
     LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
-    PruneReport, Published, ReplayFilter, Result, SecretRotation, Session, Store, StoreError,
-    Webhook, WebhookPatch, WebhookStats, Workspace,
+    PruneReport, Published, ReplayFilter, Result, SecretRotation, Session, StoreError, Webhook,
+    WebhookPatch, WebhookStats, Workspace,
 };
+use crate::{ActivityStore, LaneStore, OperationsStore, TenancyStore};
 use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};
 
 /// The file name used under the service's data directory.
@@ -114,48 +115,38 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
-    async fn bootstrap(&self, first_key: NewApiKey) -> Result<Option<Workspace>> {
-        self.writer
-            .write(move |tx| tenancy::bootstrap(tx, &first_key))
-            .await
+impl LaneStore for SqliteStore {
+    async fn lanes_with_work(&self) -> Result<Vec<WebhookId>> {
+        self.readers.read(deliveries::lanes_with_work).await
     }
 
-    async fn ping(&self) -> Result<()> {
+    async fn lane_target(&self, webhook: &WebhookId) -> Result<LaneTarget> {
+        let webhook = webhook.clone();
         self.readers
-            .read(|conn| Ok(conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?))
+            .read(move |conn| webhooks::lane_target(conn, &webhook))
             .await
     }
 
-    async fn migrations(&self) -> Result<MigrationStatus> {
-        self.readers.read(operations::migrations).await
-    }
-
-    async fn endpoint_backlogs(&self) -> Result<Vec<EndpointBacklog>> {
-        self.readers
-            .read(|conn| snapshot(conn, operations::endpoint_backlogs))
-            .await
-    }
-
-    async fn raise_alert(&self, alert: NewAlert, event: NewEvent) -> Result<Option<Published>> {
-        self.writer
-            .write(move |tx| operations::raise_alert(tx, &alert, &event))
-            .await
-    }
-
-    async fn clear_alerts(
+    async fn lane_window(
         &self,
         webhook: &WebhookId,
-        condition: AlertCondition,
-        before: DateTime<Utc>,
-    ) -> Result<bool> {
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>> {
         let webhook = webhook.clone();
-        let before = before.timestamp_millis();
-        self.writer
-            .write(move |tx| operations::clear_alerts(tx, &webhook, condition, before))
+        self.readers
+            .read(move |conn| deliveries::lane_window(conn, &webhook, after_seq, limit))
             .await
     }
 
+    fn submit_outcome(&self, outcome: Outcome) -> Ack {
+        self.writer
+            .submit(move |tx| deliveries::record_outcome(tx, &outcome))
+    }
+}
+
+#[async_trait]
+impl TenancyStore for SqliteStore {
     async fn create_workspace(
         &self,
         name: &str,
@@ -305,6 +296,22 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn rotate_secret(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        new_secret: String,
+        grace: Duration,
+    ) -> Result<SecretRotation> {
+        let (workspace, webhook) = (workspace.clone(), webhook.clone());
+        self.writer
+            .write(move |tx| webhooks::rotate_secret(tx, &workspace, &webhook, &new_secret, grace))
+            .await
+    }
+}
+
+#[async_trait]
+impl ActivityStore for SqliteStore {
     async fn publish(&self, new: NewEvent) -> Result<Published> {
         self.writer.write(move |tx| events::publish(tx, &new)).await
     }
@@ -344,34 +351,6 @@ impl Store for SqliteStore {
                 snapshot(conn, |conn| deliveries::get_delivery(conn, &workspace, &id))
             })
             .await
-    }
-
-    async fn lanes_with_work(&self) -> Result<Vec<WebhookId>> {
-        self.readers.read(deliveries::lanes_with_work).await
-    }
-
-    async fn lane_target(&self, webhook: &WebhookId) -> Result<LaneTarget> {
-        let webhook = webhook.clone();
-        self.readers
-            .read(move |conn| webhooks::lane_target(conn, &webhook))
-            .await
-    }
-
-    async fn lane_window(
-        &self,
-        webhook: &WebhookId,
-        after_seq: i64,
-        limit: u32,
-    ) -> Result<Vec<DueDelivery>> {
-        let webhook = webhook.clone();
-        self.readers
-            .read(move |conn| deliveries::lane_window(conn, &webhook, after_seq, limit))
-            .await
-    }
-
-    fn submit_outcome(&self, outcome: Outcome) -> Ack {
-        self.writer
-            .submit(move |tx| deliveries::record_outcome(tx, &outcome))
     }
 
     async fn list_events(
@@ -462,17 +441,48 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
-    async fn rotate_secret(
-        &self,
-        workspace: &WorkspaceId,
-        webhook: &WebhookId,
-        new_secret: String,
-        grace: Duration,
-    ) -> Result<SecretRotation> {
-        let (workspace, webhook) = (workspace.clone(), webhook.clone());
+#[async_trait]
+impl OperationsStore for SqliteStore {
+    async fn bootstrap(&self, first_key: NewApiKey) -> Result<Option<Workspace>> {
         self.writer
-            .write(move |tx| webhooks::rotate_secret(tx, &workspace, &webhook, &new_secret, grace))
+            .write(move |tx| tenancy::bootstrap(tx, &first_key))
+            .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.readers
+            .read(|conn| Ok(conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?))
+            .await
+    }
+
+    async fn migrations(&self) -> Result<MigrationStatus> {
+        self.readers.read(operations::migrations).await
+    }
+
+    async fn endpoint_backlogs(&self) -> Result<Vec<EndpointBacklog>> {
+        self.readers
+            .read(|conn| snapshot(conn, operations::endpoint_backlogs))
+            .await
+    }
+
+    async fn raise_alert(&self, alert: NewAlert, event: NewEvent) -> Result<Option<Published>> {
+        self.writer
+            .write(move |tx| operations::raise_alert(tx, &alert, &event))
+            .await
+    }
+
+    async fn clear_alerts(
+        &self,
+        webhook: &WebhookId,
+        condition: AlertCondition,
+        before: DateTime<Utc>,
+    ) -> Result<bool> {
+        let webhook = webhook.clone();
+        let before = before.timestamp_millis();
+        self.writer
+            .write(move |tx| operations::clear_alerts(tx, &webhook, condition, before))
             .await
     }
 

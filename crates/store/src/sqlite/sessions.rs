@@ -7,7 +7,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::{is_unique_violation, now, now_ms, parse, time, to_ms};
-use crate::{NewSession, Result, Session, StoreError};
+use crate::{ConflictKind, NewSession, Result, Session, StoreError};
 
 /// Expired sessions removed per sign-in: more than sign-ins add, so the table shrinks to
 /// the live ones, and few enough that a sign-in stays one short write.
@@ -48,7 +48,7 @@ pub(super) fn create_session(conn: &Connection, new: &NewSession) -> Result<Sess
     .map_err(|e| {
         if is_unique_violation(&e) {
             // Ids carry 32 random bytes: this is the same id submitted twice.
-            StoreError::Conflict("a session with this id exists already".into())
+            StoreError::Conflict(ConflictKind::SessionExists)
         } else {
             e.into()
         }

@@ -15,8 +15,8 @@ use super::rows::{
     cursor_after, fetch_limit, into_page, is_unique_violation, now, parse, time, to_ms,
 };
 use crate::{
-    ApiKey, DEFAULT_MAX_ENABLED_WEBHOOKS, EventType, NewApiKey, Page, PageRequest, Result,
-    StoreError, Workspace,
+    ApiKey, ConflictKind, DEFAULT_MAX_ENABLED_WEBHOOKS, EventType, NewApiKey, Page, PageRequest,
+    Result, StoreError, Workspace,
 };
 
 const WORKSPACE_COLUMNS: &str = "id, name, max_enabled_webhooks, created_at";
@@ -159,9 +159,7 @@ pub(super) fn insert_api_key(
     .map_err(|e| {
         if is_unique_violation(&e) {
             // Keys carry 32 random bytes; this means the same key value was submitted twice.
-            StoreError::Conflict(
-                "an API key with this value exists already; generate a new one".into(),
-            )
+            StoreError::Conflict(ConflictKind::ApiKeyExists)
         } else {
             e.into()
         }
@@ -257,10 +255,7 @@ fn insert_event_type(
     ])
     .map_err(|e| {
         if is_unique_violation(&e) {
-            StoreError::Conflict(format!(
-                "event type `{}` is already in this workspace's catalog; pick another name",
-                def.name
-            ))
+            StoreError::Conflict(ConflictKind::EventTypeExists(def.name.clone()))
         } else {
             e.into()
         }

@@ -314,7 +314,7 @@ mod tests {
         let first = writer.submit(insert(1));
         let failing = writer.submit(|tx| {
             tx.execute("INSERT INTO t (v) VALUES (100)", [])?;
-            Err::<(), _>(StoreError::Conflict("no".into()))
+            Err::<(), _>(StoreError::Conflict(crate::ConflictKind::SessionExists))
         });
         let panicking = writer.submit(|tx| -> Result<()> {
             tx.execute("INSERT INTO t (v) VALUES (200)", [])?;

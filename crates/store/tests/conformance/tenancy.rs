@@ -74,7 +74,7 @@ pub async fn custom_event_types_add_and_conflict(h: Harness) {
 
     match store.create_event_type(&a, def).await {
         Err(StoreError::Conflict(message)) => {
-            assert!(message.contains("invoice.paid"), "{message}")
+            assert!(message.to_string().contains("invoice.paid"), "{message}")
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
@@ -203,7 +203,9 @@ pub async fn a_failed_write_leaves_nothing_behind(h: Harness) {
     let a = store.create_workspace("a", key.clone()).await.unwrap().0.id;
     // The workspace row is written before the key collides; the whole call must undo.
     match store.create_workspace("b", key.clone()).await {
-        Err(StoreError::Conflict(message)) => assert!(message.contains("API key"), "{message}"),
+        Err(StoreError::Conflict(message)) => {
+            assert!(message.to_string().contains("API key"), "{message}")
+        }
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert_err!(
