@@ -7,7 +7,6 @@
 //! retention ([`prune_forever`]).
 
 pub mod config;
-pub mod measured;
 pub mod metrics;
 pub mod monitor;
 pub mod receive;
@@ -67,8 +66,8 @@ pub async fn run(
     let metrics_handle = metrics::install();
     metrics::keep_tidy(metrics_handle.clone(), shutdown.clone());
     let backend = Backend::open(&settings).await?;
-    // Every store call is timed for /metrics; `backend` keeps the concrete store to close.
-    let store: Arc<dyn Store> = Arc::new(measured::MeasuredStore::new(backend.store()));
+    // The backend times its own calls for /metrics; `backend` keeps the concrete store to close.
+    let store: Arc<dyn Store> = backend.store();
     bootstrap(
         &*store,
         settings.bootstrap_key.as_ref().map(config::Secret::expose),

@@ -2,9 +2,10 @@
 //!
 //! Series: publishes and their latency (api), attempts by outcome and error class,
 //! attempt and delivery latency, expiries and lanes (delivery), store operation latency
-//! ([`crate::measured`]), pending deliveries and oldest pending age per workspace and
-//! alerts raised ([`crate::monitor`]), rate-limited requests (api). Labels come from fixed
-//! sets, except `workspace_id`, which is bounded by the number of workspaces.
+//! (timed inside each backend, [`store::timing`]), pending deliveries and oldest pending
+//! age per workspace and alerts raised ([`crate::monitor`]), rate-limited requests (api).
+//! Labels come from fixed sets, except `workspace_id`, which is bounded by the number of
+//! workspaces.
 //!
 //! The `metrics` facade has one recorder per process by design; it is installed once
 //! and shared by every service `run` in the process (tests start several).
@@ -40,7 +41,7 @@ pub fn install() -> PrometheusHandle {
             let _ = metrics::set_global_recorder(recorder);
             delivery::metrics::describe();
             api::metrics::describe();
-            crate::measured::describe();
+            store::timing::describe();
             crate::monitor::describe();
             handle
         })

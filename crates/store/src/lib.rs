@@ -24,6 +24,7 @@ pub mod model;
 pub mod operations;
 pub mod postgres;
 pub mod sqlite;
+pub mod timing;
 
 use std::time::Duration;
 

@@ -87,7 +87,7 @@ async fn metrics_count_publishes_failed_attempts_backlog_and_store_calls() {
         format!(r#"admin_webhooks_oldest_pending_age_seconds{{workspace_id="{workspace}"}}"#);
     let publishes =
         r#"admin_webhooks_store_operation_duration_seconds_count{operation="publish",result="ok"}"#;
-    // The lane's reads of its window are timed (outcome submission is not: see measured.rs).
+    // The lane's reads of its window are timed by the backend's readers.
     let outcomes = r#"admin_webhooks_store_operation_duration_seconds_count{operation="lane_window",result="ok"}"#;
     let after = metrics_until(&service, "the failed attempt and the backlog", |page| {
         sample(page, failed) >= sample(&before, failed) + 1.0

@@ -55,12 +55,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use domain::{ApiKeyId, DeliveryId, EventId, EventTypeDef, WebhookId, WorkspaceId};
-use tokio::sync::oneshot;
 
 use self::listener::Wakeups;
 use self::outcomes::OutcomeJob;
 use self::publish::PublishJob;
 use self::writer::Writer;
+use crate::timing::{self, TimedReply};
 use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
     LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
@@ -166,19 +166,36 @@ impl PostgresStore {
         schema::schema_version(&self.pool).await
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Client> {
-        Ok(self.pool.get().await?)
+    /// Runs `work` on a pooled connection: the one entry of every call that is not a
+    /// grouped write, timed as `operation` (see [`crate::timing`]) from the wait for a
+    /// connection to the answer.
+    async fn pooled<T>(
+        &self,
+        operation: &'static str,
+        work: impl AsyncFnOnce(&mut deadpool_postgres::Client) -> Result<T>,
+    ) -> Result<T> {
+        timing::timed(operation, async {
+            let mut client = self.pool.get().await?;
+            work(&mut client).await
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl LaneStore for PostgresStore {
     async fn lanes_with_work(&self) -> Result<Vec<WebhookId>> {
-        deliveries::lanes_with_work(&self.client().await?).await
+        self.pooled("lanes_with_work", async |client| {
+            deliveries::lanes_with_work(&*client).await
+        })
+        .await
     }
 
     async fn lane_target(&self, webhook: &WebhookId) -> Result<LaneTarget> {
-        webhooks::lane_target(&self.client().await?, webhook).await
+        self.pooled("lane_target", async |client| {
+            webhooks::lane_target(&*client, webhook).await
+        })
+        .await
     }
 
     async fn lane_window(
@@ -187,13 +204,16 @@ impl LaneStore for PostgresStore {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<DueDelivery>> {
-        deliveries::lane_window(&self.client().await?, webhook, after_seq, limit).await
+        self.pooled("lane_window", async |client| {
+            deliveries::lane_window(&*client, webhook, after_seq, limit).await
+        })
+        .await
     }
 
     fn submit_outcome(&self, outcome: Outcome) -> Ack {
-        let (reply, ack) = oneshot::channel();
+        let (reply, ack) = TimedReply::new("submit_outcome");
         if let Err(job) = self.outcomes.send(OutcomeJob { outcome, reply }) {
-            let _ = job.reply.send(Err(StoreError::Closed));
+            job.reply.send(Err(StoreError::Closed));
         }
         ack
     }
@@ -208,11 +228,17 @@ impl LaneStore for PostgresStore {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<WebhookId>> {
-        leases::claim_lanes(&self.client().await?, owner, lease, limit).await
+        self.pooled("claim_lanes", async |client| {
+            leases::claim_lanes(&*client, owner, lease, limit).await
+        })
+        .await
     }
 
     async fn claim_lane(&self, owner: &str, webhook: &WebhookId, lease: Duration) -> Result<bool> {
-        leases::claim_lane(&self.client().await?, owner, webhook, lease).await
+        self.pooled("claim_lane", async |client| {
+            leases::claim_lane(&*client, owner, webhook, lease).await
+        })
+        .await
     }
 
     async fn renew_leases(
@@ -221,11 +247,17 @@ impl LaneStore for PostgresStore {
         lanes: &[WebhookId],
         lease: Duration,
     ) -> Result<Vec<WebhookId>> {
-        leases::renew_leases(&self.client().await?, owner, lanes, lease).await
+        self.pooled("renew_leases", async |client| {
+            leases::renew_leases(&*client, owner, lanes, lease).await
+        })
+        .await
     }
 
     async fn release_lane(&self, owner: &str, webhook: &WebhookId) -> Result<()> {
-        leases::release_lane(&self.client().await?, owner, webhook).await
+        self.pooled("release_lane", async |client| {
+            leases::release_lane(&*client, owner, webhook).await
+        })
+        .await
     }
 
     fn wakeups(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<crate::Wakeup>> {
@@ -240,19 +272,27 @@ impl TenancyStore for PostgresStore {
         name: &str,
         first_key: NewApiKey,
     ) -> Result<(Workspace, ApiKey)> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let created = tenancy::create_workspace(&tx, name, &first_key).await?;
-        tx.commit().await?;
-        Ok(created)
+        self.pooled("create_workspace", async |client| {
+            let tx = client.transaction().await?;
+            let created = tenancy::create_workspace(&tx, name, &first_key).await?;
+            tx.commit().await?;
+            Ok(created)
+        })
+        .await
     }
 
     async fn list_workspaces(&self, page: PageRequest) -> Result<Page<Workspace>> {
-        tenancy::list_workspaces(&self.client().await?, &page).await
+        self.pooled("list_workspaces", async |client| {
+            tenancy::list_workspaces(&*client, &page).await
+        })
+        .await
     }
 
     async fn get_workspace(&self, id: &WorkspaceId) -> Result<Workspace> {
-        tenancy::get_workspace(&self.client().await?, id).await
+        self.pooled("get_workspace", async |client| {
+            tenancy::get_workspace(&*client, id).await
+        })
+        .await
     }
 
     async fn set_workspace_limit(
@@ -260,15 +300,24 @@ impl TenancyStore for PostgresStore {
         id: &WorkspaceId,
         max_enabled_webhooks: u32,
     ) -> Result<Workspace> {
-        tenancy::set_workspace_limit(&self.client().await?, id, max_enabled_webhooks).await
+        self.pooled("set_workspace_limit", async |client| {
+            tenancy::set_workspace_limit(&*client, id, max_enabled_webhooks).await
+        })
+        .await
     }
 
     async fn find_api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>> {
-        tenancy::find_api_key(&self.client().await?, hash).await
+        self.pooled("find_api_key", async |client| {
+            tenancy::find_api_key(&*client, hash).await
+        })
+        .await
     }
 
     async fn create_api_key(&self, workspace: &WorkspaceId, key: NewApiKey) -> Result<ApiKey> {
-        tenancy::insert_api_key(&self.client().await?, workspace, &key).await
+        self.pooled("create_api_key", async |client| {
+            tenancy::insert_api_key(&*client, workspace, &key).await
+        })
+        .await
     }
 
     async fn list_api_keys(
@@ -276,27 +325,45 @@ impl TenancyStore for PostgresStore {
         workspace: &WorkspaceId,
         page: PageRequest,
     ) -> Result<Page<ApiKey>> {
-        tenancy::list_api_keys(&self.client().await?, workspace, &page).await
+        self.pooled("list_api_keys", async |client| {
+            tenancy::list_api_keys(&*client, workspace, &page).await
+        })
+        .await
     }
 
     async fn revoke_api_key(&self, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<()> {
-        tenancy::revoke_api_key(&self.client().await?, workspace, id).await
+        self.pooled("revoke_api_key", async |client| {
+            tenancy::revoke_api_key(&*client, workspace, id).await
+        })
+        .await
     }
 
     async fn create_session(&self, new: NewSession) -> Result<Session> {
-        sessions::create_session(&self.client().await?, &new).await
+        self.pooled("create_session", async |client| {
+            sessions::create_session(&*client, &new).await
+        })
+        .await
     }
 
     async fn find_session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>> {
-        sessions::find_session(&self.client().await?, id_hash).await
+        self.pooled("find_session", async |client| {
+            sessions::find_session(&*client, id_hash).await
+        })
+        .await
     }
 
     async fn delete_session(&self, id_hash: &[u8; 32]) -> Result<()> {
-        sessions::delete_session(&self.client().await?, id_hash).await
+        self.pooled("delete_session", async |client| {
+            sessions::delete_session(&*client, id_hash).await
+        })
+        .await
     }
 
     async fn list_event_types(&self, workspace: &WorkspaceId) -> Result<Vec<EventType>> {
-        tenancy::list_event_types(&self.client().await?, workspace).await
+        self.pooled("list_event_types", async |client| {
+            tenancy::list_event_types(&*client, workspace).await
+        })
+        .await
     }
 
     async fn create_event_type(
@@ -304,11 +371,17 @@ impl TenancyStore for PostgresStore {
         workspace: &WorkspaceId,
         def: EventTypeDef,
     ) -> Result<EventType> {
-        tenancy::create_event_type(&self.client().await?, workspace, &def).await
+        self.pooled("create_event_type", async |client| {
+            tenancy::create_event_type(&*client, workspace, &def).await
+        })
+        .await
     }
 
     async fn create_webhook(&self, workspace: &WorkspaceId, new: NewWebhook) -> Result<Webhook> {
-        webhooks::create_webhook(&mut self.client().await?, workspace, &new).await
+        self.pooled("create_webhook", async |client| {
+            webhooks::create_webhook(client, workspace, &new).await
+        })
+        .await
     }
 
     async fn list_webhooks(
@@ -316,11 +389,17 @@ impl TenancyStore for PostgresStore {
         workspace: &WorkspaceId,
         page: PageRequest,
     ) -> Result<Page<Webhook>> {
-        webhooks::list_webhooks(&self.client().await?, workspace, &page).await
+        self.pooled("list_webhooks", async |client| {
+            webhooks::list_webhooks(&*client, workspace, &page).await
+        })
+        .await
     }
 
     async fn get_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<Webhook> {
-        webhooks::get_webhook(&self.client().await?, workspace, id).await
+        self.pooled("get_webhook", async |client| {
+            webhooks::get_webhook(&*client, workspace, id).await
+        })
+        .await
     }
 
     async fn update_webhook(
@@ -329,11 +408,17 @@ impl TenancyStore for PostgresStore {
         id: &WebhookId,
         patch: WebhookPatch,
     ) -> Result<Webhook> {
-        webhooks::update_webhook(&mut self.client().await?, workspace, id, patch).await
+        self.pooled("update_webhook", async |client| {
+            webhooks::update_webhook(client, workspace, id, patch).await
+        })
+        .await
     }
 
     async fn delete_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<()> {
-        webhooks::delete_webhook(&self.client().await?, workspace, id).await
+        self.pooled("delete_webhook", async |client| {
+            webhooks::delete_webhook(&*client, workspace, id).await
+        })
+        .await
     }
 
     async fn rotate_secret(
@@ -343,13 +428,9 @@ impl TenancyStore for PostgresStore {
         new_secret: String,
         grace: Duration,
     ) -> Result<SecretRotation> {
-        webhooks::rotate_secret(
-            &self.client().await?,
-            workspace,
-            webhook,
-            &new_secret,
-            grace,
-        )
+        self.pooled("rotate_secret", async |client| {
+            webhooks::rotate_secret(&*client, workspace, webhook, &new_secret, grace).await
+        })
         .await
     }
 }
@@ -357,15 +438,18 @@ impl TenancyStore for PostgresStore {
 #[async_trait]
 impl ActivityStore for PostgresStore {
     async fn publish(&self, new: NewEvent) -> Result<Published> {
-        let (reply, answer) = oneshot::channel();
-        if self.publishes.send(PublishJob { new, reply }).is_err() {
-            return Err(StoreError::Closed);
+        let (reply, answer) = TimedReply::new("publish");
+        if let Err(job) = self.publishes.send(PublishJob { new, reply }) {
+            job.reply.send(Err(StoreError::Closed));
         }
         answer.await.unwrap_or(Err(StoreError::Closed))
     }
 
     async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> Result<Event> {
-        publish::get_event(&self.client().await?, workspace, id).await
+        self.pooled("get_event", async |client| {
+            publish::get_event(&*client, workspace, id).await
+        })
+        .await
     }
 
     async fn list_deliveries(
@@ -375,13 +459,9 @@ impl ActivityStore for PostgresStore {
         filter: DeliveryFilter,
         page: PageRequest,
     ) -> Result<Page<Delivery>> {
-        activity::list_deliveries(
-            &mut self.client().await?,
-            workspace,
-            webhook,
-            &filter,
-            &page,
-        )
+        self.pooled("list_deliveries", async |client| {
+            activity::list_deliveries(client, workspace, webhook, &filter, &page).await
+        })
         .await
     }
 
@@ -390,7 +470,10 @@ impl ActivityStore for PostgresStore {
         workspace: &WorkspaceId,
         id: &DeliveryId,
     ) -> Result<(Delivery, Vec<Attempt>)> {
-        deliveries::get_delivery(&mut self.client().await?, workspace, id).await
+        self.pooled("get_delivery", async |client| {
+            deliveries::get_delivery(client, workspace, id).await
+        })
+        .await
     }
 
     async fn list_events(
@@ -399,7 +482,10 @@ impl ActivityStore for PostgresStore {
         filter: EventFilter,
         page: PageRequest,
     ) -> Result<Page<Event>> {
-        activity::list_events(&mut self.client().await?, workspace, &filter, &page).await
+        self.pooled("list_events", async |client| {
+            activity::list_events(client, workspace, &filter, &page).await
+        })
+        .await
     }
 
     async fn list_event_deliveries(
@@ -407,11 +493,17 @@ impl ActivityStore for PostgresStore {
         workspace: &WorkspaceId,
         event: &EventId,
     ) -> Result<Vec<Delivery>> {
-        activity::list_event_deliveries(&mut self.client().await?, workspace, event).await
+        self.pooled("list_event_deliveries", async |client| {
+            activity::list_event_deliveries(client, workspace, event).await
+        })
+        .await
     }
 
     async fn retry_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> Result<Delivery> {
-        activity::retry_delivery(&self.client().await?, workspace, id).await
+        self.pooled("retry_delivery", async |client| {
+            activity::retry_delivery(&*client, workspace, id).await
+        })
+        .await
     }
 
     async fn replay_deliveries(
@@ -420,7 +512,10 @@ impl ActivityStore for PostgresStore {
         webhook: &WebhookId,
         filter: ReplayFilter,
     ) -> Result<u64> {
-        activity::replay_deliveries(&mut self.client().await?, workspace, webhook, &filter).await
+        self.pooled("replay_deliveries", async |client| {
+            activity::replay_deliveries(client, workspace, webhook, &filter).await
+        })
+        .await
     }
 
     async fn webhook_stats(
@@ -429,40 +524,63 @@ impl ActivityStore for PostgresStore {
         webhook: &WebhookId,
         since: DateTime<Utc>,
     ) -> Result<WebhookStats> {
-        stats::webhook_stats(&mut self.client().await?, workspace, webhook, since).await
+        self.pooled("webhook_stats", async |client| {
+            stats::webhook_stats(client, workspace, webhook, since).await
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl OperationsStore for PostgresStore {
     async fn bootstrap(&self, first_key: NewApiKey) -> Result<Option<Workspace>> {
-        tenancy::bootstrap(&mut self.client().await?, &first_key).await
+        self.pooled("bootstrap", async |client| {
+            tenancy::bootstrap(client, &first_key).await
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<()> {
-        self.client().await?.simple_query("SELECT 1").await?;
-        Ok(())
+        self.pooled("ping", async |client| {
+            client.simple_query("SELECT 1").await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn migrations(&self) -> Result<MigrationStatus> {
-        Ok(MigrationStatus {
-            applied: schema::schema_version(&self.pool).await?,
-            latest: schema::LATEST,
+        timing::timed("migrations", async {
+            Ok(MigrationStatus {
+                applied: schema::schema_version(&self.pool).await?,
+                latest: schema::LATEST,
+            })
         })
+        .await
     }
 
     async fn endpoint_backlogs(&self) -> Result<Vec<EndpointBacklog>> {
-        operations::endpoint_backlogs(&self.client().await?).await
+        self.pooled("endpoint_backlogs", async |client| {
+            operations::endpoint_backlogs(&*client).await
+        })
+        .await
     }
 
     async fn raise_alert(&self, alert: NewAlert, mut event: NewEvent) -> Result<Option<Published>> {
-        let since = match operations::claim(&self.client().await?, &alert).await? {
+        let claim = self
+            .pooled("raise_alert", async |client| {
+                operations::claim(&*client, &alert).await
+            })
+            .await?;
+        let since = match claim {
             operations::Claim::Publish { since } => since,
             operations::Claim::Done => return Ok(None),
         };
         event.idempotency_key = Some(operations::idempotency_key(&alert, since));
         let published = self.publish(event).await?;
-        operations::mark_published(&self.client().await?, &alert, &published.event.id).await?;
+        self.pooled("raise_alert", async |client| {
+            operations::mark_published(&*client, &alert, &published.event.id).await
+        })
+        .await?;
         Ok((!published.duplicate).then_some(published))
     }
 
@@ -472,10 +590,16 @@ impl OperationsStore for PostgresStore {
         condition: AlertCondition,
         before: DateTime<Utc>,
     ) -> Result<bool> {
-        operations::clear_alerts(&self.client().await?, webhook, condition, before).await
+        self.pooled("clear_alerts", async |client| {
+            operations::clear_alerts(&*client, webhook, condition, before).await
+        })
+        .await
     }
 
     async fn prune(&self, older_than: DateTime<Utc>, batch: u32) -> Result<PruneReport> {
-        retention::prune(&mut self.client().await?, older_than, batch).await
+        self.pooled("prune", async |client| {
+            retention::prune(client, older_than, batch).await
+        })
+        .await
     }
 }

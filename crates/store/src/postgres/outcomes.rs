@@ -14,7 +14,6 @@
 //! - An outcome's update and its attempt row are one statement: both or neither.
 
 use deadpool_postgres::Pool;
-use tokio::sync::oneshot;
 
 use super::pipeline::{self, GroupError, Savepoints, Step};
 use super::rows::{is_retryable, ms, now};
@@ -28,7 +27,8 @@ const GROUP_TRIES: usize = 3;
 
 pub(super) struct OutcomeJob {
     pub(super) outcome: Outcome,
-    pub(super) reply: oneshot::Sender<Result<()>>,
+    /// Records the job's time, from submission to its answer, as it answers.
+    pub(super) reply: crate::timing::TimedReply<()>,
 }
 
 /// Records an attempt's result together with the attempt, if the fence holds.
@@ -85,8 +85,7 @@ pub(super) async fn commit_group(pool: Pool, jobs: Vec<OutcomeJob>) {
         }
     };
     for (job, answer) in jobs.into_iter().zip(answers) {
-        // The lane may have gone away; the record stands anyway.
-        let _ = job.reply.send(answer);
+        job.reply.send(answer);
     }
 }
 

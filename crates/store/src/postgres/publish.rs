@@ -42,7 +42,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, TimeDelta, Utc};
 use deadpool_postgres::{GenericClient, Pool, Transaction};
 use domain::{DeliveryId, EventId, Subscription, WebhookId, WorkspaceId};
-use tokio::sync::oneshot;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -64,7 +63,8 @@ pub(super) const IDEMPOTENCY_WINDOW: TimeDelta = TimeDelta::hours(24);
 
 pub(super) struct PublishJob {
     pub(super) new: NewEvent,
-    pub(super) reply: oneshot::Sender<Result<Published>>,
+    /// Records the job's time, from submission to its answer, as it answers.
+    pub(super) reply: crate::timing::TimedReply<Published>,
 }
 
 pub(super) const EVENT_COLUMNS: &str = "e.id, e.workspace_id, e.type, e.created_at, e.body";
@@ -190,8 +190,7 @@ pub(super) async fn commit_group(pool: Pool, jobs: Vec<PublishJob>) {
     for (job, answer) in jobs.into_iter().zip(answers) {
         let answer = answer
             .unwrap_or_else(|| Err(StoreError::Backend("a publish was left unanswered".into())));
-        // The caller may have gone away (a cancelled request); the event stands anyway.
-        let _ = job.reply.send(answer);
+        job.reply.send(answer);
     }
 }
 

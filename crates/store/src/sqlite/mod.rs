@@ -104,26 +104,34 @@ impl SqliteStore {
 
     /// The highest schema migration applied to the file.
     pub async fn schema_version(&self) -> Result<i64> {
-        self.readers.read(schema::schema_version).await
+        self.readers
+            .read("schema_version", schema::schema_version)
+            .await
     }
 
     /// `EXPLAIN QUERY PLAN` of the activity log's, stats' and retention's statements, by
     /// name: what SQLite does on this file, for measurements (`examples/activity_scale.rs`).
     pub async fn activity_query_plans(&self) -> Result<Vec<(&'static str, String)>> {
-        self.readers.read(activity::query_plans).await
+        self.readers
+            .read("activity_query_plans", activity::query_plans)
+            .await
     }
 }
 
 #[async_trait]
 impl LaneStore for SqliteStore {
     async fn lanes_with_work(&self) -> Result<Vec<WebhookId>> {
-        self.readers.read(deliveries::lanes_with_work).await
+        self.readers
+            .read("lanes_with_work", deliveries::lanes_with_work)
+            .await
     }
 
     async fn lane_target(&self, webhook: &WebhookId) -> Result<LaneTarget> {
         let webhook = webhook.clone();
         self.readers
-            .read(move |conn| webhooks::lane_target(conn, &webhook))
+            .read("lane_target", move |conn| {
+                webhooks::lane_target(conn, &webhook)
+            })
             .await
     }
 
@@ -135,13 +143,16 @@ impl LaneStore for SqliteStore {
     ) -> Result<Vec<DueDelivery>> {
         let webhook = webhook.clone();
         self.readers
-            .read(move |conn| deliveries::lane_window(conn, &webhook, after_seq, limit))
+            .read("lane_window", move |conn| {
+                deliveries::lane_window(conn, &webhook, after_seq, limit)
+            })
             .await
     }
 
     fn submit_outcome(&self, outcome: Outcome) -> Ack {
-        self.writer
-            .submit(move |tx| deliveries::record_outcome(tx, &outcome))
+        self.writer.submit("submit_outcome", move |tx| {
+            deliveries::record_outcome(tx, &outcome)
+        })
     }
 }
 
@@ -154,20 +165,26 @@ impl TenancyStore for SqliteStore {
     ) -> Result<(Workspace, ApiKey)> {
         let name = name.to_owned();
         self.writer
-            .write(move |tx| tenancy::create_workspace(tx, &name, &first_key))
+            .write("create_workspace", move |tx| {
+                tenancy::create_workspace(tx, &name, &first_key)
+            })
             .await
     }
 
     async fn list_workspaces(&self, page: PageRequest) -> Result<Page<Workspace>> {
         self.readers
-            .read(move |conn| tenancy::list_workspaces(conn, &page))
+            .read("list_workspaces", move |conn| {
+                tenancy::list_workspaces(conn, &page)
+            })
             .await
     }
 
     async fn get_workspace(&self, id: &WorkspaceId) -> Result<Workspace> {
         let id = id.clone();
         self.readers
-            .read(move |conn| tenancy::get_workspace(conn, &id))
+            .read("get_workspace", move |conn| {
+                tenancy::get_workspace(conn, &id)
+            })
             .await
     }
 
@@ -178,21 +195,27 @@ impl TenancyStore for SqliteStore {
     ) -> Result<Workspace> {
         let id = id.clone();
         self.writer
-            .write(move |tx| tenancy::set_workspace_limit(tx, &id, max_enabled_webhooks))
+            .write("set_workspace_limit", move |tx| {
+                tenancy::set_workspace_limit(tx, &id, max_enabled_webhooks)
+            })
             .await
     }
 
     async fn find_api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>> {
         let hash = *hash;
         self.readers
-            .read(move |conn| tenancy::find_api_key(conn, &hash))
+            .read("find_api_key", move |conn| {
+                tenancy::find_api_key(conn, &hash)
+            })
             .await
     }
 
     async fn create_api_key(&self, workspace: &WorkspaceId, key: NewApiKey) -> Result<ApiKey> {
         let workspace = workspace.clone();
         self.writer
-            .write(move |tx| tenancy::insert_api_key(tx, &workspace, &key))
+            .write("create_api_key", move |tx| {
+                tenancy::insert_api_key(tx, &workspace, &key)
+            })
             .await
     }
 
@@ -203,41 +226,53 @@ impl TenancyStore for SqliteStore {
     ) -> Result<Page<ApiKey>> {
         let workspace = workspace.clone();
         self.readers
-            .read(move |conn| tenancy::list_api_keys(conn, &workspace, &page))
+            .read("list_api_keys", move |conn| {
+                tenancy::list_api_keys(conn, &workspace, &page)
+            })
             .await
     }
 
     async fn revoke_api_key(&self, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<()> {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.writer
-            .write(move |tx| tenancy::revoke_api_key(tx, &workspace, &id))
+            .write("revoke_api_key", move |tx| {
+                tenancy::revoke_api_key(tx, &workspace, &id)
+            })
             .await
     }
 
     async fn create_session(&self, new: NewSession) -> Result<Session> {
         self.writer
-            .write(move |tx| sessions::create_session(tx, &new))
+            .write("create_session", move |tx| {
+                sessions::create_session(tx, &new)
+            })
             .await
     }
 
     async fn find_session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>> {
         let id_hash = *id_hash;
         self.readers
-            .read(move |conn| sessions::find_session(conn, &id_hash))
+            .read("find_session", move |conn| {
+                sessions::find_session(conn, &id_hash)
+            })
             .await
     }
 
     async fn delete_session(&self, id_hash: &[u8; 32]) -> Result<()> {
         let id_hash = *id_hash;
         self.writer
-            .write(move |tx| sessions::delete_session(tx, &id_hash))
+            .write("delete_session", move |tx| {
+                sessions::delete_session(tx, &id_hash)
+            })
             .await
     }
 
     async fn list_event_types(&self, workspace: &WorkspaceId) -> Result<Vec<EventType>> {
         let workspace = workspace.clone();
         self.readers
-            .read(move |conn| tenancy::list_event_types(conn, &workspace))
+            .read("list_event_types", move |conn| {
+                tenancy::list_event_types(conn, &workspace)
+            })
             .await
     }
 
@@ -248,14 +283,18 @@ impl TenancyStore for SqliteStore {
     ) -> Result<EventType> {
         let workspace = workspace.clone();
         self.writer
-            .write(move |tx| tenancy::create_event_type(tx, &workspace, &def))
+            .write("create_event_type", move |tx| {
+                tenancy::create_event_type(tx, &workspace, &def)
+            })
             .await
     }
 
     async fn create_webhook(&self, workspace: &WorkspaceId, new: NewWebhook) -> Result<Webhook> {
         let workspace = workspace.clone();
         self.writer
-            .write(move |tx| webhooks::create_webhook(tx, &workspace, &new))
+            .write("create_webhook", move |tx| {
+                webhooks::create_webhook(tx, &workspace, &new)
+            })
             .await
     }
 
@@ -266,14 +305,18 @@ impl TenancyStore for SqliteStore {
     ) -> Result<Page<Webhook>> {
         let workspace = workspace.clone();
         self.readers
-            .read(move |conn| webhooks::list_webhooks(conn, &workspace, &page))
+            .read("list_webhooks", move |conn| {
+                webhooks::list_webhooks(conn, &workspace, &page)
+            })
             .await
     }
 
     async fn get_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<Webhook> {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.readers
-            .read(move |conn| webhooks::get_webhook(conn, &workspace, &id))
+            .read("get_webhook", move |conn| {
+                webhooks::get_webhook(conn, &workspace, &id)
+            })
             .await
     }
 
@@ -285,14 +328,18 @@ impl TenancyStore for SqliteStore {
     ) -> Result<Webhook> {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.writer
-            .write(move |tx| webhooks::update_webhook(tx, &workspace, &id, patch))
+            .write("update_webhook", move |tx| {
+                webhooks::update_webhook(tx, &workspace, &id, patch)
+            })
             .await
     }
 
     async fn delete_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<()> {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.writer
-            .write(move |tx| webhooks::delete_webhook(tx, &workspace, &id))
+            .write("delete_webhook", move |tx| {
+                webhooks::delete_webhook(tx, &workspace, &id)
+            })
             .await
     }
 
@@ -305,7 +352,9 @@ impl TenancyStore for SqliteStore {
     ) -> Result<SecretRotation> {
         let (workspace, webhook) = (workspace.clone(), webhook.clone());
         self.writer
-            .write(move |tx| webhooks::rotate_secret(tx, &workspace, &webhook, &new_secret, grace))
+            .write("rotate_secret", move |tx| {
+                webhooks::rotate_secret(tx, &workspace, &webhook, &new_secret, grace)
+            })
             .await
     }
 }
@@ -313,13 +362,17 @@ impl TenancyStore for SqliteStore {
 #[async_trait]
 impl ActivityStore for SqliteStore {
     async fn publish(&self, new: NewEvent) -> Result<Published> {
-        self.writer.write(move |tx| events::publish(tx, &new)).await
+        self.writer
+            .write("publish", move |tx| events::publish(tx, &new))
+            .await
     }
 
     async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> Result<Event> {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.readers
-            .read(move |conn| events::get_event(conn, &workspace, &id))
+            .read("get_event", move |conn| {
+                events::get_event(conn, &workspace, &id)
+            })
             .await
     }
 
@@ -332,7 +385,7 @@ impl ActivityStore for SqliteStore {
     ) -> Result<Page<Delivery>> {
         let (workspace, webhook) = (workspace.clone(), webhook.clone());
         self.readers
-            .read(move |conn| {
+            .read("list_deliveries", move |conn| {
                 snapshot(conn, |conn| {
                     activity::list_deliveries(conn, &workspace, &webhook, &filter, &page)
                 })
@@ -347,7 +400,7 @@ impl ActivityStore for SqliteStore {
     ) -> Result<(Delivery, Vec<Attempt>)> {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.readers
-            .read(move |conn| {
+            .read("get_delivery", move |conn| {
                 snapshot(conn, |conn| deliveries::get_delivery(conn, &workspace, &id))
             })
             .await
@@ -361,7 +414,7 @@ impl ActivityStore for SqliteStore {
     ) -> Result<Page<Event>> {
         let workspace = workspace.clone();
         self.readers
-            .read(move |conn| {
+            .read("list_events", move |conn| {
                 snapshot(conn, |conn| {
                     activity::list_events(conn, &workspace, &filter, &page)
                 })
@@ -376,7 +429,7 @@ impl ActivityStore for SqliteStore {
     ) -> Result<Vec<Delivery>> {
         let (workspace, event) = (workspace.clone(), event.clone());
         self.readers
-            .read(move |conn| {
+            .read("list_event_deliveries", move |conn| {
                 snapshot(conn, |conn| {
                     activity::list_event_deliveries(conn, &workspace, &event)
                 })
@@ -387,7 +440,9 @@ impl ActivityStore for SqliteStore {
     async fn retry_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> Result<Delivery> {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.writer
-            .write(move |tx| activity::retry_delivery(tx, &workspace, &id))
+            .write("retry_delivery", move |tx| {
+                activity::retry_delivery(tx, &workspace, &id)
+            })
             .await
     }
 
@@ -403,7 +458,7 @@ impl ActivityStore for SqliteStore {
         let (from, to) = {
             let (workspace, webhook, filter) = (workspace.clone(), webhook.clone(), filter.clone());
             self.readers
-                .read(move |conn| {
+                .read("replay_deliveries", move |conn| {
                     snapshot(conn, |conn| {
                         activity::replay_bounds(conn, &workspace, &webhook, &filter)
                     })
@@ -418,7 +473,7 @@ impl ActivityStore for SqliteStore {
             let (workspace, webhook, filter) = (workspace.clone(), webhook.clone(), filter.clone());
             replayed += self
                 .writer
-                .write(move |tx| {
+                .write("replay_deliveries", move |tx| {
                     activity::replay_chunk(tx, &workspace, &webhook, &filter, range, now_ms)
                 })
                 .await?;
@@ -434,7 +489,7 @@ impl ActivityStore for SqliteStore {
     ) -> Result<WebhookStats> {
         let (workspace, webhook) = (workspace.clone(), webhook.clone());
         self.readers
-            .read(move |conn| {
+            .read("webhook_stats", move |conn| {
                 snapshot(conn, |conn| {
                     stats::webhook_stats(conn, &workspace, &webhook, since)
                 })
@@ -447,29 +502,37 @@ impl ActivityStore for SqliteStore {
 impl OperationsStore for SqliteStore {
     async fn bootstrap(&self, first_key: NewApiKey) -> Result<Option<Workspace>> {
         self.writer
-            .write(move |tx| tenancy::bootstrap(tx, &first_key))
+            .write("bootstrap", move |tx| tenancy::bootstrap(tx, &first_key))
             .await
     }
 
     async fn ping(&self) -> Result<()> {
         self.readers
-            .read(|conn| Ok(conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?))
+            .read("ping", |conn| {
+                Ok(conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?)
+            })
             .await
     }
 
     async fn migrations(&self) -> Result<MigrationStatus> {
-        self.readers.read(operations::migrations).await
+        self.readers
+            .read("migrations", operations::migrations)
+            .await
     }
 
     async fn endpoint_backlogs(&self) -> Result<Vec<EndpointBacklog>> {
         self.readers
-            .read(|conn| snapshot(conn, operations::endpoint_backlogs))
+            .read("endpoint_backlogs", |conn| {
+                snapshot(conn, operations::endpoint_backlogs)
+            })
             .await
     }
 
     async fn raise_alert(&self, alert: NewAlert, event: NewEvent) -> Result<Option<Published>> {
         self.writer
-            .write(move |tx| operations::raise_alert(tx, &alert, &event))
+            .write("raise_alert", move |tx| {
+                operations::raise_alert(tx, &alert, &event)
+            })
             .await
     }
 
@@ -482,14 +545,16 @@ impl OperationsStore for SqliteStore {
         let webhook = webhook.clone();
         let before = before.timestamp_millis();
         self.writer
-            .write(move |tx| operations::clear_alerts(tx, &webhook, condition, before))
+            .write("clear_alerts", move |tx| {
+                operations::clear_alerts(tx, &webhook, condition, before)
+            })
             .await
     }
 
     async fn prune(&self, older_than: DateTime<Utc>, batch: u32) -> Result<PruneReport> {
         let older_than = older_than.timestamp_millis();
         self.writer
-            .write(move |tx| retention::prune(tx, older_than, batch))
+            .write("prune", move |tx| retention::prune(tx, older_than, batch))
             .await
     }
 }

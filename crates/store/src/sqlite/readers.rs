@@ -10,8 +10,8 @@ use std::sync::{Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
-use tokio::sync::oneshot;
 
+use crate::timing::TimedReply;
 use crate::{Result, StoreError};
 
 type Job = Box<dyn FnOnce(&Connection) + Send>;
@@ -44,17 +44,18 @@ impl Readers {
         })
     }
 
-    /// Runs `work` on a free reader and returns its result.
-    pub(super) async fn read<T, F>(&self, work: F) -> Result<T>
+    /// Runs `work` on a free reader and returns its result. The read is timed as
+    /// `operation` (see [`crate::timing`]), from now until its answer.
+    pub(super) async fn read<T, F>(&self, operation: &'static str, work: F) -> Result<T>
     where
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let (reply, receiver) = oneshot::channel();
+        let (reply, receiver) = TimedReply::new(operation);
         let job: Job = Box::new(move |conn| {
             let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
                 .unwrap_or_else(|_| Err(StoreError::Backend("a store read panicked".into())));
-            let _ = reply.send(result);
+            reply.send(result);
         });
         {
             let guard = self.sender.read().unwrap_or_else(PoisonError::into_inner);

@@ -21,6 +21,7 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use crate::timing::TimedReply;
 use crate::{Result, StoreError};
 
 /// The most jobs one transaction holds: enough to amortize an fsync well, few enough
@@ -39,7 +40,8 @@ trait Job: Send {
 struct Typed<F, T> {
     work: Option<F>,
     result: Option<Result<T>>,
-    reply: oneshot::Sender<Result<T>>,
+    /// Records the job's time, from submission to its answer, as it answers.
+    reply: TimedReply<T>,
 }
 
 impl<F, T> Job for Typed<F, T>
@@ -70,8 +72,7 @@ where
             (Some(Ok(value)), Ok(())) => Ok(value),
             (Some(Ok(_)), Err(e)) => Err(StoreError::Backend(format!("commit failed: {e}").into())),
         };
-        // The caller may have gone away (a cancelled request); the work stands anyway.
-        let _ = self.reply.send(result);
+        self.reply.send(result);
     }
 }
 
@@ -101,13 +102,18 @@ impl Writer {
         })
     }
 
-    /// Queues `work` and returns where its result will arrive, without waiting.
-    pub(super) fn submit<T, F>(&self, work: F) -> oneshot::Receiver<Result<T>>
+    /// Queues `work` and returns where its result will arrive, without waiting. The job is
+    /// timed as `operation` (see [`crate::timing`]).
+    pub(super) fn submit<T, F>(
+        &self,
+        operation: &'static str,
+        work: F,
+    ) -> oneshot::Receiver<Result<T>>
     where
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let (reply, receiver) = oneshot::channel();
+        let (reply, receiver) = TimedReply::new(operation);
         let job = Box::new(Typed {
             work: Some(work),
             result: None,
@@ -129,12 +135,14 @@ impl Writer {
     }
 
     /// Queues `work` and waits until it is committed (or refused).
-    pub(super) async fn write<T, F>(&self, work: F) -> Result<T>
+    pub(super) async fn write<T, F>(&self, operation: &'static str, work: F) -> Result<T>
     where
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.submit(work).await.unwrap_or(Err(StoreError::Closed))
+        self.submit(operation, work)
+            .await
+            .unwrap_or(Err(StoreError::Closed))
     }
 
     /// Stops accepting writes and waits until everything accepted is committed.
@@ -259,7 +267,7 @@ mod tests {
 
     async fn values(writer: &Writer) -> Vec<i64> {
         writer
-            .write(|tx| {
+            .write("test", |tx| {
                 let mut stmt = tx.prepare("SELECT v FROM t ORDER BY v")?;
                 Ok(stmt
                     .query_map([], |r| r.get(0))?
@@ -274,7 +282,7 @@ mod tests {
     async fn hold(writer: &Writer) -> (std::sync::mpsc::Sender<()>, oneshot::Receiver<Result<()>>) {
         let (release, wait) = std::sync::mpsc::channel::<()>();
         let (started, running) = oneshot::channel();
-        let held = writer.submit(move |_| {
+        let held = writer.submit("test", move |_| {
             let _ = started.send(());
             let _ = wait.recv();
             Ok(())
@@ -287,13 +295,13 @@ mod tests {
     async fn a_failed_commit_fails_every_job_of_its_group() {
         let writer = writer();
         let (release, held) = hold(&writer).await;
-        let before = writer.submit(insert(1));
+        let before = writer.submit("test", insert(1));
         // Valid for the job, refused at COMMIT: the deferred key has no parent.
-        let orphan = writer.submit(|tx| {
+        let orphan = writer.submit("test", |tx| {
             tx.execute("INSERT INTO child (id, parent) VALUES (1, 42)", [])?;
             Ok(())
         });
-        let after = writer.submit(insert(2));
+        let after = writer.submit("test", insert(2));
         release.send(()).unwrap();
         held.await.unwrap().unwrap();
         for ack in [before, orphan, after] {
@@ -303,7 +311,7 @@ mod tests {
             values(&writer).await.is_empty(),
             "nothing of the failed group was kept"
         );
-        writer.write(insert(3)).await.unwrap();
+        writer.write("test", insert(3)).await.unwrap();
         assert_eq!(values(&writer).await, [3]);
     }
 
@@ -311,16 +319,16 @@ mod tests {
     async fn a_failing_or_panicking_job_rolls_back_only_itself() {
         let writer = writer();
         let (release, held) = hold(&writer).await;
-        let first = writer.submit(insert(1));
-        let failing = writer.submit(|tx| {
+        let first = writer.submit("test", insert(1));
+        let failing = writer.submit("test", |tx| {
             tx.execute("INSERT INTO t (v) VALUES (100)", [])?;
             Err::<(), _>(StoreError::Conflict(crate::ConflictKind::SessionExists))
         });
-        let panicking = writer.submit(|tx| -> Result<()> {
+        let panicking = writer.submit("test", |tx| -> Result<()> {
             tx.execute("INSERT INTO t (v) VALUES (200)", [])?;
             panic!("a bug in a job");
         });
-        let last = writer.submit(insert(2));
+        let last = writer.submit("test", insert(2));
         release.send(()).unwrap();
         held.await.unwrap().unwrap();
         first.await.unwrap().unwrap();
@@ -340,13 +348,13 @@ mod tests {
     async fn close_commits_what_was_queued_and_refuses_the_rest() {
         let writer = writer();
         let (release, held) = hold(&writer).await;
-        let queued: Vec<_> = (0..10).map(|v| writer.submit(insert(v))).collect();
+        let queued: Vec<_> = (0..10).map(|v| writer.submit("test", insert(v))).collect();
         // Start closing while the queue is still full: from here on nothing is accepted.
         let mut closing = std::pin::pin!(writer.close());
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         assert!(closing.as_mut().poll(&mut cx).is_pending());
         assert!(matches!(
-            writer.write(insert(99)).await,
+            writer.write("test", insert(99)).await,
             Err(StoreError::Closed)
         ));
         release.send(()).unwrap();
