@@ -24,6 +24,7 @@ pub mod model;
 pub mod operations;
 pub mod postgres;
 pub mod sqlite;
+mod stats;
 pub mod timing;
 
 use std::time::Duration;
@@ -68,6 +69,19 @@ pub enum ConflictKind {
     /// A session with the same id (hash) exists.
     #[error("a session with this id exists already")]
     SessionExists,
+}
+
+impl ConflictKind {
+    /// `error` as this conflict when `unique` says it broke a uniqueness rule (the
+    /// caller's doing: the same name, key or id submitted twice), else as the driver
+    /// error it is. Each backend says how its driver reports a uniqueness violation.
+    pub(crate) fn if_unique(self, unique: bool, error: impl Into<StoreError>) -> StoreError {
+        if unique {
+            StoreError::Conflict(self)
+        } else {
+            error.into()
+        }
+    }
 }
 
 /// Another process's news about an endpoint.

@@ -284,6 +284,19 @@ pub struct AttemptLog {
     pub response_body: Option<String>,
 }
 
+impl AttemptLog {
+    /// The activity log's one-line summary of why the attempt failed (a delivery's
+    /// `last_error`): class and message when both are known.
+    pub(crate) fn error_summary(&self) -> Option<String> {
+        match (self.error_class, self.error_message.as_deref()) {
+            (Some(class), Some(message)) => Some(format!("{class}: {message}")),
+            (Some(class), None) => Some(class.to_string()),
+            (None, Some(message)) => Some(message.to_owned()),
+            (None, None) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct PageRequest {
     /// 1..=100; the store clamps it.

@@ -23,7 +23,7 @@ use domain::{DeliveryId, DeliveryStatus, EventId, WebhookId, WorkspaceId};
 
 use super::deliveries::{DELIVERY_COLUMNS, delivery_row, snapshot};
 use super::publish::{EVENT_COLUMNS, event_row};
-use super::rows::{collect, fetch_limit, into_page, now};
+use super::rows::{collect, now};
 use super::{RESYNC_PREFIX, WAKE_CHANNEL};
 use crate::{
     Delivery, DeliveryFilter, Event, EventFilter, Page, PageRequest, ReplayFilter, Result,
@@ -99,14 +99,12 @@ pub(super) async fn list_deliveries(
                 &filter.event_type,
                 &filter.since,
                 &filter.until,
-                &fetch_limit(page),
+                &page.fetch_limit(),
             ],
         )
         .await?;
     tx.commit().await?;
-    Ok(into_page(collect(&rows, delivery_row)?, page, |d| {
-        d.id.to_string()
-    }))
+    Ok(page.cut(collect(&rows, delivery_row)?, |d| d.id.to_string()))
 }
 
 /// Newest first by `(created_at, id)`, the index's order. The upper bound is the smaller
@@ -156,16 +154,14 @@ pub(super) async fn list_events(
                 &upper_id,
                 &filter.since,
                 &filter.event_type,
-                &fetch_limit(page),
+                &page.fetch_limit(),
             ],
         )
         .await?;
     tx.commit().await?;
-    Ok(into_page(
-        collect(&rows, |row| event_row(row, 0))?,
-        page,
-        |e| e.id.to_string(),
-    ))
+    Ok(page.cut(collect(&rows, |row| event_row(row, 0))?, |e| {
+        e.id.to_string()
+    }))
 }
 
 pub(super) async fn list_event_deliveries(

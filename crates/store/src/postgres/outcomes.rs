@@ -113,7 +113,7 @@ async fn run_group(pool: &Pool, jobs: &[OutcomeJob]) -> Result<Vec<Result<()>>, 
                         Box::new(next_attempt_at),
                         Box::new(a.status_code.map(i32::from)),
                         Box::new(i64::from(a.response_ms)),
-                        Box::new(describe_error(a.error_class, a.error_message.as_deref())),
+                        Box::new(a.error_summary()),
                         Box::new(updated_at),
                         Box::new(o.delivery_id.to_string()),
                         Box::new(o.webhook_id.to_string()),
@@ -158,14 +158,4 @@ async fn run_group(pool: &Pool, jobs: &[OutcomeJob]) -> Result<Vec<Result<()>>, 
         .collect();
     tx.commit().await?;
     Ok(answers)
-}
-
-/// The activity log's one-line summary of why the last attempt failed (as on SQLite).
-fn describe_error(class: Option<domain::ErrorClass>, message: Option<&str>) -> Option<String> {
-    match (class, message) {
-        (Some(class), Some(message)) => Some(format!("{class}: {message}")),
-        (Some(class), None) => Some(class.to_string()),
-        (None, Some(message)) => Some(message.to_owned()),
-        (None, None) => None,
-    }
 }

@@ -1,5 +1,4 @@
-//! Conversions between PostgreSQL values and the store's types: errors, times, typed ids,
-//! pages.
+//! Conversions between PostgreSQL values and the store's types: errors, times, typed ids.
 //!
 //! Invariants:
 //! - Every time the store writes was truncated to milliseconds first ([`now`], [`ms`]),
@@ -14,7 +13,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
-use crate::{Page, PageRequest, Result, StoreError};
+use crate::{Result, StoreError};
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
@@ -102,19 +101,6 @@ where
             })
         })
         .transpose()
-}
-
-/// The lower bound for an ascending, id-keyed page: every id sorts after "".
-pub(super) fn cursor_after(page: &PageRequest) -> &str {
-    page.cursor_or_start()
-}
-
-pub(super) fn fetch_limit(page: &PageRequest) -> i64 {
-    page.fetch_limit()
-}
-
-pub(super) fn into_page<T>(rows: Vec<T>, page: &PageRequest, id: impl Fn(&T) -> String) -> Page<T> {
-    page.cut(rows, id)
 }
 
 /// Maps every row with a fallible conversion.

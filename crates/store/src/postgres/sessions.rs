@@ -58,14 +58,7 @@ pub(super) async fn create_session(
             ],
         )
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                // Ids carry 32 random bytes: this is the same id submitted twice.
-                StoreError::Conflict(ConflictKind::SessionExists)
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| ConflictKind::SessionExists.if_unique(is_unique_violation(&e), e))?;
     row.as_ref()
         .map(session_row)
         .unwrap_or(Err(StoreError::NotFound))

@@ -5,10 +5,8 @@
 //! Invariants (the SQLite backend's):
 //! - No attempt row leaves the server: counts are one aggregate over the window's range of
 //!   the index, and the three percentiles one ranked read of the same range.
-//! - Percentiles are nearest-rank: p is the value at rank ⌈p·n/100⌉ (1-based) of the
-//!   window's attempts sorted by response time, so it is always a response time that
-//!   occurred. Ranks are computed here in integers (`percentile_disc` would compute them
-//!   in floating point).
+//! - Percentiles are nearest-rank ([`crate::stats`]): ranks are computed in integers and
+//!   sent (`percentile_disc` would compute them in floating point).
 //! - Counts and percentiles are read in one snapshot, so they agree.
 
 use chrono::{DateTime, Utc};
@@ -16,6 +14,7 @@ use domain::{WebhookId, WorkspaceId};
 
 use super::deliveries::snapshot;
 use super::rows::unsigned;
+use crate::stats::{PERCENTILES, nearest_rank};
 use crate::{Result, StoreError, WebhookStats};
 
 /// An attempt succeeded exactly when it recorded no error class (a 2xx in time).
@@ -28,11 +27,6 @@ pub(super) const RANKED: &str = "SELECT rank, response_ms FROM (
          FROM attempts WHERE webhook_id = $1 AND attempted_at >= $2
      ) AS ranked
      WHERE rank = ANY($3::int8[])";
-
-/// The 1-based nearest rank of the `percent`-th percentile among `n` values.
-fn nearest_rank(percent: u64, n: u64) -> u64 {
-    (percent * n).div_ceil(100).max(1)
-}
 
 pub(super) async fn webhook_stats(
     client: &mut deadpool_postgres::Client,
@@ -55,7 +49,7 @@ pub(super) async fn webhook_stats(
     );
     let mut percentiles = [None; 3];
     if attempts > 0 {
-        let ranks: Vec<i64> = [50, 95, 99]
+        let ranks: Vec<i64> = PERCENTILES
             .iter()
             .map(|p| nearest_rank(*p, attempts) as i64)
             .collect();
@@ -73,30 +67,10 @@ pub(super) async fn webhook_stats(
         }
     }
     tx.commit().await?;
-    let [p50_ms, p95_ms, p99_ms] = percentiles;
-    Ok(WebhookStats {
+    Ok(WebhookStats::from_counts(
         since,
         attempts,
         successes,
-        failures: attempts - successes,
-        p50_ms,
-        p95_ms,
-        p99_ms,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nearest_rank_is_the_ceiling_of_the_share() {
-        // 1..=10: p50 is the 5th value, p95 and p99 the 10th.
-        assert_eq!(nearest_rank(50, 10), 5);
-        assert_eq!(nearest_rank(95, 10), 10);
-        assert_eq!(nearest_rank(99, 10), 10);
-        assert_eq!(nearest_rank(50, 1), 1);
-        assert_eq!(nearest_rank(99, 1000), 990);
-        assert_eq!(nearest_rank(95, 200), 190);
-    }
+        percentiles,
+    ))
 }

@@ -15,9 +15,7 @@ use deadpool_postgres::GenericClient;
 use domain::{ApiKeyId, EventTypeDef, WorkspaceId};
 use tokio_postgres::Row;
 
-use super::rows::{
-    collect, cursor_after, fetch_limit, into_page, is_unique_violation, now, parse, unsigned,
-};
+use super::rows::{collect, is_unique_violation, now, parse, unsigned};
 use crate::{
     ApiKey, ConflictKind, DEFAULT_MAX_ENABLED_WEBHOOKS, EventType, NewApiKey, Page, PageRequest,
     Result, StoreError, Workspace,
@@ -133,11 +131,9 @@ pub(super) async fn list_workspaces(
         format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id > $1 ORDER BY id LIMIT $2");
     let statement = client.prepare_cached(&sql).await?;
     let rows = client
-        .query(&statement, &[&cursor_after(page), &fetch_limit(page)])
+        .query(&statement, &[&page.cursor_or_start(), &page.fetch_limit()])
         .await?;
-    Ok(into_page(collect(&rows, workspace_row)?, page, |w| {
-        w.id.to_string()
-    }))
+    Ok(page.cut(collect(&rows, workspace_row)?, |w| w.id.to_string()))
 }
 
 pub(super) async fn get_workspace(
@@ -222,14 +218,7 @@ pub(super) async fn insert_api_key(
             ],
         )
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                // Keys carry 32 random bytes; this means the same key value was submitted twice.
-                StoreError::Conflict(ConflictKind::ApiKeyExists)
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| ConflictKind::ApiKeyExists.if_unique(is_unique_violation(&e), e))?;
     Ok(record)
 }
 
@@ -247,12 +236,14 @@ pub(super) async fn list_api_keys(
     let rows = client
         .query(
             &statement,
-            &[&workspace.as_str(), &cursor_after(page), &fetch_limit(page)],
+            &[
+                &workspace.as_str(),
+                &page.cursor_or_start(),
+                &page.fetch_limit(),
+            ],
         )
         .await?;
-    Ok(into_page(collect(&rows, api_key_row)?, page, |k| {
-        k.id.to_string()
-    }))
+    Ok(page.cut(collect(&rows, api_key_row)?, |k| k.id.to_string()))
 }
 
 pub(super) async fn revoke_api_key(

@@ -24,7 +24,7 @@ use deadpool_postgres::GenericClient;
 use domain::{Subscription, WebhookId, WorkspaceId};
 use tokio_postgres::Row;
 
-use super::rows::{collect, cursor_after, fetch_limit, into_page, ms, now, parse, unsigned};
+use super::rows::{collect, ms, now, parse, unsigned};
 use super::{RESYNC_PREFIX, WAKE_CHANNEL};
 use crate::{
     LaneTarget, NewWebhook, Page, PageRequest, Result, SecretRotation, StoreError, Webhook,
@@ -154,12 +154,14 @@ pub(super) async fn list_webhooks(
     let rows = client
         .query(
             &statement,
-            &[&workspace.as_str(), &cursor_after(page), &fetch_limit(page)],
+            &[
+                &workspace.as_str(),
+                &page.cursor_or_start(),
+                &page.fetch_limit(),
+            ],
         )
         .await?;
-    Ok(into_page(collect(&rows, webhook_row)?, page, |w| {
-        w.id.to_string()
-    }))
+    Ok(page.cut(collect(&rows, webhook_row)?, |w| w.id.to_string()))
 }
 
 pub(super) async fn get_webhook(

@@ -19,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::deliveries::{DELIVERY_COLUMNS, delivery_row};
 use super::events::{EVENT_COLUMNS, event_row};
-use super::rows::{fetch_limit, into_page, now_ms, to_ms};
+use super::rows::{now_ms, to_ms};
 
 /// The most `seq`s one replay job covers: a replay of a long range is several short writer
 /// jobs (measured: about 10 µs a row), so publishes never wait behind it for long.
@@ -147,12 +147,12 @@ pub(super) fn list_deliveries(
                 filter.event_type,
                 since.unwrap_or(i64::MIN),
                 until.unwrap_or(i64::MAX),
-                fetch_limit(page)
+                page.fetch_limit()
             ],
             delivery_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(into_page(rows, page, |d| d.id.to_string()))
+    Ok(page.cut(rows, |d| d.id.to_string()))
 }
 
 fn empty<T>() -> Page<T> {
@@ -201,12 +201,12 @@ pub(super) fn list_events(
                 upper.1,
                 filter.since.map_or(i64::MIN, to_ms),
                 filter.event_type,
-                fetch_limit(page)
+                page.fetch_limit()
             ],
             event_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(into_page(rows, page, |e| e.id.to_string()))
+    Ok(page.cut(rows, |e| e.id.to_string()))
 }
 
 fn event_deliveries_sql() -> String {

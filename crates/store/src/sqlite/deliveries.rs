@@ -150,7 +150,7 @@ pub(super) fn record_outcome(conn: &Connection, outcome: &Outcome) -> Result<()>
             next_attempt_at,
             attempt.status_code,
             attempt.response_ms,
-            describe_error(attempt.error_class, attempt.error_message.as_deref()),
+            attempt.error_summary(),
             updated_at,
             outcome.delivery_id.as_str(),
             outcome.webhook_id.as_str(),
@@ -189,16 +189,6 @@ pub(super) fn record_outcome(conn: &Connection, outcome: &Outcome) -> Result<()>
         ])?;
     }
     Ok(())
-}
-
-/// The activity log's one-line summary of why the last attempt failed.
-fn describe_error(class: Option<domain::ErrorClass>, message: Option<&str>) -> Option<String> {
-    match (class, message) {
-        (Some(class), Some(message)) => Some(format!("{class}: {message}")),
-        (Some(class), None) => Some(class.to_string()),
-        (None, Some(message)) => Some(message.to_owned()),
-        (None, None) => None,
-    }
 }
 
 #[cfg(test)]

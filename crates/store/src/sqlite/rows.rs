@@ -1,5 +1,4 @@
-//! Conversions between SQLite values and the store's types: times, typed ids, errors,
-//! pages.
+//! Conversions between SQLite values and the store's types: times, typed ids, errors.
 //!
 //! Invariants:
 //! - Times are stored as integer milliseconds (UTC). Every time the store hands out was
@@ -15,7 +14,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::{Type, ValueRef};
 use rusqlite::{ErrorCode, Row};
 
-use crate::{Page, PageRequest, StoreError};
+use crate::StoreError;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
@@ -88,17 +87,4 @@ where
         ValueRef::Null => Ok(None),
         _ => parse(row, idx).map(Some),
     }
-}
-
-/// The lower bound for an ascending, id-keyed page: every id sorts after "".
-pub(super) fn cursor_after(page: &PageRequest) -> &str {
-    page.cursor_or_start()
-}
-
-pub(super) fn fetch_limit(page: &PageRequest) -> i64 {
-    page.fetch_limit()
-}
-
-pub(super) fn into_page<T>(rows: Vec<T>, page: &PageRequest, id: impl Fn(&T) -> String) -> Page<T> {
-    page.cut(rows, id)
 }

@@ -45,14 +45,7 @@ pub(super) fn create_session(conn: &Connection, new: &NewSession) -> Result<Sess
         to_ms(at),
         expires_ms
     ])
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            // Ids carry 32 random bytes: this is the same id submitted twice.
-            StoreError::Conflict(ConflictKind::SessionExists)
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(|e| ConflictKind::SessionExists.if_unique(is_unique_violation(&e), e))?;
     Ok(Session {
         workspace_id: new.workspace_id.clone(),
         api_key_id: new.api_key_id.clone(),

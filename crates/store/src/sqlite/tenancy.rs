@@ -11,9 +11,7 @@
 use domain::{ApiKeyId, EventTypeDef, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::rows::{
-    cursor_after, fetch_limit, into_page, is_unique_violation, now, parse, time, to_ms,
-};
+use super::rows::{is_unique_violation, now, parse, time, to_ms};
 use crate::{
     ApiKey, ConflictKind, DEFAULT_MAX_ENABLED_WEBHOOKS, EventType, NewApiKey, Page, PageRequest,
     Result, StoreError, Workspace,
@@ -87,11 +85,11 @@ pub(super) fn list_workspaces(conn: &Connection, page: &PageRequest) -> Result<P
     let rows = conn
         .prepare_cached(&sql)?
         .query_map(
-            params![cursor_after(page), fetch_limit(page)],
+            params![page.cursor_or_start(), page.fetch_limit()],
             workspace_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(into_page(rows, page, |w| w.id.to_string()))
+    Ok(page.cut(rows, |w| w.id.to_string()))
 }
 
 pub(super) fn get_workspace(conn: &Connection, id: &WorkspaceId) -> Result<Workspace> {
@@ -156,14 +154,7 @@ pub(super) fn insert_api_key(
         &key.hash[..],
         to_ms(record.created_at)
     ])
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            // Keys carry 32 random bytes; this means the same key value was submitted twice.
-            StoreError::Conflict(ConflictKind::ApiKeyExists)
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(|e| ConflictKind::ApiKeyExists.if_unique(is_unique_violation(&e), e))?;
     Ok(record)
 }
 
@@ -180,11 +171,15 @@ pub(super) fn list_api_keys(
     let rows = conn
         .prepare_cached(&sql)?
         .query_map(
-            params![workspace.as_str(), cursor_after(page), fetch_limit(page)],
+            params![
+                workspace.as_str(),
+                page.cursor_or_start(),
+                page.fetch_limit()
+            ],
             api_key_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(into_page(rows, page, |k| k.id.to_string()))
+    Ok(page.cut(rows, |k| k.id.to_string()))
 }
 
 pub(super) fn revoke_api_key(
@@ -254,11 +249,7 @@ fn insert_event_type(
         to_ms(now())
     ])
     .map_err(|e| {
-        if is_unique_violation(&e) {
-            StoreError::Conflict(ConflictKind::EventTypeExists(def.name.clone()))
-        } else {
-            e.into()
-        }
+        ConflictKind::EventTypeExists(def.name.clone()).if_unique(is_unique_violation(&e), e)
     })?;
     Ok(EventType {
         name: def.name.clone(),

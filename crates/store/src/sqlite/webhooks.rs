@@ -15,7 +15,7 @@
 use domain::{Subscription, WebhookId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::rows::{cursor_after, fetch_limit, into_page, now, now_ms, parse, time, to_ms};
+use super::rows::{now, now_ms, parse, time, to_ms};
 use crate::{
     LaneTarget, NewWebhook, Page, PageRequest, Result, SecretRotation, StoreError, Webhook,
     WebhookPatch,
@@ -120,11 +120,15 @@ pub(super) fn list_webhooks(
     let rows = conn
         .prepare_cached(&sql)?
         .query_map(
-            params![workspace.as_str(), cursor_after(page), fetch_limit(page)],
+            params![
+                workspace.as_str(),
+                page.cursor_or_start(),
+                page.fetch_limit()
+            ],
             webhook_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(into_page(rows, page, |w| w.id.to_string()))
+    Ok(page.cut(rows, |w| w.id.to_string()))
 }
 
 pub(super) fn get_webhook(
