@@ -23,6 +23,7 @@
 pub mod model;
 pub mod operations;
 pub mod postgres;
+mod records;
 pub mod sqlite;
 mod stats;
 pub mod timing;

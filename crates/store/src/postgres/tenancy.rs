@@ -17,8 +17,7 @@ use tokio_postgres::Row;
 
 use super::rows::{collect, is_unique_violation, now, parse, unsigned};
 use crate::{
-    ApiKey, ConflictKind, DEFAULT_MAX_ENABLED_WEBHOOKS, EventType, NewApiKey, Page, PageRequest,
-    Result, StoreError, Workspace,
+    ApiKey, ConflictKind, EventType, NewApiKey, Page, PageRequest, Result, StoreError, Workspace,
 };
 
 const WORKSPACE_COLUMNS: &str = "id, name, max_enabled_webhooks, created_at";
@@ -73,12 +72,7 @@ pub(super) async fn create_workspace(
     name: &str,
     first_key: &NewApiKey,
 ) -> Result<(Workspace, ApiKey)> {
-    let workspace = Workspace {
-        id: WorkspaceId::generate(),
-        name: name.to_owned(),
-        max_enabled_webhooks: DEFAULT_MAX_ENABLED_WEBHOOKS,
-        created_at: now(),
-    };
+    let workspace = Workspace::created(name, now());
     let statement = tx
         .prepare_cached(
             "INSERT INTO workspaces (id, name, max_enabled_webhooks, created_at)
@@ -192,13 +186,7 @@ pub(super) async fn insert_api_key(
     key: &NewApiKey,
 ) -> Result<ApiKey> {
     require_workspace(client, workspace).await?;
-    let record = ApiKey {
-        id: ApiKeyId::generate(),
-        workspace_id: workspace.clone(),
-        name: key.name.clone(),
-        hint: key.hint.clone(),
-        created_at: now(),
-    };
+    let record = ApiKey::created(workspace, key, now());
     let statement = client
         .prepare_cached(
             "INSERT INTO api_keys (id, workspace_id, name, hint, hash, created_at)

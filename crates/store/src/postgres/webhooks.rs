@@ -24,8 +24,9 @@ use deadpool_postgres::GenericClient;
 use domain::{Subscription, WebhookId, WorkspaceId};
 use tokio_postgres::Row;
 
-use super::rows::{collect, ms, now, parse, unsigned};
+use super::rows::{collect, now, parse, unsigned};
 use super::{RESYNC_PREFIX, WAKE_CHANNEL};
+use crate::records::{grace_deadline, signing_secrets};
 use crate::{
     LaneTarget, NewWebhook, Page, PageRequest, Result, SecretRotation, StoreError, Webhook,
     WebhookPatch,
@@ -106,17 +107,7 @@ pub(super) async fn create_webhook(
             .ok_or(StoreError::NotFound)?;
     }
     let at = now();
-    let webhook = Webhook {
-        id: WebhookId::generate(),
-        workspace_id: workspace.clone(),
-        url: new.url.clone(),
-        description: new.description.clone(),
-        events: new.events.clone(),
-        enabled: new.enabled,
-        secret: new.secret.clone(),
-        created_at: at,
-        updated_at: at,
-    };
+    let webhook = new.created(workspace, at);
     let insert = tx
         .prepare_cached(
             "INSERT INTO webhooks (id, workspace_id, url, description, events, enabled, secret,
@@ -195,22 +186,10 @@ pub(super) async fn update_webhook(
         .await?
         .ok_or(StoreError::NotFound)?;
     let mut webhook = webhook_row(&row)?;
-    if patch.enabled == Some(true) && !webhook.enabled {
+    if patch.enables(&webhook) {
         check_room_for_enabled(&tx, workspace).await?;
     }
-    if let Some(url) = patch.url {
-        webhook.url = url;
-    }
-    if let Some(description) = patch.description {
-        webhook.description = description;
-    }
-    if let Some(events) = patch.events {
-        webhook.events = events;
-    }
-    if let Some(enabled) = patch.enabled {
-        webhook.enabled = enabled;
-    }
-    webhook.updated_at = now();
+    patch.apply(&mut webhook, now());
     let sql = format!(
         "WITH changed AS (
              UPDATE webhooks SET url = $1, description = $2, events = $3, enabled = $4, updated_at = $5
@@ -267,11 +246,7 @@ pub(super) async fn rotate_secret(
     grace: std::time::Duration,
 ) -> Result<SecretRotation> {
     let at = now();
-    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
-    // Truncated like every stored time, so the answer equals what is read back.
-    let until = ms(at
-        .checked_add_signed(grace)
-        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC));
+    let until = grace_deadline(at, grace);
     let sql = format!(
         "WITH rotated AS (
              UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = $1,
@@ -308,18 +283,10 @@ pub(super) async fn lane_target(client: &impl GenericClient, id: &WebhookId) -> 
         .query_opt(&statement, &[&id.as_str()])
         .await?
         .ok_or(StoreError::NotFound)?;
-    let mut secrets = vec![row.try_get::<_, String>(2)?];
-    let previous: Option<String> = row.try_get(3)?;
-    let until: Option<chrono::DateTime<chrono::Utc>> = row.try_get(4)?;
-    if let (Some(previous), Some(until)) = (previous, until)
-        && until > now()
-    {
-        secrets.push(previous);
-    }
     Ok(LaneTarget {
         webhook_id: id.clone(),
         url: row.try_get(0)?,
         enabled: row.try_get(1)?,
-        secrets,
+        secrets: signing_secrets(row.try_get(2)?, row.try_get(3)?, row.try_get(4)?, now()),
     })
 }

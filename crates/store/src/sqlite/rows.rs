@@ -53,7 +53,7 @@ pub(super) fn to_ms(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
-fn from_ms(ms: i64) -> DateTime<Utc> {
+pub(super) fn from_ms(ms: i64) -> DateTime<Utc> {
     // Only the store writes these columns, from real clocks; out of range means a
     // corrupted row, shown as the epoch rather than failing every list it appears in.
     DateTime::from_timestamp_millis(ms).unwrap_or_default()

@@ -13,8 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::rows::{is_unique_violation, now, parse, time, to_ms};
 use crate::{
-    ApiKey, ConflictKind, DEFAULT_MAX_ENABLED_WEBHOOKS, EventType, NewApiKey, Page, PageRequest,
-    Result, StoreError, Workspace,
+    ApiKey, ConflictKind, EventType, NewApiKey, Page, PageRequest, Result, StoreError, Workspace,
 };
 
 const WORKSPACE_COLUMNS: &str = "id, name, max_enabled_webhooks, created_at";
@@ -57,12 +56,7 @@ pub(super) fn create_workspace(
     name: &str,
     first_key: &NewApiKey,
 ) -> Result<(Workspace, ApiKey)> {
-    let workspace = Workspace {
-        id: WorkspaceId::generate(),
-        name: name.to_owned(),
-        max_enabled_webhooks: DEFAULT_MAX_ENABLED_WEBHOOKS,
-        created_at: now(),
-    };
+    let workspace = Workspace::created(name, now());
     conn.prepare_cached(
         "INSERT INTO workspaces (id, name, max_enabled_webhooks, created_at) VALUES (?1, ?2, ?3, ?4)",
     )?
@@ -135,13 +129,7 @@ pub(super) fn insert_api_key(
     key: &NewApiKey,
 ) -> Result<ApiKey> {
     require_workspace(conn, workspace)?;
-    let record = ApiKey {
-        id: ApiKeyId::generate(),
-        workspace_id: workspace.clone(),
-        name: key.name.clone(),
-        hint: key.hint.clone(),
-        created_at: now(),
-    };
+    let record = ApiKey::created(workspace, key, now());
     conn.prepare_cached(
         "INSERT INTO api_keys (id, workspace_id, name, hint, hash, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -15,7 +15,8 @@
 use domain::{Subscription, WebhookId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::rows::{now, now_ms, parse, time, to_ms};
+use super::rows::{from_ms, now, parse, time, to_ms};
+use crate::records::{grace_deadline, signing_secrets};
 use crate::{
     LaneTarget, NewWebhook, Page, PageRequest, Result, SecretRotation, StoreError, Webhook,
     WebhookPatch,
@@ -80,17 +81,7 @@ pub(super) fn create_webhook(
             .query_row([workspace.as_str()], |_| Ok(()))?;
     }
     let at = now();
-    let webhook = Webhook {
-        id: WebhookId::generate(),
-        workspace_id: workspace.clone(),
-        url: new.url.clone(),
-        description: new.description.clone(),
-        events: new.events.clone(),
-        enabled: new.enabled,
-        secret: new.secret.clone(),
-        created_at: at,
-        updated_at: at,
-    };
+    let webhook = new.created(workspace, at);
     conn.prepare_cached(
         "INSERT INTO webhooks (id, workspace_id, url, description, events, enabled, secret,
                                created_at, updated_at)
@@ -149,22 +140,10 @@ pub(super) fn update_webhook(
     patch: WebhookPatch,
 ) -> Result<Webhook> {
     let mut webhook = get_webhook(conn, workspace, id)?;
-    if patch.enabled == Some(true) && !webhook.enabled {
+    if patch.enables(&webhook) {
         check_room_for_enabled(conn, workspace)?;
     }
-    if let Some(url) = patch.url {
-        webhook.url = url;
-    }
-    if let Some(description) = patch.description {
-        webhook.description = description;
-    }
-    if let Some(events) = patch.events {
-        webhook.events = events;
-    }
-    if let Some(enabled) = patch.enabled {
-        webhook.enabled = enabled;
-    }
-    webhook.updated_at = now();
+    patch.apply(&mut webhook, now());
     conn.prepare_cached(
         "UPDATE webhooks SET url = ?1, description = ?2, events = ?3, enabled = ?4, updated_at = ?5
          WHERE id = ?6 AND workspace_id = ?7",
@@ -205,12 +184,7 @@ pub(super) fn rotate_secret(
     grace: std::time::Duration,
 ) -> Result<SecretRotation> {
     let at = now();
-    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
-    let until = at
-        .checked_add_signed(grace)
-        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
-    // Truncated like every stored time, so the answer equals what is read back.
-    let until_ms = to_ms(until);
+    let until = grace_deadline(at, grace);
     let changed = conn
         .prepare_cached(
             "UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = ?1,
@@ -218,7 +192,7 @@ pub(super) fn rotate_secret(
              WHERE id = ?4 AND workspace_id = ?5",
         )?
         .execute(params![
-            until_ms,
+            to_ms(until),
             new_secret,
             to_ms(at),
             id.as_str(),
@@ -229,8 +203,7 @@ pub(super) fn rotate_secret(
     }
     Ok(SecretRotation {
         webhook: get_webhook(conn, workspace, id)?,
-        previous_secret_expires_at: chrono::DateTime::from_timestamp_millis(until_ms)
-            .unwrap_or(until),
+        previous_secret_expires_at: until,
     })
 }
 
@@ -249,16 +222,10 @@ pub(super) fn lane_target(conn: &Connection, id: &WebhookId) -> Result<LaneTarge
         .query_row([id.as_str()], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?;
-    let mut secrets = vec![secret];
-    if let (Some(previous), Some(until)) = (previous, previous_until)
-        && until > now_ms()
-    {
-        secrets.push(previous);
-    }
     Ok(LaneTarget {
         webhook_id: id.clone(),
         url,
         enabled,
-        secrets,
+        secrets: signing_secrets(secret, previous, previous_until.map(from_ms), now()),
     })
 }
