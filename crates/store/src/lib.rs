@@ -20,6 +20,7 @@
 //! - A dashboard session lives until its expiry or until its API key is revoked,
 //!   whichever comes first; only its id's hash is stored.
 
+mod intake;
 pub mod model;
 pub mod operations;
 pub mod postgres;

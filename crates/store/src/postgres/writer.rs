@@ -7,24 +7,16 @@
 //!
 //! Invariants:
 //! - Once closed, nothing new is accepted (the job comes back to its submitter, who
-//!   answers `Closed`); everything accepted before is committed before the task ends.
+//!   answers `Closed`); everything accepted before is committed before the task ends
+//!   (the queue is [`crate::intake`], shared with the SQLite writer).
 //! - Dropping the writer closes it too: the task drains the queue and ends on its own.
 
 use std::future::Future;
-use std::sync::{PoisonError, RwLock};
 
-use tokio::sync::{mpsc, oneshot};
-
-enum Msg<J> {
-    Job(J),
-    /// Commit what came before, then stop and say so.
-    Close(oneshot::Sender<()>),
-}
+use crate::intake::{Intake, gather};
 
 pub(super) struct Writer<J> {
-    /// `None` once closed. Submitters hold the read lock while they send, so nothing can
-    /// slip into the channel behind the close message.
-    sender: RwLock<Option<mpsc::UnboundedSender<Msg<J>>>>,
+    intake: Intake<J>,
 }
 
 impl<J: Send + 'static> Writer<J> {
@@ -34,23 +26,11 @@ impl<J: Send + 'static> Writer<J> {
         F: FnMut(Vec<J>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send,
     {
-        let (sender, mut receiver) = mpsc::unbounded_channel::<Msg<J>>();
+        let (intake, receiver) = Intake::open();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(max_batch);
-            loop {
-                let mut closing = None;
-                match receiver.recv().await {
-                    Some(Msg::Job(job)) => batch.push(job),
-                    Some(Msg::Close(done)) => closing = Some(done),
-                    None => return,
-                }
-                while closing.is_none() && batch.len() < max_batch {
-                    match receiver.try_recv() {
-                        Ok(Msg::Job(job)) => batch.push(job),
-                        Ok(Msg::Close(done)) => closing = Some(done),
-                        Err(_) => break,
-                    }
-                }
+            while let Ok(first) = receiver.recv_async().await {
+                let closing = gather(first, &receiver, &mut batch, max_batch);
                 if !batch.is_empty() {
                     commit(std::mem::replace(&mut batch, Vec::with_capacity(max_batch))).await;
                 }
@@ -60,36 +40,16 @@ impl<J: Send + 'static> Writer<J> {
                 }
             }
         });
-        Writer {
-            sender: RwLock::new(Some(sender)),
-        }
+        Writer { intake }
     }
 
     /// Queues `job`; gives it back when the writer is closed.
     pub(super) fn send(&self, job: J) -> Result<(), J> {
-        let guard = self.sender.read().unwrap_or_else(PoisonError::into_inner);
-        match guard.as_ref() {
-            Some(sender) => sender.send(Msg::Job(job)).map_err(|e| match e.0 {
-                Msg::Job(job) => job,
-                Msg::Close(_) => unreachable!("only jobs are sent here"),
-            }),
-            None => Err(job),
-        }
+        self.intake.send(job)
     }
 
     /// Stops accepting jobs and waits until everything accepted is committed.
     pub(super) async fn close(&self) {
-        let sender = self
-            .sender
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(sender) = sender {
-            let (done, finished) = oneshot::channel();
-            if sender.send(Msg::Close(done)).is_ok() {
-                drop(sender);
-                let _ = finished.await;
-            }
-        }
+        self.intake.close().await;
     }
 }

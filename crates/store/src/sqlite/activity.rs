@@ -18,7 +18,7 @@ use domain::{DeliveryId, DeliveryStatus, EventId, WebhookId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::deliveries::{DELIVERY_COLUMNS, delivery_row};
-use super::events::{EVENT_COLUMNS, event_row};
+use super::publish::{EVENT_COLUMNS, event_row};
 use super::rows::{now_ms, to_ms};
 
 /// The most `seq`s one replay job covers: a replay of a long range is several short writer

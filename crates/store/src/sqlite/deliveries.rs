@@ -1,5 +1,6 @@
-//! Queries for deliveries: the lanes' view (open work, windows, outcomes) and one
-//! delivery with its attempts. (Lists, re-sends and stats live in [`super::activity`].)
+//! Queries for deliveries: the lanes' view (open work, windows) and one delivery with its
+//! attempts. (Outcomes are recorded in [`super::outcomes`]; lists, re-sends and stats
+//! live in [`super::activity`].)
 //!
 //! Invariants:
 //! - Every state change of a delivery is fenced by its attempt count and by its being
@@ -19,8 +20,8 @@ use std::sync::Arc;
 use domain::{DeliveryId, WebhookId, WorkspaceId};
 use rusqlite::{Connection, Row, params};
 
-use super::rows::{now, now_ms, opt_time, parse, parse_opt, time, to_ms};
-use crate::{Attempt, Delivery, DueDelivery, Outcome, Result, StoreError};
+use super::rows::{now, opt_time, parse, parse_opt, time};
+use crate::{Attempt, Delivery, DueDelivery, Result};
 
 pub(super) const DELIVERY_COLUMNS: &str = "id, event_id, webhook_id, event_type, status, attempts, last_status_code, \
      last_response_ms, last_error, next_attempt_at, created_at, updated_at";
@@ -127,73 +128,10 @@ pub(super) fn lane_window(
 
 /// The fence: the row changes only while it is open and has the attempt count the outcome
 /// was decided on.
-const RECORD_ATTEMPT: &str = "UPDATE deliveries
-     SET attempts = attempts + 1, status = ?1, next_attempt_at = ?2,
-         last_status_code = ?3, last_response_ms = ?4, last_error = ?5, updated_at = ?6
-     WHERE id = ?7 AND webhook_id = ?8 AND attempts = ?9 AND status IN ('pending', 'failed')";
-
-const RECORD_WITHOUT_ATTEMPT: &str =
-    "UPDATE deliveries SET status = ?1, next_attempt_at = ?2, updated_at = ?3
-     WHERE id = ?4 AND webhook_id = ?5 AND attempts = ?6 AND status IN ('pending', 'failed')";
-
-/// Records an attempt's result (or an expiry without attempt) if the delivery still has
-/// the attempt count the outcome was decided on.
-pub(super) fn record_outcome(conn: &Connection, outcome: &Outcome) -> Result<()> {
-    let updated_at = now_ms();
-    let next_attempt_at = outcome
-        .status
-        .is_open()
-        .then(|| outcome.next_attempt_at.map_or(updated_at, to_ms));
-    let changed = match &outcome.attempt {
-        Some(attempt) => conn.prepare_cached(RECORD_ATTEMPT)?.execute(params![
-            outcome.status.as_str(),
-            next_attempt_at,
-            attempt.status_code,
-            attempt.response_ms,
-            attempt.error_summary(),
-            updated_at,
-            outcome.delivery_id.as_str(),
-            outcome.webhook_id.as_str(),
-            outcome.attempts_before
-        ])?,
-        None => conn
-            .prepare_cached(RECORD_WITHOUT_ATTEMPT)?
-            .execute(params![
-                outcome.status.as_str(),
-                next_attempt_at,
-                updated_at,
-                outcome.delivery_id.as_str(),
-                outcome.webhook_id.as_str(),
-                outcome.attempts_before
-            ])?,
-    };
-    if changed == 0 {
-        return Err(StoreError::StaleAttempt);
-    }
-    if let Some(attempt) = &outcome.attempt {
-        conn.prepare_cached(
-            "INSERT INTO attempts (delivery_id, id, webhook_id, attempted_at, status_code, response_ms,
-                                   error_class, error_message, response_body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?
-        .execute(params![
-            outcome.delivery_id.as_str(),
-            attempt.id.as_str(),
-            outcome.webhook_id.as_str(),
-            to_ms(attempt.attempted_at),
-            attempt.status_code,
-            attempt.response_ms,
-            attempt.error_class.map(|c| c.as_str()),
-            attempt.error_message,
-            attempt.response_body
-        ])?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sqlite::outcomes::{RECORD_ATTEMPT, RECORD_WITHOUT_ATTEMPT};
 
     /// The hot queries must use the indexes the schema was shaped for; a scan here would
     /// only show with a backlog of millions.

@@ -13,8 +13,9 @@
 
 mod activity;
 mod deliveries;
-mod events;
 mod operations;
+mod outcomes;
+mod publish;
 mod readers;
 mod retention;
 mod rows;
@@ -151,7 +152,7 @@ impl LaneStore for SqliteStore {
 
     fn submit_outcome(&self, outcome: Outcome) -> Ack {
         self.writer.submit("submit_outcome", move |tx| {
-            deliveries::record_outcome(tx, &outcome)
+            outcomes::record_outcome(tx, &outcome)
         })
     }
 }
@@ -363,7 +364,7 @@ impl TenancyStore for SqliteStore {
 impl ActivityStore for SqliteStore {
     async fn publish(&self, new: NewEvent) -> Result<Published> {
         self.writer
-            .write("publish", move |tx| events::publish(tx, &new))
+            .write("publish", move |tx| publish::publish(tx, &new))
             .await
     }
 
@@ -371,7 +372,7 @@ impl ActivityStore for SqliteStore {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.readers
             .read("get_event", move |conn| {
-                events::get_event(conn, &workspace, &id)
+                publish::get_event(conn, &workspace, &id)
             })
             .await
     }

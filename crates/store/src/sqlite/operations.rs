@@ -12,7 +12,7 @@
 use domain::{EventId, WebhookId};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::events;
+use super::publish;
 use super::rows::{now_ms, parse, time, to_ms};
 use super::schema;
 use crate::{
@@ -148,7 +148,7 @@ pub(super) fn raise_alert(
     if recorded.is_some() {
         return Ok(None);
     }
-    let published = events::publish(conn, event)?;
+    let published = publish::publish(conn, event)?;
     let event_id: &EventId = &published.event.id;
     conn.prepare_cached(
         "INSERT INTO alerts (webhook_id, condition, since, event_id, raised_at)

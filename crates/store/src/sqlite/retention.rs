@@ -17,7 +17,7 @@
 use rusqlite::{Connection, params};
 
 use super::activity::first_seq_at;
-use super::events::IDEMPOTENCY_WINDOW_MS;
+use super::publish::IDEMPOTENCY_WINDOW_MS;
 use super::rows::{now_ms, parse};
 use crate::{PruneReport, Result};
 

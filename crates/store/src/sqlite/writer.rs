@@ -15,12 +15,13 @@
 //!   committed before the thread ends.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use crate::intake::{Intake, Msg, gather};
 use crate::timing::TimedReply;
 use crate::{Result, StoreError};
 
@@ -76,28 +77,21 @@ where
     }
 }
 
-enum Msg {
-    Job(Box<dyn Job>),
-    /// Commit what came before, then stop and say so.
-    Close(oneshot::Sender<()>),
-}
-
 pub(super) struct Writer {
-    /// `None` once closed. Submitters hold the read lock while they send, so nothing can
-    /// slip into the channel behind the close message.
-    sender: RwLock<Option<flume::Sender<Msg>>>,
+    /// The queue the thread drains (shared in shape with the PostgreSQL writers).
+    intake: Intake<Box<dyn Job>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Writer {
     pub(super) fn start(conn: Connection) -> Result<Writer> {
-        let (sender, receiver) = flume::unbounded();
+        let (intake, receiver) = Intake::open();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || run(conn, receiver))
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
         Ok(Writer {
-            sender: RwLock::new(Some(sender)),
+            intake,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -119,16 +113,7 @@ impl Writer {
             result: None,
             reply,
         });
-        let guard = self.sender.read().unwrap_or_else(PoisonError::into_inner);
-        let refused = match guard.as_ref() {
-            Some(sender) => match sender.send(Msg::Job(job)) {
-                Ok(()) => None,
-                Err(flume::SendError(msg)) => Some(msg),
-            },
-            None => Some(Msg::Job(job)),
-        };
-        drop(guard);
-        if let Some(Msg::Job(job)) = refused {
+        if let Err(job) = self.intake.send(job) {
             job.finish(Err("the store is closed"));
         }
         receiver
@@ -147,28 +132,14 @@ impl Writer {
 
     /// Stops accepting writes and waits until everything accepted is committed.
     pub(super) async fn close(&self) {
-        let sender = self
-            .sender
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(sender) = sender {
-            let (done, finished) = oneshot::channel();
-            if sender.send(Msg::Close(done)).is_ok() {
-                drop(sender);
-                let _ = finished.await;
-            }
-        }
+        self.intake.close().await;
     }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
         // Dropping the only sender lets the thread drain the queue and end.
-        self.sender
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        drop(self.intake.stop());
         let thread = self
             .thread
             .lock()
@@ -182,22 +153,10 @@ impl Drop for Writer {
     }
 }
 
-fn run(mut conn: Connection, receiver: flume::Receiver<Msg>) {
+fn run(mut conn: Connection, receiver: flume::Receiver<Msg<Box<dyn Job>>>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
-    loop {
-        let mut closing = None;
-        match receiver.recv() {
-            Ok(Msg::Job(job)) => batch.push(job),
-            Ok(Msg::Close(done)) => closing = Some(done),
-            Err(flume::RecvError::Disconnected) => return,
-        }
-        while closing.is_none() && batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(Msg::Job(job)) => batch.push(job),
-                Ok(Msg::Close(done)) => closing = Some(done),
-                Err(_) => break,
-            }
-        }
+    while let Ok(first) = receiver.recv() {
+        let closing = gather(first, &receiver, &mut batch, MAX_BATCH);
         if !batch.is_empty() {
             commit_group(&mut conn, &mut batch);
         }

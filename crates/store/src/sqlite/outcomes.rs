@@ -1,0 +1,78 @@
+//! Recording attempt outcomes (SQLite): each outcome is one writer job, committed in
+//! submission order with whatever else the writer groups with it.
+//!
+//! Invariants:
+//! - The fence: an outcome changes its delivery only while the delivery is open and still
+//!   has the attempt count the outcome was decided on (`attempts_before`). Otherwise
+//!   nothing changes, no attempt is recorded, and the answer is `StaleAttempt`.
+//! - An outcome's update and its attempt row are one job: both or neither (the job's
+//!   savepoint rolls back together).
+
+use rusqlite::{Connection, params};
+
+use super::rows::{now_ms, to_ms};
+use crate::{Outcome, Result, StoreError};
+
+pub(super) const RECORD_ATTEMPT: &str = "UPDATE deliveries
+     SET attempts = attempts + 1, status = ?1, next_attempt_at = ?2,
+         last_status_code = ?3, last_response_ms = ?4, last_error = ?5, updated_at = ?6
+     WHERE id = ?7 AND webhook_id = ?8 AND attempts = ?9 AND status IN ('pending', 'failed')";
+
+pub(super) const RECORD_WITHOUT_ATTEMPT: &str =
+    "UPDATE deliveries SET status = ?1, next_attempt_at = ?2, updated_at = ?3
+     WHERE id = ?4 AND webhook_id = ?5 AND attempts = ?6 AND status IN ('pending', 'failed')";
+
+/// Records an attempt's result (or an expiry without attempt) if the delivery still has
+/// the attempt count the outcome was decided on.
+pub(super) fn record_outcome(conn: &Connection, outcome: &Outcome) -> Result<()> {
+    let updated_at = now_ms();
+    let next_attempt_at = outcome
+        .status
+        .is_open()
+        .then(|| outcome.next_attempt_at.map_or(updated_at, to_ms));
+    let changed = match &outcome.attempt {
+        Some(attempt) => conn.prepare_cached(RECORD_ATTEMPT)?.execute(params![
+            outcome.status.as_str(),
+            next_attempt_at,
+            attempt.status_code,
+            attempt.response_ms,
+            attempt.error_summary(),
+            updated_at,
+            outcome.delivery_id.as_str(),
+            outcome.webhook_id.as_str(),
+            outcome.attempts_before
+        ])?,
+        None => conn
+            .prepare_cached(RECORD_WITHOUT_ATTEMPT)?
+            .execute(params![
+                outcome.status.as_str(),
+                next_attempt_at,
+                updated_at,
+                outcome.delivery_id.as_str(),
+                outcome.webhook_id.as_str(),
+                outcome.attempts_before
+            ])?,
+    };
+    if changed == 0 {
+        return Err(StoreError::StaleAttempt);
+    }
+    if let Some(attempt) = &outcome.attempt {
+        conn.prepare_cached(
+            "INSERT INTO attempts (delivery_id, id, webhook_id, attempted_at, status_code, response_ms,
+                                   error_class, error_message, response_body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            outcome.delivery_id.as_str(),
+            attempt.id.as_str(),
+            outcome.webhook_id.as_str(),
+            to_ms(attempt.attempted_at),
+            attempt.status_code,
+            attempt.response_ms,
+            attempt.error_class.map(|c| c.as_str()),
+            attempt.error_message,
+            attempt.response_body
+        ])?;
+    }
+    Ok(())
+}
