@@ -19,6 +19,28 @@
 //! - Retention never removes an open delivery, nor an event an undeleted delivery refers to.
 //! - A dashboard session lives until its expiry or until its API key is revoked,
 //!   whichever comes first; only its id's hash is stored.
+//!
+//! Where things are. The contract, its errors ([`StoreError`], [`ConflictKind`]) and
+//! wake-ups are here; above the backends, once for both:
+//! - `model.rs`: the records the store keeps and returns, and the paging rules
+//!   ([`PageRequest`]).
+//! - `operations.rs`: alerts, backlogs, migration status and the alert idempotency key.
+//! - `records.rs`: records a write builds (ids, times, patches, secret grace, signing
+//!   secrets).
+//! - `stats.rs`: the percentiles of [`WebhookStats`] and their nearest-rank rule.
+//! - `intake.rs`: the queue in front of every group-commit writer.
+//! - [`timing`]: the store-operation latency histogram, recorded at each backend's choke
+//!   points.
+//!
+//! Each backend ([`sqlite`], [`postgres`]) keeps the same role in the same file name:
+//! `mod.rs` (the contract's entry points), `schema.rs` (connections and migrations),
+//! `rows.rs` (driver values and errors), `writer.rs` (group commit), `publish.rs`,
+//! `outcomes.rs`, `deliveries.rs` (the lanes' reads and one delivery), `activity.rs`
+//! (the activity log and re-sends), `stats.rs`, `tenancy.rs`, `webhooks.rs`,
+//! `sessions.rs`, `operations.rs`, `retention.rs`. Roles only one backend has keep a
+//! file of their own: SQLite's reader threads (`readers.rs`); PostgreSQL's pipelined
+//! savepoints (`pipeline.rs`), lane leases (`leases.rs`), LISTEN/NOTIFY wake-ups
+//! (`listener.rs`) and its query-plan test (`plans.rs`).
 
 mod intake;
 pub mod model;

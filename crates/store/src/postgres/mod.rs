@@ -20,6 +20,8 @@
 //! - The activity log, re-sends, stats and retention ([`activity`], [`stats`],
 //!   [`retention`]) are plain statements on pooled connections, and so are dashboard
 //!   sessions ([`sessions`]).
+//! - Every call is timed ([`crate::timing`]) where it passes: the writers' replies, or
+//!   the one pooled entry (`PostgresStore::pooled`) every other call takes.
 //!
 //! Invariants (beyond the contract in the crate root):
 //! - Every behaviour of the [`Store`] contract is the SQLite backend's; the conformance

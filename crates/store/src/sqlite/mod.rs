@@ -1,10 +1,12 @@
 //! The embedded backend: one SQLite file, one writer thread with group commit, and a
 //! few reader threads.
 //!
-//! Every write — publish, webhook and key changes, outcomes — is a job for the single
-//! writer ([`writer`]), which commits queued jobs together in one transaction (each in
-//! its own savepoint) and answers each only after that commit. Reads go to a pool of
-//! read-only connections ([`readers`]) that WAL lets run beside the writer.
+//! Every write — publish ([`publish`]), webhook and key changes, outcomes ([`outcomes`])
+//! — is a job for the single writer ([`writer`]), which commits queued jobs together in
+//! one transaction (each in its own savepoint) and answers each only after that commit.
+//! Reads go to a pool of read-only connections ([`readers`]) that WAL lets run beside
+//! the writer. The writer's and the readers' replies are where every call is timed
+//! ([`crate::timing`]): each entry point names its operation.
 //!
 //! Invariants (beyond the contract in the crate root):
 //! - Only the writer thread ever writes the file, so the checks a write makes (limits,
