@@ -396,7 +396,12 @@ mod tests {
             ..DispatchConfig::default()
         };
         let dispatcher = Dispatcher::start(store, sender, config, shutdown.clone());
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // A pass that finished two intervals in shows the sweep beats on its own.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while dispatcher.shared.last_sweep_ms.load(Ordering::Relaxed) < 40 {
+            assert!(Instant::now() < deadline, "the sweep stopped beating");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         assert!(dispatcher.is_alive());
         assert!(dispatcher.since_last_sweep() < Duration::from_secs(1));
         shutdown.cancel();

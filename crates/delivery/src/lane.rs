@@ -18,6 +18,10 @@
 //! so its logic is unit-tested under paused time with in-memory collaborators.
 
 mod control;
+#[cfg(test)]
+mod fakes;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
