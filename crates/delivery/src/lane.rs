@@ -196,15 +196,17 @@ impl Lane {
             self.context.retention,
         );
         match schedule.readiness(self.context.clock.now()) {
-            Readiness::Expired => {}
-            Readiness::WaitUntil(at) => {
-                self.pause_until(at).await;
-                return Ok(Step::Continue);
-            }
+            Readiness::Expired => self.expire(head).await,
+            Readiness::WaitUntil(at) => self.pause_until(at).await,
             Readiness::Due => return Ok(self.attempt(head, schedule, target).await),
         }
+        Ok(Step::Continue)
+    }
+
+    /// Gives up the head, whose retention is over, without an attempt.
+    async fn expire(&mut self, head: DueDelivery) {
         self.submit(Outcome {
-            delivery_id: head.id.clone(),
+            delivery_id: head.id,
             webhook_id: self.id.clone(),
             attempts_before: head.attempts,
             attempt: None,
@@ -214,7 +216,6 @@ impl Lane {
         .await;
         crate::metrics::expired();
         self.window.pop_front();
-        Ok(Step::Continue)
     }
 
     /// Attempts the head, which is due, and records what came of it.
