@@ -18,17 +18,18 @@
 //!   in flight, which the store's attempt fence keeps from being recorded twice).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use domain::{Backoff, WebhookId};
-use store::Store;
-use tokio::sync::{Notify, Semaphore};
+use store::LaneStore;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::lane;
+use crate::clock::SystemClock;
+use crate::lane::{self, LaneContext, LaneHost, LaneSignal};
 use crate::sender::Sender;
 
 /// How late a sweep may be, beyond two intervals, before the dispatcher counts as dead:
@@ -70,18 +71,6 @@ impl Default for DispatchConfig {
     }
 }
 
-/// What a running lane listens to.
-pub(crate) struct LaneSignal {
-    /// Set by a wake-up; cleared by the lane before it reads the store.
-    pub(crate) dirty: AtomicBool,
-    /// Set by [`Dispatcher::resync`]: deliveries below the lane's window were re-opened,
-    /// so it must read itself again from its first open delivery.
-    pub(crate) resync: AtomicBool,
-    pub(crate) notify: Notify,
-    /// Cancelled at shutdown, or when the lane's lease was lost.
-    pub(crate) stop: CancellationToken,
-}
-
 #[derive(Default)]
 struct Registry {
     lanes: HashMap<WebhookId, Arc<LaneSignal>>,
@@ -89,14 +78,12 @@ struct Registry {
     claiming: HashSet<WebhookId>,
 }
 
-pub(crate) struct Shared {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) sender: Sender,
-    pub(crate) config: DispatchConfig,
-    pub(crate) in_flight: Semaphore,
-    pub(crate) shutdown: CancellationToken,
-    /// This process's name in lane leases.
-    pub(crate) owner: String,
+struct Shared {
+    store: Arc<dyn LaneStore>,
+    config: DispatchConfig,
+    shutdown: CancellationToken,
+    /// What every lane is started with; it holds this process's name in lane leases.
+    lanes: Arc<LaneContext>,
     registry: Mutex<Registry>,
     tracker: TaskTracker,
     /// When the dispatcher started; heartbeats count from here.
@@ -117,18 +104,20 @@ impl Dispatcher {
     /// and on a shared store the lease renewal and the wake-ups of other processes.
     /// Everything stops when `shutdown` is cancelled; see [`Dispatcher::stopped`].
     pub fn start(
-        store: Arc<dyn Store>,
+        store: Arc<dyn LaneStore>,
         sender: Sender,
         config: DispatchConfig,
         shutdown: CancellationToken,
     ) -> Dispatcher {
         let wakeups = store.wakeups();
-        let shared = Arc::new(Shared {
-            store,
-            sender,
+        let lanes = Arc::new(LaneContext {
+            store: store.clone(),
+            sender: Arc::new(sender),
+            clock: Arc::new(SystemClock),
             in_flight: Semaphore::new(config.max_in_flight),
-            config,
-            shutdown,
+            backoff: config.backoff,
+            retention: config.retention,
+            window: config.window,
             owner: format!(
                 "{}-{}",
                 std::process::id(),
@@ -136,6 +125,12 @@ impl Dispatcher {
                     .as_str()
                     .trim_start_matches("att_")
             ),
+        });
+        let shared = Arc::new(Shared {
+            store,
+            config,
+            shutdown,
+            lanes,
             registry: Mutex::new(Registry::default()),
             tracker: TaskTracker::new(),
             started: Instant::now(),
@@ -188,12 +183,7 @@ impl Dispatcher {
         let mut registry = self.shared.registry();
         for id in webhooks {
             if let Some(signal) = registry.lanes.get(id) {
-                if resync {
-                    // Before `dirty`, so that a lane that sees the wake-up sees this too.
-                    signal.resync.store(true, Ordering::SeqCst);
-                }
-                signal.dirty.store(true, Ordering::SeqCst);
-                signal.notify.notify_one();
+                signal.wake(resync);
             } else if !shares {
                 self.spawn_lane(&mut registry, id.clone());
             } else if registry.claiming.insert(id.clone()) {
@@ -236,25 +226,21 @@ impl Dispatcher {
     }
 
     fn spawn_lane(&self, registry: &mut Registry, id: WebhookId) {
-        let signal = Arc::new(LaneSignal {
-            dirty: AtomicBool::new(false),
-            resync: AtomicBool::new(false),
-            notify: Notify::new(),
-            stop: self.shared.shutdown.child_token(),
-        });
+        let signal = Arc::new(LaneSignal::new(self.shared.shutdown.child_token()));
         registry.lanes.insert(id.clone(), signal.clone());
         crate::metrics::lanes_active(registry.lanes.len());
-        let shared = self.shared.clone();
+        let context = self.shared.lanes.clone();
+        let host: Arc<dyn LaneHost> = Arc::new(self.clone());
         self.shared
             .tracker
-            .spawn(async move { lane::run(shared, id, signal).await });
+            .spawn(async move { lane::run(context, host, id, signal).await });
     }
 
     async fn claim_and_start(&self, id: WebhookId) {
         let shared = &self.shared;
         let claimed = shared
             .store
-            .claim_lane(&shared.owner, &id, shared.config.lease)
+            .claim_lane(&shared.lanes.owner, &id, shared.config.lease)
             .await;
         let mut registry = shared.registry();
         registry.claiming.remove(&id);
@@ -278,7 +264,7 @@ impl Dispatcher {
                 shared
                     .store
                     .claim_lanes(
-                        &shared.owner,
+                        &shared.lanes.owner,
                         shared.config.lease,
                         shared.config.claim_batch,
                     )
@@ -324,7 +310,7 @@ impl Dispatcher {
             let running: Vec<WebhookId> = shared.registry().lanes.keys().cloned().collect();
             match shared
                 .store
-                .renew_leases(&shared.owner, &running, shared.config.lease)
+                .renew_leases(&shared.lanes.owner, &running, shared.config.lease)
                 .await
             {
                 Ok(held) => {
@@ -334,7 +320,7 @@ impl Dispatcher {
                     for id in running.iter().filter(|id| !held.contains(*id)) {
                         if let Some(signal) = registry.lanes.get(id) {
                             tracing::warn!(webhook = %id, "lost the lease of a lane; another process works it now");
-                            signal.stop.cancel();
+                            signal.stop();
                         }
                     }
                 }
@@ -345,7 +331,7 @@ impl Dispatcher {
                             "cannot renew lane leases; stopping every lane until the store answers again"
                         );
                         for signal in shared.registry().lanes.values() {
-                            signal.stop.cancel();
+                            signal.stop();
                         }
                     }
                 }
@@ -358,25 +344,20 @@ impl Shared {
     fn registry(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
-    /// Whether a lane that found no work may stop: not if a wake-up arrived since it last
-    /// read the store (unless it must stop anyway). Once it says yes, wake-ups of this
-    /// endpoint wait behind the registry lock until the lane is gone from the registry, and
-    /// then start a new lane.
-    pub(crate) fn may_retire(&self, signal: &Arc<LaneSignal>) -> bool {
-        let _registry = self.registry();
-        if signal.dirty.load(Ordering::SeqCst) && !signal.stop.is_cancelled() {
-            return false;
-        }
-        // From here on a wake-up must not be lost to this departing lane.
-        signal.stop.cancel();
-        true
+impl LaneHost for Dispatcher {
+    /// Once this says yes, wake-ups of this endpoint wait behind the registry lock until
+    /// the lane is gone from the registry, and then start a new lane.
+    fn may_retire(&self, signal: &LaneSignal) -> bool {
+        let _registry = self.shared.registry();
+        signal.retire_unless_woken()
     }
 
     /// Removes a stopped lane from the registry. A wake-up that found the lane already
     /// stopping gets a new lane here.
-    pub(crate) fn forget_lane(self: &Arc<Self>, id: &WebhookId, signal: &Arc<LaneSignal>) {
-        let mut registry = self.registry();
+    fn retired(&self, id: &WebhookId, signal: &Arc<LaneSignal>) {
+        let mut registry = self.shared.registry();
         if registry
             .lanes
             .get(id)
@@ -385,13 +366,10 @@ impl Shared {
             registry.lanes.remove(id);
             crate::metrics::lanes_active(registry.lanes.len());
         }
-        let woken = signal.dirty.load(Ordering::SeqCst);
+        let woken = signal.was_woken();
         drop(registry);
-        if woken && !self.shutdown.is_cancelled() {
-            Dispatcher {
-                shared: self.clone(),
-            }
-            .wake(std::slice::from_ref(id));
+        if woken && !self.shared.shutdown.is_cancelled() {
+            self.wake(std::slice::from_ref(id));
         }
     }
 }
@@ -418,7 +396,12 @@ mod tests {
             ..DispatchConfig::default()
         };
         let dispatcher = Dispatcher::start(store, sender, config, shutdown.clone());
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // A pass that finished two intervals in shows the sweep beats on its own.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while dispatcher.shared.last_sweep_ms.load(Ordering::Relaxed) < 40 {
+            assert!(Instant::now() < deadline, "the sweep stopped beating");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         assert!(dispatcher.is_alive());
         assert!(dispatcher.since_last_sweep() < Duration::from_secs(1));
         shutdown.cancel();

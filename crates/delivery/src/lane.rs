@@ -9,19 +9,36 @@
 //! - Memory holds at most `window` deliveries; the next window is read from the store
 //!   when this one is used up.
 //! - Outcomes are submitted to the store without waiting for their commit; at most
-//!   [`MAX_UNACKED`] are outstanding, and all are awaited before the lane stops.
+//!   [`MAX_UNACKED`] are outstanding, and all are awaited before the lane stops. An
+//!   outcome the store refused makes the lane read itself again from its first open
+//!   delivery before its next attempt.
+//!
+//! The lane decides nothing about time itself ([`domain::HeadSchedule`] does) and reaches
+//! everything through traits: the store's lane part, the sender, the clock and its host,
+//! so its logic is unit-tested under paused time with in-memory collaborators.
+
+mod control;
+#[cfg(test)]
+mod fakes;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use domain::{AttemptId, DeliveryStatus, WebhookId};
-use store::{Ack, AttemptLog, DueDelivery, LaneTarget, Outcome, StoreError};
+use domain::{
+    AttemptId, AttemptVerdict, Backoff, DeliveryStatus, HeadSchedule, NextState, Readiness,
+    WebhookId,
+};
+use rand::Rng;
+use store::{Ack, AttemptLog, DueDelivery, LaneStore, LaneTarget, Outcome, StoreError};
+use tokio::sync::Semaphore;
 
-use crate::dispatcher::{LaneSignal, Shared};
-use crate::sender::{AttemptOutcome, AttemptRequest, AttemptResult};
+pub(crate) use self::control::{LaneHost, LaneSignal};
+use crate::clock::Clock;
+use crate::sender::{AttemptOutcome, AttemptRequest, AttemptResult, AttemptSender};
 
 /// Outcomes a lane may have submitted but not yet seen committed.
 const MAX_UNACKED: usize = 256;
@@ -29,8 +46,25 @@ const MAX_UNACKED: usize = 256;
 /// How long a lane waits before reading the store again after the store failed.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
+/// What every lane of one dispatcher shares.
+pub(crate) struct LaneContext {
+    pub(crate) store: Arc<dyn LaneStore>,
+    pub(crate) sender: Arc<dyn AttemptSender>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Bounds the attempts in flight across all lanes.
+    pub(crate) in_flight: Semaphore,
+    pub(crate) backoff: Backoff,
+    /// A delivery open for longer than this is given up.
+    pub(crate) retention: Duration,
+    /// Deliveries a lane keeps in memory at once.
+    pub(crate) window: u32,
+    /// This process's name in lane leases.
+    pub(crate) owner: String,
+}
+
 struct Lane {
-    shared: Arc<Shared>,
+    context: Arc<LaneContext>,
+    host: Arc<dyn LaneHost>,
     id: WebhookId,
     signal: Arc<LaneSignal>,
     target: Option<LaneTarget>,
@@ -43,9 +77,18 @@ struct Lane {
     resync: bool,
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, id: WebhookId, signal: Arc<LaneSignal>) {
+/// Works one endpoint's lane until it runs out of work, its target is disabled or
+/// deleted, or its signal stops it; then settles its outcomes, gives back its lease and
+/// tells `host`.
+pub(crate) async fn run(
+    context: Arc<LaneContext>,
+    host: Arc<dyn LaneHost>,
+    id: WebhookId,
+    signal: Arc<LaneSignal>,
+) {
     let mut lane = Lane {
-        shared,
+        context,
+        host,
         id,
         signal,
         target: None,
@@ -58,11 +101,11 @@ pub(crate) async fn run(shared: Arc<Shared>, id: WebhookId, signal: Arc<LaneSign
     // Stopped by shutdown or a lost lease, or left for want of work: either way, every
     // outcome is committed and the lease given back before the endpoint can get a new lane.
     lane.settle_all().await;
-    let shared = &lane.shared;
-    if let Err(error) = shared.store.release_lane(&shared.owner, &lane.id).await {
+    let context = &lane.context;
+    if let Err(error) = context.store.release_lane(&context.owner, &lane.id).await {
         tracing::warn!(webhook = %lane.id, %error, "giving back a lane's lease failed");
     }
-    shared.forget_lane(&lane.id, &lane.signal);
+    lane.host.retired(&lane.id, &lane.signal);
 }
 
 enum Step {
@@ -73,7 +116,7 @@ enum Step {
 impl Lane {
     async fn run(&mut self) {
         loop {
-            if self.signal.stop.is_cancelled() {
+            if self.signal.is_stopped() {
                 return;
             }
             let step = match self.step().await {
@@ -81,7 +124,8 @@ impl Lane {
                 Err(error) => {
                     tracing::warn!(webhook = %self.id, %error, "lane could not reach the store; retrying");
                     self.forget();
-                    self.pause(STORE_RETRY).await;
+                    self.pause_until(self.context.clock.now() + STORE_RETRY)
+                        .await;
                     Step::Continue
                 }
             };
@@ -92,13 +136,17 @@ impl Lane {
     }
 
     async fn step(&mut self) -> Result<Step, StoreError> {
-        if self.signal.resync.swap(false, Ordering::SeqCst) {
+        if self.signal.take_resync() {
             // A delivery below our window was re-opened by hand: read from the start.
             self.forget();
         }
         // A wake-up means new work, found when the window is next refilled; settings
         // changes (URL, secrets, enabled) come as a resync, which re-reads the target.
-        self.signal.dirty.store(false, Ordering::SeqCst);
+        self.signal.clear_woken();
+        if self.window.is_empty() {
+            // Before reading on: a refused outcome means reading from the start instead.
+            self.settle_acked();
+        }
         if self.resync {
             self.settle_all().await;
             self.window.clear();
@@ -106,11 +154,10 @@ impl Lane {
             self.resync = false;
         }
         if self.window.is_empty() {
-            self.settle_acked();
             self.window = self
-                .shared
+                .context
                 .store
-                .lane_window(&self.id, self.last_seq, self.shared.config.window)
+                .lane_window(&self.id, self.last_seq, self.context.window)
                 .await?
                 .into();
             match self.window.back() {
@@ -124,7 +171,7 @@ impl Lane {
             self.target = None;
         }
         if self.target.is_none() {
-            match self.shared.store.lane_target(&self.id).await {
+            match self.context.store.lane_target(&self.id).await {
                 Ok(target) => self.target = Some(target),
                 Err(StoreError::NotFound) => {
                     // Deleted: its deliveries went with it.
@@ -142,34 +189,48 @@ impl Lane {
         }
 
         let head = self.window.front().expect("window is not empty").clone();
-        let now = Utc::now();
-        let expires_at = head.event_created_at + retention(&self.shared);
-        if now >= expires_at {
-            self.submit(Outcome {
-                delivery_id: head.id.clone(),
-                webhook_id: self.id.clone(),
-                attempts_before: head.attempts,
-                attempt: None,
-                status: DeliveryStatus::Expired,
-                next_attempt_at: None,
-            })
-            .await;
-            crate::metrics::expired();
-            self.window.pop_front();
-            return Ok(Step::Continue);
+        let schedule = HeadSchedule::new(
+            head.attempts,
+            head.next_attempt_at,
+            head.event_created_at,
+            self.context.retention,
+        );
+        match schedule.readiness(self.context.clock.now()) {
+            Readiness::Expired => self.expire(head).await,
+            Readiness::WaitUntil(at) => self.pause_until(at).await,
+            Readiness::Due => return Ok(self.attempt(head, schedule, target).await),
         }
-        if head.next_attempt_at > now {
-            let due = head.next_attempt_at.min(expires_at);
-            self.pause(until(due)).await;
-            return Ok(Step::Continue);
-        }
+        Ok(Step::Continue)
+    }
 
-        let shared = self.shared.clone();
-        let Ok(permit) = shared.in_flight.acquire().await else {
-            return Ok(Step::Stop);
+    /// Gives up the head, whose retention is over, without an attempt.
+    async fn expire(&mut self, head: DueDelivery) {
+        self.submit(Outcome {
+            delivery_id: head.id,
+            webhook_id: self.id.clone(),
+            attempts_before: head.attempts,
+            attempt: None,
+            status: DeliveryStatus::Expired,
+            next_attempt_at: None,
+        })
+        .await;
+        crate::metrics::expired();
+        self.window.pop_front();
+    }
+
+    /// Attempts the head, which is due, and records what came of it.
+    async fn attempt(
+        &mut self,
+        head: DueDelivery,
+        schedule: HeadSchedule,
+        target: LaneTarget,
+    ) -> Step {
+        let context = self.context.clone();
+        let Ok(permit) = context.in_flight.acquire().await else {
+            return Step::Stop;
         };
-        let attempted_at = Utc::now();
-        let result = shared
+        let attempted_at = context.clock.now();
+        let result = context
             .sender
             .send(&AttemptRequest {
                 url: &target.url,
@@ -181,16 +242,16 @@ impl Lane {
             })
             .await;
         drop(permit);
-        self.record(head, attempted_at, expires_at, result).await;
-        Ok(Step::Continue)
+        self.record(head, schedule, attempted_at, result).await;
+        Step::Continue
     }
 
     /// Turns an attempt's result into the next state of the head and hands it to the store.
     async fn record(
         &mut self,
         head: DueDelivery,
+        schedule: HeadSchedule,
         attempted_at: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
         result: AttemptResult,
     ) {
         let attempts = head.attempts + 1;
@@ -201,28 +262,27 @@ impl Lane {
         );
         if result.outcome == AttemptOutcome::Succeeded {
             crate::metrics::delivered(
-                (Utc::now() - head.event_created_at)
+                (self.context.clock.now() - head.event_created_at)
                     .to_std()
                     .unwrap_or_default(),
             );
         }
-        let (status, next_attempt_at, error_class) = match result.outcome {
-            AttemptOutcome::Succeeded => (DeliveryStatus::Delivered, None, None),
-            AttemptOutcome::Failed(class) => {
-                let delay = self
-                    .shared
-                    .config
-                    .backoff
-                    .delay_honouring(attempts, result.retry_after);
-                let next = attempted_at
-                    + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-                (
-                    DeliveryStatus::Failed,
-                    Some(next.min(expires_at)),
-                    Some(class),
-                )
-            }
+        let verdict = match result.outcome {
+            AttemptOutcome::Succeeded => AttemptVerdict::Succeeded,
+            AttemptOutcome::Failed(_) => AttemptVerdict::Failed {
+                retry_after: result.retry_after,
+            },
         };
+        let jitter = rand::thread_rng().gen_range(0.0..1.0);
+        let (status, next_attempt_at) =
+            match schedule.after_attempt(attempted_at, verdict, &self.context.backoff, jitter) {
+                NextState::Delivered => (DeliveryStatus::Delivered, None),
+                NextState::RetryAt(at) => (DeliveryStatus::Failed, Some(at)),
+                NextState::Expire => {
+                    crate::metrics::expired();
+                    (DeliveryStatus::Expired, None)
+                }
+            };
         self.submit(Outcome {
             delivery_id: head.id.clone(),
             webhook_id: self.id.clone(),
@@ -232,7 +292,7 @@ impl Lane {
                 attempted_at,
                 status_code: result.status_code,
                 response_ms: result.response_ms,
-                error_class,
+                error_class: result.outcome.error_class(),
                 error_message: result.error_message,
                 response_body: result.response_body,
             }),
@@ -257,8 +317,11 @@ impl Lane {
     /// since it last read the store. Every outcome is committed first, because a lane
     /// started after this one reads the store from the start.
     async fn leave(&mut self) -> Step {
-        self.settle_all().await;
-        if self.shared.may_retire(&self.signal) {
+        if self.settle_all().await && !self.signal.is_stopped() {
+            // An outcome was refused: the store may hold work this lane has not seen.
+            return Step::Continue;
+        }
+        if self.host.may_retire(&self.signal) {
             Step::Stop
         } else {
             Step::Continue
@@ -267,7 +330,7 @@ impl Lane {
 
     async fn submit(&mut self, outcome: Outcome) {
         self.unacked
-            .push_back(self.shared.store.submit_outcome(outcome));
+            .push_back(self.context.store.submit_outcome(outcome));
         while self.unacked.len() > MAX_UNACKED {
             if let Some(ack) = self.unacked.pop_front() {
                 self.check(ack.await);
@@ -292,22 +355,27 @@ impl Lane {
         }
     }
 
-    async fn settle_all(&mut self) {
+    /// Awaits every outstanding acknowledgement; whether an outcome was refused or lost.
+    async fn settle_all(&mut self) -> bool {
+        let mut refused = false;
         while let Some(ack) = self.unacked.pop_front() {
-            self.check(ack.await);
+            refused |= self.check(ack.await);
         }
+        refused
     }
 
     /// A refused or lost outcome means our picture of the lane is stale: read it again
-    /// from the store (the delivery is then attempted again — at-least-once).
-    fn check<E: std::fmt::Display>(&mut self, ack: Result<Result<(), StoreError>, E>) {
+    /// from the store (the delivery is then attempted again — at-least-once). Whether it
+    /// was refused or lost.
+    fn check<E: std::fmt::Display>(&mut self, ack: Result<Result<(), StoreError>, E>) -> bool {
         let problem = match ack {
-            Ok(Ok(())) => return,
+            Ok(Ok(())) => return false,
             Ok(Err(e)) => e.to_string(),
             Err(e) => e.to_string(),
         };
         tracing::warn!(webhook = %self.id, error = %problem, "an outcome was not recorded; re-reading the lane");
         self.forget();
+        true
     }
 
     /// Drops what the lane holds in memory so the next step reads it from the store.
@@ -317,20 +385,11 @@ impl Lane {
         self.resync = true;
     }
 
-    /// Waits for `delay`, a wake-up, or shutdown, whichever comes first.
-    async fn pause(&self, delay: Duration) {
+    /// Waits until `at`, a wake-up, or a stop, whichever comes first.
+    async fn pause_until(&self, at: DateTime<Utc>) {
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = self.signal.notify.notified() => {}
-            _ = self.signal.stop.cancelled() => {}
+            _ = self.context.clock.sleep_until(at) => {}
+            _ = self.signal.interrupted() => {}
         }
     }
-}
-
-fn retention(shared: &Shared) -> chrono::Duration {
-    chrono::Duration::from_std(shared.config.retention).unwrap_or(chrono::Duration::MAX)
-}
-
-fn until(at: DateTime<Utc>) -> Duration {
-    (at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
 }

@@ -10,10 +10,12 @@
 //!   them in order); losing the process between a 2xx and that commit means the receiver
 //!   sees the event again, with the same `Idempotency-Key` — at-least-once, never lost.
 
+pub mod clock;
 pub mod dispatcher;
 mod lane;
 pub mod metrics;
 pub mod sender;
 
+pub use clock::{Clock, SystemClock, TokioClock};
 pub use dispatcher::{DispatchConfig, Dispatcher};
-pub use sender::{Sender, SenderConfig};
+pub use sender::{AttemptSender, Sender, SenderConfig};

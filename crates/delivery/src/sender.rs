@@ -30,6 +30,7 @@ mod tls;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use domain::{ErrorClass, UrlPolicy};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
@@ -181,6 +182,21 @@ impl AttemptResult {
 
 fn elapsed_ms(started: Instant) -> u32 {
     u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX)
+}
+
+/// What a lane needs of a sender: one attempt, however it ends. [`Sender`] is the one
+/// that speaks HTTP; a lane's unit tests answer from a script.
+#[async_trait]
+pub trait AttemptSender: Send + Sync + 'static {
+    /// Makes one attempt; every way it can end is an [`AttemptResult`].
+    async fn send(&self, request: &AttemptRequest<'_>) -> AttemptResult;
+}
+
+#[async_trait]
+impl AttemptSender for Sender {
+    async fn send(&self, request: &AttemptRequest<'_>) -> AttemptResult {
+        Sender::send(self, request).await
+    }
 }
 
 /// The one HTTP client of the process. Cheap to clone: the connection pool is shared.

@@ -39,7 +39,22 @@ impl Backoff {
     /// The delay after a failure whose receiver asked for `retry_after` (429/503): the
     /// receiver's wish is honoured when it is longer than our own, within the cap.
     pub fn delay_honouring(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
-        let own = self.delay(failures);
+        self.delay_honouring_with(
+            failures,
+            retry_after,
+            rand::thread_rng().gen_range(0.0..1.0),
+        )
+    }
+
+    /// [`Backoff::delay_honouring`] with the jitter's uniform draw `unit` in [0, 1) passed
+    /// in, so that the rule is a pure function.
+    pub fn delay_honouring_with(
+        &self,
+        failures: u32,
+        retry_after: Option<Duration>,
+        unit: f64,
+    ) -> Duration {
+        let own = self.delay_with(failures, unit);
         match retry_after {
             Some(wish) => own.max(wish).min(self.cap),
             None => own,

@@ -1,6 +1,6 @@
 //! The rules of Admin Webhooks that need no I/O: typed ids, the event catalog,
-//! subscription matching, signatures, backoff, the address policy for endpoints and
-//! the exact bytes of a delivered body.
+//! subscription matching, signatures, backoff and what follows an attempt, the address
+//! policy for endpoints and the exact bytes of a delivered body.
 //!
 //! Everything here is deterministic given its inputs (randomness is passed in or drawn
 //! from the thread RNG only where a fresh secret or id is the point), so the store, the
@@ -8,6 +8,7 @@
 
 pub mod address;
 pub mod api_key;
+pub mod attempt;
 pub mod backoff;
 pub mod catalog;
 pub mod delivery;
@@ -18,6 +19,7 @@ pub mod signature;
 pub mod subscription;
 
 pub use address::{AddressClass, UrlError, UrlPolicy, classify_ip};
+pub use attempt::{AttemptVerdict, HeadSchedule, NextState, Readiness};
 pub use backoff::Backoff;
 pub use catalog::{BUILTIN_EVENT_TYPES, EventTypeDef, TypeNameError, validate_type_name};
 pub use delivery::{DeliveryStatus, ErrorClass};
