@@ -42,7 +42,9 @@ pub fn key_hint(key: &str) -> String {
         ""
     };
     let chars: Vec<char> = key[prefix.len()..].chars().collect();
-    let tail: String = chars[chars.len().saturating_sub(HINT_TAIL)..].iter().collect();
+    let tail: String = chars[chars.len().saturating_sub(HINT_TAIL)..]
+        .iter()
+        .collect();
     format!("{prefix}...{tail}")
 }
 
