@@ -38,7 +38,7 @@ pub struct ApiKeyBody {
     #[schema(value_type = String)]
     pub workspace_id: WorkspaceId,
     pub name: String,
-    /// The first characters of the key, to tell keys apart.
+    /// The key's prefix and last four characters (`awk_...x7Qz`), to tell keys apart.
     pub hint: String,
     pub created_at: DateTime<Utc>,
 }

@@ -16,13 +16,14 @@
 //!   as Stripe does — plus `Idempotent-Replayed: true`; nothing new is created and no lane
 //!   is woken.
 //! - A body that is not JSON is a 400; JSON whose `data` (or `metadata`) is not an object
-//!   is a 422; an unknown type is a 422 that says how to add it.
+//!   or breaks the payload rules (`domain::payload`: nesting depth, finite numbers, no
+//!   lone surrogates) is a 422; an unknown type is a 422 that says how to add it.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use domain::{EventId, validate_type_name};
+use domain::{EventId, PayloadRules, check_payload, validate_type_name};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -96,6 +97,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(show))
 }
 
+/// Refuses a value that breaks the payload rules (which receivers could not read, so it
+/// would block its endpoints' lanes), naming the field and the rule.
+fn require_payload_rules(field: &str, value: &RawValue, rules: PayloadRules) -> ApiResult<()> {
+    check_payload(value.get(), rules)
+        .map_err(|rule| ApiError::Validation(format!("`{field}` {rule}.")))
+}
+
 /// Refuses a value that is not a JSON object, naming the field and what it got.
 fn require_object(field: &str, value: &RawValue) -> ApiResult<()> {
     let text = value.get().trim_start();
@@ -144,6 +152,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     responses(
         (status = 202, description = "Stored; `Idempotent-Replayed: true` when it repeats an earlier key's event", body = EventBody,
             headers(("Location" = String, description = "/v1/events/{id}"))),
+        (status = 422, description = "An unknown type, or `data`/`metadata` that is not an object or breaks the payload rules: arrays and objects nested deeper than `--max-payload-depth` (64), numbers beyond a 64-bit double (`1e999999`), `\\u` escapes of half a surrogate pair (`\\ud800`)", content_type = "application/problem+json", body = Problem),
     )
 )]
 async fn publish(
@@ -157,9 +166,11 @@ async fn publish(
     // rather than suggesting to add it.
     validate_type_name(&body.event_type).map_err(|e| ApiError::Validation(e.to_string()))?;
     require_object("data", &body.data)?;
+    require_payload_rules("data", &body.data, state.config.payload_rules)?;
     let metadata = match body.metadata {
         Some(metadata) => {
             require_object("metadata", &metadata)?;
+            require_payload_rules("metadata", &metadata, state.config.payload_rules)?;
             Some(metadata)
         }
         None => None,

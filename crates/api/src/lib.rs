@@ -76,6 +76,9 @@ pub struct ApiConfig {
     /// `--rate-limit` / `--rate-limit-burst`, per API key; `None` is no limit (the
     /// library's default; the service's default is set by its configuration).
     pub rate_limit: Option<RateLimit>,
+    /// `--max-payload-depth` and the other rules a published `data`/`metadata` must
+    /// follow (422 otherwise).
+    pub payload_rules: domain::PayloadRules,
 }
 
 impl Default for ApiConfig {
@@ -86,6 +89,7 @@ impl Default for ApiConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             secret_grace: DEFAULT_SECRET_GRACE,
             rate_limit: None,
+            payload_rules: domain::PayloadRules::default(),
         }
     }
 }
@@ -102,6 +106,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("secret_grace", &self.secret_grace)
             .field("rate_limit", &self.rate_limit)
+            .field("payload_rules", &self.payload_rules)
             .finish()
     }
 }

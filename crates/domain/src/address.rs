@@ -3,7 +3,8 @@
 //! Outside `--dev`, webhooks go only to public unicast addresses: never to loopback,
 //! private, link-local, CGNAT, multicast, unspecified, documentation/benchmark/reserved
 //! ranges or cloud metadata services, in IPv4 or IPv6, including IPv4 addresses wrapped in
-//! IPv6 (mapped, NAT64, 6to4). The same classification is applied when a URL is
+//! IPv6 (mapped, NAT64, 6to4). One table, `SPECIAL_PURPOSE`, lists every refused block
+//! after IANA's special-purpose registries. The same classification is applied when a URL is
 //! registered and again, by the sender, to the address each attempt actually connects to.
 
 use std::fmt;
@@ -22,7 +23,8 @@ pub enum AddressClass {
     Multicast,
     Unspecified,
     Broadcast,
-    /// Cloud instance metadata services (169.254.169.254, 100.100.100.200, fd00:ec2::254).
+    /// Cloud instance metadata and host services (169.254.169.254, 100.100.100.200,
+    /// 168.63.129.16, fd00:ec2::254).
     Metadata,
     /// Documentation, benchmarking, protocol-assignment and other reserved ranges.
     Reserved,
@@ -66,110 +68,152 @@ pub fn classify_ip(ip: IpAddr) -> AddressClass {
     }
 }
 
-fn in_v4(ip: Ipv4Addr, net: [u8; 4], bits: u32) -> bool {
-    let mask = if bits == 0 {
-        0
-    } else {
-        u32::MAX << (32 - bits)
-    };
-    (u32::from(ip) & mask) == (u32::from(Ipv4Addr::from(net)) & mask)
+/// What a special-purpose block means for delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Treatment {
+    /// Never delivered to, reported as this class.
+    Refuse(AddressClass),
+    /// IPv6 that reaches the IPv4 address at this octet: classified as that address.
+    EmbedsV4 { at_octet: usize },
+}
+
+/// One row of [`SPECIAL_PURPOSE`]: a network and what it means.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    net: IpAddr,
+    bits: u8,
+    treatment: Treatment,
+}
+
+const fn v4(a: u8, b: u8, c: u8, d: u8, bits: u8, class: AddressClass) -> Block {
+    Block {
+        net: IpAddr::V4(Ipv4Addr::new(a, b, c, d)),
+        bits,
+        treatment: Treatment::Refuse(class),
+    }
+}
+
+const fn v6(segments: [u16; 8], bits: u8, treatment: Treatment) -> Block {
+    let [a, b, c, d, e, f, g, h] = segments;
+    Block {
+        net: IpAddr::V6(Ipv6Addr::new(a, b, c, d, e, f, g, h)),
+        bits,
+        treatment,
+    }
+}
+
+const fn refuse(class: AddressClass) -> Treatment {
+    Treatment::Refuse(class)
+}
+
+const fn embeds_v4(at_octet: usize) -> Treatment {
+    Treatment::EmbedsV4 { at_octet }
+}
+
+/// The one table of addresses webhooks never go to. It follows IANA's IPv4 and IPv6
+/// Special-Purpose Address Registries: every block marked "Globally Reachable: False" is
+/// here, plus multicast, the deprecated relay/site-local blocks and cloud metadata
+/// services. The blocks those registries mark globally reachable (AS112, AMT,
+/// 2620:4f:8000::/48) are ordinary destinations, except where they sit inside a refused
+/// block (the anycast addresses of 192.0.0.0/24 and 2001::/23 stay refused: nothing
+/// legitimate receives webhooks there). The longest matching block decides, so the order
+/// of rows is free; IPv6 outside 2000::/3 (global unicast) is refused even when no row
+/// names it.
+#[rustfmt::skip]
+const SPECIAL_PURPOSE: &[Block] = {
+    use AddressClass::*;
+    &[
+        // IPv4: iana.org/assignments/iana-ipv4-special-registry
+        v4(0, 0, 0, 0, 8, Unspecified),           // RFC 791 "this network"
+        v4(10, 0, 0, 0, 8, Private),              // RFC 1918 private-use
+        v4(100, 64, 0, 0, 10, SharedCgnat),       // RFC 6598 shared address space
+        v4(100, 100, 100, 200, 32, Metadata),     // Alibaba Cloud metadata
+        v4(127, 0, 0, 0, 8, Loopback),            // RFC 1122 loopback
+        v4(168, 63, 129, 16, 32, Metadata),       // Azure host endpoint (WireServer)
+        v4(169, 254, 0, 0, 16, LinkLocal),        // RFC 3927 link-local
+        v4(169, 254, 169, 254, 32, Metadata),     // AWS, GCP, Azure, OCI metadata
+        v4(172, 16, 0, 0, 12, Private),           // RFC 1918 private-use
+        v4(192, 0, 0, 0, 24, Reserved),           // RFC 6890 IETF protocol assignments
+        v4(192, 0, 2, 0, 24, Reserved),           // RFC 5737 documentation (TEST-NET-1)
+        v4(192, 88, 99, 0, 24, Reserved),         // RFC 7526 deprecated 6to4 relay anycast
+        v4(192, 168, 0, 0, 16, Private),          // RFC 1918 private-use
+        v4(198, 18, 0, 0, 15, Reserved),          // RFC 2544 benchmarking
+        v4(198, 51, 100, 0, 24, Reserved),        // RFC 5737 documentation (TEST-NET-2)
+        v4(203, 0, 113, 0, 24, Reserved),         // RFC 5737 documentation (TEST-NET-3)
+        v4(224, 0, 0, 0, 4, Multicast),           // RFC 5771 multicast
+        v4(240, 0, 0, 0, 4, Reserved),            // RFC 1112 reserved
+        v4(255, 255, 255, 255, 32, Broadcast),    // RFC 919 limited broadcast
+        // IPv6: iana.org/assignments/iana-ipv6-special-registry
+        v6([0, 0, 0, 0, 0, 0, 0, 0], 128, refuse(Unspecified)),      // RFC 4291 unspecified
+        v6([0, 0, 0, 0, 0, 0, 0, 1], 128, refuse(Loopback)),         // RFC 4291 loopback
+        v6([0, 0, 0, 0, 0, 0, 0, 0], 96, embeds_v4(12)),             // RFC 4291 IPv4-compatible
+        v6([0, 0, 0, 0, 0, 0xffff, 0, 0], 96, embeds_v4(12)),        // RFC 4291 IPv4-mapped
+        v6([0x64, 0xff9b, 0, 0, 0, 0, 0, 0], 96, embeds_v4(12)),     // RFC 6052 NAT64
+        v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48, refuse(Reserved)),  // RFC 8215 local-use NAT64
+        v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64, refuse(Reserved)),      // RFC 6666 discard-only
+        v6([0x100, 0, 0, 1, 0, 0, 0, 0], 64, refuse(Reserved)),      // RFC 9780 dummy prefix
+        v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 23, refuse(Reserved)),     // RFC 2928 IETF assignments
+        v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32, refuse(Reserved)), // RFC 3849 documentation
+        v6([0x2002, 0, 0, 0, 0, 0, 0, 0], 16, embeds_v4(2)),         // RFC 3056 6to4
+        v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20, refuse(Reserved)),     // RFC 9637 documentation
+        v6([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16, refuse(Reserved)),     // RFC 9602 SRv6 SIDs
+        v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7, refuse(Private)),       // RFC 4193 unique-local
+        v6([0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254], 128, refuse(Metadata)), // AWS metadata
+        v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10, refuse(LinkLocal)),    // RFC 4291 link-local
+        v6([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10, refuse(Private)),      // RFC 3879 site-local
+        v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8, refuse(Multicast)),     // RFC 4291 multicast
+    ]
+};
+
+impl Block {
+    fn contains(&self, ip: IpAddr) -> bool {
+        match (self.net, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.bits)).unwrap_or(0);
+                ip.to_bits() & mask == net.to_bits() & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.bits))
+                    .unwrap_or(0);
+                ip.to_bits() & mask == net.to_bits() & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The most specific block holding `ip`, if any.
+fn special_block(ip: IpAddr) -> Option<&'static Block> {
+    SPECIAL_PURPOSE
+        .iter()
+        .filter(|block| block.contains(ip))
+        .max_by_key(|block| block.bits)
 }
 
 fn classify_v4(ip: Ipv4Addr) -> AddressClass {
-    use AddressClass::*;
-    if ip == Ipv4Addr::new(169, 254, 169, 254) || ip == Ipv4Addr::new(100, 100, 100, 200) {
-        return Metadata;
+    match special_block(IpAddr::V4(ip)).map(|block| block.treatment) {
+        Some(Treatment::Refuse(class)) => class,
+        // Only IPv6 rows embed; an IPv4 row naming it would be a mistake in the table.
+        Some(Treatment::EmbedsV4 { .. }) | None => AddressClass::Public,
     }
-    if ip == Ipv4Addr::BROADCAST {
-        return Broadcast;
-    }
-    let table: &[([u8; 4], u32, AddressClass)] = &[
-        ([0, 0, 0, 0], 8, Unspecified),
-        ([10, 0, 0, 0], 8, Private),
-        ([100, 64, 0, 0], 10, SharedCgnat),
-        ([127, 0, 0, 0], 8, Loopback),
-        ([169, 254, 0, 0], 16, LinkLocal),
-        ([172, 16, 0, 0], 12, Private),
-        ([192, 0, 0, 0], 24, Reserved),
-        ([192, 0, 2, 0], 24, Reserved),
-        ([192, 88, 99, 0], 24, Reserved),
-        ([192, 168, 0, 0], 16, Private),
-        ([198, 18, 0, 0], 15, Reserved),
-        ([198, 51, 100, 0], 24, Reserved),
-        ([203, 0, 113, 0], 24, Reserved),
-        ([224, 0, 0, 0], 4, Multicast),
-        ([240, 0, 0, 0], 4, Reserved),
-    ];
-    table
-        .iter()
-        .find(|(net, bits, _)| in_v4(ip, *net, *bits))
-        .map_or(Public, |(_, _, class)| *class)
-}
-
-fn in_v6(ip: Ipv6Addr, net: Ipv6Addr, bits: u32) -> bool {
-    let mask = if bits == 0 {
-        0
-    } else {
-        u128::MAX << (128 - bits)
-    };
-    (u128::from(ip) & mask) == (u128::from(net) & mask)
-}
-
-fn embedded_v4(ip: Ipv6Addr, at_octet: usize) -> Ipv4Addr {
-    let o = ip.octets();
-    Ipv4Addr::new(
-        o[at_octet],
-        o[at_octet + 1],
-        o[at_octet + 2],
-        o[at_octet + 3],
-    )
 }
 
 fn classify_v6(ip: Ipv6Addr) -> AddressClass {
-    use AddressClass::*;
-    if ip.is_unspecified() {
-        return Unspecified;
-    }
-    if ip.is_loopback() {
-        return Loopback;
-    }
-    if ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
-        return Metadata;
-    }
-    // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d) addresses reach the
-    // IPv4 address inside them.
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return classify_v4(v4);
-    }
-    if in_v6(ip, Ipv6Addr::UNSPECIFIED, 96) {
-        return classify_v4(embedded_v4(ip, 12));
-    }
-    let net = |s: &str| s.parse::<Ipv6Addr>().expect("literal network");
-    // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) route to the IPv4 address they embed.
-    if in_v6(ip, net("64:ff9b::"), 96) {
-        return classify_v4(embedded_v4(ip, 12));
-    }
-    if in_v6(ip, net("2002::"), 16) {
-        return classify_v4(embedded_v4(ip, 2));
-    }
-    let table: &[(&str, u32, AddressClass)] = &[
-        ("fc00::", 7, Private),
-        ("fe80::", 10, LinkLocal),
-        ("fec0::", 10, Private),
-        ("ff00::", 8, Multicast),
-        ("2001:db8::", 32, Reserved),
-        ("100::", 64, Reserved),
-        ("2001::", 23, Reserved),
-        ("64:ff9b:1::", 48, Reserved),
-    ];
-    if let Some((_, _, class)) = table.iter().find(|(n, bits, _)| in_v6(ip, net(n), *bits)) {
-        return *class;
-    }
-    // Global unicast is 2000::/3; everything else is unassigned or special.
-    if in_v6(ip, net("2000::"), 3) {
-        Public
-    } else {
-        Reserved
+    match special_block(IpAddr::V6(ip)).map(|block| block.treatment) {
+        Some(Treatment::Refuse(class)) => class,
+        Some(Treatment::EmbedsV4 { at_octet }) => {
+            let o = ip.octets();
+            classify_v4(Ipv4Addr::new(
+                o[at_octet],
+                o[at_octet + 1],
+                o[at_octet + 2],
+                o[at_octet + 3],
+            ))
+        }
+        // Global unicast is 2000::/3; everything else is unassigned or special.
+        None if ip.segments()[0] & 0xe000 == 0x2000 => AddressClass::Public,
+        None => AddressClass::Reserved,
     }
 }
 
@@ -295,6 +339,96 @@ mod tests {
         ];
         for (ip, want) in cases {
             assert_eq!(class(ip), want, "{ip}");
+        }
+    }
+
+    /// Each block of the table, written out independently of it: its first and last
+    /// address (with the class each is refused as) and the public addresses just outside.
+    type BlockCase = (&'static str, End, End, &'static [&'static str]);
+    type End = (&'static str, AddressClass);
+
+    #[rustfmt::skip]
+    const BLOCKS: &[BlockCase] = &[
+        ("0.0.0.0/8", ("0.0.0.0", Unspecified), ("0.255.255.255", Unspecified), &["1.0.0.0"]),
+        ("10.0.0.0/8", ("10.0.0.0", Private), ("10.255.255.255", Private), &["9.255.255.255", "11.0.0.0"]),
+        ("100.64.0.0/10", ("100.64.0.0", SharedCgnat), ("100.127.255.255", SharedCgnat), &["100.63.255.255", "100.128.0.0"]),
+        ("100.100.100.200/32", ("100.100.100.200", Metadata), ("100.100.100.200", Metadata), &[]),
+        ("127.0.0.0/8", ("127.0.0.0", Loopback), ("127.255.255.255", Loopback), &["126.255.255.255", "128.0.0.0"]),
+        ("168.63.129.16/32", ("168.63.129.16", Metadata), ("168.63.129.16", Metadata), &["168.63.129.15", "168.63.129.17"]),
+        ("169.254.0.0/16", ("169.254.0.0", LinkLocal), ("169.254.255.255", LinkLocal), &["169.253.255.255", "169.255.0.0"]),
+        ("169.254.169.254/32", ("169.254.169.254", Metadata), ("169.254.169.254", Metadata), &[]),
+        ("172.16.0.0/12", ("172.16.0.0", Private), ("172.31.255.255", Private), &["172.15.255.255", "172.32.0.0"]),
+        ("192.0.0.0/24", ("192.0.0.0", Reserved), ("192.0.0.255", Reserved), &["191.255.255.255", "192.0.1.0"]),
+        ("192.0.2.0/24", ("192.0.2.0", Reserved), ("192.0.2.255", Reserved), &["192.0.1.255", "192.0.3.0"]),
+        ("192.88.99.0/24", ("192.88.99.0", Reserved), ("192.88.99.255", Reserved), &["192.88.98.255", "192.88.100.0"]),
+        ("192.168.0.0/16", ("192.168.0.0", Private), ("192.168.255.255", Private), &["192.167.255.255", "192.169.0.0"]),
+        ("198.18.0.0/15", ("198.18.0.0", Reserved), ("198.19.255.255", Reserved), &["198.17.255.255", "198.20.0.0"]),
+        ("198.51.100.0/24", ("198.51.100.0", Reserved), ("198.51.100.255", Reserved), &["198.51.99.255", "198.51.101.0"]),
+        ("203.0.113.0/24", ("203.0.113.0", Reserved), ("203.0.113.255", Reserved), &["203.0.112.255", "203.0.114.0"]),
+        ("224.0.0.0/4", ("224.0.0.0", Multicast), ("239.255.255.255", Multicast), &["223.255.255.255"]),
+        ("240.0.0.0/4", ("240.0.0.0", Reserved), ("255.255.255.254", Reserved), &[]),
+        ("255.255.255.255/32", ("255.255.255.255", Broadcast), ("255.255.255.255", Broadcast), &[]),
+        ("::/128", ("::", Unspecified), ("::", Unspecified), &[]),
+        ("::1/128", ("::1", Loopback), ("::1", Loopback), &[]),
+        // The embedding blocks' ends wrap 0.0.0.0 and 255.255.255.255.
+        ("::/96", ("::", Unspecified), ("::255.255.255.255", Broadcast), &["::8.8.8.8"]),
+        ("::ffff:0:0/96", ("::ffff:0.0.0.0", Unspecified), ("::ffff:255.255.255.255", Broadcast), &["::ffff:8.8.8.8"]),
+        ("64:ff9b::/96", ("64:ff9b::", Unspecified), ("64:ff9b::ffff:ffff", Broadcast), &["64:ff9b::808:808"]),
+        ("64:ff9b:1::/48", ("64:ff9b:1::", Reserved), ("64:ff9b:1:ffff:ffff:ffff:ffff:ffff", Reserved), &[]),
+        ("100::/64", ("100::", Reserved), ("100::ffff:ffff:ffff:ffff", Reserved), &[]),
+        ("100:0:0:1::/64", ("100:0:0:1::", Reserved), ("100:0:0:1:ffff:ffff:ffff:ffff", Reserved), &[]),
+        ("2001::/23", ("2001::", Reserved), ("2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff", Reserved), &["2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2001:200::"]),
+        ("2001:db8::/32", ("2001:db8::", Reserved), ("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", Reserved), &["2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db9::"]),
+        ("2002::/16", ("2002::", Unspecified), ("2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff", Broadcast), &["2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2003::", "2002:808:808::"]),
+        ("3fff::/20", ("3fff::", Reserved), ("3fff:fff:ffff:ffff:ffff:ffff:ffff:ffff", Reserved), &["3ffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "3fff:1000::"]),
+        ("5f00::/16", ("5f00::", Reserved), ("5f00:ffff:ffff:ffff:ffff:ffff:ffff:ffff", Reserved), &[]),
+        ("fc00::/7", ("fc00::", Private), ("fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", Private), &[]),
+        ("fd00:ec2::254/128", ("fd00:ec2::254", Metadata), ("fd00:ec2::254", Metadata), &[]),
+        ("fe80::/10", ("fe80::", LinkLocal), ("febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff", LinkLocal), &[]),
+        ("fec0::/10", ("fec0::", Private), ("feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", Private), &[]),
+        ("ff00::/8", ("ff00::", Multicast), ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", Multicast), &[]),
+    ];
+
+    #[test]
+    fn every_special_purpose_block_is_refused_from_end_to_end() {
+        for (block, (first, first_class), (last, last_class), public) in BLOCKS {
+            assert_eq!(class(first), *first_class, "{block}: first address {first}");
+            assert_eq!(class(last), *last_class, "{block}: last address {last}");
+            for outside in *public {
+                assert_eq!(class(outside), Public, "{block}: {outside} just outside");
+            }
+        }
+    }
+
+    #[test]
+    fn the_table_and_its_test_name_the_same_blocks() {
+        let parse = |cidr: &str| {
+            let (net, bits) = cidr.split_once('/').unwrap();
+            (net.parse::<IpAddr>().unwrap(), bits.parse::<u8>().unwrap())
+        };
+        let tested: Vec<(IpAddr, u8)> = BLOCKS.iter().map(|(cidr, ..)| parse(cidr)).collect();
+        let table: Vec<(IpAddr, u8)> = SPECIAL_PURPOSE.iter().map(|b| (b.net, b.bits)).collect();
+        assert_eq!(
+            tested, table,
+            "every block of SPECIAL_PURPOSE needs its row in BLOCKS"
+        );
+        for block in SPECIAL_PURPOSE {
+            assert!(block.contains(block.net), "{}/{}", block.net, block.bits);
+        }
+    }
+
+    #[test]
+    fn the_newly_refused_blocks_are_refused_when_registered() {
+        let strict = UrlPolicy { dev: false };
+        for url in [
+            "https://168.63.129.16/",
+            "https://[3fff::1]/",
+            "https://[3fff:fff::1]/x",
+        ] {
+            assert!(
+                matches!(strict.check_url(url), Err(UrlError::NotPublic { .. })),
+                "{url}"
+            );
         }
     }
 

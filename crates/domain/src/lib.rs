@@ -1,6 +1,7 @@
 //! The rules of Admin Webhooks that need no I/O: typed ids, the event catalog,
 //! subscription matching, signatures, backoff and what follows an attempt, the address
-//! policy for endpoints and the exact bytes of a delivered body.
+//! policy for endpoints, the rules a published payload must follow and the exact bytes
+//! of a delivered body.
 //!
 //! Everything here is deterministic given its inputs (randomness is passed in or drawn
 //! from the thread RNG only where a fresh secret or id is the point), so the store, the
@@ -15,6 +16,7 @@ pub mod delivery;
 pub mod duration;
 pub mod event;
 pub mod ids;
+pub mod payload;
 pub mod signature;
 pub mod subscription;
 
@@ -24,4 +26,5 @@ pub use backoff::Backoff;
 pub use catalog::{BUILTIN_EVENT_TYPES, EventTypeDef, TypeNameError, validate_type_name};
 pub use delivery::{DeliveryStatus, ErrorClass};
 pub use ids::{ApiKeyId, AttemptId, DeliveryId, EventId, IdError, WebhookId, WorkspaceId};
+pub use payload::{PayloadError, PayloadRules, check_payload};
 pub use subscription::{Subscription, SubscriptionError};

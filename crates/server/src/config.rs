@@ -119,6 +119,27 @@ pub struct ServeArgs {
     #[arg(long, env = "ADMIN_WEBHOOKS_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
 
+    /// Deepest nesting of arrays and objects a published `data` or `metadata` may have;
+    /// deeper payloads are refused with 422 [default: 64].
+    #[arg(long, env = "ADMIN_WEBHOOKS_MAX_PAYLOAD_DEPTH")]
+    pub max_payload_depth: Option<usize>,
+
+    /// Time a client has to send a request's headers, from connecting or from the first
+    /// byte of its next request; slower connections are closed [default: 10s].
+    #[arg(long, env = "ADMIN_WEBHOOKS_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<HumanDuration>,
+
+    /// A connection on which nothing is sent or received for this long is closed (a
+    /// kept-alive connection waiting for its next request included) [default: 60s].
+    #[arg(long, env = "ADMIN_WEBHOOKS_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<HumanDuration>,
+
+    /// HTTP connections open at once; connections beyond it are closed as soon as they
+    /// are accepted, those being served are kept. Keep the process's open-file limit
+    /// (`ulimit -n`) above it [default: 10000].
+    #[arg(long, env = "ADMIN_WEBHOOKS_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
     /// Attempts in flight at once across all endpoints [default: 512].
     #[arg(long, env = "ADMIN_WEBHOOKS_MAX_IN_FLIGHT")]
     pub max_in_flight: Option<usize>,
@@ -176,6 +197,8 @@ pub struct Settings {
     pub secret_grace: Duration,
     pub log_retention: Duration,
     pub max_body_bytes: usize,
+    pub payload_rules: domain::PayloadRules,
+    pub connection_limits: crate::http_server::ConnectionLimits,
     pub max_in_flight: usize,
     pub database_url: Option<String>,
     pub database_max_connections: usize,
@@ -268,6 +291,20 @@ impl ServeArgs {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(256 * 1024),
+            payload_rules: domain::PayloadRules {
+                max_depth: self
+                    .max_payload_depth
+                    .or(file.max_payload_depth)
+                    .unwrap_or(domain::payload::DEFAULT_MAX_DEPTH),
+            },
+            connection_limits: crate::http_server::ConnectionLimits {
+                header_read_timeout: secs(self.header_read_timeout, file.header_read_timeout, 10),
+                idle_timeout: secs(self.idle_timeout, file.idle_timeout, 60),
+                max_connections: self
+                    .max_connections
+                    .or(file.max_connections)
+                    .unwrap_or(10_000),
+            },
             max_in_flight: self.max_in_flight.or(file.max_in_flight).unwrap_or(512),
             database_url: self
                 .database_url
@@ -336,6 +373,16 @@ impl Settings {
         }
         if self.max_body_bytes < 1024 {
             return invalid("--max-body-bytes must be at least 1024");
+        }
+        if self.payload_rules.max_depth == 0 {
+            return invalid("--max-payload-depth must be at least 1");
+        }
+        let limits = &self.connection_limits;
+        if limits.header_read_timeout.is_zero() || limits.idle_timeout.is_zero() {
+            return invalid("--header-read-timeout and --idle-timeout must be longer than 0");
+        }
+        if limits.max_connections == 0 {
+            return invalid("--max-connections must be at least 1");
         }
         if let Some(url) = &self.database_url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
@@ -406,7 +453,48 @@ mod tests {
         );
         assert_eq!(s.alert_after, Duration::from_secs(3600));
         assert_eq!(s.monitor_interval, Duration::from_secs(15));
+        assert_eq!(s.payload_rules.max_depth, 64);
+        assert_eq!(
+            s.connection_limits,
+            crate::http_server::ConnectionLimits {
+                header_read_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 10_000,
+            }
+        );
         assert!(!s.dev);
+    }
+
+    #[test]
+    fn connection_and_payload_limits_are_set_and_checked() {
+        let s = serve_args(&[
+            "--max-payload-depth",
+            "8",
+            "--header-read-timeout",
+            "1s",
+            "--idle-timeout",
+            "2s",
+            "--max-connections",
+            "50",
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(s.payload_rules.max_depth, 8);
+        assert_eq!(
+            s.connection_limits.header_read_timeout,
+            Duration::from_secs(1)
+        );
+        assert_eq!(s.connection_limits.idle_timeout, Duration::from_secs(2));
+        assert_eq!(s.connection_limits.max_connections, 50);
+        for (flag, value) in [
+            ("--max-payload-depth", "0"),
+            ("--header-read-timeout", "0s"),
+            ("--idle-timeout", "0s"),
+            ("--max-connections", "0"),
+        ] {
+            let err = serve_args(&[flag, value]).resolve().unwrap_err();
+            assert!(err.to_string().contains(flag), "{flag}: {err}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! retention ([`prune_forever`]).
 
 pub mod config;
+pub mod http_server;
 pub mod metrics;
 pub mod monitor;
 pub mod receive;
@@ -139,6 +140,7 @@ pub async fn run(
                 .as_ref()
                 .map(|key| key.expose().to_owned()),
             max_body_bytes: settings.max_body_bytes,
+            payload_rules: settings.payload_rules,
             secret_grace: settings.secret_grace,
             rate_limit: settings.rate_limit,
         },
@@ -155,11 +157,7 @@ pub async fn run(
     let app = api::router_with(state, metrics::router(metrics_handle)).merge(dashboard);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "Admin Webhooks is listening");
-    let serve_shutdown = shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { serve_shutdown.cancelled().await })
-        .await
-        .context("the HTTP server failed")?;
+    http_server::serve(listener, app, settings.connection_limits, shutdown.clone()).await;
     shutdown.cancel();
     dispatcher.stopped().await;
     let _ = pruning.await;
@@ -290,14 +288,35 @@ impl Backend {
 /// Holds an exclusive lock on the data folder for the life of the process: SQLite is
 /// shared by one `serve` process only (several processes share PostgreSQL instead), and
 /// two processes delivering from one file would break per-endpoint order.
+///
+/// The folder holds every event and endpoint secret, so a new one is created for its
+/// owner only (0700, the lock file 0600); an existing one is left as the operator set it,
+/// with a warning when other users can read it.
 fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    std::fs::create_dir_all(dir)
+    let mut folder = std::fs::DirBuilder::new();
+    folder.recursive(true);
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+        folder.mode(0o700);
+        options.mode(0o600);
+        if let Ok(meta) = std::fs::metadata(dir)
+            && meta.mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                folder = %dir.display(),
+                mode = format!("{:o}", meta.mode() & 0o777),
+                "other users can open the data folder; `chmod 700` it"
+            );
+        }
+    }
+    folder
+        .create(dir)
         .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
     let path = dir.join("admin-webhooks.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
+    let file = options
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
     file.try_lock().map_err(|_| {

@@ -9,6 +9,7 @@ mod deliveries;
 mod event_types;
 mod events;
 mod isolation;
+mod payloads;
 mod protocol;
 mod support;
 mod webhooks;

@@ -4,8 +4,10 @@
 mod activity;
 mod alerts;
 mod bootstrap;
+mod connections;
 mod crash;
 mod dashboard;
+mod data_dir;
 mod delivery;
 mod logs;
 mod multiprocess;
