@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 use store::StoreError;
-use usecases::{Conflict, Truncated, UseCaseError, source_chain};
+use usecases::{Conflict, ErrorCategory, Truncated, UseCaseError, source_chain};
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -128,16 +128,12 @@ impl ApiError {
 }
 
 fn use_case_status(error: &UseCaseError) -> StatusCode {
-    match error {
-        UseCaseError::Validation { .. }
-        | UseCaseError::UrlNotAllowed(_)
-        | UseCaseError::Conflict(Conflict::UnknownEventType(_)) => StatusCode::UNPROCESSABLE_ENTITY,
-        UseCaseError::NotFound { .. } | UseCaseError::Store(StoreError::NotFound) => {
-            StatusCode::NOT_FOUND
-        }
-        UseCaseError::Conflict(_) => StatusCode::CONFLICT,
-        UseCaseError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        UseCaseError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    match error.category() {
+        ErrorCategory::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCategory::NotFound => StatusCode::NOT_FOUND,
+        ErrorCategory::Conflict => StatusCode::CONFLICT,
+        ErrorCategory::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCategory::Failed => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

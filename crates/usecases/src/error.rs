@@ -122,7 +122,34 @@ fn disabled(webhook: &WebhookId, refused: Refused) -> String {
     }
 }
 
+/// What an error means to an edge, whatever its wording: the edge picks its status
+/// from this, so the API and the dashboard answer alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCategory {
+    /// The request breaks a rule (validation, URL, unknown event type).
+    Invalid,
+    NotFound,
+    /// The request collides with the current state.
+    Conflict,
+    /// Retrying later may work.
+    Unavailable,
+    /// A failure of the service, not of the request.
+    Failed,
+}
+
 impl UseCaseError {
+    pub fn category(&self) -> ErrorCategory {
+        match self {
+            Self::Validation { .. }
+            | Self::UrlNotAllowed(_)
+            | Self::Conflict(Conflict::UnknownEventType(_)) => ErrorCategory::Invalid,
+            Self::NotFound { .. } | Self::Store(StoreError::NotFound) => ErrorCategory::NotFound,
+            Self::Conflict(_) => ErrorCategory::Conflict,
+            Self::Unavailable(_) => ErrorCategory::Unavailable,
+            Self::Store(_) => ErrorCategory::Failed,
+        }
+    }
+
     pub(crate) fn validation(field: &'static str, message: impl Into<String>) -> Self {
         Self::Validation {
             field,

@@ -34,7 +34,8 @@ pub use activity::EventDraft;
 pub use api_keys::CreatedKey;
 pub use catalog::EventTypeDraft;
 pub use error::{
-    Conflict, Refused, Resource, Truncated, UseCaseError, UseCaseResult, source_chain,
+    Conflict, ErrorCategory, Refused, Resource, Truncated, UseCaseError, UseCaseResult,
+    source_chain,
 };
 pub use webhooks::{WebhookChanges, WebhookDraft};
 pub use workspaces::{CreatedWorkspace, MAX_WEBHOOK_LIMIT};
