@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 use store::StoreError;
-use usecases::{Conflict, ErrorCategory, Truncated, UseCaseError, source_chain};
+use usecases::{Conflict, Truncated, UseCaseError, source_chain};
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -128,13 +128,7 @@ impl ApiError {
 }
 
 fn use_case_status(error: &UseCaseError) -> StatusCode {
-    match error.category() {
-        ErrorCategory::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorCategory::NotFound => StatusCode::NOT_FOUND,
-        ErrorCategory::Conflict => StatusCode::CONFLICT,
-        ErrorCategory::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCategory::Failed => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// The problem `type` and, where the status does not say it all, the `title`.

@@ -9,7 +9,7 @@
 use askama::Template;
 use axum::response::{Html, IntoResponse, Response};
 use http::StatusCode;
-use usecases::{ErrorCategory, Truncated, UseCaseError, source_chain};
+use usecases::{Truncated, UseCaseError, source_chain};
 
 use crate::views::Ctx;
 
@@ -41,13 +41,7 @@ fn use_case_message(error: &UseCaseError) -> String {
 
 /// The status a use case's error answers with, the same as the API's.
 pub fn use_case_status(error: &UseCaseError) -> StatusCode {
-    match error.category() {
-        ErrorCategory::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorCategory::NotFound => StatusCode::NOT_FOUND,
-        ErrorCategory::Conflict => StatusCode::CONFLICT,
-        ErrorCategory::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCategory::Failed => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 pub type PageResult<T> = Result<T, PageError>;

@@ -150,6 +150,18 @@ impl UseCaseError {
         }
     }
 
+    /// The HTTP status both edges answer this error with (they both speak HTTP, and must
+    /// agree on it, so it is said once here, as a number).
+    pub fn http_status(&self) -> u16 {
+        match self.category() {
+            ErrorCategory::Invalid => 422,
+            ErrorCategory::NotFound => 404,
+            ErrorCategory::Conflict => 409,
+            ErrorCategory::Unavailable => 503,
+            ErrorCategory::Failed => 500,
+        }
+    }
+
     pub(crate) fn validation(field: &'static str, message: impl Into<String>) -> Self {
         Self::Validation {
             field,
@@ -220,13 +232,10 @@ impl Display for Truncated<'_> {
 mod tests {
     use super::*;
 
-    #[derive(Debug, thiserror::Error)]
-    #[error("disk I/O error")]
-    struct Io;
-
     #[test]
     fn source_chain_lists_causes_once() {
-        let error = UseCaseError::from(StoreError::Backend(Box::new(Io)));
+        let io = std::io::Error::other("disk I/O error");
+        let error = UseCaseError::from(StoreError::Backend(Box::new(io)));
         assert_eq!(
             source_chain(&error),
             "the store failed: store backend error: disk I/O error"
