@@ -8,21 +8,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use domain::api_key::{generate_key, hash_key, key_hint};
 use domain::{ApiKeyId, WorkspaceId};
 use serde::{Deserialize, Serialize};
-use store::{ApiKey, NewApiKey};
+use store::ApiKey;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::AppState;
 use crate::auth::Authenticated;
-use crate::error::{ApiResult, NotFoundAs, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
 use crate::pagination::{List, PageParams};
-use crate::{AppState, fields};
-
-const MAX_NAME: usize = 100;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -64,20 +61,13 @@ pub struct CreatedApiKey {
     pub key: String,
 }
 
-/// A fresh key value and what the store keeps of it.
-pub fn new_key(name: String) -> (String, NewApiKey) {
-    let key = generate_key();
-    let record = NewApiKey {
-        name,
-        hash: hash_key(&key),
-        hint: key_hint(&key),
-    };
-    (key, record)
-}
-
-/// Checks a key's name (required, at most 100 characters).
-pub fn key_name(name: &str) -> ApiResult<String> {
-    fields::required("name", name, MAX_NAME)
+impl From<usecases::CreatedKey> for CreatedApiKey {
+    fn from(created: usecases::CreatedKey) -> Self {
+        Self {
+            meta: created.key.into(),
+            key: created.value,
+        }
+    }
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -105,7 +95,7 @@ async fn list(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<List<ApiKeyBody>>> {
     let page = state
-        .store
+        .app
         .list_api_keys(&auth.workspace_id, params.to_request()?)
         .await?;
     Ok(Json(List::from_page(page, ApiKeyBody::from)))
@@ -126,18 +116,11 @@ async fn create(
     auth: Authenticated,
     JsonBody(body): JsonBody<CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
-    let (key, record) = new_key(key_name(&body.name)?);
     let created = state
-        .store
-        .create_api_key(&auth.workspace_id, record)
+        .app
+        .create_api_key(&auth.workspace_id, &body.name)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedApiKey {
-            meta: created.into(),
-            key,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(created.into())))
 }
 
 /// Revokes a key; requests made with it fail from now on.
@@ -155,10 +138,6 @@ async fn revoke(
     auth: Authenticated,
     IdPath(id): IdPath<ApiKeyId>,
 ) -> ApiResult<StatusCode> {
-    state
-        .store
-        .revoke_api_key(&auth.workspace_id, &id)
-        .await
-        .not_found_as("API key", &id)?;
+    state.app.revoke_api_key(&auth.workspace_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

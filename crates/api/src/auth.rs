@@ -82,7 +82,7 @@ impl FromRequestParts<AppState> for Authenticated {
                     .to_owned(),
             ));
         }
-        match state.store.find_api_key(&hash_key(token)).await? {
+        match state.app.recognise_key(token).await? {
             Some(key) => {
                 take_token(state, key.id.as_str())?;
                 Ok(Self {

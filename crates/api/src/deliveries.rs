@@ -3,23 +3,20 @@
 //! (one delivery with its attempts), `POST /v1/deliveries/{id}/retry` and
 //! `POST /v1/webhooks/{id}/replay`.
 //!
-//! Thin handlers over the store. A webhook or delivery of another workspace is a 404,
-//! like one that does not exist. In the list a delivery carries `attempt_count`; the
+//! Thin handlers over the use cases. A webhook or delivery of another workspace is a
+//! 404, like one that does not exist. In the list a delivery carries `attempt_count`; the
 //! detail adds `attempts`, the list of recorded attempts (oldest first).
 //!
-//! Invariants of re-sends (see docs/architecture.md, "Manual re-sends"):
-//! - A retried or replayed delivery goes back to its original place in the endpoint's
-//!   order (its `seq`), ahead of every later delivery still open, with a fresh retention
-//!   window; its history and attempt count stay.
-//! - After the store committed the re-opening, the endpoint's lane is told to resync
-//!   (`AppState::resync_lanes`), so the re-sent delivery is its next attempt.
-//! - A disabled endpoint receives nothing, so re-sending to one is refused (409).
+//! Re-sends (see docs/architecture.md, "Manual re-sends") keep their rules in the use
+//! case: a retried or replayed delivery goes back to its original place in the
+//! endpoint's order, its lane is resynced after the commit, and re-sending to a disabled
+//! endpoint is refused (409).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use domain::{AttemptId, DeliveryId, DeliveryStatus, ErrorClass, EventId, WebhookId, WorkspaceId};
+use domain::{AttemptId, DeliveryId, DeliveryStatus, ErrorClass, EventId, WebhookId};
 use serde::{Deserialize, Serialize};
 use store::{Attempt, Delivery, DeliveryFilter, ReplayFilter};
 use utoipa::{IntoParams, ToSchema};
@@ -28,7 +25,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ApiResult, NotFoundAs, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
 use crate::pagination::{List, page_request};
 use crate::time_range::{TimeRange, TimeRangeError};
@@ -203,17 +200,10 @@ async fn list(
 ) -> ApiResult<Json<List<DeliveryBody>>> {
     let filter = filter(&query)?;
     let page = page_request(query.limit.as_deref(), query.cursor.as_deref())?;
-    // Looked up first so that a foreign or deleted webhook is a 404, not an empty list.
-    state
-        .store
-        .get_webhook(&auth.workspace_id, &webhook)
-        .await
-        .not_found_as("webhook", &webhook)?;
     let deliveries = state
-        .store
+        .app
         .list_deliveries(&auth.workspace_id, &webhook, filter, page)
-        .await
-        .not_found_as("webhook", &webhook)?;
+        .await?;
     Ok(Json(List::from_page(deliveries, DeliveryBody::from)))
 }
 
@@ -232,35 +222,11 @@ async fn show(
     auth: Authenticated,
     IdPath(id): IdPath<DeliveryId>,
 ) -> ApiResult<Json<DeliveryDetail>> {
-    let (delivery, attempts) = state
-        .store
-        .get_delivery(&auth.workspace_id, &id)
-        .await
-        .not_found_as("delivery", &id)?;
+    let (delivery, attempts) = state.app.get_delivery(&auth.workspace_id, &id).await?;
     Ok(Json(DeliveryDetail {
         delivery: delivery.into(),
         attempts: attempts.into_iter().map(AttemptBody::from).collect(),
     }))
-}
-
-/// Refuses to re-send to a disabled endpoint: it would sit unsent until re-enabled.
-pub async fn require_enabled(
-    state: &AppState,
-    workspace: &WorkspaceId,
-    webhook: &WebhookId,
-) -> ApiResult<()> {
-    let hook = state
-        .store
-        .get_webhook(workspace, webhook)
-        .await
-        .not_found_as("webhook", webhook)?;
-    if !hook.enabled {
-        return Err(ApiError::Conflict(format!(
-            "Webhook `{webhook}` is disabled, so nothing is sent to it, re-sends included. \
-             Enable it first."
-        )));
-    }
-    Ok(())
 }
 
 /// Re-sends one delivery now, whatever its status (delivered and expired ones too).
@@ -281,18 +247,7 @@ async fn retry(
     auth: Authenticated,
     IdPath(id): IdPath<DeliveryId>,
 ) -> ApiResult<(StatusCode, Json<DeliveryBody>)> {
-    let (delivery, _) = state
-        .store
-        .get_delivery(&auth.workspace_id, &id)
-        .await
-        .not_found_as("delivery", &id)?;
-    require_enabled(&state, &auth.workspace_id, &delivery.webhook_id).await?;
-    let delivery = state
-        .store
-        .retry_delivery(&auth.workspace_id, &id)
-        .await
-        .not_found_as("delivery", &id)?;
-    (state.resync_lanes)(std::slice::from_ref(&delivery.webhook_id));
+    let delivery = state.app.retry_delivery(&auth.workspace_id, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(delivery.into())))
 }
 
@@ -329,19 +284,14 @@ async fn replay(
         ),
         None => None,
     };
-    require_enabled(&state, &auth.workspace_id, &webhook).await?;
     let filter = ReplayFilter {
         since,
         until: range.until,
         status,
     };
     let replayed = state
-        .store
+        .app
         .replay_deliveries(&auth.workspace_id, &webhook, filter)
-        .await
-        .not_found_as("webhook", &webhook)?;
-    if replayed > 0 {
-        (state.resync_lanes)(std::slice::from_ref(&webhook));
-    }
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(Replayed { replayed })))
 }

@@ -8,16 +8,16 @@
 //! - A 4xx `detail` tells the caller what was wrong and what to do about it.
 //! - A 5xx never sends its cause to the client: the cause is logged with its whole source
 //!   chain and the client gets a generic detail (the cause may name files, SQL or hosts).
-//! - Store errors map in one place ([`From<StoreError>`]): `NotFound` → 404, `Conflict`
-//!   and `LimitReached` → 409, `UnknownEventType` → 422, `Closed` → 503, the rest → 500.
-
-use std::fmt::{self, Display};
+//! - Use case errors map in one place ([`ApiError::UseCase`]): validation and unknown
+//!   event types → 422, conflicts → 409, not found → 404, an unavailable store → 503, the
+//!   rest → 500. Their `detail` is the use case's own sentence, shared with the dashboard.
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 use store::StoreError;
+use usecases::{Conflict, Truncated, UseCaseError, source_chain};
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -37,32 +37,17 @@ pub enum ApiError {
     NotFound(String),
     #[error("This path does not accept the {0} method; the `Allow` header lists the ones it does.")]
     MethodNotAllowed(http::Method),
-    #[error("{0}")]
-    Conflict(String),
-    #[error(
-        "This workspace already has {limit} enabled webhooks, its limit. Disable or delete \
-         one, or ask the operator to raise the limit."
-    )]
-    LimitReached { limit: u32 },
     #[error(
         "The request body is larger than {limit} bytes, the limit of this service. Send \
          less data (for an event, keep `data` and `metadata` small and link to the rest)."
     )]
     PayloadTooLarge { limit: usize },
-    /// Well-formed JSON of the wrong shape, or values that break a rule.
+    /// Well-formed JSON of the wrong shape, or a body field that does not parse.
     #[error("{0}")]
     Validation(String),
-    #[error(
-        "Event type `{0}` is not in this workspace's catalog. Add it with POST /v1/event-types \
-         (`type`, `category`, `description`) or use one of the types GET /v1/event-types lists."
-    )]
-    UnknownEventType(String),
-    /// The webhook URL breaks the address rules (scheme, host, resolved addresses).
-    #[error("{0}")]
-    UrlNotAllowed(String),
-    /// A dependency (the store) cannot answer now; retrying later may work.
-    #[error("the store is unavailable")]
-    Unavailable(#[source] StoreError),
+    /// What a use case refused or failed with.
+    #[error("{}", use_case_detail(.0))]
+    UseCase(#[from] UseCaseError),
     /// The caller's API key used up its rate limit; `retry_after` is in whole seconds.
     #[error(
         "This API key sent more requests than its rate limit allows. Retry after {retry_after} \
@@ -105,13 +90,11 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) | Self::LimitReached { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Validation(_) | Self::UnknownEventType(_) | Self::UrlNotAllowed(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::UseCase(error) => use_case_status(error),
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -121,12 +104,9 @@ impl ApiError {
     fn problem_type(&self) -> &'static str {
         match self {
             Self::InvalidJson(_) => "/problems/invalid-json",
-            Self::LimitReached { .. } => "/problems/webhook-limit-reached",
             Self::PayloadTooLarge { .. } => "/problems/payload-too-large",
             Self::Validation(_) => "/problems/validation",
-            Self::UnknownEventType(_) => "/problems/unknown-event-type",
-            Self::UrlNotAllowed(_) => "/problems/url-not-allowed",
-            Self::Conflict(_) => "/problems/conflict",
+            Self::UseCase(error) => use_case_problem(error).0,
             Self::RateLimited { .. } => "/problems/rate-limited",
             Self::NotReady(_) => "/problems/not-ready",
             _ => "about:blank",
@@ -134,35 +114,52 @@ impl ApiError {
     }
 
     fn title(&self) -> &'static str {
+        let generic = || self.status().canonical_reason().unwrap_or("Error");
         match self {
+            Self::UseCase(error) => use_case_problem(error).1.unwrap_or_else(generic),
             Self::InvalidJson(_) => "Invalid JSON",
-            Self::LimitReached { .. } => "Webhook limit reached",
             Self::PayloadTooLarge { .. } => "Payload too large",
             Self::Validation(_) => "Invalid request",
-            Self::UnknownEventType(_) => "Unknown event type",
-            Self::UrlNotAllowed(_) => "URL not allowed",
-            Self::Conflict(_) => "Conflict",
             Self::RateLimited { .. } => "Rate limit exceeded",
             Self::NotReady(_) => "Not ready",
-            other => other.status().canonical_reason().unwrap_or("Error"),
+            _ => generic(),
         }
     }
 }
 
-/// `error: cause: cause's cause`, skipping a source whose message its parent already
-/// repeats (wrappers like `StoreError::Backend` print their source in their own message).
-pub fn source_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut current = error.source();
-    while let Some(cause) = current {
-        let text = cause.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
+fn use_case_status(error: &UseCaseError) -> StatusCode {
+    StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// The problem `type` and, where the status does not say it all, the `title`.
+fn use_case_problem(error: &UseCaseError) -> (&'static str, Option<&'static str>) {
+    match error {
+        UseCaseError::Validation { .. } => ("/problems/validation", Some("Invalid request")),
+        UseCaseError::UrlNotAllowed(_) => ("/problems/url-not-allowed", Some("URL not allowed")),
+        UseCaseError::Conflict(Conflict::LimitReached { .. }) => (
+            "/problems/webhook-limit-reached",
+            Some("Webhook limit reached"),
+        ),
+        UseCaseError::Conflict(Conflict::UnknownEventType(_)) => {
+            ("/problems/unknown-event-type", Some("Unknown event type"))
         }
-        current = cause.source();
+        UseCaseError::Conflict(_) => ("/problems/conflict", Some("Conflict")),
+        _ => ("about:blank", None),
     }
-    out
+}
+
+/// The `detail` of a use case's error: its own sentence, with the API's wording of a
+/// missing object.
+fn use_case_detail(error: &UseCaseError) -> String {
+    match error {
+        UseCaseError::NotFound { kind, id } => format!("There is no {kind} `{id}`."),
+        UseCaseError::Store(StoreError::NotFound) => {
+            "The requested resource does not exist.".to_owned()
+        }
+        UseCaseError::Unavailable(_) => "the store is unavailable".to_owned(),
+        UseCaseError::Store(_) => "internal error".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -174,7 +171,7 @@ impl IntoResponse for ApiError {
         } else if status.is_server_error() {
             tracing::error!(status = status.as_u16(), error = %source_chain(&self), "request failed");
             match self {
-                Self::Unavailable(_) => {
+                Self::UseCase(UseCaseError::Unavailable(_)) => {
                     "The service cannot reach its store right now; retry shortly.".to_owned()
                 }
                 _ => "The service failed to handle this request; it has been logged. Retry, \
@@ -207,45 +204,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::NotFound => {
-                Self::NotFound("The requested resource does not exist.".to_owned())
-            }
-            StoreError::Conflict(kind) => Self::Conflict(match kind {
-                store::ConflictKind::EventTypeExists(name) => {
-                    format!("Event type `{name}` already exists in this workspace's catalog.")
-                }
-                store::ConflictKind::ApiKeyExists => {
-                    "an API key with this value exists already; generate a new one".to_owned()
-                }
-                store::ConflictKind::SessionExists => {
-                    "a session with this id exists already".to_owned()
-                }
-            }),
-            StoreError::LimitReached { limit } => Self::LimitReached { limit },
-            StoreError::UnknownEventType(name) => Self::UnknownEventType(name),
-            StoreError::Closed => Self::Unavailable(error),
-            other => Self::Internal(Box::new(other)),
-        }
-    }
-}
-
-/// Gives a store `NotFound` a detail naming what was looked for.
-pub trait NotFoundAs<T> {
-    fn not_found_as(self, kind: &str, id: &dyn Display) -> ApiResult<T>;
-}
-
-impl<T> NotFoundAs<T> for store::Result<T> {
-    fn not_found_as(self, kind: &str, id: &dyn Display) -> ApiResult<T> {
-        self.map_err(|error| match error {
-            StoreError::NotFound => ApiError::NotFound(format!("There is no {kind} `{id}`.")),
-            other => other.into(),
-        })
-    }
-}
-
 /// Answers requests for paths the API does not have.
 pub async fn not_found_fallback(uri: http::Uri) -> ApiError {
     ApiError::NotFound(format!(
@@ -257,19 +215,6 @@ pub async fn not_found_fallback(uri: http::Uri) -> ApiError {
 /// Answers a known path called with a method it does not take (axum adds `Allow`).
 pub async fn method_not_allowed_fallback(method: http::Method) -> ApiError {
     ApiError::MethodNotAllowed(method)
-}
-
-/// Displays at most `n` characters, so that echoing caller input stays bounded.
-pub struct Truncated<'a>(pub &'a str, pub usize);
-
-impl Display for Truncated<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut chars = self.0.char_indices();
-        match chars.nth(self.1) {
-            Some((end, _)) => write!(f, "{}…", &self.0[..end]),
-            None => f.write_str(self.0),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -287,11 +232,5 @@ mod tests {
             source_chain(&error),
             "internal error: store backend error: disk I/O error"
         );
-    }
-
-    #[test]
-    fn truncation_is_char_safe() {
-        assert_eq!(Truncated("ééé", 2).to_string(), "éé…");
-        assert_eq!(Truncated("ab", 2).to_string(), "ab");
     }
 }

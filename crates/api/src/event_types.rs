@@ -1,28 +1,24 @@
 //! `GET|POST /v1/event-types`: a workspace's catalog of event types.
 //!
-//! Every workspace holds the guide's five built-in types; it may add its own. Names follow
-//! `domain::validate_type_name` (lowercase words joined by dots); a name that exists is a
-//! 409. `webhook.test` is reserved for test events and cannot be added.
+//! Every workspace holds the guide's five built-in types; it may add its own. The rules
+//! (name syntax, the reserved `webhook.test`, field lengths) are the use case's; a name
+//! that exists is a 409.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use domain::catalog::TEST_EVENT_TYPE;
-use domain::{EventTypeDef, validate_type_name};
 use serde::{Deserialize, Serialize};
 use store::EventType;
+use usecases::EventTypeDraft;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::AppState;
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiQuery, JsonBody};
 use crate::pagination::{List, PageParams};
-use crate::{AppState, fields};
-
-const MAX_CATEGORY: usize = 64;
-const MAX_DESCRIPTION: usize = 500;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -81,7 +77,7 @@ async fn list(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<List<EventTypeBody>>> {
     let page = params.to_request()?;
-    let types = state.store.list_event_types(&auth.workspace_id).await?;
+    let types = state.app.list_event_types(&auth.workspace_id).await?;
     let bodies = types.into_iter().map(EventTypeBody::from).collect();
     Ok(Json(List::from_whole(bodies, &page, |t| &t.name)))
 }
@@ -104,38 +100,11 @@ async fn create(
     auth: Authenticated,
     JsonBody(body): JsonBody<CreateEventType>,
 ) -> ApiResult<(StatusCode, Json<EventTypeBody>)> {
-    let def = definition(&body)?;
-    let name = def.name.clone();
-    let created = state
-        .store
-        .create_event_type(&auth.workspace_id, def)
-        .await
-        .map_err(|e| already_exists(e, &name))?;
+    let draft = EventTypeDraft {
+        name: body.name,
+        category: body.category,
+        description: body.description,
+    };
+    let created = state.app.add_event_type(&auth.workspace_id, &draft).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
-}
-
-/// Checks a new type (name, category, description) and answers what the store keeps.
-/// Public so that the dashboard validates with the same rules and messages.
-pub fn definition(body: &CreateEventType) -> ApiResult<EventTypeDef> {
-    validate_type_name(&body.name).map_err(|e| ApiError::Validation(e.to_string()))?;
-    if body.name == TEST_EVENT_TYPE {
-        return Err(ApiError::Validation(format!(
-            "`{TEST_EVENT_TYPE}` is reserved for test events (POST /v1/webhooks/{{id}}/test)."
-        )));
-    }
-    Ok(EventTypeDef {
-        name: body.name.clone(),
-        category: fields::required("category", &body.category, MAX_CATEGORY)?,
-        description: fields::optional("description", &body.description, MAX_DESCRIPTION)?,
-    })
-}
-
-/// The store's `Conflict` on creating type `name`, said the API's way.
-pub fn already_exists(error: store::StoreError, name: &str) -> ApiError {
-    match error {
-        store::StoreError::Conflict(_) => ApiError::Conflict(format!(
-            "Event type `{name}` already exists in this workspace's catalog."
-        )),
-        other => other.into(),
-    }
 }

@@ -3,9 +3,8 @@
 //! deliveries.
 //!
 //! Invariants:
-//! - 202 is sent only after `Store::publish` returned, i.e. after the event and its
-//!   deliveries are committed; only then are the endpoints' lanes woken
-//!   (`AppState::wake_lanes`).
+//! - 202 is sent only after the publish use case returned, i.e. after the event and its
+//!   deliveries are committed and the endpoints' lanes woken.
 //! - `data` and `metadata` stay `RawValue`s from the request to the store, so the bytes
 //!   the producer sent are the bytes delivered. The publish answer and list items carry
 //!   the stored body as-is: exactly `{"id", "type", "timestamp", "data", "metadata"}`;
@@ -17,17 +16,19 @@
 //!   is woken.
 //! - A body that is not JSON is a 400; JSON whose `data` (or `metadata`) is not an object
 //!   or breaks the payload rules (`domain::payload`: nesting depth, finite numbers, no
-//!   lone surrogates) is a 422; an unknown type is a 422 that says how to add it.
+//!   lone surrogates) is a 422; an unknown type is a 422 that says how to add it (the use
+//!   case's rules).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use domain::{EventId, PayloadRules, check_payload, validate_type_name};
+use domain::EventId;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use store::{Event, EventFilter, NewEvent, Published};
+use store::{Event, EventFilter, Published};
+use usecases::{EventDraft, UseCaseError};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -35,7 +36,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::deliveries::DeliveryBody;
-use crate::error::{ApiError, ApiResult, NotFoundAs, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
 use crate::pagination::{List, page_request};
 use crate::time_range::{TimeRange, TimeRangeError};
@@ -97,29 +98,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(show))
 }
 
-/// Refuses a value that breaks the payload rules (which receivers could not read, so it
-/// would block its endpoints' lanes), naming the field and the rule.
-fn require_payload_rules(field: &str, value: &RawValue, rules: PayloadRules) -> ApiResult<()> {
-    check_payload(value.get(), rules)
-        .map_err(|rule| ApiError::Validation(format!("`{field}` {rule}.")))
-}
-
-/// Refuses a value that is not a JSON object, naming the field and what it got.
-fn require_object(field: &str, value: &RawValue) -> ApiResult<()> {
-    let text = value.get().trim_start();
-    let got = match text.as_bytes().first() {
-        Some(b'{') => return Ok(()),
-        Some(b'[') => "an array",
-        Some(b'"') => "a string",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
-    };
-    Err(ApiError::Validation(format!(
-        "`{field}` must be a JSON object (for example {{\"user_id\": \"usr_9x2k4m7\"}}), not {got}."
-    )))
-}
-
 fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     let Some(value) = headers.get(&IDEMPOTENCY_KEY) else {
         return Ok(None);
@@ -161,44 +139,29 @@ async fn publish(
     headers: HeaderMap,
     JsonBody(body): JsonBody<PublishEvent>,
 ) -> ApiResult<Response> {
-    let idempotency_key = idempotency_key(&headers)?;
-    // A malformed name could never be added to the catalog, so say what is wrong with it
-    // rather than suggesting to add it.
-    validate_type_name(&body.event_type).map_err(|e| ApiError::Validation(e.to_string()))?;
-    require_object("data", &body.data)?;
-    require_payload_rules("data", &body.data, state.config.payload_rules)?;
-    let metadata = match body.metadata {
-        Some(metadata) => {
-            require_object("metadata", &metadata)?;
-            require_payload_rules("metadata", &metadata, state.config.payload_rules)?;
-            Some(metadata)
-        }
-        None => None,
-    };
-    let new = NewEvent {
-        workspace_id: auth.workspace_id,
+    let draft = EventDraft {
         event_type: body.event_type,
         data: body.data,
-        metadata,
-        idempotency_key,
-        only_webhook: None,
+        metadata: body.metadata,
+        idempotency_key: idempotency_key(&headers)?,
     };
     let started = std::time::Instant::now();
-    let published = state.store.publish(new).await;
+    let published = state.app.publish(&auth.workspace_id, draft).await;
     let result = match &published {
-        Ok(p) if p.duplicate => "duplicate",
-        Ok(_) => "accepted",
-        Err(_) => "refused",
+        Ok(p) if p.duplicate => Some("duplicate"),
+        Ok(_) => Some("accepted"),
+        // A body refused by a rule never reached the store: it is not a publish.
+        Err(UseCaseError::Validation { .. }) => None,
+        Err(_) => Some("refused"),
     };
-    crate::metrics::published(result, started.elapsed());
-    Ok(published_response(&state, published?))
+    if let Some(result) = result {
+        crate::metrics::published(result, started.elapsed());
+    }
+    Ok(published_response(published?))
 }
 
-/// The 202 answer to a committed publish; wakes the lanes that received deliveries.
-pub fn published_response(state: &AppState, published: Published) -> Response {
-    if !published.duplicate && !published.webhooks.is_empty() {
-        (state.wake_lanes)(&published.webhooks);
-    }
+/// The 202 answer to a committed publish (whose lanes the use case already woke).
+pub fn published_response(published: Published) -> Response {
     let mut response = event_response(StatusCode::ACCEPTED, published.event);
     if published.duplicate {
         response
@@ -278,7 +241,7 @@ async fn list(
     };
     let page = page_request(query.limit.as_deref(), query.cursor.as_deref())?;
     let events = state
-        .store
+        .app
         .list_events(&auth.workspace_id, filter, page)
         .await?;
     Ok(Json(List {
@@ -333,16 +296,7 @@ async fn show(
     auth: Authenticated,
     IdPath(id): IdPath<EventId>,
 ) -> ApiResult<Response> {
-    let event = state
-        .store
-        .get_event(&auth.workspace_id, &id)
-        .await
-        .not_found_as("event", &id)?;
-    let deliveries = state
-        .store
-        .list_event_deliveries(&auth.workspace_id, &id)
-        .await
-        .not_found_as("event", &id)?;
+    let (event, deliveries) = state.app.get_event(&auth.workspace_id, &id).await?;
     let stored: StoredEvent<'_> =
         serde_json::from_slice(&event.body).map_err(|e| ApiError::Internal(Box::new(e)))?;
     let detail = EventDetail {
@@ -365,25 +319,6 @@ async fn show(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn raw(text: &str) -> Box<RawValue> {
-        RawValue::from_string(text.to_owned()).unwrap()
-    }
-
-    #[test]
-    fn only_objects_pass() {
-        require_object("data", &raw(r#"{"a":1}"#)).unwrap();
-        for (text, got) in [
-            ("[1]", "an array"),
-            ("\"x\"", "a string"),
-            ("true", "a boolean"),
-            ("null", "null"),
-            ("-1", "a number"),
-        ] {
-            let error = require_object("data", &raw(text)).unwrap_err().to_string();
-            assert!(error.ends_with(&format!("not {got}.")), "{error}");
-        }
-    }
 
     #[test]
     fn idempotency_keys_are_bounded() {

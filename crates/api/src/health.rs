@@ -13,12 +13,13 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
+use usecases::source_chain;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, Problem, source_chain};
+use crate::error::{ApiError, ApiResult, Problem};
 
 /// How long one readiness check may take before it counts as failed.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -72,7 +73,7 @@ async fn healthz() -> Json<Health> {
 async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Readiness>> {
     let mut problems = Vec::new();
     let mut schema_version = 0;
-    match tokio::time::timeout(CHECK_TIMEOUT, state.store.migrations()).await {
+    match tokio::time::timeout(CHECK_TIMEOUT, state.app.schema_status()).await {
         Ok(Ok(status)) if status.is_current() => schema_version = status.applied,
         Ok(Ok(status)) => problems.push(format!(
             "the store's schema is at version {}, this binary needs version {}",

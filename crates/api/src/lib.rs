@@ -2,8 +2,9 @@
 //!
 //! [`router`] assembles one router per resource (one file each, holding its request and
 //! response types, handlers and `router()`), the 404/405 fallbacks, the body limit and the
-//! tracing, request-id and panic layers. Handlers speak only to [`store::Store`]; no SQL
-//! and no delivery logic lives here.
+//! tracing, request-id and panic layers. Handlers parse the request, call one use case of
+//! [`usecases::Application`] and render its answer; no rule, no SQL and no delivery logic
+//! lives here.
 //!
 //! Every route is registered from its OpenAPI description (`utoipa_axum::routes!` over
 //! handlers annotated with `#[utoipa::path]`), so what is served and what
@@ -18,12 +19,10 @@
 //! - Request bodies are limited to [`ApiConfig::max_body_bytes`] (413 beyond).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use domain::WebhookId;
 use rate_limit::{RateLimit, RateLimiter};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
@@ -33,12 +32,10 @@ use utoipa_axum::router::OpenApiRouter;
 pub mod api_keys;
 pub mod auth;
 pub mod deliveries;
-pub mod destination;
 pub mod error;
 pub mod event_types;
 pub mod events;
 pub mod extract;
-mod fields;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
@@ -56,40 +53,25 @@ pub use error::{ApiError, ApiResult};
 /// The default limit of a request body: 256 KiB (SPEC §2).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// How long registering a webhook may wait for its host name to resolve.
-pub const DNS_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// How long a replaced signing secret keeps signing after a rotation, by default (SPEC §3).
-pub const DEFAULT_SECRET_GRACE: Duration = Duration::from_secs(24 * 3600);
-
-/// What the API needs to know of the service's configuration.
+/// What the API needs to know of the service's configuration (the rules' own settings,
+/// `--dev` and `--secret-grace`, are the application's: [`usecases::Settings`]).
 #[derive(Clone)]
 pub struct ApiConfig {
-    /// `--dev`: allow `http://` and non-public addresses for webhook URLs.
-    pub dev: bool,
     /// `ADMIN_WEBHOOKS_OPERATOR_KEY`; `None` disables the operator API.
     pub operator_key: Option<String>,
     /// Requests with a larger body are refused with 413.
     pub max_body_bytes: usize,
-    /// `--secret-grace`: how long the secret replaced by a rotation keeps signing.
-    pub secret_grace: Duration,
     /// `--rate-limit` / `--rate-limit-burst`, per API key; `None` is no limit (the
     /// library's default; the service's default is set by its configuration).
     pub rate_limit: Option<RateLimit>,
-    /// `--max-payload-depth` and the other rules a published `data`/`metadata` must
-    /// follow (422 otherwise).
-    pub payload_rules: domain::PayloadRules,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
-            dev: false,
             operator_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            secret_grace: DEFAULT_SECRET_GRACE,
             rate_limit: None,
-            payload_rules: domain::PayloadRules::default(),
         }
     }
 }
@@ -98,35 +80,22 @@ impl Default for ApiConfig {
 impl std::fmt::Debug for ApiConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiConfig")
-            .field("dev", &self.dev)
             .field(
                 "operator_key",
                 &self.operator_key.as_ref().map(|_| "<redacted>"),
             )
             .field("max_body_bytes", &self.max_body_bytes)
-            .field("secret_grace", &self.secret_grace)
             .field("rate_limit", &self.rate_limit)
-            .field("payload_rules", &self.payload_rules)
             .finish()
     }
 }
 
-/// Called with the endpoints that received deliveries, right after a publish committed.
-pub type WakeLanes = Arc<dyn Fn(&[WebhookId]) + Send + Sync>;
-
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn store::Store>,
+    /// The use cases; they notify the dispatcher's lanes themselves.
+    pub app: usecases::Application,
     pub config: ApiConfig,
-    /// Wakes the dispatcher's lanes of endpoints whose work or settings changed (a publish,
-    /// an update, a deletion), so nothing waits for the dispatcher's next sweep. Called
-    /// only after the store committed.
-    pub wake_lanes: WakeLanes,
-    /// Like `wake_lanes`, after deliveries were re-opened by hand (retry, replay): the
-    /// lanes must read themselves again from their first open delivery, because a
-    /// re-opened delivery keeps its place (its `seq`) below what they have read.
-    pub resync_lanes: WakeLanes,
     /// The token buckets of `config.rate_limit`, shared by every request.
     pub limiter: Arc<RateLimiter>,
     /// Whether the dispatcher is alive, for `/readyz`: `Err` says what is wrong. `None`
@@ -135,27 +104,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// A state whose lanes are woken, and resynced, by `wake_lanes` (enough where no
-    /// dispatcher runs; the service sets [`AppState::resync_lanes`] to its own call).
-    pub fn new(
-        store: Arc<dyn store::Store>,
-        config: ApiConfig,
-        wake_lanes: impl Fn(&[WebhookId]) + Send + Sync + 'static,
-    ) -> Self {
-        let wake_lanes: WakeLanes = Arc::new(wake_lanes);
+    /// A state with the rate limiter of `config` and no dispatcher to watch.
+    pub fn new(app: usecases::Application, config: ApiConfig) -> Self {
         Self {
-            store,
+            app,
             limiter: Arc::new(RateLimiter::new(config.rate_limit)),
             config,
-            resync_lanes: wake_lanes.clone(),
-            wake_lanes,
             dispatcher_alive: None,
-        }
-    }
-
-    fn url_policy(&self) -> domain::UrlPolicy {
-        domain::UrlPolicy {
-            dev: self.config.dev,
         }
     }
 }

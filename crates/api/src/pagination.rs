@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use store::{Page, PageRequest};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::{ApiError, ApiResult, Truncated};
+use crate::error::{ApiError, ApiResult};
+use usecases::Truncated;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 100;

@@ -2,7 +2,7 @@
 //! hour or day — how many, how many succeeded, the success rate, and response-time
 //! percentiles.
 //!
-//! Invariants: the numbers are computed by the store (`Store::webhook_stats`), never by
+//! Invariants: the numbers are computed by the store (through the use case), never by
 //! loading attempts here; an attempt succeeded when it got a 2xx in time; percentiles are
 //! nearest-rank (each is a response time that occurred) and `null` without attempts, like
 //! the success rate.
@@ -12,13 +12,14 @@ use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
 use domain::WebhookId;
 use serde::{Deserialize, Serialize};
+use usecases::Truncated;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ApiResult, NotFoundAs, Problem, Truncated};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath};
 
 /// The windows offered, as written in `?window=`, with their length in hours.
@@ -92,10 +93,9 @@ async fn show(
 ) -> ApiResult<Json<StatsBody>> {
     let (name, length) = window(&query)?;
     let stats = state
-        .store
+        .app
         .webhook_stats(&auth.workspace_id, &webhook, Utc::now() - length)
-        .await
-        .not_found_as("webhook", &webhook)?;
+        .await?;
     Ok(Json(StatsBody {
         webhook_id: webhook,
         window: name,

@@ -6,7 +6,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::error::{ApiError, Truncated};
+use crate::error::ApiError;
+use usecases::Truncated;
 
 /// A half-open time range `[since, until)`; either end may be open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

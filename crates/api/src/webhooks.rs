@@ -2,43 +2,30 @@
 //! and `POST /v1/webhooks/{id}/test`.
 //!
 //! Invariants:
-//! - A stored URL has passed [`crate::destination`] (https and public addresses outside
-//!   `--dev`); a PATCH that changes the URL passes the same check.
-//! - `events` is a non-empty list of subscriptions (`user.created`, `user.*`, `*`); an
-//!   exact type must be in the workspace's catalog, a group may name types that do not
-//!   exist yet (it matches types added later).
-//! - The signing secret is generated here (`whsec_` + base64 of 32 random bytes) and shown
-//!   by create and get, which the dashboard uses to reveal it; lists leave it out.
-//! - The limit of enabled webhooks is enforced by the store (`LimitReached` → 409).
-
-use std::collections::HashSet;
+//! Thin handlers over the use cases (`usecases::Application`), which hold every rule:
+//! the URL check, subscriptions, the limit of enabled webhooks (409), lane resyncs.
+//!
+//! Invariant: the signing secret is shown by create and get; lists leave it out.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use domain::catalog::TEST_EVENT_TYPE;
-use domain::signature::generate_secret;
-use domain::{Subscription, WebhookId, WorkspaceId};
+use domain::{WebhookId, WorkspaceId};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-use store::{NewEvent, NewWebhook, Webhook, WebhookPatch};
+use store::Webhook;
+use usecases::{WebhookChanges, WebhookDraft};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::AppState;
 use crate::auth::Authenticated;
-use crate::destination::check_destination;
-use crate::error::{ApiError, ApiResult, NotFoundAs, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::events::{EventBody, published_response};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
 use crate::pagination::{List, PageParams};
-use crate::{AppState, fields};
-
-const MAX_DESCRIPTION: usize = 500;
-/// More subscriptions than this is a mistake; `*` or groups say it shorter.
-const MAX_SUBSCRIPTIONS: usize = 100;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -114,52 +101,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(send_test))
 }
 
-/// Parses `events` and checks that every exact type is in the workspace's catalog. Public
-/// so that the dashboard validates with the same rules and messages.
-pub async fn subscriptions(
-    state: &AppState,
-    workspace: &WorkspaceId,
-    events: &[String],
-) -> ApiResult<Vec<Subscription>> {
-    if events.is_empty() {
-        return Err(ApiError::Validation(
-            "`events` must list at least one event type (`user.created`), group (`user.*`) or `*`."
-                .to_owned(),
-        ));
-    }
-    if events.len() > MAX_SUBSCRIPTIONS {
-        return Err(ApiError::Validation(format!(
-            "`events` lists more than {MAX_SUBSCRIPTIONS} entries; subscribe to groups (`user.*`) or `*` instead."
-        )));
-    }
-    let mut seen = HashSet::new();
-    let mut parsed = Vec::with_capacity(events.len());
-    for text in events {
-        let subscription = Subscription::parse(text)
-            .map_err(|e| ApiError::Validation(format!("In `events`: {e}.")))?;
-        if seen.insert(subscription.clone()) {
-            parsed.push(subscription);
-        }
-    }
-    if parsed.iter().any(|s| s.exact().is_some()) {
-        let catalog = state.store.list_event_types(workspace).await?;
-        let known: HashSet<&str> = catalog.iter().map(|t| t.name.as_str()).collect();
-        if let Some(unknown) = parsed
-            .iter()
-            .filter_map(Subscription::exact)
-            .find(|name| !known.contains(name))
-        {
-            return Err(ApiError::UnknownEventType(unknown.to_owned()));
-        }
-    }
-    Ok(parsed)
-}
-
-/// Checks a webhook's description (the dashboard uses it too).
-pub fn description(text: &str) -> ApiResult<String> {
-    fields::optional("description", text, MAX_DESCRIPTION)
-}
-
 /// Registers an endpoint; the answer carries its signing secret.
 #[utoipa::path(
     post,
@@ -178,17 +119,13 @@ async fn create(
     auth: Authenticated,
     JsonBody(body): JsonBody<CreateWebhook>,
 ) -> ApiResult<(StatusCode, Json<WebhookBody>)> {
-    let description = description(body.description.as_deref().unwrap_or(""))?;
-    let events = subscriptions(&state, &auth.workspace_id, &body.events).await?;
-    let url = check_destination(state.url_policy(), &body.url).await?;
-    let new = NewWebhook {
-        url: url.into(),
-        description,
-        events,
+    let draft = WebhookDraft {
+        url: body.url,
+        events: body.events,
+        description: body.description.unwrap_or_default(),
         enabled: body.enabled.unwrap_or(true),
-        secret: generate_secret(),
     };
-    let hook = state.store.create_webhook(&auth.workspace_id, new).await?;
+    let hook = state.app.create_webhook(&auth.workspace_id, draft).await?;
     Ok((StatusCode::CREATED, Json(WebhookBody::with_secret(hook))))
 }
 
@@ -211,7 +148,7 @@ async fn list(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<List<WebhookBody>>> {
     let page = state
-        .store
+        .app
         .list_webhooks(&auth.workspace_id, params.to_request()?)
         .await?;
     Ok(Json(List::from_page(page, WebhookBody::without_secret)))
@@ -232,11 +169,7 @@ async fn show(
     auth: Authenticated,
     IdPath(id): IdPath<WebhookId>,
 ) -> ApiResult<Json<WebhookBody>> {
-    let hook = state
-        .store
-        .get_webhook(&auth.workspace_id, &id)
-        .await
-        .not_found_as("webhook", &id)?;
+    let hook = state.app.get_webhook(&auth.workspace_id, &id).await?;
     Ok(Json(WebhookBody::with_secret(hook)))
 }
 
@@ -260,36 +193,16 @@ async fn update(
     IdPath(id): IdPath<WebhookId>,
     JsonBody(body): JsonBody<UpdateWebhook>,
 ) -> ApiResult<Json<WebhookBody>> {
-    let mut patch = WebhookPatch {
+    let changes = WebhookChanges {
+        url: body.url,
+        events: body.events,
+        description: body.description,
         enabled: body.enabled,
-        ..WebhookPatch::default()
     };
-    if let Some(text) = &body.description {
-        patch.description = Some(description(text)?);
-    }
-    if let Some(events) = &body.events {
-        patch.events = Some(subscriptions(&state, &auth.workspace_id, events).await?);
-    }
-    if let Some(url) = &body.url {
-        patch.url = Some(check_destination(state.url_policy(), url).await?.into());
-    }
-    let unchanged = patch.url.is_none()
-        && patch.description.is_none()
-        && patch.events.is_none()
-        && patch.enabled.is_none();
-    let hook = if unchanged {
-        state.store.get_webhook(&auth.workspace_id, &id).await
-    } else {
-        state
-            .store
-            .update_webhook(&auth.workspace_id, &id, patch)
-            .await
-    };
-    let hook = hook.not_found_as("webhook", &id)?;
-    if !unchanged {
-        // The lane re-reads its URL and secrets, or starts again when re-enabled.
-        (state.resync_lanes)(std::slice::from_ref(&id));
-    }
+    let hook = state
+        .app
+        .update_webhook(&auth.workspace_id, &id, changes)
+        .await?;
     Ok(Json(WebhookBody::with_secret(hook)))
 }
 
@@ -308,13 +221,7 @@ async fn remove(
     auth: Authenticated,
     IdPath(id): IdPath<WebhookId>,
 ) -> ApiResult<StatusCode> {
-    state
-        .store
-        .delete_webhook(&auth.workspace_id, &id)
-        .await
-        .not_found_as("webhook", &id)?;
-    // A lane sleeping in backoff learns now that its endpoint is gone.
-    (state.resync_lanes)(std::slice::from_ref(&id));
+    state.app.delete_webhook(&auth.workspace_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -337,29 +244,6 @@ async fn send_test(
     auth: Authenticated,
     IdPath(id): IdPath<WebhookId>,
 ) -> ApiResult<Response> {
-    let hook = state
-        .store
-        .get_webhook(&auth.workspace_id, &id)
-        .await
-        .not_found_as("webhook", &id)?;
-    if !hook.enabled {
-        return Err(ApiError::Conflict(format!(
-            "Webhook `{id}` is disabled, so it receives nothing, test events included. Enable it first."
-        )));
-    }
-    let data = RawValue::from_string(r#"{"test":true}"#.to_owned()).expect("literal JSON");
-    let new = NewEvent {
-        workspace_id: auth.workspace_id,
-        event_type: TEST_EVENT_TYPE.to_owned(),
-        data,
-        metadata: None,
-        idempotency_key: None,
-        only_webhook: Some(id.clone()),
-    };
-    let published = state
-        .store
-        .publish(new)
-        .await
-        .not_found_as("webhook", &id)?;
-    Ok(published_response(&state, published))
+    let published = state.app.send_test_event(&auth.workspace_id, &id).await?;
+    Ok(published_response(published))
 }

@@ -16,18 +16,14 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api_keys::{CreatedApiKey, new_key};
+use crate::AppState;
+use crate::api_keys::CreatedApiKey;
 use crate::auth::Operator;
-use crate::error::{ApiError, ApiResult, NotFoundAs, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
 use crate::pagination::{List, PageParams};
-use crate::{AppState, fields};
 
-/// The most a workspace's limit of enabled webhooks can be set to.
-pub const MAX_WEBHOOK_LIMIT: u64 = 10_000;
-const MAX_NAME: usize = 100;
-/// The name of the key created with a workspace.
-const FIRST_KEY_NAME: &str = "Initial key";
+pub use usecases::MAX_WEBHOOK_LIMIT;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -94,15 +90,10 @@ async fn create(
     _: Operator,
     JsonBody(body): JsonBody<CreateWorkspace>,
 ) -> ApiResult<(StatusCode, Json<CreatedWorkspace>)> {
-    let name = fields::required("name", &body.name, MAX_NAME)?;
-    let (key, record) = new_key(FIRST_KEY_NAME.to_owned());
-    let (workspace, api_key) = state.store.create_workspace(&name, record).await?;
+    let created = state.app.create_workspace(&body.name).await?;
     let created = CreatedWorkspace {
-        workspace: workspace.into(),
-        api_key: CreatedApiKey {
-            meta: api_key.into(),
-            key,
-        },
+        workspace: created.workspace.into(),
+        api_key: created.first_key.into(),
     };
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -126,7 +117,7 @@ async fn list(
     _: Operator,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<List<WorkspaceBody>>> {
-    let page = state.store.list_workspaces(params.to_request()?).await?;
+    let page = state.app.list_workspaces(params.to_request()?).await?;
     Ok(Json(List::from_page(page, WorkspaceBody::from)))
 }
 
@@ -148,11 +139,7 @@ async fn show(
     _: Operator,
     IdPath(id): IdPath<WorkspaceId>,
 ) -> ApiResult<Json<WorkspaceBody>> {
-    let workspace = state
-        .store
-        .get_workspace(&id)
-        .await
-        .not_found_as("workspace", &id)?;
+    let workspace = state.app.get_workspace(&id).await?;
     Ok(Json(workspace.into()))
 }
 
@@ -176,18 +163,9 @@ async fn update(
     IdPath(id): IdPath<WorkspaceId>,
     JsonBody(body): JsonBody<UpdateWorkspace>,
 ) -> ApiResult<Json<WorkspaceBody>> {
-    let limit = u32::try_from(body.max_enabled_webhooks)
-        .ok()
-        .filter(|n| u64::from(*n) <= MAX_WEBHOOK_LIMIT)
-        .ok_or_else(|| {
-            ApiError::Validation(format!(
-                "`max_enabled_webhooks` must be a whole number from 0 to {MAX_WEBHOOK_LIMIT}."
-            ))
-        })?;
     let workspace = state
-        .store
-        .set_workspace_limit(&id, limit)
-        .await
-        .not_found_as("workspace", &id)?;
+        .app
+        .set_webhook_limit(&id, body.max_enabled_webhooks)
+        .await?;
     Ok(Json(workspace.into()))
 }

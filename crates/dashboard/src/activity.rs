@@ -5,9 +5,9 @@
 //! - The log is rendered by one template (`activity.html`), both inside the webhook's
 //!   page and alone as the fragment the script re-fetches every few seconds, so the live
 //!   view and the page without JavaScript never disagree.
-//! - A retry re-opens the delivery in place through the store (it keeps its place in the
-//!   endpoint's order) and then resyncs the endpoint's lane, as the API does; retrying to
-//!   a disabled endpoint is refused with the API's message.
+//! - A retry is the API's use case: it re-opens the delivery in place (it keeps its place
+//!   in the endpoint's order) and resyncs the endpoint's lane; retrying to a disabled
+//!   endpoint is refused with the API's message.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -16,9 +16,10 @@ use chrono::Utc;
 use domain::{DeliveryId, DeliveryStatus, EventId, WebhookId};
 use http::StatusCode;
 use store::{Delivery, DeliveryFilter, PageRequest};
+use usecases::UseCaseError;
 
 use crate::DashState;
-use crate::error::{OrNotFound, PageResult, parse_id};
+use crate::error::{PageResult, parse_id, use_case_status};
 use crate::form::Posted;
 use crate::session::SignedIn;
 use crate::views::{
@@ -129,20 +130,19 @@ pub(crate) async fn activity_view(
         cursor: cursor.clone(),
     };
     let deliveries = state
-        .store()
+        .app
         .list_deliveries(&session.workspace_id, &hook.id, filter, page_request)
-        .await
-        .or_not_found("webhook")?;
+        .await?;
     let now = Utc::now();
     let test = match q.test.as_deref().and_then(|t| t.parse::<EventId>().ok()) {
         Some(event) => {
             let found = state
-                .store()
-                .list_event_deliveries(&session.workspace_id, &event)
+                .app
+                .event_deliveries(&session.workspace_id, &event)
                 .await;
             let delivery = match found {
                 Ok(list) => list.into_iter().find(|d| d.webhook_id == hook.id),
-                Err(store::StoreError::NotFound) => None,
+                Err(UseCaseError::NotFound { .. }) => None,
                 Err(other) => return Err(other.into()),
             };
             Some(TestView {
@@ -205,11 +205,7 @@ pub(crate) async fn fragment(
     Query(q): Query<LogQuery>,
 ) -> PageResult<Response> {
     let id: WebhookId = parse_id(&id, "webhook")?;
-    let hook = state
-        .store()
-        .get_webhook(&session.workspace_id, &id)
-        .await
-        .or_not_found("webhook")?;
+    let hook = state.app.get_webhook(&session.workspace_id, &id).await?;
     let log = activity_view(&state, &session, &hook, &q).await?;
     let ctx = Ctx {
         signed_in: true,
@@ -257,16 +253,11 @@ async fn render_delivery(
     status: StatusCode,
     notice: Option<Notice>,
 ) -> PageResult<Response> {
-    let (delivery, attempts) = state
-        .store()
-        .get_delivery(&session.workspace_id, id)
-        .await
-        .or_not_found("delivery")?;
+    let (delivery, attempts) = state.app.get_delivery(&session.workspace_id, id).await?;
     let hook = state
-        .store()
+        .app
         .get_webhook(&session.workspace_id, &delivery.webhook_id)
-        .await
-        .or_not_found("webhook")?;
+        .await?;
     let ctx = Ctx::new(state, session, "webhooks").await?;
     let total = attempts.len();
     let attempts = attempts
@@ -304,41 +295,23 @@ pub(crate) async fn retry(
     Posted { session, form }: Posted,
 ) -> PageResult<Response> {
     let id: DeliveryId = parse_id(&id, "delivery")?;
-    let (delivery, _) = state
-        .store()
-        .get_delivery(&session.workspace_id, &id)
-        .await
-        .or_not_found("delivery")?;
+    let (delivery, _) = state.app.get_delivery(&session.workspace_id, &id).await?;
     let from_delivery = form.get("from") == Some("delivery");
-    let refused =
-        api::deliveries::require_enabled(&state.app, &session.workspace_id, &delivery.webhook_id)
-            .await;
-    if let Err(error) = refused {
-        if error.status().is_server_error() {
-            return Err(error.into());
+    let delivery = match state.app.retry_delivery(&session.workspace_id, &id).await {
+        Ok(delivery) => delivery,
+        Err(error) if !use_case_status(&error).is_server_error() => {
+            // Refused (a disabled endpoint): the page the button was on, with the reason.
+            let status = use_case_status(&error);
+            let notice = Notice::error(error.to_string());
+            return if from_delivery {
+                render_delivery(&state, &session, &id, status, notice).await
+            } else {
+                let q = LogQuery::default();
+                webhook::render(&state, &session, &delivery.webhook_id, &q, status, notice).await
+            };
         }
-        let notice = Notice::error(error.to_string());
-        return if from_delivery {
-            render_delivery(&state, &session, &id, error.status(), notice).await
-        } else {
-            let q = LogQuery::default();
-            webhook::render(
-                &state,
-                &session,
-                &delivery.webhook_id,
-                &q,
-                error.status(),
-                notice,
-            )
-            .await
-        };
-    }
-    let delivery = state
-        .store()
-        .retry_delivery(&session.workspace_id, &id)
-        .await
-        .or_not_found("delivery")?;
-    (state.app.resync_lanes)(std::slice::from_ref(&delivery.webhook_id));
+        Err(error) => return Err(error.into()),
+    };
     let target = if from_delivery {
         format!("/dashboard/deliveries/{id}")
     } else {

@@ -1,9 +1,9 @@
 //! Settings › API Keys: create (the value shown once), list, revoke.
 //!
 //! Invariants:
-//! - A key is made exactly as `POST /v1/api-keys` makes it (the API crate's `new_key`
-//!   and `key_name`): the store keeps its hash and hint; the value appears only in the
-//!   answer to the form that created it, which, like every page, is `no-store`.
+//! - A key is made by the same use case as `POST /v1/api-keys`: the store keeps its hash
+//!   and hint; the value appears only in the answer to the form that created it, which,
+//!   like every page, is `no-store`.
 //! - Revoking a key ends every dashboard session it opened (the store checks the key on
 //!   every request); revoking the key of this very session signs it out.
 
@@ -13,9 +13,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use domain::ApiKeyId;
 use http::StatusCode;
 use store::PageRequest;
+use usecases::UseCaseError;
 
 use crate::DashState;
-use crate::error::{OrNotFound, PageResult, parse_id};
+use crate::error::{PageResult, parse_id, use_case_status};
 use crate::form::Posted;
 use crate::session::{SignedIn, clear_session_cookie, secure};
 use crate::views::{Ctx, Notice, When, page, query, when};
@@ -63,7 +64,7 @@ async fn render(
 ) -> PageResult<Response> {
     let ctx = Ctx::new(state, session, "keys").await?;
     let keys = state
-        .store()
+        .app
         .list_api_keys(
             &session.workspace_id,
             PageRequest {
@@ -122,20 +123,24 @@ pub(crate) async fn create(
     Posted { session, form }: Posted,
 ) -> PageResult<Response> {
     let entered = form.text("name").to_owned();
-    let name = match api::api_keys::key_name(&entered) {
-        Ok(name) => name,
-        Err(error) => {
-            let status = error.status();
+    let created = match state
+        .app
+        .create_api_key(&session.workspace_id, &entered)
+        .await
+    {
+        Ok(created) => created,
+        // Only the name can be refused; anything else is the error page.
+        Err(error @ UseCaseError::Validation { .. }) => {
+            let status = use_case_status(&error);
             let notice = Notice::error(error.to_string());
             return render(&state, &session, None, status, (None, notice, entered)).await;
         }
+        Err(error) => return Err(error.into()),
     };
-    let (value, record) = api::api_keys::new_key(name.clone());
-    state
-        .store()
-        .create_api_key(&session.workspace_id, record)
-        .await?;
-    let created = CreatedKey { name, value };
+    let created = CreatedKey {
+        name: created.key.name,
+        value: created.value,
+    };
     render(
         &state,
         &session,
@@ -153,11 +158,7 @@ pub(crate) async fn revoke(
     Posted { session, .. }: Posted,
 ) -> PageResult<Response> {
     let id: ApiKeyId = parse_id(&id, "API key")?;
-    state
-        .store()
-        .revoke_api_key(&session.workspace_id, &id)
-        .await
-        .or_not_found("API key")?;
+    state.app.revoke_api_key(&session.workspace_id, &id).await?;
     if id == session.api_key_id {
         // This session died with its key: say so on the sign-in page.
         let mut response = Redirect::to("/dashboard/sign-in?ended=1").into_response();

@@ -1,13 +1,14 @@
 //! The event catalog: the workspace's event types by category, and adding a custom type
-//! (validated by the API crate's own rules and messages).
+//! (through the same use case as the API, so with its rules and messages).
 
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::StatusCode;
+use usecases::EventTypeDraft;
 
 use crate::DashState;
-use crate::error::PageResult;
+use crate::error::{PageResult, use_case_status};
 use crate::form::Posted;
 use crate::session::SignedIn;
 use crate::views::{Ctx, Notice, page};
@@ -50,10 +51,7 @@ async fn render(
     added: Option<&str>,
 ) -> PageResult<Response> {
     let ctx = Ctx::new(state, session, "catalog").await?;
-    let types = state
-        .store()
-        .list_event_types(&session.workspace_id)
-        .await?;
+    let types = state.app.list_event_types(&session.workspace_id).await?;
     let mut categories: Vec<CategoryView> = Vec::new();
     for t in types {
         let prefix = format!("{}.*", t.name.split('.').next().unwrap_or(&t.name));
@@ -122,25 +120,16 @@ pub(crate) async fn create(
     State(state): State<DashState>,
     Posted { session, form }: Posted,
 ) -> PageResult<Response> {
-    let body = api::event_types::CreateEventType {
+    let draft = EventTypeDraft {
         name: form.text("type").trim().to_owned(),
         category: form.text("category").to_owned(),
         description: form.text("description").to_owned(),
     };
-    let entered = (
-        body.name.clone(),
-        body.category.clone(),
-        body.description.clone(),
-    );
-    let result = match api::event_types::definition(&body) {
-        Ok(def) => state
-            .store()
-            .create_event_type(&session.workspace_id, def)
-            .await
-            .map_err(|e| api::event_types::already_exists(e, &body.name)),
-        Err(error) => Err(error),
-    };
-    match result {
+    match state
+        .app
+        .add_event_type(&session.workspace_id, &draft)
+        .await
+    {
         Ok(created) => {
             let target = format!(
                 "/dashboard/event-types{}",
@@ -148,9 +137,10 @@ pub(crate) async fn create(
             );
             Ok(Redirect::to(&target).into_response())
         }
-        Err(error) if !error.status().is_server_error() => {
-            let status = error.status();
+        Err(error) if !use_case_status(&error).is_server_error() => {
+            let status = use_case_status(&error);
             let notice = Notice::error(error.to_string());
+            let entered = (draft.name, draft.category, draft.description);
             render(&state, &session, status, notice, entered, None).await
         }
         Err(error) => Err(error.into()),

@@ -3,11 +3,13 @@
 //! Invariants: every failure a page cannot show inline becomes an error page with the
 //! right status; a 4xx says what went wrong and what to do; a 5xx never shows its cause
 //! (it may name files, SQL or hosts) — the cause is logged with its whole source chain,
-//! exactly like the API's errors, which most of these wrap.
+//! exactly like the API's errors. A use case's refusal keeps its own sentence, the one
+//! the API answers with; only "not found" is worded here.
 
 use askama::Template;
 use axum::response::{Html, IntoResponse, Response};
 use http::StatusCode;
+use usecases::{Truncated, UseCaseError, source_chain};
 
 use crate::views::Ctx;
 
@@ -20,17 +22,26 @@ pub enum PageError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
-    /// What the API would answer: validation, conflicts, store failures.
-    #[error(transparent)]
-    Api(#[from] api::ApiError),
+    /// What a use case refused or failed with: validation, conflicts, store failures.
+    #[error("{}", use_case_message(.0))]
+    UseCase(#[from] UseCaseError),
     #[error("rendering a page failed")]
     Render(#[from] askama::Error),
 }
 
-impl From<store::StoreError> for PageError {
-    fn from(error: store::StoreError) -> Self {
-        Self::Api(error.into())
+fn use_case_message(error: &UseCaseError) -> String {
+    match error {
+        UseCaseError::NotFound { kind, .. } => format!(
+            "There is no {kind} here: it may have been deleted, or it belongs to another \
+             workspace."
+        ),
+        other => other.to_string(),
     }
+}
+
+/// The status a use case's error answers with, the same as the API's.
+pub fn use_case_status(error: &UseCaseError) -> StatusCode {
+    StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 pub type PageResult<T> = Result<T, PageError>;
@@ -41,7 +52,7 @@ impl PageError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Api(e) => e.status(),
+            Self::UseCase(e) => use_case_status(e),
             Self::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -77,7 +88,7 @@ impl IntoResponse for PageError {
         if status.is_server_error() {
             tracing::error!(
                 status = status.as_u16(),
-                error = %api::error::source_chain(&self),
+                error = %source_chain(&self),
                 "dashboard request failed"
             );
         }
@@ -94,34 +105,8 @@ impl IntoResponse for PageError {
     }
 }
 
-/// Turns a store `NotFound` into a 404 page naming what was looked for.
-pub trait OrNotFound<T> {
-    fn or_not_found(self, what: &str) -> PageResult<T>;
-}
-
-impl<T> OrNotFound<T> for store::Result<T> {
-    fn or_not_found(self, what: &str) -> PageResult<T> {
-        self.map_err(|error| not_found_as(error, what))
-    }
-}
-
-/// A store error, where `NotFound` means there is no such `what`.
-pub fn not_found_as(error: store::StoreError, what: &str) -> PageError {
-    match error {
-        store::StoreError::NotFound => PageError::NotFound(format!(
-            "There is no {what} here: it may have been deleted, or it belongs to another \
-             workspace."
-        )),
-        other => other.into(),
-    }
-}
-
 /// Parses an id from a path; a malformed one is a 404, like an unknown one.
 pub fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> PageResult<T> {
-    text.parse().map_err(|_| {
-        PageError::NotFound(format!(
-            "There is no {what} `{}`.",
-            api::error::Truncated(text, 64)
-        ))
-    })
+    text.parse()
+        .map_err(|_| PageError::NotFound(format!("There is no {what} `{}`.", Truncated(text, 64))))
 }

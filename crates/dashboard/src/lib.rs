@@ -14,9 +14,10 @@
 //!   SameSite=Strict cookie, and the store holds only that id's hash.
 //! - Every POST carries the session's CSRF token in a form field, checked in constant
 //!   time before anything else happens ([`form`]); without it the answer is a 403 page.
-//! - Handlers speak to the store and validate exactly as the API does, through the API
-//!   crate's own functions, so a URL or a subscription refused by one is refused by the
-//!   other with the same message; they wake or resync lanes after the same changes.
+//! - Handlers parse the form, call the same use case as the API ([`usecases`]) and render
+//!   its answer, so a URL or a subscription refused by one is refused by the other with
+//!   the same message, and the lanes hear of the same changes. No handler speaks to the
+//!   store, and this crate does not know the API.
 //! - Nothing here is cacheable, framable or allowed to run inline script ([`headers`]).
 
 mod activity;
@@ -44,7 +45,7 @@ pub use error::PageError;
 /// How long a session lives after sign-in, unless configured otherwise: a working day.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
-/// What the dashboard needs to know beyond the API's state.
+/// What the dashboard needs to know beyond the application's settings.
 #[derive(Debug, Clone)]
 pub struct DashboardConfig {
     /// A session ends this long after sign-in, whatever happens in between.
@@ -65,29 +66,17 @@ impl DashboardConfig {
     }
 }
 
-/// What every dashboard handler shares: the API's state (store, configuration, lane
-/// wake-ups) and the dashboard's own settings.
+/// What every dashboard handler shares: the use cases (the same the API calls) and the
+/// dashboard's own settings.
 #[derive(Clone)]
 pub struct DashState {
-    pub app: api::AppState,
+    pub app: usecases::Application,
     pub config: Arc<DashboardConfig>,
-}
-
-impl DashState {
-    fn store(&self) -> &dyn store::Store {
-        &*self.app.store
-    }
-
-    fn url_policy(&self) -> domain::UrlPolicy {
-        domain::UrlPolicy {
-            dev: self.app.config.dev,
-        }
-    }
 }
 
 /// The whole dashboard, ready to merge beside the API's router (it has no fallback of
 /// its own, so the API's 404 stays the one fallback).
-pub fn router(app: api::AppState, config: DashboardConfig) -> Router {
+pub fn router(app: usecases::Application, config: DashboardConfig) -> Router {
     let state = DashState {
         app,
         config: Arc::new(config),

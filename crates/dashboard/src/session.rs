@@ -211,7 +211,7 @@ impl FromRequestParts<DashState> for SignedIn {
         };
         let id_hash = hash_session_id(id);
         let session = state
-            .store()
+            .app
             .find_session(&id_hash)
             .await
             .map_err(|e| PageError::from(e).into_response())?;

@@ -15,7 +15,6 @@ use askama::Template;
 use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
-use domain::api_key::hash_key;
 use http::StatusCode;
 use http::header::SET_COOKIE;
 use store::NewSession;
@@ -109,7 +108,7 @@ pub(crate) async fn sign_in(
     let found = if key.is_empty() {
         None
     } else {
-        state.store().find_api_key(&hash_key(key)).await?
+        state.app.recognise_key(key).await?
     };
     let Some(key) = found else {
         let message = if form.text("api_key").trim().is_empty() {
@@ -130,8 +129,8 @@ pub(crate) async fn sign_in(
     let ttl =
         chrono::Duration::from_std(state.config.session_ttl).unwrap_or(chrono::Duration::hours(12));
     state
-        .store()
-        .create_session(NewSession {
+        .app
+        .open_session(NewSession {
             id_hash: hash_session_id(&id),
             workspace_id: key.workspace_id,
             api_key_id: key.id,
@@ -164,7 +163,7 @@ pub(crate) async fn sign_out(
     headers: http::HeaderMap,
     Posted { session, .. }: Posted,
 ) -> PageResult<Response> {
-    state.store().delete_session(session.id_hash()).await?;
+    state.app.close_session(session.id_hash()).await?;
     let mut response = Redirect::to("/dashboard/sign-in?signed_out=1").into_response();
     let (name, value) = clear_session_cookie(secure(&state, &headers));
     response.headers_mut().append(name, value);

@@ -27,7 +27,7 @@ impl Ctx {
         session: &SignedIn,
         active: &'static str,
     ) -> PageResult<Ctx> {
-        let workspace = state.store().get_workspace(&session.workspace_id).await?;
+        let workspace = state.app.get_workspace(&session.workspace_id).await?;
         Ok(Ctx {
             signed_in: true,
             csrf: session.csrf.clone(),

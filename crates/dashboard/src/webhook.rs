@@ -5,27 +5,23 @@
 //! Invariants:
 //! - The secret is in the page only when asked for (`?reveal=1`); every answer is
 //!   `no-store`, so it stays out of caches.
-//! - A test event goes through the normal delivery path (`Store::publish` with
-//!   `only_webhook`), exactly as `POST /v1/webhooks/{id}/test` sends it, and the page
-//!   then follows its delivery in the log.
-//! - Every change wakes the endpoint's lane after the store committed it, as the API
-//!   does (a rotation signs the next attempt with the new secret; a re-enabled endpoint
-//!   starts delivering its backlog; a deleted one stops).
+//! - A test event is sent by the same use case as `POST /v1/webhooks/{id}/test` (the
+//!   normal delivery path), and the page then follows its delivery in the log.
+//! - Changes go through the same use cases as the API's, which notify the endpoint's lane
+//!   after the store committed (a rotation signs the next attempt with the new secret; a
+//!   re-enabled endpoint starts delivering its backlog; a deleted one stops).
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, Utc};
 use domain::WebhookId;
-use domain::catalog::TEST_EVENT_TYPE;
-use domain::signature::generate_secret;
 use http::StatusCode;
-use serde_json::value::RawValue;
-use store::{NewEvent, WebhookPatch};
+use usecases::{UseCaseError, WebhookChanges};
 
 use crate::DashState;
 use crate::activity::{ActivityView, LogQuery, activity_view};
-use crate::error::{OrNotFound, PageResult, not_found_as, parse_id};
+use crate::error::{PageResult, parse_id, use_case_status};
 use crate::form::Posted;
 use crate::session::SignedIn;
 use crate::views::{Ctx, Notice, When, duration, millis, page, rate, when};
@@ -80,18 +76,14 @@ pub(crate) async fn render(
     status: StatusCode,
     notice: Option<Notice>,
 ) -> PageResult<Response> {
-    let hook = state
-        .store()
-        .get_webhook(&session.workspace_id, id)
-        .await
-        .or_not_found("webhook")?;
+    let hook = state.app.get_webhook(&session.workspace_id, id).await?;
     let ctx = Ctx::new(state, session, "webhooks").await?;
     let stats = state
-        .store()
+        .app
         .webhook_stats(&session.workspace_id, id, Utc::now() - Duration::hours(24))
         .await?;
     let log = activity_view(state, session, &hook, q).await?;
-    let grace = state.app.config.secret_grace;
+    let grace = state.app.settings().secret_grace;
     let notice = notice.or_else(|| match q.done.as_deref() {
         Some("created") => Notice::success(
             "Webhook created. Copy its signing secret into your receiver now; you can reveal \
@@ -142,6 +134,22 @@ pub(crate) async fn render(
     page(status, &template)
 }
 
+/// The webhook's page again, with a conflict's message above it; any other error is the
+/// error page.
+async fn refused(
+    state: &DashState,
+    session: &SignedIn,
+    id: &WebhookId,
+    error: UseCaseError,
+) -> PageResult<Response> {
+    if !matches!(error, UseCaseError::Conflict(_)) {
+        return Err(error.into());
+    }
+    let notice = Notice::error(error.to_string());
+    let q = LogQuery::default();
+    render(state, session, id, &q, use_case_status(&error), notice).await
+}
+
 /// Send Test Event: a `webhook.test` event (`{"test": true}`) to this endpoint alone.
 pub(crate) async fn send_test(
     State(state): State<DashState>,
@@ -149,48 +157,14 @@ pub(crate) async fn send_test(
     Posted { session, .. }: Posted,
 ) -> PageResult<Response> {
     let id: WebhookId = parse_id(&id, "webhook")?;
-    let hook = state
-        .store()
-        .get_webhook(&session.workspace_id, &id)
-        .await
-        .or_not_found("webhook")?;
-    if !hook.enabled {
-        // The API's refusal (`POST /v1/webhooks/{id}/test`), word for word.
-        let message = format!(
-            "Webhook `{id}` is disabled, so it receives nothing, test events included. Enable it first."
-        );
-        let q = LogQuery::default();
-        return render(
-            &state,
-            &session,
-            &id,
-            &q,
-            StatusCode::CONFLICT,
-            Notice::error(message),
-        )
-        .await;
+    match state.app.send_test_event(&session.workspace_id, &id).await {
+        Ok(published) => Ok(Redirect::to(&format!(
+            "/dashboard/webhooks/{id}?test={}#activity",
+            published.event.id
+        ))
+        .into_response()),
+        Err(error) => refused(&state, &session, &id, error).await,
     }
-    let data = RawValue::from_string(r#"{"test":true}"#.to_owned()).expect("literal JSON");
-    let published = state
-        .store()
-        .publish(NewEvent {
-            workspace_id: session.workspace_id.clone(),
-            event_type: TEST_EVENT_TYPE.to_owned(),
-            data,
-            metadata: None,
-            idempotency_key: None,
-            only_webhook: Some(id.clone()),
-        })
-        .await
-        .or_not_found("webhook")?;
-    if !published.webhooks.is_empty() {
-        (state.app.wake_lanes)(&published.webhooks);
-    }
-    Ok(Redirect::to(&format!(
-        "/dashboard/webhooks/{id}?test={}#activity",
-        published.event.id
-    ))
-    .into_response())
 }
 
 /// A new signing secret; the old one keeps signing for the grace period.
@@ -200,17 +174,7 @@ pub(crate) async fn rotate(
     Posted { session, .. }: Posted,
 ) -> PageResult<Response> {
     let id: WebhookId = parse_id(&id, "webhook")?;
-    state
-        .store()
-        .rotate_secret(
-            &session.workspace_id,
-            &id,
-            generate_secret(),
-            state.app.config.secret_grace,
-        )
-        .await
-        .or_not_found("webhook")?;
-    (state.app.resync_lanes)(std::slice::from_ref(&id));
+    state.app.rotate_secret(&session.workspace_id, &id).await?;
     Ok(Redirect::to(&format!(
         "/dashboard/webhooks/{id}?done=rotated&reveal=1#secret"
     ))
@@ -224,32 +188,17 @@ pub(crate) async fn set_enabled(
 ) -> PageResult<Response> {
     let id: WebhookId = parse_id(&id, "webhook")?;
     let enabled = form.get("enabled") == Some("true");
-    let patch = WebhookPatch {
+    let changes = WebhookChanges {
         enabled: Some(enabled),
-        ..WebhookPatch::default()
+        ..WebhookChanges::default()
     };
-    match state
-        .store()
-        .update_webhook(&session.workspace_id, &id, patch)
+    if let Err(error) = state
+        .app
+        .update_webhook(&session.workspace_id, &id, changes)
         .await
     {
-        Ok(_) => {}
-        Err(store::StoreError::LimitReached { limit }) => {
-            let error = api::ApiError::LimitReached { limit };
-            let q = LogQuery::default();
-            return render(
-                &state,
-                &session,
-                &id,
-                &q,
-                error.status(),
-                Notice::error(error.to_string()),
-            )
-            .await;
-        }
-        Err(other) => return Err(not_found_as(other, "webhook")),
+        return refused(&state, &session, &id, error).await;
     }
-    (state.app.resync_lanes)(std::slice::from_ref(&id));
     let done = if enabled { "enabled" } else { "disabled" };
     Ok(Redirect::to(&format!("/dashboard/webhooks/{id}?done={done}")).into_response())
 }
@@ -269,11 +218,7 @@ pub(crate) async fn confirm_delete(
     Path(id): Path<String>,
 ) -> PageResult<Response> {
     let id: WebhookId = parse_id(&id, "webhook")?;
-    let hook = state
-        .store()
-        .get_webhook(&session.workspace_id, &id)
-        .await
-        .or_not_found("webhook")?;
+    let hook = state.app.get_webhook(&session.workspace_id, &id).await?;
     let ctx = Ctx::new(&state, &session, "webhooks").await?;
     page(
         StatusCode::OK,
@@ -291,12 +236,6 @@ pub(crate) async fn delete(
     Posted { session, .. }: Posted,
 ) -> PageResult<Response> {
     let id: WebhookId = parse_id(&id, "webhook")?;
-    state
-        .store()
-        .delete_webhook(&session.workspace_id, &id)
-        .await
-        .or_not_found("webhook")?;
-    // A lane sleeping in backoff learns now that its endpoint is gone.
-    (state.app.resync_lanes)(std::slice::from_ref(&id));
+    state.app.delete_webhook(&session.workspace_id, &id).await?;
     Ok(Redirect::to("/dashboard/webhooks?done=deleted").into_response())
 }

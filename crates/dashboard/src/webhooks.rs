@@ -1,9 +1,8 @@
 //! Settings › Integrations › Webhooks: the list of endpoints, and Create Webhook.
 //!
 //! Invariants:
-//! - A webhook created here passes exactly the API's checks, in the API's order
-//!   (description, events, URL), through the API crate's functions; a refusal shows the
-//!   API's message above the form, with what the user entered kept.
+//! - A webhook created here goes through the same use case as the API's (same checks, same
+//!   order); a refusal shows its message above the form, with what the user entered kept.
 //! - The events form offers every type of the workspace's catalog grouped by category,
 //!   a "whole group" choice per type prefix (`user.*`, which also covers types added
 //!   later) and "all events" (`*`).
@@ -15,12 +14,12 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, Utc};
-use domain::signature::generate_secret;
 use http::StatusCode;
-use store::{EventType, NewWebhook, PageRequest};
+use store::{EventType, PageRequest};
+use usecases::{UseCaseError, WebhookDraft};
 
 use crate::DashState;
-use crate::error::PageResult;
+use crate::error::{PageResult, use_case_status};
 use crate::form::Posted;
 use crate::session::SignedIn;
 use crate::views::{Ctx, Notice, page, query, rate};
@@ -68,14 +67,14 @@ pub(crate) async fn list(
         cursor: q.cursor.filter(|c| !c.is_empty()),
     };
     let hooks = state
-        .store()
+        .app
         .list_webhooks(&session.workspace_id, page_request)
         .await?;
     let since = Utc::now() - Duration::hours(24);
     let mut rows = Vec::with_capacity(hooks.data.len());
     for hook in hooks.data {
         let stats = state
-            .store()
+            .app
             .webhook_stats(&session.workspace_id, &hook.id, since)
             .await?;
         rows.push(WebhookRow {
@@ -202,10 +201,7 @@ async fn form_page(
 ) -> PageResult<Response> {
     let (url, description, events) = entered;
     let ctx = Ctx::new(state, session, "webhooks").await?;
-    let catalog = state
-        .store()
-        .list_event_types(&session.workspace_id)
-        .await?;
+    let catalog = state.app.list_event_types(&session.workspace_id).await?;
     let chosen: BTreeSet<String> = events.iter().cloned().collect();
     let template = NewWebhookPage {
         ctx,
@@ -214,7 +210,7 @@ async fn form_page(
         all_checked: chosen.contains("*"),
         categories: categories(catalog, &chosen),
         notice,
-        dev: state.app.config.dev,
+        dev: state.app.settings().dev,
     };
     page(status, &template)
 }
@@ -235,54 +231,30 @@ pub(crate) async fn create(
         form.text("description"),
         form.all("events"),
     );
-    match validated(&state, &session, url, description, &events).await {
-        Ok(new) => match state
-            .store()
-            .create_webhook(&session.workspace_id, new)
-            .await
-        {
-            Ok(hook) => Ok(Redirect::to(&format!(
-                "/dashboard/webhooks/{}?done=created&reveal=1",
-                hook.id
-            ))
-            .into_response()),
-            Err(error) => {
-                let error = api::ApiError::from(error);
-                refuse(&state, &session, (url, description, &events), error).await
-            }
-        },
+    let draft = WebhookDraft {
+        url: url.to_owned(),
+        events: events.clone(),
+        description: description.to_owned(),
+        enabled: true,
+    };
+    match state.app.create_webhook(&session.workspace_id, draft).await {
+        Ok(hook) => Ok(Redirect::to(&format!(
+            "/dashboard/webhooks/{}?done=created&reveal=1",
+            hook.id
+        ))
+        .into_response()),
         Err(error) => refuse(&state, &session, (url, description, &events), error).await,
     }
 }
 
-/// The API's checks, in the API's order.
-async fn validated(
-    state: &DashState,
-    session: &SignedIn,
-    url: &str,
-    description: &str,
-    events: &[String],
-) -> Result<NewWebhook, api::ApiError> {
-    let description = api::webhooks::description(description)?;
-    let events = api::webhooks::subscriptions(&state.app, &session.workspace_id, events).await?;
-    let url = api::destination::check_destination(state.url_policy(), url).await?;
-    Ok(NewWebhook {
-        url: url.into(),
-        description,
-        events,
-        enabled: true,
-        secret: generate_secret(),
-    })
-}
-
-/// Shows the form again with the API's message, or the error page for a 5xx.
+/// Shows the form again with the use case's message, or the error page for a 5xx.
 async fn refuse(
     state: &DashState,
     session: &SignedIn,
     entered: (&str, &str, &[String]),
-    error: api::ApiError,
+    error: UseCaseError,
 ) -> PageResult<Response> {
-    let status = error.status();
+    let status = use_case_status(&error);
     if status.is_server_error() {
         return Err(error.into());
     }

@@ -131,27 +131,34 @@ pub async fn run(
 
     let waker = dispatcher.clone();
     let resyncer = dispatcher.clone();
-    let state = api::AppState {
-        store: store.clone(),
-        config: api::ApiConfig {
+    // The use cases tell the dispatcher's lanes what they committed; both edges share them.
+    let application = usecases::Application::new(
+        store.clone(),
+        usecases::Settings {
             dev: settings.dev,
+            secret_grace: settings.secret_grace,
+            payload_rules: settings.payload_rules,
+        },
+        Arc::new(usecases::LaneCallbacks {
+            wake: move |ids: &[domain::WebhookId]| waker.wake(ids),
+            resync: move |ids: &[domain::WebhookId]| resyncer.resync(ids),
+        }),
+    );
+    let state = api::AppState {
+        app: application.clone(),
+        config: api::ApiConfig {
             operator_key: settings
                 .operator_key
                 .as_ref()
                 .map(|key| key.expose().to_owned()),
             max_body_bytes: settings.max_body_bytes,
-            payload_rules: settings.payload_rules,
-            secret_grace: settings.secret_grace,
             rate_limit: settings.rate_limit,
         },
-        wake_lanes: Arc::new(move |ids| waker.wake(ids)),
-        resync_lanes: Arc::new(move |ids| resyncer.resync(ids)),
         limiter: Arc::new(api::rate_limit::RateLimiter::new(settings.rate_limit)),
         dispatcher_alive: Some(dispatcher_liveness(dispatcher.clone())),
     };
-    // The dashboard shares the API's state: the same store, URL policy and lane wake-ups.
     let dashboard = dashboard::router(
-        state.clone(),
+        application,
         dashboard::DashboardConfig::for_service(settings.dev),
     );
     let app = api::router_with(state, metrics::router(metrics_handle)).merge(dashboard);

@@ -114,14 +114,19 @@ pub async fn setup_with(options: Options) -> App {
 
     let published = Arc::new(Mutex::new(Vec::new()));
     let record = published.clone();
-    let config = ApiConfig {
+    let lanes = usecases::LaneCallbacks::both(move |ids: &[WebhookId]| {
+        record.lock().unwrap().push(ids.to_vec());
+    });
+    let settings = usecases::Settings {
         dev: options.dev,
+        ..usecases::Settings::default()
+    };
+    let app = usecases::Application::new(store.clone(), settings, Arc::new(lanes));
+    let config = ApiConfig {
         operator_key: options.operator_key,
         ..ApiConfig::default()
     };
-    let mut state = AppState::new(store.clone(), config, move |ids: &[WebhookId]| {
-        record.lock().unwrap().push(ids.to_vec());
-    });
+    let mut state = AppState::new(app, config);
     state.dispatcher_alive = options.dispatcher_alive;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -104,15 +104,17 @@ pub async fn setup_with(options: Options) -> App {
         .expect("a fresh store creates `default`");
     let woken = Arc::new(Mutex::new(Vec::new()));
     let record = woken.clone();
-    let config = api::ApiConfig {
-        dev: options.dev,
-        ..api::ApiConfig::default()
-    };
-    let state = api::AppState::new(store.clone(), config, move |ids: &[WebhookId]| {
+    let lanes = usecases::LaneCallbacks::both(move |ids: &[WebhookId]| {
         record.lock().unwrap().push(ids.to_vec());
     });
+    let settings = usecases::Settings {
+        dev: options.dev,
+        ..usecases::Settings::default()
+    };
+    let application = usecases::Application::new(store.clone(), settings, Arc::new(lanes));
+    let state = api::AppState::new(application.clone(), api::ApiConfig::default());
     let dashboard = router(
-        state.clone(),
+        application,
         DashboardConfig {
             session_ttl: options.session_ttl,
             secure_cookies: options.secure_cookies,

@@ -5,7 +5,8 @@
 //! resolved and refused if it does not resolve in time or if ANY of its addresses is not
 //! public (one private record is enough to reach an internal host).
 //!
-//! This is a courtesy check that gives the user an early, clear 422. It is not the SSRF
+//! This is a courtesy check that gives the user an early, clear refusal (a 422 in the API, a
+//! message above the dashboard's form). It is not the SSRF
 //! defence: DNS can change after registration, so the sender checks the address it
 //! actually connects to at every attempt.
 
@@ -16,10 +17,10 @@ use domain::{UrlPolicy, classify_ip};
 use url::{Host, Url};
 
 use crate::DNS_TIMEOUT;
-use crate::error::{ApiError, ApiResult, Truncated};
+use crate::error::{Truncated, UseCaseError, UseCaseResult};
 
 /// Checks `text` and answers the parsed URL, resolving DNS names with the system resolver.
-pub async fn check_destination(policy: UrlPolicy, text: &str) -> ApiResult<Url> {
+pub async fn check_destination(policy: UrlPolicy, text: &str) -> UseCaseResult<Url> {
     check_destination_with(policy, text, system_resolve).await
 }
 
@@ -36,14 +37,14 @@ pub async fn check_destination_with<R, F>(
     policy: UrlPolicy,
     text: &str,
     resolve: R,
-) -> ApiResult<Url>
+) -> UseCaseResult<Url>
 where
     R: FnOnce(String, u16) -> F,
     F: Future<Output = Result<Vec<IpAddr>, String>>,
 {
-    let url = policy
-        .check_url(text.trim())
-        .map_err(|e| ApiError::UrlNotAllowed(format!("The webhook URL is not allowed: {e}.")))?;
+    let url = policy.check_url(text.trim()).map_err(|e| {
+        UseCaseError::UrlNotAllowed(format!("The webhook URL is not allowed: {e}."))
+    })?;
     if policy.dev {
         return Ok(url);
     }
@@ -54,7 +55,7 @@ where
     let name = name.to_owned();
     let port = url.port_or_known_default().unwrap_or(443);
     let unresolvable = |why: &str| {
-        ApiError::UrlNotAllowed(format!(
+        UseCaseError::UrlNotAllowed(format!(
             "The webhook URL is not allowed: its host `{}` {why}. Register a URL whose host has a \
              public DNS record.",
             Truncated(&name, 253)
@@ -82,7 +83,7 @@ where
         } else {
             "a"
         };
-        return Err(ApiError::UrlNotAllowed(format!(
+        return Err(UseCaseError::UrlNotAllowed(format!(
             "The webhook URL is not allowed: its host `{name}` resolves to {ip}, {article} {class} \
              address; webhooks are delivered only to public addresses (use --dev to allow it \
              during development)."

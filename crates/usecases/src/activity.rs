@@ -1,0 +1,239 @@
+//! Events and their deliveries: publishing, the activity log, manual re-sends (retry,
+//! replay) and an endpoint's numbers.
+//!
+//! Invariants:
+//! - A publish is answered only after the store committed the event and its deliveries;
+//!   only then are the endpoints' lanes woken. A repeated idempotency key answers the
+//!   first event and wakes nothing.
+//! - `data` and `metadata` stay `RawValue`s to the store, so the bytes the producer sent
+//!   are the bytes delivered; both must be JSON objects.
+//! - A webhook or delivery of another workspace is `NotFound`, like one that does not
+//!   exist; listing the deliveries of one is `NotFound`, not an empty list.
+//! - A retried or replayed delivery goes back to its original place in the endpoint's
+//!   order (its `seq`); after the store committed the re-opening, the lane is resynced.
+//!   A disabled endpoint receives nothing, so re-sending to one is refused.
+
+use chrono::{DateTime, Utc};
+use domain::{DeliveryId, EventId, WebhookId, WorkspaceId, validate_type_name};
+use serde_json::value::RawValue;
+use store::{
+    Attempt, Delivery, DeliveryFilter, Event, EventFilter, NewEvent, Page, PageRequest, Published,
+    ReplayFilter, WebhookStats,
+};
+
+use crate::Application;
+use crate::error::{FoundOr, Resource, UseCaseError, UseCaseResult};
+
+/// An event to publish, as the producer sent it.
+#[derive(Debug)]
+pub struct EventDraft {
+    pub event_type: String,
+    pub data: Box<RawValue>,
+    /// Absent means none (delivered as `{}`).
+    pub metadata: Option<Box<RawValue>>,
+    pub idempotency_key: Option<String>,
+}
+
+/// Refuses a value that is not a JSON object, naming the field and what it got.
+/// Refuses a value that breaks the payload rules (which receivers could not read, so it
+/// would block its endpoints' lanes), naming the field and the rule.
+fn require_payload_rules(
+    field: &'static str,
+    value: &RawValue,
+    rules: domain::PayloadRules,
+) -> UseCaseResult<()> {
+    domain::check_payload(value.get(), rules)
+        .map_err(|rule| UseCaseError::validation(field, format!("`{field}` {rule}.")))
+}
+
+/// Refuses a value that is not a JSON object, naming the field and what it got.
+fn require_object(field: &'static str, value: &RawValue) -> UseCaseResult<()> {
+    let text = value.get().trim_start();
+    let got = match text.as_bytes().first() {
+        Some(b'{') => return Ok(()),
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    };
+    Err(UseCaseError::validation(
+        field,
+        format!(
+            "`{field}` must be a JSON object (for example {{\"user_id\": \"usr_9x2k4m7\"}}), not {got}."
+        ),
+    ))
+}
+
+impl Application {
+    /// Publishes an event to every matching enabled endpoint of the workspace.
+    pub async fn publish(
+        &self,
+        workspace: &WorkspaceId,
+        draft: EventDraft,
+    ) -> UseCaseResult<Published> {
+        // A malformed name could never be added to the catalog, so say what is wrong with
+        // it rather than suggesting to add it.
+        validate_type_name(&draft.event_type)
+            .map_err(|e| UseCaseError::validation("type", e.to_string()))?;
+        let rules = self.settings().payload_rules;
+        require_object("data", &draft.data)?;
+        require_payload_rules("data", &draft.data, rules)?;
+        if let Some(metadata) = &draft.metadata {
+            require_object("metadata", metadata)?;
+            require_payload_rules("metadata", metadata, rules)?;
+        }
+        let new = NewEvent {
+            workspace_id: workspace.clone(),
+            event_type: draft.event_type,
+            data: draft.data,
+            metadata: draft.metadata,
+            idempotency_key: draft.idempotency_key,
+            only_webhook: None,
+        };
+        let published = self.store.publish(new).await?;
+        self.woken_by(&published);
+        Ok(published)
+    }
+
+    /// The workspace's events, newest first.
+    pub async fn list_events(
+        &self,
+        workspace: &WorkspaceId,
+        filter: EventFilter,
+        page: PageRequest,
+    ) -> UseCaseResult<Page<Event>> {
+        Ok(self.store.list_events(workspace, filter, page).await?)
+    }
+
+    /// One event with its deliveries (one per endpoint it went to, fewer once the log's
+    /// retention pruned some).
+    pub async fn get_event(
+        &self,
+        workspace: &WorkspaceId,
+        id: &EventId,
+    ) -> UseCaseResult<(Event, Vec<Delivery>)> {
+        let event = self
+            .store
+            .get_event(workspace, id)
+            .await
+            .found_or(Resource::Event, id)?;
+        Ok((event, self.event_deliveries(workspace, id).await?))
+    }
+
+    /// The deliveries of one event.
+    pub async fn event_deliveries(
+        &self,
+        workspace: &WorkspaceId,
+        id: &EventId,
+    ) -> UseCaseResult<Vec<Delivery>> {
+        self.store
+            .list_event_deliveries(workspace, id)
+            .await
+            .found_or(Resource::Event, id)
+    }
+
+    /// An endpoint's deliveries, newest first: the activity log.
+    pub async fn list_deliveries(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        filter: DeliveryFilter,
+        page: PageRequest,
+    ) -> UseCaseResult<Page<Delivery>> {
+        // Looked up first so that a foreign or deleted webhook is not an empty list.
+        self.get_webhook(workspace, webhook).await?;
+        self.store
+            .list_deliveries(workspace, webhook, filter, page)
+            .await
+            .found_or(Resource::Webhook, webhook)
+    }
+
+    /// One delivery with all its attempts, oldest first.
+    pub async fn get_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> UseCaseResult<(Delivery, Vec<Attempt>)> {
+        self.store
+            .get_delivery(workspace, id)
+            .await
+            .found_or(Resource::Delivery, id)
+    }
+
+    /// Re-sends one delivery now, whatever its status (delivered and expired ones too).
+    pub async fn retry_delivery(
+        &self,
+        workspace: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> UseCaseResult<Delivery> {
+        let (delivery, _) = self.get_delivery(workspace, id).await?;
+        self.require_enabled(workspace, &delivery.webhook_id)
+            .await?;
+        let delivery = self
+            .store
+            .retry_delivery(workspace, id)
+            .await
+            .found_or(Resource::Delivery, id)?;
+        self.lanes
+            .resync(std::slice::from_ref(&delivery.webhook_id));
+        Ok(delivery)
+    }
+
+    /// Re-sends every delivery of one endpoint that `filter` selects, in their original
+    /// order; answers how many were re-opened.
+    pub async fn replay_deliveries(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        filter: ReplayFilter,
+    ) -> UseCaseResult<u64> {
+        self.require_enabled(workspace, webhook).await?;
+        let replayed = self
+            .store
+            .replay_deliveries(workspace, webhook, filter)
+            .await
+            .found_or(Resource::Webhook, webhook)?;
+        if replayed > 0 {
+            self.lanes.resync(std::slice::from_ref(webhook));
+        }
+        Ok(replayed)
+    }
+
+    /// One endpoint's attempts made at or after `since`: counts, success rate, percentiles.
+    pub async fn webhook_stats(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        since: DateTime<Utc>,
+    ) -> UseCaseResult<WebhookStats> {
+        self.store
+            .webhook_stats(workspace, webhook, since)
+            .await
+            .found_or(Resource::Webhook, webhook)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn only_objects_pass() {
+        require_object("data", &raw(r#"{"a":1}"#)).unwrap();
+        for (text, got) in [
+            ("[1]", "an array"),
+            ("\"x\"", "a string"),
+            ("true", "a boolean"),
+            ("null", "null"),
+            ("-1", "a number"),
+        ] {
+            let error = require_object("data", &raw(text)).unwrap_err().to_string();
+            assert!(error.ends_with(&format!("not {got}.")), "{error}");
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The application layer of Admin Webhooks: every use case, written once, between the
+//! edges (the JSON API, the dashboard) and the store.
+//!
+//! An edge parses its request, calls one method of [`Application`] and renders what it
+//! gets back; it never speaks to the store itself. Validation rules and their messages
+//! (field lengths, subscriptions, the destination URL check with its DNS resolution and
+//! SSRF policy, key names, event type definitions, "the webhook is disabled") live here,
+//! so the API and the dashboard refuse the same things with the same words.
+//!
+//! Invariants:
+//! - Every refusal is a typed [`UseCaseError`]; conflicts are [`Conflict`] kinds.
+//! - The dispatcher's lanes hear of a change through the [`LaneNotifier`], and only after
+//!   the store committed it: a publish wakes the lanes that received deliveries; a change
+//!   to an endpoint (update, rotation, deletion) or a re-send (retry, replay) resyncs its
+//!   lane, because a re-opened delivery keeps its place below what the lane has read.
+//!   No edge calls the notifier.
+
+mod activity;
+mod api_keys;
+mod catalog;
+pub mod destination;
+mod error;
+mod fields;
+mod webhooks;
+mod workspaces;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::{UrlPolicy, WebhookId};
+use store::{MigrationStatus, Store};
+
+pub use activity::EventDraft;
+pub use api_keys::CreatedKey;
+pub use catalog::EventTypeDraft;
+pub use error::{
+    Conflict, ErrorCategory, Refused, Resource, Truncated, UseCaseError, UseCaseResult,
+    source_chain,
+};
+pub use webhooks::{WebhookChanges, WebhookDraft};
+pub use workspaces::{CreatedWorkspace, MAX_WEBHOOK_LIMIT};
+
+/// How long registering a webhook may wait for its host name to resolve.
+pub const DNS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long a replaced signing secret keeps signing after a rotation, by default (SPEC §3).
+pub const DEFAULT_SECRET_GRACE: Duration = Duration::from_secs(24 * 3600);
+
+/// Tells the dispatcher's lanes that their endpoint's work or settings changed.
+pub trait LaneNotifier: Send + Sync {
+    /// New deliveries were committed for these endpoints: look for newer work now.
+    fn wake(&self, webhooks: &[WebhookId]);
+    /// These endpoints changed (settings, secrets, deletion) or had deliveries re-opened
+    /// in place: read the lane again from its first open delivery.
+    fn resync(&self, webhooks: &[WebhookId]);
+}
+
+/// A [`LaneNotifier`] made of two callbacks, one per kind of news.
+pub struct LaneCallbacks<W, R> {
+    pub wake: W,
+    pub resync: R,
+}
+
+impl<F: Fn(&[WebhookId]) + Clone> LaneCallbacks<F, F> {
+    /// One callback for both kinds of news (where no dispatcher tells them apart).
+    pub fn both(callback: F) -> Self {
+        Self {
+            wake: callback.clone(),
+            resync: callback,
+        }
+    }
+}
+
+impl<W, R> LaneNotifier for LaneCallbacks<W, R>
+where
+    W: Fn(&[WebhookId]) + Send + Sync,
+    R: Fn(&[WebhookId]) + Send + Sync,
+{
+    fn wake(&self, webhooks: &[WebhookId]) {
+        (self.wake)(webhooks);
+    }
+
+    fn resync(&self, webhooks: &[WebhookId]) {
+        (self.resync)(webhooks);
+    }
+}
+
+/// The parts of the service's configuration the rules depend on.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `--dev`: allow `http://` and non-public addresses for webhook URLs.
+    pub dev: bool,
+    /// `--secret-grace`: how long the secret replaced by a rotation keeps signing.
+    pub secret_grace: Duration,
+    /// `--max-payload-depth` and the other rules a published payload must follow.
+    pub payload_rules: domain::PayloadRules,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            dev: false,
+            secret_grace: DEFAULT_SECRET_GRACE,
+            payload_rules: domain::PayloadRules::default(),
+        }
+    }
+}
+
+/// The application: the store, the settings the rules need and the lanes to notify.
+/// Cheap to clone; every edge holds one.
+#[derive(Clone)]
+pub struct Application {
+    store: Arc<dyn Store>,
+    settings: Settings,
+    lanes: Arc<dyn LaneNotifier>,
+}
+
+impl Application {
+    pub fn new(store: Arc<dyn Store>, settings: Settings, lanes: Arc<dyn LaneNotifier>) -> Self {
+        Self {
+            store,
+            settings,
+            lanes,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn url_policy(&self) -> UrlPolicy {
+        UrlPolicy {
+            dev: self.settings.dev,
+        }
+    }
+
+    /// The store's schema against what this binary knows (for readiness probes).
+    pub async fn schema_status(&self) -> UseCaseResult<MigrationStatus> {
+        Ok(self.store.migrations().await?)
+    }
+}

@@ -1,0 +1,394 @@
+//! The rules of the use cases over a real SQLite store in a temporary directory: what is
+//! refused and with which typed error, and what the lanes are told after each commit.
+//!
+//! No network: URLs are in `--dev` (no DNS) or are refused before any lookup; the DNS
+//! rules themselves are tested beside the check (`destination`).
+
+use std::sync::{Arc, Mutex};
+
+use admin_webhooks_usecases::{
+    Application, Conflict, EventDraft, EventTypeDraft, LaneNotifier, Refused, Resource, Settings,
+    UseCaseError, WebhookChanges, WebhookDraft,
+};
+use chrono::{Duration, Utc};
+use domain::api_key::{generate_key, hash_key, key_hint};
+use domain::{WebhookId, WorkspaceId};
+use serde_json::value::RawValue;
+use store::sqlite::SqliteStore;
+use store::{ConflictKind, NewApiKey, OperationsStore, ReplayFilter};
+use tempfile::TempDir;
+
+/// Every notification, in order: `("wake" | "resync", endpoints)`.
+#[derive(Default)]
+struct Recorded(Mutex<Vec<(&'static str, Vec<WebhookId>)>>);
+
+impl LaneNotifier for Recorded {
+    fn wake(&self, webhooks: &[WebhookId]) {
+        self.0.lock().unwrap().push(("wake", webhooks.to_vec()));
+    }
+
+    fn resync(&self, webhooks: &[WebhookId]) {
+        self.0.lock().unwrap().push(("resync", webhooks.to_vec()));
+    }
+}
+
+impl Recorded {
+    fn take(&self) -> Vec<(&'static str, Vec<WebhookId>)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+struct Setup {
+    app: Application,
+    lanes: Arc<Recorded>,
+    workspace: WorkspaceId,
+    _dir: TempDir,
+}
+
+async fn setup(dev: bool) -> Setup {
+    let dir = TempDir::new().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
+    let key = generate_key();
+    let workspace = store
+        .bootstrap(NewApiKey {
+            name: "bootstrap".to_owned(),
+            hash: hash_key(&key),
+            hint: key_hint(&key),
+        })
+        .await
+        .unwrap()
+        .expect("a fresh store creates `default`");
+    let lanes = Arc::new(Recorded::default());
+    let settings = Settings {
+        dev,
+        ..Settings::default()
+    };
+    let app = Application::new(store, settings, lanes.clone());
+    Setup {
+        app,
+        lanes,
+        workspace: workspace.id,
+        _dir: dir,
+    }
+}
+
+fn draft(url: &str, events: &[&str]) -> WebhookDraft {
+    WebhookDraft {
+        url: url.to_owned(),
+        events: events.iter().map(|e| (*e).to_owned()).collect(),
+        description: String::new(),
+        enabled: true,
+    }
+}
+
+fn raw(text: &str) -> Box<RawValue> {
+    RawValue::from_string(text.to_owned()).unwrap()
+}
+
+fn event(event_type: &str, key: Option<&str>) -> EventDraft {
+    EventDraft {
+        event_type: event_type.to_owned(),
+        data: raw(r#"{"user_id":"usr_1"}"#),
+        metadata: None,
+        idempotency_key: key.map(str::to_owned),
+    }
+}
+
+#[track_caller]
+fn field_of(error: UseCaseError) -> &'static str {
+    match error {
+        UseCaseError::Validation { field, .. } => field,
+        other => panic!("not a validation error: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn webhook_checks_run_in_order_with_typed_refusals() {
+    let s = setup(true).await;
+    let ws = &s.workspace;
+    let mut long = draft("http://localhost/in", &[]);
+    long.description = "d".repeat(501);
+    let error = s.app.create_webhook(ws, long).await.unwrap_err();
+    assert_eq!(field_of(error), "description", "checked before `events`");
+
+    let error = s
+        .app
+        .create_webhook(ws, draft("http://localhost/in", &[]))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("at least one event type"),
+        "{error}"
+    );
+    assert_eq!(field_of(error), "events");
+
+    let error = s
+        .app
+        .create_webhook(ws, draft("http://localhost/in", &["nope.missing"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, UseCaseError::Conflict(Conflict::UnknownEventType(name)) if name == "nope.missing"),
+        "{error:?}"
+    );
+    // A group may name types that do not exist yet.
+    s.app
+        .create_webhook(ws, draft("http://localhost/in", &["nope.*"]))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn urls_outside_dev_are_checked_before_any_lookup() {
+    let s = setup(false).await;
+    let error = s
+        .app
+        .create_webhook(&s.workspace, draft("http://localhost/in", &["*"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, UseCaseError::UrlNotAllowed(_)), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("The webhook URL is not allowed")
+    );
+}
+
+#[tokio::test]
+async fn lanes_hear_of_committed_changes_only() {
+    let s = setup(true).await;
+    let ws = &s.workspace;
+    let hook = s
+        .app
+        .create_webhook(ws, draft("http://localhost/in", &["user.*"]))
+        .await
+        .unwrap();
+    assert!(s.lanes.take().is_empty(), "a new endpoint has no work");
+
+    let published = s
+        .app
+        .publish(ws, event("user.created", Some("k1")))
+        .await
+        .unwrap();
+    assert_eq!(s.lanes.take(), vec![("wake", vec![hook.id.clone()])]);
+    let again = s
+        .app
+        .publish(ws, event("user.created", Some("k1")))
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.event.id, published.event.id);
+    assert!(s.lanes.take().is_empty(), "a repeated key wakes nothing");
+
+    s.app
+        .update_webhook(ws, &hook.id, WebhookChanges::default())
+        .await
+        .unwrap();
+    assert!(s.lanes.take().is_empty(), "nothing changed");
+    let changes = WebhookChanges {
+        description: Some("billing".to_owned()),
+        ..WebhookChanges::default()
+    };
+    s.app.update_webhook(ws, &hook.id, changes).await.unwrap();
+    s.app.rotate_secret(ws, &hook.id).await.unwrap();
+    let delivery = &s
+        .app
+        .event_deliveries(ws, &published.event.id)
+        .await
+        .unwrap()[0];
+    s.app.retry_delivery(ws, &delivery.id).await.unwrap();
+    s.app.delete_webhook(ws, &hook.id).await.unwrap();
+    let resync = ("resync", vec![hook.id.clone()]);
+    assert_eq!(s.lanes.take(), vec![resync.clone(); 4]);
+
+    // Refused before the store: no notification.
+    let error = s.app.delete_webhook(ws, &hook.id).await.unwrap_err();
+    assert!(matches!(
+        error,
+        UseCaseError::NotFound {
+            kind: Resource::Webhook,
+            ..
+        }
+    ));
+    assert!(s.lanes.take().is_empty());
+}
+
+#[tokio::test]
+async fn a_disabled_webhook_refuses_tests_and_resends() {
+    let s = setup(true).await;
+    let ws = &s.workspace;
+    let hook = s
+        .app
+        .create_webhook(ws, draft("http://localhost/in", &["*"]))
+        .await
+        .unwrap();
+    let published = s
+        .app
+        .publish(ws, event("user.created", None))
+        .await
+        .unwrap();
+    let disable = WebhookChanges {
+        enabled: Some(false),
+        ..WebhookChanges::default()
+    };
+    s.app.update_webhook(ws, &hook.id, disable).await.unwrap();
+    s.lanes.take();
+
+    let refused = |refused| {
+        UseCaseError::Conflict(Conflict::WebhookDisabled {
+            webhook: hook.id.clone(),
+            refused,
+        })
+        .to_string()
+    };
+    let error = s.app.send_test_event(ws, &hook.id).await.unwrap_err();
+    assert_eq!(error.to_string(), refused(Refused::TestEvent));
+    assert!(error.to_string().contains("test events included"));
+
+    let delivery = &s
+        .app
+        .event_deliveries(ws, &published.event.id)
+        .await
+        .unwrap()[0];
+    let error = s.app.retry_delivery(ws, &delivery.id).await.unwrap_err();
+    assert_eq!(error.to_string(), refused(Refused::Resend));
+    let filter = ReplayFilter {
+        since: Utc::now() - Duration::hours(1),
+        until: None,
+        status: None,
+    };
+    let error = s
+        .app
+        .replay_deliveries(ws, &hook.id, filter)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("re-sends included"), "{error}");
+    assert!(s.lanes.take().is_empty());
+}
+
+#[tokio::test]
+async fn the_limit_of_enabled_webhooks_is_a_typed_conflict() {
+    let s = setup(true).await;
+    let ws = &s.workspace;
+    let error = s.app.set_webhook_limit(ws, 10_001).await.unwrap_err();
+    assert_eq!(field_of(error), "max_enabled_webhooks");
+    s.app.set_webhook_limit(ws, 1).await.unwrap();
+    s.app
+        .create_webhook(ws, draft("http://localhost/a", &["*"]))
+        .await
+        .unwrap();
+    let error = s
+        .app
+        .create_webhook(ws, draft("http://localhost/b", &["*"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        UseCaseError::Conflict(Conflict::LimitReached { limit: 1 })
+    ));
+}
+
+#[tokio::test]
+async fn catalog_keys_and_events_keep_their_rules() {
+    let s = setup(true).await;
+    let ws = &s.workspace;
+    let reserved = EventTypeDraft {
+        name: "webhook.test".to_owned(),
+        category: "Tests".to_owned(),
+        description: String::new(),
+    };
+    let error = s.app.add_event_type(ws, &reserved).await.unwrap_err();
+    assert!(
+        error.to_string().contains("reserved for test events"),
+        "{error}"
+    );
+    let paid = EventTypeDraft {
+        name: "invoice.paid".to_owned(),
+        category: " ".to_owned(),
+        description: String::new(),
+    };
+    assert_eq!(
+        field_of(s.app.add_event_type(ws, &paid).await.unwrap_err()),
+        "category"
+    );
+    let paid = EventTypeDraft {
+        category: "Billing".to_owned(),
+        ..paid
+    };
+    s.app.add_event_type(ws, &paid).await.unwrap();
+    let error = s.app.add_event_type(ws, &paid).await.unwrap_err();
+    assert!(matches!(
+        &error,
+        UseCaseError::Conflict(Conflict::Store(ConflictKind::EventTypeExists(name))) if name == "invoice.paid"
+    ));
+
+    assert_eq!(
+        field_of(s.app.create_api_key(ws, "  ").await.unwrap_err()),
+        "name"
+    );
+    let created = s.app.create_api_key(ws, " ci ").await.unwrap();
+    assert_eq!(created.key.name, "ci");
+    let found = s.app.recognise_key(&created.value).await.unwrap();
+    assert_eq!(found.map(|k| k.id), Some(created.key.id.clone()));
+    s.app.revoke_api_key(ws, &created.key.id).await.unwrap();
+    assert!(s.app.recognise_key(&created.value).await.unwrap().is_none());
+
+    let mut array = event("user.created", None);
+    array.data = raw("[1]");
+    assert_eq!(
+        field_of(s.app.publish(ws, array).await.unwrap_err()),
+        "data"
+    );
+    assert_eq!(
+        field_of(
+            s.app
+                .publish(ws, event("Bad Type", None))
+                .await
+                .unwrap_err()
+        ),
+        "type"
+    );
+    let error = s
+        .app
+        .publish(ws, event("nope.missing", None))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        UseCaseError::Conflict(Conflict::UnknownEventType(_))
+    ));
+}
+
+#[tokio::test]
+async fn another_workspace_sees_nothing() {
+    let s = setup(true).await;
+    let hook = s
+        .app
+        .create_webhook(&s.workspace, draft("http://localhost/in", &["*"]))
+        .await
+        .unwrap();
+    let other = s.app.create_workspace("Other").await.unwrap();
+    assert_eq!(other.first_key.key.name, "Initial key");
+    let error = s
+        .app
+        .get_webhook(&other.workspace.id, &hook.id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, UseCaseError::NotFound { kind: Resource::Webhook, id } if *id == hook.id.to_string()),
+        "{error:?}"
+    );
+    let page = store::PageRequest {
+        limit: 10,
+        cursor: None,
+    };
+    let error = s
+        .app
+        .list_deliveries(&other.workspace.id, &hook.id, Default::default(), page)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, UseCaseError::NotFound { .. }),
+        "not an empty list"
+    );
+}
