@@ -61,10 +61,10 @@ use chrono::{DateTime, Utc};
 use domain::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 
 pub use model::*;
-pub use sealing::{SealingError, SecretCipher};
 pub use operations::{
     AlertCondition, EndpointBacklog, MigrationStatus, NewAlert, alert_idempotency_key,
 };
+pub use sealing::{SealingError, SecretCipher};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

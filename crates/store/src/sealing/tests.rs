@@ -55,7 +55,10 @@ fn a_wrong_key_or_another_webhook_cannot_open() {
     let hook = webhook();
     let sealed = cipher(&[OLD]).seal(&hook, "whsec_x");
     let err = cipher(&[NEW]).open(&hook, &sealed).unwrap_err();
-    assert!(err.to_string().contains("not among the keys given"), "{err}");
+    assert!(
+        err.to_string().contains("not among the keys given"),
+        "{err}"
+    );
     assert!(matches!(
         cipher(&[OLD]).open(&webhook(), &sealed),
         Err(SealingError::NotAuthentic { .. })
