@@ -111,6 +111,16 @@ fn sqlite_columns(path: &Path, id: &WebhookId) -> (String, Option<String>) {
         .unwrap()
 }
 
+/// Asserts a store refused to open because its keys cannot open a stored secret.
+fn assert_refused_for_its_keys<T: std::fmt::Debug>(opened: store::Result<T>) {
+    match opened {
+        Err(StoreError::Backend(e)) => {
+            assert!(e.to_string().contains("not among the keys given"), "{e}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
 fn sealed_with(cipher: &SecretCipher, stored: &str) -> bool {
     stored.starts_with(&format!("sealed:v1:{}:", cipher.key_ids()[0]))
 }
@@ -209,12 +219,7 @@ async fn sqlite_reseals_plaintext_and_retired_keys_and_refuses_a_wrong_key() {
     assert!(sealed_with(&new, previous.as_deref().unwrap()));
 
     // The old key alone no longer opens them: refused at open, naming the problem.
-    match SqliteStore::open_with_cipher(&path, old) {
-        Err(StoreError::Backend(e)) => {
-            assert!(e.to_string().contains("not among the keys given"), "{e}")
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    assert_refused_for_its_keys(SqliteStore::open_with_cipher(&path, old));
     let store = SqliteStore::open_with_cipher(&path, new).unwrap();
     assert_eq!(
         store.get_webhook(&ws, &hook.id).await.unwrap().secret,
@@ -230,12 +235,7 @@ async fn sqlite_without_its_key_file_is_refused_and_no_new_key_is_left() {
     drop(store);
     let key_file = dir.path().join(KEY_FILE);
     std::fs::remove_file(&key_file).unwrap();
-    match SqliteStore::open_in_dir(dir.path()) {
-        Err(StoreError::Backend(e)) => {
-            assert!(e.to_string().contains("not among the keys given"), "{e}")
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    assert_refused_for_its_keys(SqliteStore::open_in_dir(dir.path()));
     assert!(
         !key_file.exists(),
         "a key that opens nothing stays in the way"
@@ -336,12 +336,7 @@ async fn postgres_reseals_plaintext_and_retired_keys_and_refuses_a_wrong_key() {
     }
 
     // The old key alone no longer opens them: refused at connect, naming the problem.
-    match schema.connect_with(old).await {
-        Err(StoreError::Backend(e)) => {
-            assert!(e.to_string().contains("not among the keys given"), "{e}")
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    assert_refused_for_its_keys(schema.connect_with(old).await);
     let store = schema.connect_with(fresh_cipher()).await;
     assert!(store.is_err(), "an unrelated key is refused too");
     let store = schema.connect_with(new).await.unwrap();
