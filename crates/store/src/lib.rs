@@ -28,6 +28,8 @@
 //! - `records.rs`: records a write builds (ids, times, patches, secret grace, signing
 //!   secrets).
 //! - `stats.rs`: the percentiles of [`WebhookStats`] and their nearest-rank rule.
+//! - [`sealing`]: signing secrets sealed at rest ([`SecretCipher`]); both backends seal
+//!   on write, open on read and re-seal old values when they open.
 //! - `intake.rs`: the queue in front of every group-commit writer.
 //! - [`timing`]: the store-operation latency histogram, recorded at each backend's choke
 //!   points.
@@ -47,6 +49,7 @@ pub mod model;
 pub mod operations;
 pub mod postgres;
 mod records;
+pub mod sealing;
 pub mod sqlite;
 mod stats;
 pub mod timing;
@@ -61,6 +64,7 @@ pub use model::*;
 pub use operations::{
     AlertCondition, EndpointBacklog, MigrationStatus, NewAlert, alert_idempotency_key,
 };
+pub use sealing::{SealingError, SecretCipher};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

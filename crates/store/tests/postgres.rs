@@ -662,9 +662,13 @@ async fn a_schema_named_in_the_url_options_is_used() {
         "{}{separator}options=-csearch_path%3D{}",
         schema.url, schema.name
     );
-    let second = PostgresStore::connect(&url, store::postgres::PgOptions::default())
-        .await
-        .unwrap();
+    let second = PostgresStore::connect(
+        &url,
+        store::postgres::PgOptions::default(),
+        schema.cipher.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(second.schema(), None);
     assert_eq!(second.get_workspace(&ws).await.unwrap().name, "a");
 }

@@ -24,6 +24,8 @@
 //!   the one pooled entry (`PostgresStore::pooled`) every other call takes.
 //!
 //! Invariants (beyond the contract in the crate root):
+//! - Signing secrets are sealed with the store's [`SecretCipher`]; connecting re-seals
+//!   any older value and fails when its keys cannot open a stored secret.
 //! - Every behaviour of the [`Store`] contract is the SQLite backend's; the conformance
 //!   suite runs against both.
 //! - Times the store makes are truncated to milliseconds, as on SQLite; lease times are
@@ -66,8 +68,8 @@ use crate::timing::{self, TimedReply};
 use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
     LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
-    PruneReport, Published, ReplayFilter, Result, SecretRotation, Session, StoreError, Webhook,
-    WebhookPatch, WebhookStats, Workspace,
+    PruneReport, Published, ReplayFilter, Result, SecretCipher, SecretRotation, Session,
+    StoreError, Webhook, WebhookPatch, WebhookStats, Workspace,
 };
 use crate::{ActivityStore, LaneStore, OperationsStore, TenancyStore};
 use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};
@@ -109,6 +111,8 @@ pub struct PostgresStore {
     outcomes: Writer<OutcomeJob>,
     wakeups: Wakeups,
     schema: Option<String>,
+    /// Seals the signing secrets written and opens those read.
+    cipher: SecretCipher,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -122,11 +126,25 @@ impl std::fmt::Debug for PostgresStore {
 impl PostgresStore {
     /// Connects to `url` (`postgres://user@host:port/db?…`), brings the schema up to date
     /// (once, however many processes start at the same time) and starts the writer tasks
-    /// and the listener. Must be called inside a tokio runtime.
-    pub async fn connect(url: &str, options: PgOptions) -> Result<PostgresStore> {
+    /// and the listener. Seals signing secrets with `cipher`'s first key, and re-seals
+    /// with it every stored secret that is plaintext or sealed with an older key; fails
+    /// when `cipher` cannot open a stored secret (a wrong or missing key). Must be called
+    /// inside a tokio runtime.
+    pub async fn connect(
+        url: &str,
+        options: PgOptions,
+        cipher: SecretCipher,
+    ) -> Result<PostgresStore> {
         let config = schema::config(url, &options)?;
         let pool = schema::pool(&config, &options)?;
         schema::migrate(&pool, options.schema.as_deref()).await?;
+        let resealed = webhooks::seal_stored_secrets(&pool.get().await?, &cipher).await?;
+        if resealed > 0 {
+            tracing::info!(
+                resealed,
+                "sealed stored signing secrets with the first secret key"
+            );
+        }
         let mut listen_config = config.clone();
         // Named so an operator (or a test) can tell this connection apart in pg_stat_activity.
         listen_config.application_name(format!(
@@ -146,6 +164,7 @@ impl PostgresStore {
             pool,
             wakeups,
             schema: options.schema,
+            cipher,
         })
     }
 
@@ -195,7 +214,7 @@ impl LaneStore for PostgresStore {
 
     async fn lane_target(&self, webhook: &WebhookId) -> Result<LaneTarget> {
         self.pooled("lane_target", async |client| {
-            webhooks::lane_target(&*client, webhook).await
+            webhooks::lane_target(&*client, &self.cipher, webhook).await
         })
         .await
     }
@@ -381,7 +400,7 @@ impl TenancyStore for PostgresStore {
 
     async fn create_webhook(&self, workspace: &WorkspaceId, new: NewWebhook) -> Result<Webhook> {
         self.pooled("create_webhook", async |client| {
-            webhooks::create_webhook(client, workspace, &new).await
+            webhooks::create_webhook(client, &self.cipher, workspace, &new).await
         })
         .await
     }
@@ -392,14 +411,14 @@ impl TenancyStore for PostgresStore {
         page: PageRequest,
     ) -> Result<Page<Webhook>> {
         self.pooled("list_webhooks", async |client| {
-            webhooks::list_webhooks(&*client, workspace, &page).await
+            webhooks::list_webhooks(&*client, &self.cipher, workspace, &page).await
         })
         .await
     }
 
     async fn get_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<Webhook> {
         self.pooled("get_webhook", async |client| {
-            webhooks::get_webhook(&*client, workspace, id).await
+            webhooks::get_webhook(&*client, &self.cipher, workspace, id).await
         })
         .await
     }
@@ -411,7 +430,7 @@ impl TenancyStore for PostgresStore {
         patch: WebhookPatch,
     ) -> Result<Webhook> {
         self.pooled("update_webhook", async |client| {
-            webhooks::update_webhook(client, workspace, id, patch).await
+            webhooks::update_webhook(client, &self.cipher, workspace, id, patch).await
         })
         .await
     }
@@ -431,7 +450,15 @@ impl TenancyStore for PostgresStore {
         grace: Duration,
     ) -> Result<SecretRotation> {
         self.pooled("rotate_secret", async |client| {
-            webhooks::rotate_secret(&*client, workspace, webhook, &new_secret, grace).await
+            webhooks::rotate_secret(
+                &*client,
+                &self.cipher,
+                workspace,
+                webhook,
+                &new_secret,
+                grace,
+            )
+            .await
         })
         .await
     }

@@ -12,6 +12,11 @@
 //! - Only the writer thread ever writes the file, so the checks a write makes (limits,
 //!   idempotency keys, seqs) cannot race with another write.
 //! - Dropping or [`SqliteStore::close`]-ing the store commits every write accepted before.
+//! - The folder it creates is 0700, and the database with its WAL and shared-memory files
+//!   0600 ([`schema::create_private_file`]): the file holds API key hashes, event bodies
+//!   and (sealed) signing secrets, none of which other local users should read.
+//! - Signing secrets are sealed with the store's [`SecretCipher`]; opening a store
+//!   re-seals any older value and fails when its keys cannot open a stored secret.
 
 mod activity;
 mod deliveries;
@@ -40,7 +45,7 @@ use self::writer::Writer;
 use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
     LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
-    PruneReport, Published, ReplayFilter, Result, SecretRotation, Session, StoreError, Webhook,
+    PruneReport, Published, ReplayFilter, Result, SecretCipher, SecretRotation, Session, Webhook,
     WebhookPatch, WebhookStats, Workspace,
 };
 use crate::{ActivityStore, LaneStore, OperationsStore, TenancyStore};
@@ -48,6 +53,9 @@ use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};
 
 /// The file name used under the service's data directory.
 pub const DATABASE_FILE: &str = "admin-webhooks.db";
+
+/// The key file [`SqliteStore::open`] keeps beside the database when no key is given.
+pub const KEY_FILE: &str = "secret.key";
 
 /// Read connections: enough for the API and the lanes' refills to overlap; reads are
 /// short, and more connections than cores would only contend.
@@ -57,6 +65,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
     readers: Readers,
+    /// Seals the signing secrets written and opens those read.
+    cipher: SecretCipher,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -68,17 +78,45 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed, with its parent directory) the database at `path` and
-    /// brings its schema up to date.
+    /// Opens the database at `path` like [`SqliteStore::open_with_cipher`], sealing
+    /// signing secrets with the keys of [`KEY_FILE`] beside it, a key file it creates
+    /// (0600, one fresh key) on first open. A key file created for a database its key
+    /// cannot open is removed again, so that restoring the right one is not in the way.
     pub fn open(path: &Path) -> Result<SqliteStore> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Backend(
-                    format!("cannot create the data directory {}: {e}", parent.display()).into(),
-                )
-            })?;
+        let folder = schema::create_private_folder(path)?;
+        let key_file = folder.join(KEY_FILE);
+        let (cipher, created) = SecretCipher::load_or_create(&key_file)?;
+        let opened = Self::open_with_cipher(path, cipher);
+        if created {
+            match &opened {
+                Ok(_) => tracing::info!(
+                    key_file = %key_file.display(),
+                    "created a secret key file to seal the signing secrets with; back it up \
+                     with the database, which cannot be used without it"
+                ),
+                Err(_) => {
+                    let _ = std::fs::remove_file(&key_file);
+                }
+            }
         }
-        let writer_conn = schema::open_writer(path)?;
+        opened
+    }
+
+    /// Opens (creating if needed, with its parent directory) the database at `path`,
+    /// brings its schema up to date, and re-seals with `cipher`'s first key every stored
+    /// signing secret that is plaintext or sealed with an older key. Fails when `cipher`
+    /// cannot open a stored secret (a wrong or missing key).
+    pub fn open_with_cipher(path: &Path, cipher: SecretCipher) -> Result<SqliteStore> {
+        schema::create_private_folder(path)?;
+        schema::create_private_file(path)?;
+        let mut writer_conn = schema::open_writer(path)?;
+        let resealed = webhooks::seal_stored_secrets(&mut writer_conn, &cipher)?;
+        if resealed > 0 {
+            tracing::info!(
+                resealed,
+                "sealed stored signing secrets with the first secret key"
+            );
+        }
         let reader_conns = (0..READERS)
             .map(|_| schema::open_reader(path))
             .collect::<Result<Vec<_>>>()?;
@@ -86,6 +124,7 @@ impl SqliteStore {
             path: path.to_owned(),
             writer: Writer::start(writer_conn)?,
             readers: Readers::start(reader_conns)?,
+            cipher,
         })
     }
 
@@ -130,10 +169,10 @@ impl LaneStore for SqliteStore {
     }
 
     async fn lane_target(&self, webhook: &WebhookId) -> Result<LaneTarget> {
-        let webhook = webhook.clone();
+        let (webhook, cipher) = (webhook.clone(), self.cipher.clone());
         self.readers
             .read("lane_target", move |conn| {
-                webhooks::lane_target(conn, &webhook)
+                webhooks::lane_target(conn, &cipher, &webhook)
             })
             .await
     }
@@ -293,10 +332,10 @@ impl TenancyStore for SqliteStore {
     }
 
     async fn create_webhook(&self, workspace: &WorkspaceId, new: NewWebhook) -> Result<Webhook> {
-        let workspace = workspace.clone();
+        let (workspace, cipher) = (workspace.clone(), self.cipher.clone());
         self.writer
             .write("create_webhook", move |tx| {
-                webhooks::create_webhook(tx, &workspace, &new)
+                webhooks::create_webhook(tx, &cipher, &workspace, &new)
             })
             .await
     }
@@ -306,19 +345,19 @@ impl TenancyStore for SqliteStore {
         workspace: &WorkspaceId,
         page: PageRequest,
     ) -> Result<Page<Webhook>> {
-        let workspace = workspace.clone();
+        let (workspace, cipher) = (workspace.clone(), self.cipher.clone());
         self.readers
             .read("list_webhooks", move |conn| {
-                webhooks::list_webhooks(conn, &workspace, &page)
+                webhooks::list_webhooks(conn, &cipher, &workspace, &page)
             })
             .await
     }
 
     async fn get_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<Webhook> {
-        let (workspace, id) = (workspace.clone(), id.clone());
+        let (workspace, id, cipher) = (workspace.clone(), id.clone(), self.cipher.clone());
         self.readers
             .read("get_webhook", move |conn| {
-                webhooks::get_webhook(conn, &workspace, &id)
+                webhooks::get_webhook(conn, &cipher, &workspace, &id)
             })
             .await
     }
@@ -329,10 +368,10 @@ impl TenancyStore for SqliteStore {
         id: &WebhookId,
         patch: WebhookPatch,
     ) -> Result<Webhook> {
-        let (workspace, id) = (workspace.clone(), id.clone());
+        let (workspace, id, cipher) = (workspace.clone(), id.clone(), self.cipher.clone());
         self.writer
             .write("update_webhook", move |tx| {
-                webhooks::update_webhook(tx, &workspace, &id, patch)
+                webhooks::update_webhook(tx, &cipher, &workspace, &id, patch)
             })
             .await
     }
@@ -354,9 +393,10 @@ impl TenancyStore for SqliteStore {
         grace: Duration,
     ) -> Result<SecretRotation> {
         let (workspace, webhook) = (workspace.clone(), webhook.clone());
+        let cipher = self.cipher.clone();
         self.writer
             .write("rotate_secret", move |tx| {
-                webhooks::rotate_secret(tx, &workspace, &webhook, &new_secret, grace)
+                webhooks::rotate_secret(tx, &cipher, &workspace, &webhook, &new_secret, grace)
             })
             .await
     }

@@ -23,6 +23,9 @@ pub struct Service {
     log: Arc<Mutex<String>>,
 }
 
+/// The secret key of every service started on PostgreSQL (base64 of 32 bytes).
+const DATABASE_SECRET_KEY: &str = "c2VjcmV0LWtleS1vZi10ZXN0LXNlcnZpY2VzLTMyYiE=";
+
 impl Service {
     /// Starts the binary in `--dev` (receivers live on loopback) with the given extra flags.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Service {
@@ -41,6 +44,9 @@ impl Service {
     pub fn start_on_database(url: &str, extra: &[&str]) -> Service {
         let mut command = dev_command();
         command.args(["--database-url", url]).args(extra);
+        // PostgreSQL needs the key that seals signing secrets given, the same in every
+        // process on the database.
+        command.env("ADMIN_WEBHOOKS_SECRET_KEY", DATABASE_SECRET_KEY);
         Service::spawn(command)
     }
 
