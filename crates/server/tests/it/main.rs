@@ -7,6 +7,7 @@ mod bootstrap;
 mod crash;
 mod dashboard;
 mod delivery;
+mod gone;
 mod logs;
 mod multiprocess;
 mod openapi;
