@@ -43,6 +43,8 @@ pub struct StatsBody {
     pub attempts: u64,
     pub successes: u64,
     pub failures: u64,
+    /// Failures the receiver answered 429, 502, 503 or 504: it asked to be sent less.
+    pub throttled: u64,
     /// Successes over attempts, 0 to 1; `null` without attempts.
     pub success_rate: Option<f64>,
     pub p50_ms: Option<u32>,
@@ -103,6 +105,7 @@ async fn show(
         attempts: stats.attempts,
         successes: stats.successes,
         failures: stats.failures,
+        throttled: stats.throttled,
         success_rate: stats.success_rate(),
         p50_ms: stats.p50_ms,
         p95_ms: stats.p95_ms,

@@ -197,6 +197,9 @@ pub struct WebhookStats {
     /// Attempts that got a 2xx in time.
     pub successes: u64,
     pub failures: u64,
+    /// Attempts the receiver answered 429, 502, 503 or 504: it asked to be sent less
+    /// (counted among the failures).
+    pub throttled: u64,
     /// Response-time percentiles (nearest rank: the value at rank ⌈p·n/100⌉ of the
     /// attempts sorted by response time); `None` when there was no attempt.
     pub p50_ms: Option<u32>,
@@ -271,6 +274,10 @@ pub struct Outcome {
     /// `Delivered`, `Failed` (with `next_attempt_at`) or `Expired`.
     pub status: DeliveryStatus,
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The receiver answered `410 Gone` to `attempt`: the webhook is disabled in the same
+    /// commit, only if the fence holds (a stale outcome disables nothing). Ignored
+    /// without an attempt.
+    pub disable_webhook: bool,
 }
 
 #[derive(Debug, Clone)]

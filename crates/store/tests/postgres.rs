@@ -51,6 +51,7 @@ fn delivered(d: &store::DueDelivery, webhook: &WebhookId) -> Outcome {
         }),
         status: DeliveryStatus::Delivered,
         next_attempt_at: None,
+        disable_webhook: false,
     }
 }
 

@@ -290,6 +290,7 @@ fn attempt(
             DeliveryStatus::Failed
         },
         next_attempt_at: (!ok).then(|| Utc::now() + chrono::Duration::hours(1)),
+        disable_webhook: false,
     }
 }
 

@@ -299,6 +299,7 @@ fn timed(
             DeliveryStatus::Failed
         },
         next_attempt_at: (!ok).then(|| Utc::now() + Duration::hours(1)),
+        disable_webhook: false,
     }
 }
 

@@ -12,6 +12,7 @@ extern crate admin_webhooks_store as store;
 mod activity;
 mod dispatch;
 mod durability;
+mod gone;
 mod operations;
 mod postgres;
 mod publish;
@@ -69,6 +70,8 @@ macro_rules! conformance {
             operations::migrations_are_current,
             operations::backlogs_report_pending_heads_and_failure_runs,
             operations::alerts_are_raised_once_until_cleared,
+            gone::a_410_outcome_disables_its_webhook_atomically,
+            gone::stats_count_throttled_attempts,
             sessions::sessions_live_until_expiry_sign_out_or_revocation,
             sessions::sessions_survive_reopening,
         );
