@@ -119,7 +119,8 @@ pub struct AttemptBody {
     /// `null` when no HTTP answer came (timeout, connection or TLS error).
     pub status_code: Option<u16>,
     pub response_ms: u32,
-    /// `timeout`, `connect`, `tls`, `http_status` or `ssrf_blocked`; `null` on success.
+    /// `timeout`, `connect`, `tls`, `http_status`, `gone` (a 410 that disabled the endpoint)
+    /// or `ssrf_blocked`; `null` on success.
     #[schema(value_type = Option<String>, example = "http_status")]
     pub error_class: Option<ErrorClass>,
     pub error_message: Option<String>,
