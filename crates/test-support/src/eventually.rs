@@ -74,10 +74,14 @@ pub async fn instant_between() -> DateTime<Utc> {
 /// The first wall-clock reading in a later millisecond than `t`.
 async fn clock_past(t: DateTime<Utc>) -> DateTime<Utc> {
     let millis = t.timestamp_millis();
-    eventually(Duration::from_secs(1), "the clock to pass a millisecond", || async {
-        let now = Utc::now();
-        (now.timestamp_millis() > millis).then_some(now)
-    })
+    eventually(
+        Duration::from_secs(1),
+        "the clock to pass a millisecond",
+        || async {
+            let now = Utc::now();
+            (now.timestamp_millis() > millis).then_some(now)
+        },
+    )
     .await
 }
 
@@ -101,9 +105,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     #[should_panic(expected = "waiting for a condition that never holds")]
     async fn fails_naming_what_was_awaited() {
-        eventually(Duration::from_millis(50), "a condition that never holds", || async {
-            false
-        })
+        eventually(
+            Duration::from_millis(50),
+            "a condition that never holds",
+            || async { false },
+        )
         .await;
     }
 

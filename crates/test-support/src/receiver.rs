@@ -141,7 +141,9 @@ impl Receiver {
     }
 
     /// A plain HTTP receiver answering what `behaviour` says for each request.
-    pub async fn start_with(behaviour: impl FnMut(&Recorded) -> Reply + Send + 'static) -> Receiver {
+    pub async fn start_with(
+        behaviour: impl FnMut(&Recorded) -> Reply + Send + 'static,
+    ) -> Receiver {
         Receiver::serve(bind_loopback().await, None, Box::new(behaviour))
     }
 
@@ -280,11 +282,7 @@ async fn answer(state: Arc<State>, request: Request<Incoming>) -> Response<Reply
     };
     let reply = (state.behaviour.lock().expect("behaviour lock"))(&recorded);
     recorded.status = reply.status;
-    state
-        .requests
-        .lock()
-        .expect("requests lock")
-        .push(recorded);
+    state.requests.lock().expect("requests lock").push(recorded);
     state.arrived.notify_waiters();
 
     if !reply.delay.is_zero() {
