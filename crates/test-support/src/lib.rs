@@ -3,8 +3,8 @@
 //! receiver reuses), test [`certs`], the [`service`] harness that runs the real binary,
 //! and [`eventually`], the one way a test waits for something to happen.
 //!
-//! A dev-only crate: no production crate depends on it. `certs` and `service` are
-//! features (on by default) so the bench can take the server alone.
+//! A dev-only crate: no production crate depends on it. `certs` and `service` are opt-in
+//! features, so the bench can take the loopback server alone.
 
 #[cfg(feature = "certs")]
 pub mod certs;
@@ -14,5 +14,5 @@ pub mod receiver;
 #[cfg(feature = "service")]
 pub mod service;
 
-pub use eventually::{eventually, instant_between};
+pub use eventually::{clock_past, continually, eventually, instant_between, poll_until};
 pub use receiver::{Receiver, Recorded, Reply};

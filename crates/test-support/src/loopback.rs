@@ -15,6 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::{Body, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -25,6 +29,16 @@ use tokio_rustls::TlsAcceptor;
 
 /// How long a port being torn down may keep an address from binding again.
 const REBIND_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Any error a handler's body may end with.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A handler with its future and body types erased, so serving code is written once.
+type Handle = Arc<
+    dyn Fn(Request<Incoming>) -> BoxFuture<'static, Response<UnsyncBoxBody<Bytes, BoxError>>>
+        + Send
+        + Sync,
+>;
 
 /// A running server; it stops, and closes its connections, when dropped.
 pub struct Server {
@@ -39,20 +53,23 @@ impl Server {
     where
         H: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Response<B>> + Send + 'static,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
     {
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");
+        let handle: Handle = Arc::new(move |request| {
+            let answer = handler(request);
+            Box::pin(async move {
+                answer
+                    .await
+                    .map(|body| body.map_err(Into::into).boxed_unsync())
+            })
+        });
         let connections = Arc::new(AtomicUsize::new(0));
-        let accept_loop = tokio::spawn(accept_loop(
-            listener,
-            tls,
-            Arc::new(handler),
-            Arc::clone(&connections),
-        ));
+        let accept_loop =
+            tokio::spawn(accept_loop(listener, tls, handle, Arc::clone(&connections)));
         Server {
             addr,
             connections,
@@ -76,18 +93,12 @@ impl Drop for Server {
     }
 }
 
-async fn accept_loop<H, Fut, B>(
+async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
-    handler: Arc<H>,
+    handle: Handle,
     connections: Arc<AtomicUsize>,
-) where
-    H: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Response<B>> + Send + 'static,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) {
     // Connections live in this set, so aborting the loop also ends them.
     let mut open = JoinSet::new();
     loop {
@@ -95,23 +106,16 @@ async fn accept_loop<H, Fut, B>(
             continue;
         };
         connections.fetch_add(1, Ordering::SeqCst);
-        open.spawn(serve_connection(stream, tls.clone(), Arc::clone(&handler)));
+        open.spawn(serve_connection(stream, tls.clone(), Arc::clone(&handle)));
         // Reap finished connections so the set does not grow over a long run.
         while open.try_join_next().is_some() {}
     }
 }
 
-async fn serve_connection<H, Fut, B>(stream: TcpStream, tls: Option<TlsAcceptor>, handler: Arc<H>)
-where
-    H: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Response<B>> + Send + 'static,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+async fn serve_connection(stream: TcpStream, tls: Option<TlsAcceptor>, handle: Handle) {
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |request| {
-        let answer = handler(request);
+        let answer = handle(request);
         async move { Ok::<_, std::convert::Infallible>(answer.await) }
     });
     let server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());

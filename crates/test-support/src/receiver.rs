@@ -85,6 +85,8 @@ pub struct Recorded {
     pub body: Bytes,
     /// What the receiver answered (or would have, had the sender waited).
     pub status: u16,
+    /// When it arrived, for tests that check how requests are spaced in time.
+    pub at: tokio::time::Instant,
 }
 
 impl Recorded {
@@ -279,6 +281,7 @@ async fn answer(state: Arc<State>, request: Request<Incoming>) -> Response<Reply
         headers: parts.headers,
         body,
         status: 0,
+        at: tokio::time::Instant::now(),
     };
     let reply = (state.behaviour.lock().expect("behaviour lock"))(&recorded);
     recorded.status = reply.status;
