@@ -5,13 +5,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+use test_support::eventually;
 
 use crate::resend::{delivery_of, json_of};
 use crate::support::service::KEY;
-use crate::support::{Receiver, Reply, Service};
+use crate::support::{ADMIN_WEBHOOKS, Receiver, Reply, Service};
 
 const OVERLOADED: u8 = 0;
 const GONE: u8 = 1;
@@ -21,21 +22,18 @@ const GONE_MESSAGE: &str = "the receiver answered 410 Gone; the endpoint was dis
 
 /// Polls `GET path` until `done` holds, failing the test after 15 s.
 async fn poll_until(service: &Service, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    let awaited = format!("{path} to get there");
+    eventually(Duration::from_secs(15), &awaited, || async {
         let body = json_of(service.get(path).await).await;
-        if done(&body) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "{path} never got there: {body}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        done(&body).then_some(body)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_410_disables_the_endpoint_alerts_once_and_its_backlog_waits() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(
+    let service = ADMIN_WEBHOOKS.start(
         dir.path(),
         &[
             "--monitor-interval",
@@ -56,10 +54,10 @@ async fn a_410_disables_the_endpoint_alerts_once_and_its_backlog_waits() {
     .await;
     let watcher = Receiver::start().await;
     let (hook, secret) = service
-        .create_webhook(&receiver.url(), &["user.created"])
+        .create_webhook(&receiver.webhook_url(), &["user.created"])
         .await;
     service
-        .create_webhook(&watcher.url(), &["system.alert"])
+        .create_webhook(&watcher.webhook_url(), &["system.alert"])
         .await;
 
     // The head is being retried while two more events queue behind it; then it is gone.
@@ -81,7 +79,7 @@ async fn a_410_disables_the_endpoint_alerts_once_and_its_backlog_waits() {
     let data = &alert["data"];
     assert_eq!(data["alert"], "disabled_gone", "{alert}");
     assert_eq!(data["webhook"]["id"], hook.as_str());
-    assert_eq!(data["webhook"]["url"], receiver.url().as_str());
+    assert_eq!(data["webhook"]["url"], receiver.webhook_url().as_str());
     assert!(data["since"].as_str().unwrap().ends_with('Z'), "{alert}");
     assert_eq!(data["reenable"]["method"], "PATCH");
     assert_eq!(
@@ -127,7 +125,7 @@ async fn a_410_disables_the_endpoint_alerts_once_and_its_backlog_waits() {
             "{shown}"
         );
     }
-    let sent = receiver.received();
+    let sent = receiver.requests();
     assert!(sent.iter().all(|r| r.event_id() == first), "only the head");
     assert_eq!(sent.len(), attempts.len());
 
@@ -161,5 +159,5 @@ async fn a_410_disables_the_endpoint_alerts_once_and_its_backlog_waits() {
         [first.clone(), queued[0].clone(), queued[1].clone()]
     );
     assert!(all[sent.len()..].iter().all(|r| r.status == 200));
-    assert_eq!(watcher.received().len(), 1, "one alert for one 410");
+    assert_eq!(watcher.requests().len(), 1, "one alert for one 410");
 }

@@ -14,7 +14,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::support::Service;
+use crate::support::ADMIN_WEBHOOKS;
 use crate::support::service::{KEY, OPERATOR_KEY};
 
 /// The routes SPEC and the README promise, as (method, path) in the document's spelling.
@@ -66,7 +66,7 @@ fn operations(document: &Value) -> BTreeSet<(String, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_document_covers_every_route_and_every_documented_route_is_served() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &[]);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &[]);
     let res = service
         .client
         .get(service.url("/openapi.json"))
@@ -179,7 +179,7 @@ async fn the_document_is_valid_openapi_3_1() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &[]);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &[]);
     let text = service
         .client
         .get(service.url("/openapi.json"))
