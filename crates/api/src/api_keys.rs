@@ -24,6 +24,7 @@ use crate::pagination::{List, PageParams};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
+    #[schema(schema_with = crate::field_schemas::name)]
     pub name: String,
 }
 

@@ -18,6 +18,7 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiQuery, JsonBody};
+use crate::field_schemas;
 use crate::pagination::{List, PageParams};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -25,10 +26,12 @@ use crate::pagination::{List, PageParams};
 pub struct CreateEventType {
     /// `name` is accepted too, since that is what the catalog answers with.
     #[serde(rename = "type", alias = "name")]
-    #[schema(example = "invoice.paid")]
+    #[schema(schema_with = field_schemas::type_name)]
     pub name: String,
+    #[schema(schema_with = field_schemas::category)]
     pub category: String,
     #[serde(default)]
+    #[schema(schema_with = field_schemas::description)]
     pub description: String,
 }
 
@@ -79,7 +82,7 @@ async fn list(
     let page = params.to_request()?;
     let types = state.app.list_event_types(&auth.workspace_id).await?;
     let bodies = types.into_iter().map(EventTypeBody::from).collect();
-    Ok(Json(List::from_whole(bodies, &page, |t| &t.name)))
+    Ok(Json(List::from_whole(bodies, &page, |t| &t.name)?))
 }
 
 /// Adds a type to the workspace's catalog.

@@ -9,7 +9,7 @@
 //!
 //! What every operation shares is added here once, by [`complete`], rather than repeated
 //! on each handler: the problem+json answers every route can give (401 and 429 where a key
-//! is needed, 400/413/422 where a JSON body is read, 404 where a path names an id, 500
+//! is needed, 400/413/415/422 where a JSON body is read, 404 where a path names an id, 500
 //! everywhere) and the `X-Request-Id` header on every answer.
 
 use std::sync::Arc;
@@ -167,6 +167,10 @@ fn add_shared_answers(path: &str, operation: &mut Map<String, Value>) {
     }
     if reads_body {
         shared.push(("400", problem("The body is not JSON.")));
+        shared.push((
+            "415",
+            problem("The body is not sent as JSON (`Content-Type: application/json`)."),
+        ));
         shared.push((
             "413",
             problem("The body is larger than the service's limit."),

@@ -2,19 +2,22 @@
 //! `?cursor=` in, `{"data": [...], "next_cursor": "…" | null}` out.
 //!
 //! Cursors are opaque to clients: whatever `next_cursor` said is passed back to the store
-//! unchanged. The API checks only that `limit` is in range and the cursor is of sane size,
-//! so a bad parameter is a 400 that says which one, never a silently clamped page.
+//! unchanged. The API checks that `limit` is in range and the cursor is of sane size; the
+//! use cases check that the cursor is an id of the listed kind ([`store::InvalidCursor`]).
+//! So a bad parameter is a 400 that says which one, never a silently clamped page, nor a
+//! first or empty page answered to a cursor no page gave.
 
 use serde::{Deserialize, Serialize};
-use store::{Page, PageRequest};
+use store::{InvalidCursor, Page, PageRequest};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult};
+use crate::field_schemas;
 use usecases::Truncated;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 100;
-const MAX_CURSOR_LEN: usize = 256;
+pub const MAX_CURSOR_LEN: usize = 256;
 
 /// `limit` and `cursor` as they come in the query string. Kept as text so that a bad
 /// value gets a message of ours rather than a deserializer's.
@@ -22,9 +25,10 @@ const MAX_CURSOR_LEN: usize = 256;
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Items per page, 1 to 100 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    #[param(schema_with = field_schemas::limit_query)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page, unchanged.
+    #[param(schema_with = field_schemas::cursor_query)]
     pub cursor: Option<String>,
 }
 
@@ -50,10 +54,7 @@ pub fn page_request(limit: Option<&str>, cursor: Option<&str>) -> ApiResult<Page
     };
     let cursor = cursor.filter(|s| !s.is_empty());
     if cursor.is_some_and(|c| c.len() > MAX_CURSOR_LEN) {
-        return Err(ApiError::BadRequest(
-            "`cursor` is not valid: pass the `next_cursor` of the previous page unchanged."
-                .to_owned(),
-        ));
+        return Err(InvalidCursor.into());
     }
     Ok(PageRequest {
         limit,
@@ -79,13 +80,21 @@ impl<T> List<T> {
     }
 
     /// Pages a list that the store returns whole (the catalog, which is small): `key`
-    /// names an item, and the cursor is the key of the previous page's last item.
-    pub fn from_whole(items: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> &str) -> Self {
+    /// names an item, and the cursor is the key of the previous page's last item, so a
+    /// cursor that names no item is not one a page gave.
+    pub fn from_whole(
+        items: Vec<T>,
+        page: &PageRequest,
+        key: impl Fn(&T) -> &str,
+    ) -> Result<Self, InvalidCursor> {
         let start = match &page.cursor {
-            Some(cursor) => items
-                .iter()
-                .position(|item| key(item) == cursor)
-                .map_or(items.len(), |i| i + 1),
+            Some(cursor) => {
+                items
+                    .iter()
+                    .position(|item| key(item) == cursor)
+                    .ok_or(InvalidCursor)?
+                    + 1
+            }
             None => 0,
         };
         let limit = page.effective_limit() as usize;
@@ -96,7 +105,7 @@ impl<T> List<T> {
         } else {
             None
         };
-        Self { data, next_cursor }
+        Ok(Self { data, next_cursor })
     }
 }
 
@@ -121,11 +130,19 @@ mod tests {
             items.clone(),
             &page_request(Some("2"), None).unwrap(),
             |s| s,
-        );
+        )
+        .unwrap();
         assert_eq!(first.data, ["t0", "t1"]);
         assert_eq!(first.next_cursor.as_deref(), Some("t1"));
-        let last = List::from_whole(items, &page_request(Some("3"), Some("t1")).unwrap(), |s| s);
+        let last = List::from_whole(
+            items.clone(),
+            &page_request(Some("3"), Some("t1")).unwrap(),
+            |s| s,
+        )
+        .unwrap();
         assert_eq!(last.data, ["t2", "t3", "t4"]);
         assert_eq!(last.next_cursor, None);
+        let made_up = page_request(None, Some("t9")).unwrap();
+        assert!(List::from_whole(items, &made_up, |s| s).is_err());
     }
 }

@@ -28,6 +28,7 @@ pub use usecases::MAX_WEBHOOK_LIMIT;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkspace {
+    #[schema(schema_with = crate::field_schemas::name)]
     pub name: String,
 }
 
