@@ -50,7 +50,7 @@ pub struct DeliveryQuery {
     #[param(schema_with = field_schemas::limit_query)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page, unchanged.
-    #[param(schema_with = field_schemas::cursor_query)]
+    #[param(schema_with = field_schemas::delivery_cursor_query)]
     pub cursor: Option<String>,
 }
 
@@ -280,6 +280,15 @@ async fn replay(
     IdPath(webhook): IdPath<WebhookId>,
     JsonBody(body): JsonBody<ReplayRequest>,
 ) -> ApiResult<(StatusCode, Json<Replayed>)> {
+    // In a JSON body absence is `null`; an empty `until` is a time that does not parse
+    // (unlike `?until=` in a query string).
+    if let Some(until) = body.until.as_deref().filter(|u| u.trim().is_empty()) {
+        return Err(TimeRangeError::NotATime {
+            field: "until",
+            value: until.to_owned(),
+        }
+        .validation());
+    }
     let range = TimeRange::parse(Some(&body.since), body.until.as_deref())
         .map_err(TimeRangeError::validation)?;
     let since = range.since.ok_or_else(|| {

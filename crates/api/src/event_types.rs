@@ -19,14 +19,14 @@ use crate::auth::Authenticated;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiQuery, JsonBody};
 use crate::field_schemas;
-use crate::pagination::{List, PageParams};
+use crate::pagination::{ByTypeName, List, PageParams};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEventType {
     /// `name` is accepted too, since that is what the catalog answers with.
     #[serde(rename = "type", alias = "name")]
-    #[schema(schema_with = field_schemas::type_name)]
+    #[schema(schema_with = field_schemas::new_type_name)]
     pub name: String,
     #[schema(schema_with = field_schemas::category)]
     pub category: String,
@@ -68,7 +68,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     operation_id = "listEventTypes",
     tag = "event-types",
     security(("api_key" = [])),
-    params(PageParams),
+    params(PageParams<ByTypeName>),
     responses(
         (status = 200, description = "One page of the catalog", body = List<EventTypeBody>),
         (status = 400, description = "A bad `limit` or `cursor`", content_type = "application/problem+json", body = Problem),
@@ -77,7 +77,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
-    ApiQuery(params): ApiQuery<PageParams>,
+    ApiQuery(params): ApiQuery<PageParams<ByTypeName>>,
 ) -> ApiResult<Json<List<EventTypeBody>>> {
     let page = params.to_request()?;
     let types = state.app.list_event_types(&auth.workspace_id).await?;

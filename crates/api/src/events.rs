@@ -203,7 +203,7 @@ pub struct EventQuery {
     #[param(schema_with = field_schemas::limit_query)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page, unchanged.
-    #[param(schema_with = field_schemas::cursor_query)]
+    #[param(schema_with = field_schemas::event_cursor_query)]
     pub cursor: Option<String>,
 }
 

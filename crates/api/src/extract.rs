@@ -15,7 +15,8 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use domain::IdError;
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Error as _, Unexpected};
+use serde::{Deserialize, Deserializer};
 use serde_json::error::Category;
 
 use crate::AppState;
@@ -85,6 +86,24 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
         ));
     }
     Ok(value)
+}
+
+/// Reads a whole JSON number, `3` and `3.0` alike (JSON Schema's `integer` admits both),
+/// for a `#[serde(deserialize_with)]` field; a fraction or a negative number is a shape
+/// error, and a number past `u64` saturates so that the field's own rule words the
+/// refusal.
+pub fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(whole) = number.as_u64() {
+        return Ok(whole);
+    }
+    match number.as_f64() {
+        Some(value) if value >= 0.0 && value.fract() == 0.0 => Ok(value as u64),
+        _ => Err(D::Error::invalid_value(
+            Unexpected::Other(&number.to_string()),
+            &"a whole number, 0 or more",
+        )),
+    }
 }
 
 /// A typed id taken from the path's single `{id}` parameter.
@@ -158,6 +177,23 @@ mod tests {
         assert_eq!(status("[]"), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(status(r#"["a"]"#), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(parse_json::<Named>(br#" {"name": "a"}"#).is_ok());
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_as_floats() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Limit {
+            #[serde(deserialize_with = "whole_number")]
+            n: u64,
+        }
+        let read = |body: &str| parse_json::<Limit>(body.as_bytes()).map(|l| l.n);
+        assert_eq!(read(r#"{"n": 3141}"#).unwrap(), 3141);
+        assert_eq!(read(r#"{"n": 3141.0}"#).unwrap(), 3141);
+        assert_eq!(read(r#"{"n": 1e30}"#).unwrap(), u64::MAX);
+        for bad in ["1.5", "-1", "-1.0", "\"3\"", "null"] {
+            let error = read(&format!(r#"{{"n": {bad}}}"#)).unwrap_err();
+            assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        }
     }
 
     #[test]

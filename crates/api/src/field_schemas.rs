@@ -15,13 +15,15 @@
 use serde_json::{Value, json};
 use utoipa::openapi::schema::Schema;
 
+use crate::pagination::CursorKind;
+
 /// `char::is_control`: the Unicode `Cc` category.
 const CONTROL: &str = r"\u0000-\u001f\u007f-\u009f";
 /// `char::is_whitespace` (Unicode `White_Space`) less the controls, which are excluded
 /// anyway.
 const SPACE: &str = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 /// `domain::validate_type_name`: two or more lowercase words joined by dots.
-const TYPE_NAME: &str = r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+";
+pub(crate) const TYPE_NAME: &str = r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+";
 /// A group prefix: one or more words, then `.*`.
 const GROUP: &str = r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.\*";
 /// `domain::catalog`: the longest type name, in bytes (ASCII, so also characters).
@@ -80,6 +82,18 @@ pub fn type_name() -> Schema {
         "maxLength": MAX_TYPE_NAME,
         "pattern": format!("^{TYPE_NAME}$"),
         "example": "user.created",
+    }))
+}
+
+/// The name of a type to add to the catalog: [`type_name`], less the reserved test type
+/// (a lookahead, as utoipa's schema model has no `not`).
+pub fn new_type_name() -> Schema {
+    let reserved = domain::catalog::TEST_EVENT_TYPE.replace('.', r"\.");
+    schema(json!({
+        "type": "string",
+        "maxLength": MAX_TYPE_NAME,
+        "pattern": format!("^(?!{reserved}$){TYPE_NAME}$"),
+        "example": "invoice.paid",
     }))
 }
 
@@ -152,9 +166,23 @@ pub fn limit_query() -> Schema {
     or_empty(json!({ "type": "integer", "minimum": 1, "maximum": 100 }))
 }
 
-/// `?cursor=`: a `next_cursor`, unchanged.
-pub fn cursor_query() -> Schema {
-    schema(json!({ "type": "string", "maxLength": crate::pagination::MAX_CURSOR_LEN }))
+/// `?cursor=`: a `next_cursor` of a list paged by `K`, unchanged.
+pub fn cursor_query<K: CursorKind>() -> Schema {
+    or_empty(json!({
+        "type": "string",
+        "maxLength": crate::pagination::MAX_CURSOR_LEN,
+        "pattern": K::pattern(),
+    }))
+}
+
+/// [`cursor_query`] of the event list.
+pub fn event_cursor_query() -> Schema {
+    cursor_query::<domain::EventId>()
+}
+
+/// [`cursor_query`] of an endpoint's delivery list.
+pub fn delivery_cursor_query() -> Schema {
+    cursor_query::<domain::DeliveryId>()
 }
 
 /// `?since=` / `?until=`: an RFC 3339 time.
@@ -171,4 +199,36 @@ pub fn delivery_status_query() -> Schema {
 pub fn window_query() -> Schema {
     let windows = crate::stats::WINDOWS.map(|(name, _)| name);
     or_empty(json!({ "type": "string", "enum": windows }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_schema_reads_as_a_utoipa_schema() {
+        for (name, make) in [
+            ("name", name as fn() -> Schema),
+            ("category", category),
+            ("description", description),
+            ("type_name", type_name),
+            ("new_type_name", new_type_name),
+            ("subscriptions", subscriptions),
+            ("subscriptions_or_null", subscriptions_or_null),
+            ("webhook_url", webhook_url),
+            ("webhook_url_or_null", webhook_url_or_null),
+            ("description_or_null", description_or_null),
+            ("time", time),
+            ("time_or_null", time_or_null),
+            ("delivery_status_or_null", delivery_status_or_null),
+            ("limit_query", limit_query),
+            ("event_cursor_query", event_cursor_query),
+            ("time_query", time_query),
+            ("delivery_status_query", delivery_status_query),
+            ("window_query", window_query),
+        ] {
+            let made = std::panic::catch_unwind(make);
+            assert!(made.is_ok(), "{name}");
+        }
+    }
 }

@@ -141,7 +141,7 @@ async fn create(
     operation_id = "listWebhooks",
     tag = "webhooks",
     security(("api_key" = [])),
-    params(PageParams),
+    params(PageParams<WebhookId>),
     responses(
         (status = 200, description = "One page of endpoints", body = List<WebhookBody>),
         (status = 400, description = "A bad `limit` or `cursor`", content_type = "application/problem+json", body = Problem),
@@ -150,7 +150,7 @@ async fn create(
 async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
-    ApiQuery(params): ApiQuery<PageParams>,
+    ApiQuery(params): ApiQuery<PageParams<WebhookId>>,
 ) -> ApiResult<Json<List<WebhookBody>>> {
     let page = state
         .app
