@@ -61,7 +61,12 @@ fn is_json_media_type(value: &HeaderValue) -> bool {
     let Ok(text) = value.to_str() else {
         return false;
     };
-    let essence = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json"
         || essence
             .strip_prefix("application/")

@@ -27,7 +27,7 @@ pub(crate) const TYPE_NAME: &str = r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+";
 /// A group prefix: one or more words, then `.*`.
 const GROUP: &str = r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.\*";
 /// `domain::catalog`: the longest type name, in bytes (ASCII, so also characters).
-const MAX_TYPE_NAME: usize = 128;
+pub(crate) const MAX_TYPE_NAME: usize = 128;
 /// `usecases::webhooks`: the most subscriptions one webhook lists.
 const MAX_SUBSCRIPTIONS: usize = 100;
 /// `domain::UrlPolicy::check_url`: the longest webhook URL, in bytes.
@@ -158,7 +158,9 @@ const DELIVERY_STATUSES: [&str; 4] = ["pending", "delivered", "failed", "expired
 
 /// A delivery status in a JSON body (or `null`: any).
 pub fn delivery_status_or_null() -> Schema {
-    schema(json!({ "anyOf": [{ "type": "string", "enum": DELIVERY_STATUSES }, { "type": "null" }] }))
+    schema(
+        json!({ "anyOf": [{ "type": "string", "enum": DELIVERY_STATUSES }, { "type": "null" }] }),
+    )
 }
 
 /// `?limit=`: 1 to 100.
@@ -170,7 +172,7 @@ pub fn limit_query() -> Schema {
 pub fn cursor_query<K: CursorKind>() -> Schema {
     or_empty(json!({
         "type": "string",
-        "maxLength": crate::pagination::MAX_CURSOR_LEN,
+        "maxLength": K::MAX_LEN,
         "pattern": K::pattern(),
     }))
 }

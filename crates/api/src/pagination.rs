@@ -12,8 +12,8 @@ use std::marker::PhantomData;
 use domain::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId, validate_type_name};
 use serde::{Deserialize, Serialize};
 use store::{InvalidCursor, Page, PageRequest};
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult};
@@ -29,6 +29,8 @@ pub const MAX_CURSOR_LEN: usize = 256;
 pub trait CursorKind {
     /// The JSON Schema `pattern` a cursor of this list matches.
     fn pattern() -> String;
+    /// The longest cursor of this list.
+    const MAX_LEN: usize;
 }
 
 /// A ULID as `domain` ids carry it: 26 Crockford base32 characters, either case.
@@ -40,6 +42,7 @@ macro_rules! paged_by_id {
             fn pattern() -> String {
                 format!("^{}{ULID}$", <$id>::PREFIX)
             }
+            const MAX_LEN: usize = <$id>::PREFIX.len() + 26;
         }
     )*};
 }
@@ -52,6 +55,7 @@ impl CursorKind for ByTypeName {
     fn pattern() -> String {
         format!("^{}$", field_schemas::TYPE_NAME)
     }
+    const MAX_LEN: usize = field_schemas::MAX_TYPE_NAME;
 }
 
 /// `limit` and `cursor` as they come in the query string, for a list paged by `K`. Kept
@@ -202,7 +206,11 @@ mod tests {
         assert_eq!(last.next_cursor, None);
         let gone = page_request(None, Some("t.t15")).unwrap();
         let after_gone = List::from_whole(items.clone(), &gone, |s| s).unwrap();
-        assert_eq!(after_gone.data, ["t.t2", "t.t3", "t.t4"], "starts after its place");
+        assert_eq!(
+            after_gone.data,
+            ["t.t2", "t.t3", "t.t4"],
+            "starts after its place"
+        );
         let made_up = page_request(None, Some("T 9")).unwrap();
         assert!(List::from_whole(items, &made_up, |s| s).is_err());
     }
