@@ -252,15 +252,16 @@ async fn the_document_states_the_rules_of_what_is_sent() {
         "date-time"
     );
 
-    let parameter = |path: &str, name: &str| {
-        document["paths"][path]["get"]["parameters"]
+    let parameter_of = |method: &str, path: &str, name: &str| {
+        document["paths"][path][method]["parameters"]
             .as_array()
             .unwrap()
             .iter()
             .find(|p| p["name"] == name)
-            .unwrap_or_else(|| panic!("{path} has no `{name}`"))["schema"]
+            .unwrap_or_else(|| panic!("{method} {path} has no `{name}`"))["schema"]
             .clone()
     };
+    let parameter = |path: &str, name: &str| parameter_of("get", path, name);
     // An empty query value counts as absent, so each says so beside its rule.
     let rule = |schema: Value| schema["anyOf"][0].clone();
     let deliveries = "/v1/webhooks/{id}/deliveries";
@@ -285,13 +286,7 @@ async fn the_document_states_the_rules_of_what_is_sent() {
     let cursor = rule(parameter("/v1/webhooks", "cursor"));
     assert!(cursor["pattern"].as_str().unwrap().starts_with("^wh_"));
 
-    let key = document["paths"]["/v1/events"]["post"]["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "Idempotency-Key")
-        .unwrap()["schema"]
-        .clone();
+    let key = parameter_of("post", "/v1/events", "Idempotency-Key");
     assert_eq!(
         (&key["minLength"], &key["maxLength"]),
         (&json!(1), &json!(255))
