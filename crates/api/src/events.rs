@@ -38,6 +38,7 @@ use crate::auth::Authenticated;
 use crate::deliveries::DeliveryBody;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
+use crate::field_schemas;
 use crate::pagination::{List, page_request};
 use crate::time_range::{TimeRange, TimeRangeError};
 
@@ -51,7 +52,7 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 pub struct PublishEvent {
     /// A type of the workspace's catalog.
     #[serde(rename = "type")]
-    #[schema(example = "user.created")]
+    #[schema(schema_with = field_schemas::type_name)]
     pub event_type: String,
     /// A JSON object, delivered byte for byte.
     #[schema(value_type = Object, example = json!({"user_id": "usr_9x2k4m7"}))]
@@ -125,7 +126,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     operation_id = "publishEvent",
     tag = "events",
     security(("api_key" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Repeating a key of this workspace within 24 h answers the first event and creates nothing (1 to 255 visible ASCII characters)")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[ -~]*[!-~][ -~]*$", description = "Repeating a key of this workspace within 24 h answers the first event and creates nothing (1 to 255 visible ASCII characters)")),
     request_body = PublishEvent,
     responses(
         (status = 202, description = "Stored; `Idempotent-Replayed: true` when it repeats an earlier key's event", body = EventBody,
@@ -193,13 +194,16 @@ pub struct EventQuery {
     #[serde(rename = "type")]
     pub event_type: Option<String>,
     /// RFC 3339; events published at or after it.
+    #[param(schema_with = field_schemas::time_query)]
     pub since: Option<String>,
     /// RFC 3339; events published before it.
+    #[param(schema_with = field_schemas::time_query)]
     pub until: Option<String>,
     /// Items per page, 1 to 100 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    #[param(schema_with = field_schemas::limit_query)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page, unchanged.
+    #[param(schema_with = field_schemas::event_cursor_query)]
     pub cursor: Option<String>,
 }
 

@@ -21,15 +21,17 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath};
+use crate::field_schemas;
 
 /// The windows offered, as written in `?window=`, with their length in hours.
-const WINDOWS: [(&str, i64); 2] = [("1h", 1), ("24h", 24)];
+pub(crate) const WINDOWS: [(&str, i64); 2] = [("1h", 1), ("24h", 24)];
 const DEFAULT_WINDOW: &str = "24h";
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     /// `1h` or `24h` (the default).
+    #[param(schema_with = field_schemas::window_query)]
     pub window: Option<String>,
 }
 

@@ -103,6 +103,7 @@ impl Application {
         filter: EventFilter,
         page: PageRequest,
     ) -> UseCaseResult<Page<Event>> {
+        page.check_cursor::<EventId>()?;
         Ok(self.store.list_events(workspace, filter, page).await?)
     }
 
@@ -141,6 +142,7 @@ impl Application {
         filter: DeliveryFilter,
         page: PageRequest,
     ) -> UseCaseResult<Page<Delivery>> {
+        page.check_cursor::<DeliveryId>()?;
         // Looked up first so that a foreign or deleted webhook is not an empty list.
         self.get_webhook(workspace, webhook).await?;
         self.store

@@ -121,6 +121,7 @@ impl Application {
         workspace: &WorkspaceId,
         page: PageRequest,
     ) -> UseCaseResult<Page<Webhook>> {
+        page.check_cursor::<WebhookId>()?;
         Ok(self.store.list_webhooks(workspace, page).await?)
     }
 

@@ -11,6 +11,7 @@ mod events;
 mod isolation;
 mod payloads;
 mod protocol;
+mod strictness;
 mod support;
 mod webhooks;
 mod workspaces;
