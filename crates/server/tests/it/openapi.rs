@@ -216,7 +216,7 @@ async fn the_document_is_valid_openapi_3_1() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_document_states_the_rules_of_what_is_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &[]);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &[]);
     let document: Value = service
         .client
         .get(service.url("/openapi.json"))
