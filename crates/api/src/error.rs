@@ -179,14 +179,16 @@ fn use_case_detail(error: &UseCaseError) -> String {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The problem document this error answers with (a 5xx's cause is logged here, never
+    /// sent): the body of its response, or one item's answer in a batch.
+    pub fn problem(&self) -> Problem<'static> {
         let status = self.status();
         let detail = if let Self::NotReady(_) = &self {
             tracing::warn!(detail = %self, "not ready");
             self.to_string()
         } else if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), error = %source_chain(&self), "request failed");
+            tracing::error!(status = status.as_u16(), error = %source_chain(self), "request failed");
             match self {
                 Self::UseCase(UseCaseError::Unavailable(_)) => {
                     "The service cannot reach its store right now; retry shortly.".to_owned()
@@ -198,14 +200,20 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
-        let problem = Problem {
+        Problem {
             kind: self.problem_type(),
             title: self.title(),
             status: status.as_u16(),
             detail,
             request_id: crate::request_id::current(),
-        };
-        let mut response = (status, Json(problem)).into_response();
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut response = (status, Json(self.problem())).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

@@ -117,7 +117,6 @@ pub async fn run(
         settings.log_retention,
         shutdown.clone(),
     ));
-    let alert_waker = dispatcher.clone();
     let monitoring = tokio::spawn(monitor::monitor_forever(
         store.clone(),
         monitor::MonitorConfig {
@@ -125,13 +124,11 @@ pub async fn run(
             alert_after: settings.alert_after,
             retention: settings.retention,
         },
-        move |ids| alert_waker.wake(ids),
         shutdown.clone(),
     ));
 
-    let waker = dispatcher.clone();
-    let resyncer = dispatcher.clone();
-    // The use cases tell the dispatcher's lanes what they committed; both edges share them.
+    // Both edges share the use cases; the dispatcher hears what they committed from the
+    // store's announcements, which it subscribed to at start.
     let application = usecases::Application::new(
         store.clone(),
         usecases::Settings {
@@ -139,10 +136,6 @@ pub async fn run(
             secret_grace: settings.secret_grace,
             payload_rules: settings.payload_rules,
         },
-        Arc::new(usecases::LaneCallbacks {
-            wake: move |ids: &[domain::WebhookId]| waker.wake(ids),
-            resync: move |ids: &[domain::WebhookId]| resyncer.resync(ids),
-        }),
     );
     let state = api::AppState {
         app: application.clone(),

@@ -25,7 +25,8 @@
 //!   again. An occurrence is named by its `since` (the run's first failure; the
 //!   backlog's first observation), and a recorded alert whose `since` is older than the
 //!   current occurrence is cleared first.
-//! - Alerts are delivered like any event. An endpoint that subscribes to `system.alert`
+//! - Alerts are delivered like any event (the store announces their deliveries to the
+//!   lanes as it does every publish's). An endpoint that subscribes to `system.alert`
 //!   and is itself failing gets its own alert queued behind its backlog; that cannot
 //!   feed itself, because the alert is raised once per run of failures, not per attempt.
 //! - The event names the endpoint by id and URL, never its secret; the log names only
@@ -77,11 +78,10 @@ pub struct MonitorConfig {
     pub retention: Duration,
 }
 
-/// Runs until `shutdown`; `wake` is told which endpoints got an alert delivery.
+/// Runs until `shutdown`.
 pub async fn monitor_forever(
     store: Arc<dyn Store>,
     config: MonitorConfig,
-    wake: impl Fn(&[domain::WebhookId]) + Send + Sync,
     shutdown: CancellationToken,
 ) {
     let mut gauges = Gauges::default();
@@ -92,7 +92,7 @@ pub async fn monitor_forever(
                 gauges.set(&backlogs, observed);
                 for backlog in &backlogs {
                     for due in due_alerts(backlog, &config, observed) {
-                        raise(&*store, backlog, due, &wake).await;
+                        raise(&*store, backlog, due).await;
                     }
                 }
             }
@@ -254,12 +254,7 @@ fn alert_data(b: &EndpointBacklog, due: &Due) -> serde_json::Value {
     data
 }
 
-async fn raise(
-    store: &dyn Store,
-    b: &EndpointBacklog,
-    due: Due,
-    wake: &(impl Fn(&[domain::WebhookId]) + Send + Sync),
-) {
+async fn raise(store: &dyn Store, b: &EndpointBacklog, due: Due) {
     if b.recorded(due.condition).is_some()
         && let Err(error) = store
             .clear_alerts(&b.webhook_id, due.condition, due.stale_before)
@@ -295,9 +290,6 @@ async fn raise(
                 pending = b.pending,
                 "raised an operational alert"
             );
-            if !published.webhooks.is_empty() {
-                wake(&published.webhooks);
-            }
         }
         Ok(None) => {}
         // Deleted since the backlog was read: nothing to alert about.

@@ -5,6 +5,7 @@ mod activity;
 mod addresses;
 mod api_keys;
 mod auth;
+mod batch;
 mod deliveries;
 mod event_types;
 mod events;

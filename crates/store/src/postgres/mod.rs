@@ -17,6 +17,9 @@
 //!   limit) safe across processes.
 //! - Lanes are shared by lease ([`leases`]), and wake-ups travel by LISTEN/NOTIFY
 //!   ([`listener`]).
+//! - This process's commits are announced ([`crate::announce`]) right after they
+//!   committed, without waiting for their notification to come back: publishes by the
+//!   publish writer, changes and re-sends here; other processes' by the listener.
 //! - The activity log, re-sends, stats and retention ([`activity`], [`stats`],
 //!   [`retention`]) are plain statements on pooled connections, and so are dashboard
 //!   sessions ([`sessions`]).
@@ -53,6 +56,7 @@ mod tenancy;
 mod webhooks;
 mod writer;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -62,14 +66,15 @@ use domain::{ApiKeyId, DeliveryId, EventId, EventTypeDef, WebhookId, WorkspaceId
 
 use self::listener::Wakeups;
 use self::outcomes::OutcomeJob;
-use self::publish::PublishJob;
+use self::publish::{PublishJob, Publisher};
 use self::writer::Writer;
+use crate::announce::{self, Announcer};
 use crate::timing::{self, TimedReply};
 use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
     LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
     PruneReport, Published, ReplayFilter, Result, SecretCipher, SecretRotation, Session,
-    StoreError, Webhook, WebhookPatch, WebhookStats, Workspace,
+    StoreError, Wakeup, Webhook, WebhookPatch, WebhookStats, Workspace,
 };
 use crate::{ActivityStore, LaneStore, OperationsStore, TenancyStore};
 use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};
@@ -81,6 +86,10 @@ pub const WAKE_CHANNEL: &str = "admin_webhooks_wake";
 
 /// Marks a wake-up whose lane must re-read itself from its first open delivery.
 pub const RESYNC_PREFIX: &str = "resync:";
+
+/// Separates a publish's wake-up from the origin of the store that sent it
+/// (`wh_…@origin`), so that store's listener can drop its own echoes.
+pub const ORIGIN_MARK: char = '@';
 
 /// How a [`PostgresStore`] connects.
 #[derive(Debug, Clone)]
@@ -110,6 +119,8 @@ pub struct PostgresStore {
     publishes: Writer<PublishJob>,
     outcomes: Writer<OutcomeJob>,
     wakeups: Wakeups,
+    /// This process's news, and the listener's of others; handed out by `announcements`.
+    announcer: Arc<Announcer>,
     schema: Option<String>,
     /// Seals the signing secrets written and opens those read.
     cipher: SecretCipher,
@@ -151,18 +162,30 @@ impl PostgresStore {
             "admin-webhooks listener {}",
             options.schema.as_deref().unwrap_or("")
         ));
-        let wakeups = Wakeups::start(listen_config).await?;
-        let publish_pool = pool.clone();
+        // Unique per store, so two stores of one process (tests) tell their echoes apart.
+        let origin = DeliveryId::generate()
+            .as_str()
+            .trim_start_matches("dlv_")
+            .to_owned();
+        let announcer = Arc::new(Announcer::new());
+        let wakeups = Wakeups::start(listen_config, announcer.clone(), origin.clone()).await?;
+        let publisher = Arc::new(Publisher {
+            pool: pool.clone(),
+            announcer: announcer.clone(),
+            origin_suffix: format!("{ORIGIN_MARK}{origin}"),
+        });
         let outcome_pool = pool.clone();
         Ok(PostgresStore {
             publishes: Writer::start(publish::MAX_BATCH, move |jobs| {
-                publish::commit_group(publish_pool.clone(), jobs)
+                let publisher = publisher.clone();
+                async move { publish::commit_group(&publisher, jobs).await }
             }),
             outcomes: Writer::start(outcomes::MAX_BATCH, move |jobs| {
                 outcomes::commit_group(outcome_pool.clone(), jobs)
             }),
             pool,
             wakeups,
+            announcer,
             schema: options.schema,
             cipher,
         })
@@ -185,6 +208,19 @@ impl PostgresStore {
     /// The highest schema migration applied to the database.
     pub async fn schema_version(&self) -> Result<i64> {
         schema::schema_version(&self.pool).await
+    }
+
+    /// Queues a publish for the publish writer; where its answer arrives.
+    fn queue_publish(
+        &self,
+        operation: &'static str,
+        new: NewEvent,
+    ) -> tokio::sync::oneshot::Receiver<Result<Published>> {
+        let (reply, answer) = TimedReply::new(operation);
+        if let Err(job) = self.publishes.send(PublishJob { new, reply }) {
+            job.reply.send(Err(StoreError::Closed));
+        }
+        answer
     }
 
     /// Runs `work` on a pooled connection: the one entry of every call that is not a
@@ -281,8 +317,8 @@ impl LaneStore for PostgresStore {
         .await
     }
 
-    fn wakeups(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<crate::Wakeup>> {
-        self.wakeups.take()
+    fn announcements(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Wakeup>> {
+        self.announcer.take()
     }
 }
 
@@ -429,17 +465,23 @@ impl TenancyStore for PostgresStore {
         id: &WebhookId,
         patch: WebhookPatch,
     ) -> Result<Webhook> {
-        self.pooled("update_webhook", async |client| {
-            webhooks::update_webhook(client, &self.cipher, workspace, id, patch).await
-        })
-        .await
+        let hook = self
+            .pooled("update_webhook", async |client| {
+                webhooks::update_webhook(client, &self.cipher, workspace, id, patch).await
+            })
+            .await?;
+        self.announcer.announce_all(announce::resync_of(id));
+        Ok(hook)
     }
 
     async fn delete_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<()> {
         self.pooled("delete_webhook", async |client| {
             webhooks::delete_webhook(&*client, workspace, id).await
         })
-        .await
+        .await?;
+        // A lane sleeping in backoff learns that its endpoint is gone.
+        self.announcer.announce_all(announce::resync_of(id));
+        Ok(())
     }
 
     async fn rotate_secret(
@@ -449,29 +491,44 @@ impl TenancyStore for PostgresStore {
         new_secret: String,
         grace: Duration,
     ) -> Result<SecretRotation> {
-        self.pooled("rotate_secret", async |client| {
-            webhooks::rotate_secret(
-                &*client,
-                &self.cipher,
-                workspace,
-                webhook,
-                &new_secret,
-                grace,
-            )
-            .await
-        })
-        .await
+        let rotation = self
+            .pooled("rotate_secret", async |client| {
+                webhooks::rotate_secret(
+                    &*client,
+                    &self.cipher,
+                    workspace,
+                    webhook,
+                    &new_secret,
+                    grace,
+                )
+                .await
+            })
+            .await?;
+        self.announcer.announce_all(announce::resync_of(webhook));
+        Ok(rotation)
     }
 }
 
 #[async_trait]
 impl ActivityStore for PostgresStore {
     async fn publish(&self, new: NewEvent) -> Result<Published> {
-        let (reply, answer) = TimedReply::new("publish");
-        if let Err(job) = self.publishes.send(PublishJob { new, reply }) {
-            job.reply.send(Err(StoreError::Closed));
+        self.queue_publish("publish", new)
+            .await
+            .unwrap_or(Err(StoreError::Closed))
+    }
+
+    async fn publish_batch(&self, new: Vec<NewEvent>) -> Vec<Result<Published>> {
+        // Queued back to back, the items reach the publish writer together and commit in
+        // one group (two when a group boundary falls inside), each in its own savepoint.
+        let answers: Vec<_> = new
+            .into_iter()
+            .map(|new| self.queue_publish("publish_batch", new))
+            .collect();
+        let mut published = Vec::with_capacity(answers.len());
+        for answer in answers {
+            published.push(answer.await.unwrap_or(Err(StoreError::Closed)));
         }
-        answer.await.unwrap_or(Err(StoreError::Closed))
+        published
     }
 
     async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> Result<Event> {
@@ -529,10 +586,14 @@ impl ActivityStore for PostgresStore {
     }
 
     async fn retry_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> Result<Delivery> {
-        self.pooled("retry_delivery", async |client| {
-            activity::retry_delivery(&*client, workspace, id).await
-        })
-        .await
+        let delivery = self
+            .pooled("retry_delivery", async |client| {
+                activity::retry_delivery(&*client, workspace, id).await
+            })
+            .await?;
+        self.announcer
+            .announce_all(announce::resync_of(&delivery.webhook_id));
+        Ok(delivery)
     }
 
     async fn replay_deliveries(
@@ -541,10 +602,15 @@ impl ActivityStore for PostgresStore {
         webhook: &WebhookId,
         filter: ReplayFilter,
     ) -> Result<u64> {
-        self.pooled("replay_deliveries", async |client| {
-            activity::replay_deliveries(client, workspace, webhook, &filter).await
-        })
-        .await
+        let replayed = self
+            .pooled("replay_deliveries", async |client| {
+                activity::replay_deliveries(client, workspace, webhook, &filter).await
+            })
+            .await?;
+        if replayed > 0 {
+            self.announcer.announce_all(announce::resync_of(webhook));
+        }
+        Ok(replayed)
     }
 
     async fn webhook_stats(

@@ -8,6 +8,10 @@
 //! the writer. The writer's and the readers' replies are where every call is timed
 //! ([`crate::timing`]): each entry point names its operation.
 //!
+//! The writer announces ([`crate::announce`]) what each group commit made deliverable or
+//! changed: publishes, test events and alerts (work), webhook updates, deletions and
+//! rotations, retries and replays (resync).
+//!
 //! Invariants (beyond the contract in the crate root):
 //! - Only the writer thread ever writes the file, so the checks a write makes (limits,
 //!   idempotency keys, seqs) cannot race with another write.
@@ -34,6 +38,7 @@ mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -42,11 +47,12 @@ use domain::{ApiKeyId, DeliveryId, EventId, EventTypeDef, WebhookId, WorkspaceId
 
 use self::readers::{Readers, snapshot};
 use self::writer::Writer;
+use crate::announce::{self, Announcer};
 use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
     LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
-    PruneReport, Published, ReplayFilter, Result, SecretCipher, SecretRotation, Session, Webhook,
-    WebhookPatch, WebhookStats, Workspace,
+    PruneReport, Published, ReplayFilter, Result, SecretCipher, SecretRotation, Session, Wakeup,
+    Webhook, WebhookPatch, WebhookStats, Workspace,
 };
 use crate::{ActivityStore, LaneStore, OperationsStore, TenancyStore};
 use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};
@@ -67,6 +73,8 @@ pub struct SqliteStore {
     readers: Readers,
     /// Seals the signing secrets written and opens those read.
     cipher: SecretCipher,
+    /// Fed by the writer after each commit; handed out by `announcements`.
+    announcer: Arc<Announcer>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -120,11 +128,13 @@ impl SqliteStore {
         let reader_conns = (0..READERS)
             .map(|_| schema::open_reader(path))
             .collect::<Result<Vec<_>>>()?;
+        let announcer = Arc::new(Announcer::new());
         Ok(SqliteStore {
             path: path.to_owned(),
-            writer: Writer::start(writer_conn)?,
+            writer: Writer::start(writer_conn, announcer.clone())?,
             readers: Readers::start(reader_conns)?,
             cipher,
+            announcer,
         })
     }
 
@@ -195,6 +205,10 @@ impl LaneStore for SqliteStore {
         self.writer.submit("submit_outcome", move |tx| {
             outcomes::record_outcome(tx, &outcome)
         })
+    }
+
+    fn announcements(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Wakeup>> {
+        self.announcer.take()
     }
 }
 
@@ -370,8 +384,9 @@ impl TenancyStore for SqliteStore {
     ) -> Result<Webhook> {
         let (workspace, id, cipher) = (workspace.clone(), id.clone(), self.cipher.clone());
         self.writer
-            .write("update_webhook", move |tx| {
-                webhooks::update_webhook(tx, &cipher, &workspace, &id, patch)
+            .write_announcing("update_webhook", move |tx| {
+                let hook = webhooks::update_webhook(tx, &cipher, &workspace, &id, patch)?;
+                Ok((hook, announce::resync_of(&id)))
             })
             .await
     }
@@ -379,8 +394,10 @@ impl TenancyStore for SqliteStore {
     async fn delete_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<()> {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.writer
-            .write("delete_webhook", move |tx| {
-                webhooks::delete_webhook(tx, &workspace, &id)
+            .write_announcing("delete_webhook", move |tx| {
+                webhooks::delete_webhook(tx, &workspace, &id)?;
+                // A lane sleeping in backoff learns that its endpoint is gone.
+                Ok(((), announce::resync_of(&id)))
             })
             .await
     }
@@ -395,8 +412,10 @@ impl TenancyStore for SqliteStore {
         let (workspace, webhook) = (workspace.clone(), webhook.clone());
         let cipher = self.cipher.clone();
         self.writer
-            .write("rotate_secret", move |tx| {
-                webhooks::rotate_secret(tx, &cipher, &workspace, &webhook, &new_secret, grace)
+            .write_announcing("rotate_secret", move |tx| {
+                let rotation =
+                    webhooks::rotate_secret(tx, &cipher, &workspace, &webhook, &new_secret, grace)?;
+                Ok((rotation, announce::resync_of(&webhook)))
             })
             .await
     }
@@ -406,8 +425,29 @@ impl TenancyStore for SqliteStore {
 impl ActivityStore for SqliteStore {
     async fn publish(&self, new: NewEvent) -> Result<Published> {
         self.writer
-            .write("publish", move |tx| publish::publish(tx, &new))
+            .write_announcing("publish", move |tx| {
+                let published = publish::publish(tx, &new)?;
+                let news = announce::work_of(&published);
+                Ok((published, news))
+            })
             .await
+    }
+
+    async fn publish_batch(&self, new: Vec<NewEvent>) -> Vec<Result<Published>> {
+        let count = new.len();
+        if count == 0 {
+            return Vec::new();
+        }
+        // One job: the whole batch commits (and is fsynced) once.
+        self.writer
+            .write_announcing("publish_batch", move |tx| {
+                let answers = publish::publish_batch(tx, &new)?;
+                let news = answers.iter().flatten().flat_map(announce::work_of);
+                let news = news.collect();
+                Ok((answers, news))
+            })
+            .await
+            .unwrap_or_else(|error| crate::batch_failed(count, error))
     }
 
     async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> Result<Event> {
@@ -483,8 +523,10 @@ impl ActivityStore for SqliteStore {
     async fn retry_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> Result<Delivery> {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.writer
-            .write("retry_delivery", move |tx| {
-                activity::retry_delivery(tx, &workspace, &id)
+            .write_announcing("retry_delivery", move |tx| {
+                let delivery = activity::retry_delivery(tx, &workspace, &id)?;
+                let news = announce::resync_of(&delivery.webhook_id);
+                Ok((delivery, news))
             })
             .await
     }
@@ -516,8 +558,15 @@ impl ActivityStore for SqliteStore {
             let (workspace, webhook, filter) = (workspace.clone(), webhook.clone(), filter.clone());
             replayed += self
                 .writer
-                .write("replay_deliveries", move |tx| {
-                    activity::replay_chunk(tx, &workspace, &webhook, &filter, range, now_ms)
+                .write_announcing("replay_deliveries", move |tx| {
+                    let count =
+                        activity::replay_chunk(tx, &workspace, &webhook, &filter, range, now_ms)?;
+                    let news = if count > 0 {
+                        announce::resync_of(&webhook)
+                    } else {
+                        Vec::new()
+                    };
+                    Ok((count, news))
                 })
                 .await?;
         }
@@ -573,8 +622,10 @@ impl OperationsStore for SqliteStore {
 
     async fn raise_alert(&self, alert: NewAlert, event: NewEvent) -> Result<Option<Published>> {
         self.writer
-            .write("raise_alert", move |tx| {
-                operations::raise_alert(tx, &alert, &event)
+            .write_announcing("raise_alert", move |tx| {
+                let published = operations::raise_alert(tx, &alert, &event)?;
+                let news = published.iter().flat_map(announce::work_of).collect();
+                Ok((published, news))
             })
             .await
     }

@@ -10,6 +10,8 @@
 extern crate admin_webhooks_store as store;
 
 mod activity;
+mod announcements;
+mod batch;
 mod dispatch;
 mod durability;
 mod gone;
@@ -52,6 +54,9 @@ macro_rules! conformance {
             publish::idempotency_key_returns_the_first_event,
             publish::only_webhook_targets_one_endpoint,
             publish::stored_body_is_the_rendered_body,
+            batch::a_batch_answers_each_item_in_order,
+            announcements::publishes_are_announced_once_readable,
+            announcements::changes_and_resends_are_announced_once_readable,
             dispatch::outcomes_are_fenced_by_attempt_count,
             dispatch::delivered_failed_and_expired_transitions,
             dispatch::outcomes_commit_in_submission_order,
