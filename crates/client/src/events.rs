@@ -22,10 +22,58 @@ pub struct Event {
 
 /// `GET /v1/events/{id}`: the event, then one delivery per endpoint it went to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "EventDetailBody", into = "EventDetailBody")]
 pub struct EventWithDeliveries {
-    #[serde(flatten)]
     pub event: Event,
     pub deliveries: Vec<Delivery>,
+}
+
+/// [`EventWithDeliveries`] as the API sends it: one flat object. (`#[serde(flatten)]`
+/// cannot carry the raw `data` and `metadata`, so the fields are spelled out here.)
+#[derive(Serialize, Deserialize)]
+struct EventDetailBody {
+    id: EventId,
+    #[serde(rename = "type")]
+    event_type: String,
+    timestamp: DateTime<Utc>,
+    data: Box<RawValue>,
+    metadata: Box<RawValue>,
+    deliveries: Vec<Delivery>,
+}
+
+impl From<EventDetailBody> for EventWithDeliveries {
+    fn from(body: EventDetailBody) -> Self {
+        EventWithDeliveries {
+            event: Event {
+                id: body.id,
+                event_type: body.event_type,
+                timestamp: body.timestamp,
+                data: body.data,
+                metadata: body.metadata,
+            },
+            deliveries: body.deliveries,
+        }
+    }
+}
+
+impl From<EventWithDeliveries> for EventDetailBody {
+    fn from(detail: EventWithDeliveries) -> Self {
+        let Event {
+            id,
+            event_type,
+            timestamp,
+            data,
+            metadata,
+        } = detail.event;
+        EventDetailBody {
+            id,
+            event_type,
+            timestamp,
+            data,
+            metadata,
+            deliveries: detail.deliveries,
+        }
+    }
 }
 
 /// The body of a publish. `data` (and `metadata`) must be JSON objects.
@@ -83,5 +131,23 @@ impl ApiClient {
     /// `GET /v1/events/{id}`.
     pub async fn get_event(&self, id: &EventId) -> Result<EventWithDeliveries, ClientError> {
         self.get(&format!("v1/events/{id}")).fetch().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_with_its_deliveries_reads_and_writes_back_its_raw_data() {
+        let body = r#"{"id":"evt_01JABCDEF0123456789ABCDEFG","type":"user.created","timestamp":"2025-01-15T14:32:00.123Z","data":{"b":1,"a":[1.50]},"metadata":{},"deliveries":[]}"#;
+        let detail: EventWithDeliveries = serde_json::from_str(body).unwrap();
+        assert_eq!(detail.event.data.get(), r#"{"b":1,"a":[1.50]}"#);
+        let written = serde_json::to_string(&detail).unwrap();
+        assert!(
+            written.contains(r#""data":{"b":1,"a":[1.50]}"#),
+            "{written}"
+        );
+        assert!(written.contains(r#""deliveries":[]"#), "{written}");
     }
 }
