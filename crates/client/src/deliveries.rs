@@ -86,19 +86,16 @@ impl ApiClient {
         webhook: &WebhookId,
         filter: &DeliveryFilter,
     ) -> Result<Page<Delivery>, ClientError> {
-        let mut pairs = filter.page.pairs();
-        if let Some(status) = filter.status {
-            pairs.push(("status", status.as_str().to_owned()));
-        }
-        for (name, value) in [
-            ("type", &filter.event_type),
-            ("since", &filter.since),
-            ("until", &filter.until),
-        ] {
-            if let Some(value) = value {
-                pairs.push((name, value.clone()));
-            }
-        }
+        let status = filter.status.map(|s| s.as_str().to_owned());
+        let pairs = crate::filtered_pairs(
+            &filter.page,
+            &[
+                ("status", &status),
+                ("type", &filter.event_type),
+                ("since", &filter.since),
+                ("until", &filter.until),
+            ],
+        );
         self.get(&format!("v1/webhooks/{webhook}/deliveries"))
             .query(&pairs)
             .fetch()

@@ -115,16 +115,14 @@ impl ApiClient {
 
     /// `GET /v1/events`: one page, newest first.
     pub async fn list_events(&self, filter: &EventFilter) -> Result<Page<Event>, ClientError> {
-        let mut pairs = filter.page.pairs();
-        for (name, value) in [
-            ("type", &filter.event_type),
-            ("since", &filter.since),
-            ("until", &filter.until),
-        ] {
-            if let Some(value) = value {
-                pairs.push((name, value.clone()));
-            }
-        }
+        let pairs = crate::filtered_pairs(
+            &filter.page,
+            &[
+                ("type", &filter.event_type),
+                ("since", &filter.since),
+                ("until", &filter.until),
+            ],
+        );
         self.get("v1/events").query(&pairs).fetch().await
     }
 

@@ -45,6 +45,20 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
+/// The query of a filtered list: the page, then each filter that is set.
+fn filtered_pairs(
+    page: &PageQuery,
+    filters: &[(&'static str, &Option<String>)],
+) -> Vec<(&'static str, String)> {
+    let mut pairs = page.pairs();
+    for (name, value) in filters {
+        if let Some(value) = value {
+            pairs.push((name, value.clone()));
+        }
+    }
+    pairs
+}
+
 impl PageQuery {
     fn pairs(&self) -> Vec<(&'static str, String)> {
         let mut pairs = Vec::new();

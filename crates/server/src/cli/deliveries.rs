@@ -4,7 +4,7 @@ use client::{Delivery, DeliveryFilter, Replay};
 use domain::{DeliveryId, DeliveryStatus, WebhookId};
 
 use super::table::{Table, fields, or_dash, time};
-use super::{ApiArgs, CliError, PageArgs, next_page_hint, print};
+use super::{ApiArgs, CliError, ListFilterArgs, next_page_hint, print};
 
 #[derive(Debug, clap::Args)]
 pub struct DeliveriesCommand {
@@ -31,17 +31,8 @@ pub struct ListArgs {
     /// `pending`, `delivered`, `failed` (being retried) or `expired`.
     #[arg(long)]
     pub status: Option<DeliveryStatus>,
-    /// Only deliveries of events of this type.
-    #[arg(long = "type")]
-    pub event_type: Option<String>,
-    /// RFC 3339: created at or after it.
-    #[arg(long)]
-    pub since: Option<String>,
-    /// RFC 3339: created before it.
-    #[arg(long)]
-    pub until: Option<String>,
     #[command(flatten)]
-    pub page: PageArgs,
+    pub filter: ListFilterArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,10 +60,10 @@ impl DeliveriesCommand {
             DeliveryVerb::List(list) => {
                 let filter = DeliveryFilter {
                     status: list.status,
-                    event_type: list.event_type,
-                    since: list.since,
-                    until: list.until,
-                    page: list.page.query(),
+                    event_type: list.filter.event_type,
+                    since: list.filter.since,
+                    until: list.filter.until,
+                    page: list.filter.page.query(),
                 };
                 let page = api.list_deliveries(&list.webhook, &filter).await?;
                 print(args, &page, |page| {

@@ -5,7 +5,7 @@ use domain::EventId;
 use serde_json::value::RawValue;
 
 use super::table::{Table, fields, time};
-use super::{ApiArgs, CliError, PageArgs, deliveries, next_page_hint, print};
+use super::{ApiArgs, CliError, ListFilterArgs, deliveries, next_page_hint, print};
 
 #[derive(Debug, clap::Args)]
 pub struct EventsCommand {
@@ -20,7 +20,7 @@ pub enum EventVerb {
     /// Publish an event to every endpoint subscribed to its type.
     Publish(PublishArgs),
     /// One page of the workspace's events, newest first.
-    List(ListArgs),
+    List(ListFilterArgs),
     /// One event with its deliveries.
     Get { id: EventId },
 }
@@ -40,21 +40,6 @@ pub struct PublishArgs {
     /// creates nothing: safe to retry.
     #[arg(long)]
     pub idempotency_key: Option<String>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct ListArgs {
-    /// Only events of this type.
-    #[arg(long = "type")]
-    pub event_type: Option<String>,
-    /// RFC 3339: published at or after it.
-    #[arg(long)]
-    pub since: Option<String>,
-    /// RFC 3339: published before it.
-    #[arg(long)]
-    pub until: Option<String>,
-    #[command(flatten)]
-    pub page: PageArgs,
 }
 
 impl EventsCommand {

@@ -92,6 +92,22 @@ impl PageArgs {
     }
 }
 
+/// The filters events and deliveries share, with the page to print.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListFilterArgs {
+    /// Only events (or deliveries of events) of this type.
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    /// RFC 3339: published (deliveries: created) at or after it.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// RFC 3339: published (deliveries: created) before it.
+    #[arg(long)]
+    pub until: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
+}
+
 /// What a command failed with.
 #[derive(Debug, thiserror::Error)]
 enum CliError {

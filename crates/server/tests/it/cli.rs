@@ -121,39 +121,23 @@ async fn every_verb_works_against_a_live_service_and_prints_the_apis_json() {
 
     // events publish | list | get
     let data = r#"{"user_id":"usr_1","email":"a@example.com"}"#;
-    let published = json(
-        &service,
-        &[
-            "events",
-            "publish",
-            "--type",
-            "user.created",
-            "--data",
-            data,
-            "--idempotency-key",
-            "cli-order-1",
-        ],
-    )
-    .await;
+    let publish = [
+        "events",
+        "publish",
+        "--type",
+        "user.created",
+        "--data",
+        data,
+        "--idempotency-key",
+        "cli-order-1",
+    ];
+    let published = json(&service, &publish).await;
     let event = published["id"].as_str().unwrap().to_owned();
     assert_eq!(
         published["data"],
         serde_json::from_str::<Value>(data).unwrap()
     );
-    let again = json(
-        &service,
-        &[
-            "events",
-            "publish",
-            "--type",
-            "user.created",
-            "--data",
-            data,
-            "--idempotency-key",
-            "cli-order-1",
-        ],
-    )
-    .await;
+    let again = json(&service, &publish).await;
     assert_eq!(
         again["id"],
         event.as_str(),
