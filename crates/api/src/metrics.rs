@@ -23,6 +23,15 @@ pub fn describe() {
     );
 }
 
+/// Registers every counter at zero, so that dashboards and alerts see `0` before the
+/// first publish (a series never incremented is otherwise absent from `/metrics`).
+pub fn register() {
+    for result in ["accepted", "duplicate", "refused"] {
+        metrics::counter!(PUBLISHED, "result" => result).absolute(0);
+    }
+    metrics::counter!(RATE_LIMITED).absolute(0);
+}
+
 pub(crate) fn rate_limited() {
     metrics::counter!(RATE_LIMITED).increment(1);
 }

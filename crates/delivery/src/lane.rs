@@ -259,6 +259,18 @@ impl Lane {
     ) -> Step {
         let attempts = head.attempts + 1;
         tracing::debug!(webhook = %self.id, delivery = %head.id, outcome = ?result.outcome, "attempt finished");
+        // Failures at info: an operator tailing the log sees why an endpoint falls behind.
+        if let AttemptOutcome::Failed(class) = result.outcome {
+            tracing::info!(
+                webhook = %self.id,
+                delivery = %head.id,
+                attempt = attempts,
+                error_class = class.as_str(),
+                status_code = result.status_code,
+                error = result.error_message.as_deref().unwrap_or(""),
+                "attempt failed"
+            );
+        }
         crate::metrics::attempt(
             result.outcome.error_class(),
             Duration::from_millis(result.response_ms.into()),

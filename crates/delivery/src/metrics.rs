@@ -28,6 +28,38 @@ pub fn describe() {
     metrics::describe_gauge!(LANES_ACTIVE, "Endpoint lanes running in this process.");
 }
 
+/// Every class a failed attempt is counted under.
+const ERROR_CLASSES: [ErrorClass; 6] = [
+    ErrorClass::Timeout,
+    ErrorClass::Connect,
+    ErrorClass::Tls,
+    ErrorClass::HttpStatus,
+    ErrorClass::Gone,
+    ErrorClass::SsrfBlocked,
+];
+
+/// Registers every series at zero, so that dashboards and alerts see `0` before the
+/// first attempt (a series that was never incremented is otherwise absent, and a rate
+/// over it is "no data", not 0).
+pub fn register() {
+    // Exhaustive on purpose: a new class fails to compile here until it is listed above.
+    for class in ERROR_CLASSES {
+        match class {
+            ErrorClass::Timeout
+            | ErrorClass::Connect
+            | ErrorClass::Tls
+            | ErrorClass::HttpStatus
+            | ErrorClass::Gone
+            | ErrorClass::SsrfBlocked => {}
+        }
+        metrics::counter!(ATTEMPTS, "outcome" => "failed", "error_class" => class.as_str())
+            .absolute(0);
+    }
+    metrics::counter!(ATTEMPTS, "outcome" => "succeeded", "error_class" => "none").absolute(0);
+    metrics::counter!(EXPIRED).absolute(0);
+    metrics::gauge!(LANES_ACTIVE).set(0.0);
+}
+
 pub(crate) fn attempt(error: Option<ErrorClass>, took: Duration) {
     let (outcome, class) = match error {
         None => ("succeeded", "none"),

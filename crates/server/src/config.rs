@@ -30,6 +30,9 @@ pub enum Command {
     /// Receive webhooks on this machine, check their signatures and print them (for trying
     /// the service with --dev).
     Receive(crate::receive::ReceiveArgs),
+    /// The API from the command line (webhooks, events, deliveries, replay).
+    #[command(flatten)]
+    Api(crate::cli::ApiCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -234,6 +237,14 @@ pub struct Secret(String);
 impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+/// Read from a flag or an environment variable (`--api-key`), still never shown.
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
     }
 }
 
@@ -451,7 +462,7 @@ mod tests {
         all.extend_from_slice(argv);
         match Cli::try_parse_from(all).unwrap().command {
             Command::Serve(args) => *args,
-            Command::Receive(_) => unreachable!(),
+            Command::Receive(_) | Command::Api(_) => unreachable!(),
         }
     }
 

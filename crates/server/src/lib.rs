@@ -6,6 +6,7 @@
 //! and their outcomes are committed before `run` returns. Beside them runs the log's
 //! retention ([`prune_forever`]).
 
+pub mod cli;
 pub mod config;
 pub mod http_server;
 pub mod metrics;
@@ -365,7 +366,9 @@ fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
 }
 
 /// On an empty store, creates the workspace `default` and its first API key, and prints
-/// the key once (unless it came from `ADMIN_WEBHOOKS_BOOTSTRAP_KEY`).
+/// the key once (unless it came from `ADMIN_WEBHOOKS_BOOTSTRAP_KEY`). On a store that
+/// already has workspaces a given bootstrap key is ignored, with a warning that says why:
+/// silently, it reads as a key that should work and answers 401.
 async fn bootstrap(store: &dyn Store, fixed_key: Option<&str>) -> anyhow::Result<()> {
     let key = fixed_key.map_or_else(domain::api_key::generate_key, str::to_owned);
     let new_key = store::NewApiKey {
@@ -387,6 +390,13 @@ async fn bootstrap(store: &dyn Store, fixed_key: Option<&str>) -> anyhow::Result
                 workspace.id
             );
         }
+    } else if fixed_key.is_some() {
+        tracing::warn!(
+            "ignoring ADMIN_WEBHOOKS_BOOTSTRAP_KEY: the store already has a workspace, and \
+             the bootstrap key only creates the first one on an empty store. Use the key \
+             printed at the first start, create one in the dashboard or with \
+             POST /v1/api-keys, or start on an empty data folder"
+        );
     }
     Ok(())
 }

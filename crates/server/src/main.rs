@@ -1,11 +1,13 @@
-//! The `admin-webhooks` binary: parses the configuration and hands over to the library.
+//! The `admin-webhooks` binary: parses the command line and hands over to the library.
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
 use admin_webhooks::config::{Cli, Command};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
@@ -15,8 +17,10 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
             let shutdown = admin_webhooks::shutdown_on_signal();
-            admin_webhooks::run(settings, listener, shutdown).await
+            admin_webhooks::run(settings, listener, shutdown).await?;
         }
-        Command::Receive(args) => admin_webhooks::receive::run(args).await,
+        Command::Receive(args) => admin_webhooks::receive::run(args).await?,
+        Command::Api(command) => return Ok(admin_webhooks::cli::run(command).await),
     }
+    Ok(ExitCode::SUCCESS)
 }

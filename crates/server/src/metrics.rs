@@ -7,6 +7,9 @@
 //! Labels come from fixed sets, except `workspace_id`, which is bounded by the number of
 //! workspaces.
 //!
+//! Every counter is registered at zero when the recorder is installed, so a series that
+//! has not counted yet reads `0` rather than missing.
+//!
 //! The `metrics` facade has one recorder per process by design; it is installed once
 //! and shared by every service `run` in the process (tests start several).
 
@@ -43,9 +46,23 @@ pub fn install() -> PrometheusHandle {
             api::metrics::describe();
             store::timing::describe();
             crate::monitor::describe();
+            register_at_zero();
             handle
         })
         .clone()
+}
+
+/// Every counter with its fixed label sets, registered at zero when the recorder is
+/// installed: a series that has not counted yet is listed as `0`, not missing, so
+/// dashboards and alerts work from the first scrape. (Histograms and the per-workspace
+/// gauges appear with their first sample: their labels are not known in advance.)
+fn register_at_zero() {
+    delivery::metrics::register();
+    api::metrics::register();
+    for condition in store::AlertCondition::ALL {
+        metrics::counter!(crate::monitor::ALERTS_RAISED, "condition" => condition.as_str())
+            .absolute(0);
+    }
 }
 
 /// How often recorded histogram samples are folded into their buckets. Without it they
