@@ -3,12 +3,13 @@
 //! told on stderr with exit status 1.
 
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::support::service::KEY;
-use crate::support::{Receiver, Service};
+use crate::support::{ADMIN_WEBHOOKS, Receiver, Service};
+use test_support::eventually;
 
 /// Runs the binary with `args` against `service`, authenticated with `key`.
 async fn run_with_key(service: &Service, key: &str, args: &[&str]) -> Output {
@@ -53,9 +54,9 @@ fn ids(list: &Value) -> Vec<&str> {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_verb_works_against_a_live_service_and_prints_the_apis_json() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &[]);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &[]);
     let receiver = Receiver::start().await;
-    let url = receiver.url();
+    let url = receiver.webhook_url();
     let before = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
 
     // webhooks create | list | get | update
@@ -155,15 +156,15 @@ async fn every_verb_works_against_a_live_service_and_prints_the_apis_json() {
 
     // deliveries list | get | retry
     receiver.wait_for(2, Duration::from_secs(10)).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let delivered = loop {
-        let got = json(&service, &["deliveries", "get", &delivery]).await;
-        if got["status"] == "delivered" {
-            break got;
-        }
-        assert!(Instant::now() < deadline, "never delivered: {got}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let delivered = eventually(
+        Duration::from_secs(10),
+        "the delivery to be delivered",
+        || async {
+            let got = json(&service, &["deliveries", "get", &delivery]).await;
+            (got["status"] == "delivered").then_some(got)
+        },
+    )
+    .await;
     assert_eq!(
         delivered["attempts"].as_array().unwrap().len(),
         1,
@@ -209,7 +210,7 @@ async fn every_verb_works_against_a_live_service_and_prints_the_apis_json() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_api_error_exits_1_with_the_problems_detail_on_stderr() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &[]);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &[]);
 
     let missing = domain::WebhookId::generate().to_string();
     let stderr = fails(&service, KEY, &["webhooks", "get", &missing, "--json"]).await;
@@ -262,9 +263,11 @@ async fn an_api_error_exits_1_with_the_problems_detail_on_stderr() {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_json_lists_print_a_table_for_people() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &[]);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &[]);
     let receiver = Receiver::start().await;
-    let (webhook, _) = service.create_webhook(&receiver.url(), &["user.*"]).await;
+    let (webhook, _) = service
+        .create_webhook(&receiver.webhook_url(), &["user.*"])
+        .await;
 
     let out = run_with_key(&service, KEY, &["webhooks", "list"]).await;
     assert!(out.status.success());
@@ -277,7 +280,7 @@ async fn without_json_lists_print_a_table_for_people() {
     );
     let row = lines.next().unwrap();
     assert!(
-        row.starts_with(&webhook) && row.contains(&receiver.url()),
+        row.starts_with(&webhook) && row.contains(&receiver.webhook_url()),
         "{table}"
     );
     assert!(

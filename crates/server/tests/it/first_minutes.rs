@@ -11,29 +11,27 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::service::KEY;
-use crate::support::{Receiver, Reply, Service};
+use crate::support::{ADMIN_WEBHOOKS, Receiver, Reply, Service};
+use test_support::eventually;
 
 /// Polls `service`'s log until `found` holds for it, or panics after 10 s.
 async fn wait_for_log(service: &Service, what: &str, found: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let awaited = format!("{what} in the log");
+    eventually(Duration::from_secs(10), &awaited, || async {
         let log = service.log();
-        if found(&log) {
-            return log;
-        }
-        assert!(Instant::now() < deadline, "no {what} in the log:\n{log}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        found(&log).then_some(log)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bootstrap_key_given_to_a_store_that_has_a_workspace_is_reported_as_ignored() {
     let dir = tempfile::tempdir().unwrap();
     // The README's order before the fix: a first start without a key made the store ...
-    let first = Service::start_unconfigured(dir.path());
+    let first = ADMIN_WEBHOOKS.start_unconfigured(dir.path());
     assert!(first.terminate().success());
     // ... then the key is exported and the service started again.
-    let again = Service::start(dir.path(), &[]);
+    let again = ADMIN_WEBHOOKS.start(dir.path(), &[]);
     let log = wait_for_log(&again, "warning", |log| {
         log.contains("ignoring ADMIN_WEBHOOKS_BOOTSTRAP_KEY")
     })
@@ -57,7 +55,7 @@ async fn a_bootstrap_key_given_to_a_store_that_has_a_workspace_is_reported_as_ig
 
     // On an empty store the same key is used, and nothing is reported.
     let fresh_dir = tempfile::tempdir().unwrap();
-    let fresh = Service::start(fresh_dir.path(), &[]);
+    let fresh = ADMIN_WEBHOOKS.start(fresh_dir.path(), &[]);
     assert_eq!(fresh.get("/v1/webhooks").await.status(), 200);
     assert!(
         !fresh
@@ -69,7 +67,7 @@ async fn a_bootstrap_key_given_to_a_store_that_has_a_workspace_is_reported_as_ig
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_list_every_counter_at_zero_before_any_traffic() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &[]);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &[]);
     let text = service
         .client
         .get(service.url("/metrics"))
@@ -107,7 +105,7 @@ async fn metrics_list_every_counter_at_zero_before_any_traffic() {
 async fn a_failed_attempt_is_logged_at_info_with_its_class_and_status() {
     let dir = tempfile::tempdir().unwrap();
     // Only `info`: the line must not depend on debug logging being on.
-    let service = Service::start_with_env(
+    let service = ADMIN_WEBHOOKS.start_with_env(
         dir.path(),
         &["--retry-base", "50ms", "--retry-cap", "50ms"],
         &[("RUST_LOG", "info")],
@@ -124,7 +122,7 @@ async fn a_failed_attempt_is_logged_at_info_with_its_class_and_status() {
     })
     .await;
     let (webhook, _) = service
-        .create_webhook(&receiver.url(), &["user.created"])
+        .create_webhook(&receiver.webhook_url(), &["user.created"])
         .await;
     service
         .publish("user.created", json!({ "user_id": "u1" }))
