@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_sessions.sql")),
     (3, include_str!("migrations/0003_alerts.sql")),
+    (4, include_str!("migrations/0004_shared_secrets.sql")),
 ];
 
 /// The schema version this binary brings a database to.

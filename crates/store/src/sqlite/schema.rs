@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_activity.sql")),
     (3, include_str!("migrations/0003_sessions.sql")),
     (4, include_str!("migrations/0004_alerts.sql")),
+    (5, include_str!("migrations/0005_shared_secrets.sql")),
 ];
 
 /// The schema version this binary brings a database to.
