@@ -248,7 +248,11 @@ pub(super) async fn revoke_api_key(
     let statement = tx
         .prepare_cached("SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE")
         .await?;
-    if tx.query_opt(&statement, &[&workspace.as_str()]).await?.is_none() {
+    if tx
+        .query_opt(&statement, &[&workspace.as_str()])
+        .await?
+        .is_none()
+    {
         return Err(StoreError::NotFound);
     }
     let statement = tx

@@ -204,7 +204,11 @@ pub(super) fn revoke_api_key(
 }
 
 /// The secret `name`, storing `candidate` as it if there is none yet.
-pub(super) fn shared_secret(conn: &Connection, name: &str, candidate: &[u8; 32]) -> Result<[u8; 32]> {
+pub(super) fn shared_secret(
+    conn: &Connection,
+    name: &str,
+    candidate: &[u8; 32],
+) -> Result<[u8; 32]> {
     conn.prepare_cached(
         "INSERT INTO shared_secrets (name, value, created_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (name) DO NOTHING",
