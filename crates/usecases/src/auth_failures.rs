@@ -140,9 +140,12 @@ impl AuthFailureLimiter {
     /// answer it as a plain failure (`Ok`) or as too many (`Err`).
     pub fn failed(&self, edge: AuthEdge, client: Option<IpAddr>) -> Result<(), TooManyFailures> {
         let verdict = self.failed_at(client, Instant::now());
-        let outcome = if verdict.is_ok() { "refused" } else { "limited" };
-        metrics::counter!(AUTH_FAILURES, "edge" => edge.label(), "outcome" => outcome)
-            .increment(1);
+        let outcome = if verdict.is_ok() {
+            "refused"
+        } else {
+            "limited"
+        };
+        metrics::counter!(AUTH_FAILURES, "edge" => edge.label(), "outcome" => outcome).increment(1);
         verdict.map_err(|wait| TooManyFailures {
             retry_after_secs: whole_seconds(wait),
         })
@@ -158,14 +161,15 @@ impl AuthFailureLimiter {
         if !table.buckets.contains_key(&key) && table.buckets.len() >= self.max_clients {
             table.sweep(limit, now);
         }
-        let bucket = if table.buckets.len() < self.max_clients || table.buckets.contains_key(&key)
-        {
+        let bucket = if table.buckets.len() < self.max_clients || table.buckets.contains_key(&key) {
             table
                 .buckets
                 .entry(key)
                 .or_insert_with(|| Bucket::full(limit, now))
         } else {
-            table.overflow.get_or_insert_with(|| Bucket::full(limit, now))
+            table
+                .overflow
+                .get_or_insert_with(|| Bucket::full(limit, now))
         };
         bucket.refill(limit, now);
         if bucket.tokens >= 1.0 {
@@ -194,7 +198,8 @@ impl Table {
             return;
         }
         self.last_sweep = Some(now);
-        self.buckets.retain(|_, bucket| !bucket.is_full_at(limit, now));
+        self.buckets
+            .retain(|_, bucket| !bucket.is_full_at(limit, now));
         if self.overflow.is_some_and(|b| b.is_full_at(limit, now)) {
             self.overflow = None;
         }
@@ -280,13 +285,24 @@ mod tests {
 
     #[test]
     fn ipv6_counts_by_slash_64_and_mapped_ipv4_as_ipv4() {
-        assert_eq!(client_key(ip("2001:db8:1:2:aaaa::1")), client_key(ip("2001:db8:1:2::ffff")));
-        assert_ne!(client_key(ip("2001:db8:1:2::1")), client_key(ip("2001:db8:1:3::1")));
-        assert_eq!(client_key(ip("::ffff:192.0.2.7")), client_key(ip("192.0.2.7")));
+        assert_eq!(
+            client_key(ip("2001:db8:1:2:aaaa::1")),
+            client_key(ip("2001:db8:1:2::ffff"))
+        );
+        assert_ne!(
+            client_key(ip("2001:db8:1:2::1")),
+            client_key(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(
+            client_key(ip("::ffff:192.0.2.7")),
+            client_key(ip("192.0.2.7"))
+        );
         let limiter = AuthFailureLimiter::new(Some(LIMIT));
         let t0 = Instant::now();
         for host in 1..=3 {
-            limiter.failed_at(ip(&format!("2001:db8::{host}")), t0).unwrap();
+            limiter
+                .failed_at(ip(&format!("2001:db8::{host}")), t0)
+                .unwrap();
         }
         limiter.failed_at(ip("2001:db8::4"), t0).unwrap_err();
     }

@@ -118,6 +118,7 @@ pub async fn setup_with(options: Options) -> App {
         DashboardConfig {
             session_ttl: options.session_ttl,
             secure_cookies: options.secure_cookies,
+            ..DashboardConfig::for_service(options.dev)
         },
     );
     let app = api::router(state).merge(dashboard);
@@ -216,7 +217,12 @@ impl App {
     pub async fn try_sign_in(&self, key: &str, headers: &[(&str, &str)]) -> Answer {
         let form = self.get_with("/dashboard/sign-in", None, headers).await;
         assert_eq!(form.status, 200);
-        let token = form.cookie_value("aw_sign_in").expect("a sign-in cookie");
+        // `__Host-` prefixed where the cookie is Secure.
+        let cookie_name = ["aw_sign_in", "__Host-aw_sign_in"]
+            .into_iter()
+            .find(|name| form.set_cookie(name).is_some())
+            .expect("a sign-in cookie");
+        let token = form.cookie_value(cookie_name).unwrap();
         assert_eq!(
             csrf_field(&form.text),
             token,
@@ -231,7 +237,7 @@ impl App {
             .client
             .post(self.url("/dashboard/sign-in"))
             .header("content-type", "application/x-www-form-urlencoded")
-            .header("cookie", format!("aw_sign_in={token}"))
+            .header("cookie", format!("{cookie_name}={token}"))
             .body(body);
         for (name, value) in headers {
             request = request.header(*name, *value);
