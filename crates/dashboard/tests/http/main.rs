@@ -7,6 +7,7 @@
 
 mod forms;
 mod sessions;
+mod signin;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,6 +26,9 @@ pub struct Options {
     pub dev: bool,
     pub session_ttl: Duration,
     pub secure_cookies: bool,
+    /// Failed authentications allowed per client address, one budget for the dashboard
+    /// and the API as in the service; `None`: counted, never refused.
+    pub auth_failures: Option<usecases::FailureLimit>,
 }
 
 impl Default for Options {
@@ -33,6 +37,7 @@ impl Default for Options {
             dev: true,
             session_ttl: admin_webhooks_dashboard::DEFAULT_SESSION_TTL,
             secure_cookies: false,
+            auth_failures: None,
         }
     }
 }
@@ -112,16 +117,21 @@ pub async fn setup_with(options: Options) -> App {
         ..usecases::Settings::default()
     };
     let application = usecases::Application::new(store.clone(), settings, Arc::new(lanes));
-    let state = api::AppState::new(application.clone(), api::ApiConfig::default());
+    let auth_failures = Arc::new(usecases::AuthFailureLimiter::new(options.auth_failures));
+    let mut state = api::AppState::new(application.clone(), api::ApiConfig::default());
+    state.auth_failures = auth_failures.clone();
     let dashboard = router(
         application,
         DashboardConfig {
             session_ttl: options.session_ttl,
             secure_cookies: options.secure_cookies,
-            ..DashboardConfig::for_service(options.dev)
+            auth_failures,
         },
     );
-    let app = api::router(state).merge(dashboard);
+    // With the peer's address, as the service's server gives it to handlers.
+    let app = api::router(state)
+        .merge(dashboard)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
