@@ -127,11 +127,9 @@ impl RateLimiter {
     }
 }
 
-/// `Retry-After` in whole seconds, rounded up, at least 1.
-pub fn retry_after_secs(wait: Duration) -> u64 {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    secs.max(1)
-}
+/// `Retry-After` in whole seconds, rounded up, at least 1 (the same rounding as the
+/// limit of failed authentications).
+pub use usecases::auth_failures::retry_after_secs;
 
 impl fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -356,18 +356,9 @@ pub const DEFAULT_RATE_PER_SECOND: f64 = 1000.0;
 pub const DEFAULT_RATE_BURST: u32 = 2000;
 
 fn rate_limit(rate: Option<Rate>, burst: Option<u32>) -> Result<Option<RateLimit>, ConfigError> {
-    let burst = burst.unwrap_or(DEFAULT_RATE_BURST);
-    if burst == 0 {
-        return Err(ConfigError::Invalid(
-            "--rate-limit-burst must be at least 1".to_owned(),
-        ));
-    }
-    let per_second = match rate {
-        None => DEFAULT_RATE_PER_SECOND,
-        Some(Rate(None)) => return Ok(None),
-        Some(Rate(Some(per_second))) => per_second,
-    };
-    Ok(Some(RateLimit { per_second, burst }))
+    let defaults = (DEFAULT_RATE_PER_SECOND, DEFAULT_RATE_BURST);
+    let limit = rate_and_burst(rate, burst, defaults, "--rate-limit-burst")?;
+    Ok(limit.map(|(per_second, burst)| RateLimit { per_second, burst }))
 }
 
 /// The service's default limit of failed authentications per address: a person mistyping
@@ -379,18 +370,32 @@ fn auth_failure_limit(
     rate: Option<Rate>,
     burst: Option<u32>,
 ) -> Result<Option<FailureLimit>, ConfigError> {
-    let burst = burst.unwrap_or(DEFAULT_AUTH_FAILURE_BURST);
+    let defaults = (
+        DEFAULT_AUTH_FAILURES_PER_MINUTE / 60.0,
+        DEFAULT_AUTH_FAILURE_BURST,
+    );
+    let limit = rate_and_burst(rate, burst, defaults, "--auth-failure-burst")?;
+    Ok(limit.map(|(per_second, burst)| FailureLimit { per_second, burst }))
+}
+
+/// A sustained rate and a burst with their `defaults`; `None` when the rate is `off`.
+fn rate_and_burst(
+    rate: Option<Rate>,
+    burst: Option<u32>,
+    (default_per_second, default_burst): (f64, u32),
+    burst_flag: &str,
+) -> Result<Option<(f64, u32)>, ConfigError> {
+    let burst = burst.unwrap_or(default_burst);
     if burst == 0 {
-        return Err(ConfigError::Invalid(
-            "--auth-failure-burst must be at least 1".to_owned(),
-        ));
+        return Err(ConfigError::Invalid(format!(
+            "{burst_flag} must be at least 1"
+        )));
     }
-    let per_second = match rate {
-        None => DEFAULT_AUTH_FAILURES_PER_MINUTE / 60.0,
-        Some(Rate(None)) => return Ok(None),
-        Some(Rate(Some(per_second))) => per_second,
-    };
-    Ok(Some(FailureLimit { per_second, burst }))
+    Ok(match rate {
+        None => Some((default_per_second, burst)),
+        Some(Rate(None)) => None,
+        Some(Rate(Some(per_second))) => Some((per_second, burst)),
+    })
 }
 
 /// The shortest operator or bootstrap key accepted: as many characters as a generated

@@ -147,7 +147,7 @@ impl AuthFailureLimiter {
         };
         metrics::counter!(AUTH_FAILURES, "edge" => edge.label(), "outcome" => outcome).increment(1);
         verdict.map_err(|wait| TooManyFailures {
-            retry_after_secs: whole_seconds(wait),
+            retry_after_secs: retry_after_secs(wait),
         })
     }
 
@@ -219,8 +219,8 @@ fn client_key(client: Option<IpAddr>) -> IpAddr {
     }
 }
 
-/// Whole seconds, rounded up, at least 1.
-fn whole_seconds(wait: Duration) -> u64 {
+/// `Retry-After` for a wait: whole seconds, rounded up, at least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     secs.max(1)
 }
@@ -272,7 +272,7 @@ mod tests {
         }
         let wait = limiter.failed_at(ip("192.0.2.1"), t0).unwrap_err();
         assert_eq!(wait, Duration::from_millis(500));
-        assert_eq!(whole_seconds(wait), 1);
+        assert_eq!(retry_after_secs(wait), 1);
         limiter
             .failed_at(ip("192.0.2.2"), t0)
             .expect("another address has its own bucket");
@@ -337,8 +337,8 @@ mod tests {
 
     #[test]
     fn retry_after_rounds_up() {
-        assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
-        assert_eq!(whole_seconds(Duration::from_secs(2)), 2);
-        assert_eq!(whole_seconds(Duration::from_millis(2001)), 3);
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after_secs(Duration::from_millis(2001)), 3);
     }
 }
