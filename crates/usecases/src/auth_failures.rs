@@ -66,39 +66,45 @@ pub struct TooManyFailures {
     pub retry_after_secs: u64,
 }
 
+/// A token bucket: `burst` tokens at most, refilled at `per_second`. The API's per-key
+/// rate limiter keeps the same buckets.
 #[derive(Debug, Clone, Copy)]
-struct Bucket {
+pub struct TokenBucket {
     tokens: f64,
     refilled: Instant,
 }
 
-impl Bucket {
-    fn full(limit: FailureLimit, now: Instant) -> Self {
-        Bucket {
-            tokens: burst(limit),
+impl TokenBucket {
+    pub fn full(burst: u32, now: Instant) -> Self {
+        TokenBucket {
+            tokens: f64::from(burst.max(1)),
             refilled: now,
         }
     }
 
-    fn refill(&mut self, limit: FailureLimit, now: Instant) {
+    /// Takes a token, or says how long until one is back (a refusal takes nothing).
+    pub fn take(&mut self, per_second: f64, burst: u32, now: Instant) -> Result<(), Duration> {
         let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * limit.per_second).min(burst(limit));
+        self.tokens = (self.tokens + elapsed * per_second).min(f64::from(burst.max(1)));
         self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / per_second))
+        }
     }
 
-    fn is_full_at(&self, limit: FailureLimit, now: Instant) -> bool {
+    /// Whether the bucket has refilled by `now`: then it means the same as no bucket.
+    fn is_full_at(&self, per_second: f64, burst: u32, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.tokens + elapsed * limit.per_second >= burst(limit)
+        self.tokens + elapsed * per_second >= f64::from(burst.max(1))
     }
-}
-
-fn burst(limit: FailureLimit) -> f64 {
-    f64::from(limit.burst.max(1))
 }
 
 struct Table {
-    buckets: HashMap<IpAddr, Bucket>,
-    overflow: Option<Bucket>,
+    buckets: HashMap<IpAddr, TokenBucket>,
+    overflow: Option<TokenBucket>,
     last_sweep: Option<Instant>,
 }
 
@@ -165,21 +171,13 @@ impl AuthFailureLimiter {
             table
                 .buckets
                 .entry(key)
-                .or_insert_with(|| Bucket::full(limit, now))
+                .or_insert_with(|| TokenBucket::full(limit.burst, now))
         } else {
             table
                 .overflow
-                .get_or_insert_with(|| Bucket::full(limit, now))
+                .get_or_insert_with(|| TokenBucket::full(limit.burst, now))
         };
-        bucket.refill(limit, now);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - bucket.tokens) / limit.per_second,
-            ))
-        }
+        bucket.take(limit.per_second, limit.burst, now)
     }
 
     #[cfg(test)]
@@ -198,9 +196,9 @@ impl Table {
             return;
         }
         self.last_sweep = Some(now);
-        self.buckets
-            .retain(|_, bucket| !bucket.is_full_at(limit, now));
-        if self.overflow.is_some_and(|b| b.is_full_at(limit, now)) {
+        let idle = |b: &TokenBucket| b.is_full_at(limit.per_second, limit.burst, now);
+        self.buckets.retain(|_, bucket| !idle(bucket));
+        if self.overflow.as_ref().is_some_and(idle) {
             self.overflow = None;
         }
     }
