@@ -10,22 +10,22 @@
 //! - `/e/<i>`: endpoint `i` of the service under test. Counted per endpoint, and checked
 //!   for order: event ids are ULIDs assigned in commit order, so each endpoint must see
 //!   strictly increasing `webhook-id`s. A repeat or a step back is counted, never hidden.
+//!
+//! Accepting and serving connections is the tests' loopback server
+//! (`test_support::loopback`); what is the bench's own is only what it counts.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
+use test_support::loopback::{Server, listen_again};
+use tokio::net::TcpListener;
 
 use crate::clock;
 
@@ -54,7 +54,8 @@ struct State {
 pub struct Receiver {
     pub addr: SocketAddr,
     state: Arc<State>,
-    task: tokio::task::JoinHandle<()>,
+    /// Serves until the receiver is dropped, then closes the service's connections.
+    _server: Server,
 }
 
 impl Receiver {
@@ -67,22 +68,13 @@ impl Receiver {
     /// A receiver on a given address (an endpoint that was down comes back). Retries for a
     /// few seconds, in case an old socket on that port is still being torn down.
     pub async fn start_on(addr: SocketAddr) -> anyhow::Result<Receiver> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match TcpListener::bind(addr).await {
-                Ok(listener) => return Ok(Self::serve(listener)),
-                Err(_) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(e) => return Err(e).with_context(|| format!("cannot bind {addr} again")),
-            }
-        }
+        let listener = listen_again(addr)
+            .await
+            .with_context(|| format!("cannot bind {addr} again"))?;
+        Ok(Self::serve(listener))
     }
 
     fn serve(listener: TcpListener) -> Receiver {
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
         let state = Arc::new(State {
             total: AtomicU64::new(0),
             last_arrival_ns: AtomicU64::new(0),
@@ -95,21 +87,15 @@ impl Receiver {
             latencies_ns: Mutex::new(Vec::new()),
         });
         let serving = state.clone();
-        let task = tokio::spawn(async move {
-            // Connections live in this set so that dropping the receiver also closes the
-            // keep-alive connections the service holds open to it.
-            let mut connections = JoinSet::new();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let state = serving.clone();
-                connections.spawn(serve_connection(stream, state));
-                // Reap finished connections so the set does not grow over a long run.
-                while connections.try_join_next().is_some() {}
-            }
+        let server = Server::serve(listener, None, move |request| {
+            let state = serving.clone();
+            async move { handle(&state, request).await }
         });
-        Receiver { addr, state, task }
+        Receiver {
+            addr: server.addr(),
+            state,
+            _server: server,
+        }
     }
 
     pub fn total(&self) -> u64 {
@@ -142,40 +128,17 @@ impl Receiver {
     }
 
     /// Waits until `count` requests arrived in all, or `within` passed; whether they did.
+    /// Polling is enough: the exact end comes from `last_arrival_ns`.
     pub async fn wait_total(&self, count: u64, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while self.total() < count {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            // Polling is enough: the exact end comes from `last_arrival_ns`.
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        true
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
+        test_support::poll_until(within, || async { self.total() >= count })
+            .await
+            .is_some()
     }
 }
 
 /// The URL of endpoint `i` of the receiver at `addr`, for the service to deliver to.
 pub fn endpoint_url(addr: SocketAddr, i: usize) -> String {
     format!("http://{addr}/e/{i}")
-}
-
-async fn serve_connection(stream: TcpStream, state: Arc<State>) {
-    let _ = stream.set_nodelay(true);
-    let service = service_fn(move |req: Request<Incoming>| {
-        let state = state.clone();
-        async move { Ok::<_, Infallible>(handle(&state, req).await) }
-    });
-    let _ = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
 }
 
 async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {

@@ -34,6 +34,9 @@ pub const SUBCOMMAND: &str = "__service";
 /// The fixed API key of the bench's workspace (ADMIN_WEBHOOKS_BOOTSTRAP_KEY).
 pub const KEY: &str = "awk_bench_bootstrap_key_0123456789";
 
+/// The key sealing signing secrets in every service the bench starts (base64 of 32 bytes).
+const SECRET_KEY: &str = "c2VjcmV0LWtleS1vZi10aGUtYmVuY2gtcnVucy0zMiE=";
+
 /// What the child prints on stdout once it listens, followed by the address.
 const LISTENING: &str = "bench-service-listening ";
 
@@ -137,6 +140,8 @@ impl Service {
             .arg(&data_dir.0)
             .args(extra)
             .env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", KEY)
+            // Processes sharing a PostgreSQL database need the same secret key given.
+            .env("ADMIN_WEBHOOKS_SECRET_KEY", SECRET_KEY)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

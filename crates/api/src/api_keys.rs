@@ -25,6 +25,7 @@ use crate::pagination::{List, PageParams};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
+    #[schema(schema_with = crate::field_schemas::name)]
     pub name: String,
 }
 
@@ -84,7 +85,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     operation_id = "listApiKeys",
     tag = "api-keys",
     security(("api_key" = [])),
-    params(PageParams),
+    params(PageParams<ApiKeyId>),
     responses(
         (status = 200, description = "One page of keys", body = List<ApiKeyBody>),
         (status = 400, description = "A bad `limit` or `cursor`", content_type = "application/problem+json", body = Problem),
@@ -93,7 +94,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
-    ApiQuery(params): ApiQuery<PageParams>,
+    ApiQuery(params): ApiQuery<PageParams<ApiKeyId>>,
 ) -> ApiResult<Json<List<ApiKeyBody>>> {
     let page = state
         .app

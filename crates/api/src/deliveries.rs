@@ -27,6 +27,7 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
+use crate::field_schemas;
 use crate::pagination::{List, page_request};
 use crate::time_range::{TimeRange, TimeRangeError};
 
@@ -34,18 +35,22 @@ use crate::time_range::{TimeRange, TimeRangeError};
 #[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
     /// `pending`, `delivered`, `failed` (being retried) or `expired`.
+    #[param(schema_with = field_schemas::delivery_status_query)]
     pub status: Option<String>,
     /// Only deliveries of events of this type.
     #[serde(rename = "type")]
     pub event_type: Option<String>,
     /// RFC 3339; deliveries created at or after it.
+    #[param(schema_with = field_schemas::time_query)]
     pub since: Option<String>,
     /// RFC 3339; deliveries created before it.
+    #[param(schema_with = field_schemas::time_query)]
     pub until: Option<String>,
     /// Items per page, 1 to 100 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    #[param(schema_with = field_schemas::limit_query)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page, unchanged.
+    #[param(schema_with = field_schemas::delivery_cursor_query)]
     pub cursor: Option<String>,
 }
 
@@ -54,12 +59,15 @@ pub struct DeliveryQuery {
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     /// RFC 3339: re-send deliveries created at or after it.
+    #[schema(schema_with = field_schemas::time)]
     pub since: String,
     /// RFC 3339: and before it; absent means up to now.
     #[serde(default)]
+    #[schema(schema_with = field_schemas::time_or_null)]
     pub until: Option<String>,
     /// Only deliveries that now have this status.
     #[serde(default)]
+    #[schema(schema_with = field_schemas::delivery_status_or_null)]
     pub status: Option<String>,
 }
 
@@ -119,7 +127,8 @@ pub struct AttemptBody {
     /// `null` when no HTTP answer came (timeout, connection or TLS error).
     pub status_code: Option<u16>,
     pub response_ms: u32,
-    /// `timeout`, `connect`, `tls`, `http_status` or `ssrf_blocked`; `null` on success.
+    /// `timeout`, `connect`, `tls`, `http_status`, `gone` (a 410 that disabled the endpoint)
+    /// or `ssrf_blocked`; `null` on success.
     #[schema(value_type = Option<String>, example = "http_status")]
     pub error_class: Option<ErrorClass>,
     pub error_message: Option<String>,
@@ -272,6 +281,15 @@ async fn replay(
     IdPath(webhook): IdPath<WebhookId>,
     JsonBody(body): JsonBody<ReplayRequest>,
 ) -> ApiResult<(StatusCode, Json<Replayed>)> {
+    // In a JSON body absence is `null`; an empty `until` is a time that does not parse
+    // (unlike `?until=` in a query string).
+    if let Some(until) = body.until.as_deref().filter(|u| u.trim().is_empty()) {
+        return Err(TimeRangeError::NotATime {
+            field: "until",
+            value: until.to_owned(),
+        }
+        .validation());
+    }
     let range = TimeRange::parse(Some(&body.since), body.until.as_deref())
         .map_err(TimeRangeError::validation)?;
     let since = range.since.ok_or_else(|| {

@@ -9,14 +9,14 @@
 //! - A 5xx never sends its cause to the client: the cause is logged with its whole source
 //!   chain and the client gets a generic detail (the cause may name files, SQL or hosts).
 //! - Use case errors map in one place ([`ApiError::UseCase`]): validation and unknown
-//!   event types → 422, conflicts → 409, not found → 404, an unavailable store → 503, the
+//!   event types → 422, a cursor no page gave → 400, conflicts → 409, not found → 404, an unavailable store → 503, the
 //!   rest → 500. Their `detail` is the use case's own sentence, shared with the dashboard.
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
-use store::{ConflictKind, StoreError};
+use store::{ConflictKind, InvalidCursor, StoreError};
 use usecases::{Conflict, Truncated, UseCaseError, source_chain};
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -42,6 +42,13 @@ pub enum ApiError {
          less data (for an event, keep `data` and `metadata` small and link to the rest)."
     )]
     PayloadTooLarge { limit: usize },
+    /// A body sent as something other than JSON; holds the `Content-Type` sent (empty
+    /// when there was none).
+    #[error(
+        "The request body must be JSON, sent with `Content-Type: application/json`, not {}.",
+        if .0.is_empty() { "without a Content-Type".to_owned() } else { format!("`{}`", .0) }
+    )]
+    UnsupportedMediaType(String),
     /// Well-formed JSON of the wrong shape, or a body field that does not parse.
     #[error("{0}")]
     Validation(String),
@@ -63,6 +70,12 @@ pub enum ApiError {
     NotReady(Vec<String>),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<InvalidCursor> for ApiError {
+    fn from(error: InvalidCursor) -> Self {
+        Self::UseCase(error.into())
+    }
 }
 
 /// The body of every error answer (RFC 9457 `application/problem+json`).
@@ -94,6 +107,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UseCase(error) => use_case_status(error),
             Self::RateLimited { .. } | Self::TooManyFailures(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -108,6 +122,7 @@ impl ApiError {
         match self {
             Self::InvalidJson(_) => "/problems/invalid-json",
             Self::PayloadTooLarge { .. } => "/problems/payload-too-large",
+            Self::UnsupportedMediaType(_) => "/problems/unsupported-media-type",
             Self::Validation(_) => "/problems/validation",
             Self::UseCase(error) => use_case_problem(error).0,
             Self::RateLimited { .. } => "/problems/rate-limited",
@@ -123,6 +138,7 @@ impl ApiError {
             Self::UseCase(error) => use_case_problem(error).1.unwrap_or_else(generic),
             Self::InvalidJson(_) => "Invalid JSON",
             Self::PayloadTooLarge { .. } => "Payload too large",
+            Self::UnsupportedMediaType(_) => "Unsupported media type",
             Self::Validation(_) => "Invalid request",
             Self::RateLimited { .. } => "Rate limit exceeded",
             Self::TooManyFailures(_) => "Too many failed authentications",
@@ -152,6 +168,7 @@ fn use_case_problem(error: &UseCaseError) -> (&'static str, Option<&'static str>
             ("/problems/last-api-key", Some("Last API key"))
         }
         UseCaseError::Conflict(_) => ("/problems/conflict", Some("Conflict")),
+        UseCaseError::InvalidCursor(_) => ("/problems/invalid-cursor", Some("Invalid cursor")),
         _ => ("about:blank", None),
     }
 }
@@ -170,14 +187,16 @@ fn use_case_detail(error: &UseCaseError) -> String {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The problem document this error answers with (a 5xx's cause is logged here, never
+    /// sent): the body of its response, or one item's answer in a batch.
+    pub fn problem(&self) -> Problem<'static> {
         let status = self.status();
         let detail = if let Self::NotReady(_) = &self {
             tracing::warn!(detail = %self, "not ready");
             self.to_string()
         } else if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), error = %source_chain(&self), "request failed");
+            tracing::error!(status = status.as_u16(), error = %source_chain(self), "request failed");
             match self {
                 Self::UseCase(UseCaseError::Unavailable(_)) => {
                     "The service cannot reach its store right now; retry shortly.".to_owned()
@@ -189,14 +208,20 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
-        let problem = Problem {
+        Problem {
             kind: self.problem_type(),
             title: self.title(),
             status: status.as_u16(),
             detail,
             request_id: crate::request_id::current(),
-        };
-        let mut response = (status, Json(problem)).into_response();
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut response = (status, Json(self.problem())).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

@@ -18,17 +18,20 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiQuery, JsonBody};
-use crate::pagination::{List, PageParams};
+use crate::field_schemas;
+use crate::pagination::{ByTypeName, List, PageParams};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEventType {
     /// `name` is accepted too, since that is what the catalog answers with.
     #[serde(rename = "type", alias = "name")]
-    #[schema(example = "invoice.paid")]
+    #[schema(schema_with = field_schemas::new_type_name)]
     pub name: String,
+    #[schema(schema_with = field_schemas::category)]
     pub category: String,
     #[serde(default)]
+    #[schema(schema_with = field_schemas::description)]
     pub description: String,
 }
 
@@ -65,7 +68,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     operation_id = "listEventTypes",
     tag = "event-types",
     security(("api_key" = [])),
-    params(PageParams),
+    params(PageParams<ByTypeName>),
     responses(
         (status = 200, description = "One page of the catalog", body = List<EventTypeBody>),
         (status = 400, description = "A bad `limit` or `cursor`", content_type = "application/problem+json", body = Problem),
@@ -74,12 +77,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
-    ApiQuery(params): ApiQuery<PageParams>,
+    ApiQuery(params): ApiQuery<PageParams<ByTypeName>>,
 ) -> ApiResult<Json<List<EventTypeBody>>> {
     let page = params.to_request()?;
     let types = state.app.list_event_types(&auth.workspace_id).await?;
     let bodies = types.into_iter().map(EventTypeBody::from).collect();
-    Ok(Json(List::from_whole(bodies, &page, |t| &t.name)))
+    Ok(Json(List::from_whole(bodies, &page, |t| &t.name)?))
 }
 
 /// Adds a type to the workspace's catalog.

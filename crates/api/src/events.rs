@@ -1,10 +1,16 @@
-//! `POST /v1/events` publishes an event; `GET /v1/events` lists them (newest first,
-//! filterable by `type`, `since` and `until`); `GET /v1/events/{id}` shows one with its
-//! deliveries.
+//! `POST /v1/events` publishes an event; `POST /v1/events/batch` publishes up to 100,
+//! answered per item; `GET /v1/events` lists them (newest first, filterable by `type`,
+//! `since` and `until`); `GET /v1/events/{id}` shows one with its deliveries.
 //!
 //! Invariants:
 //! - 202 is sent only after the publish use case returned, i.e. after the event and its
-//!   deliveries are committed and the endpoints' lanes woken.
+//!   deliveries are committed (the store announces them to the lanes itself).
+//! - A batch is per item, not all-or-nothing: the answer is 200 with one result per
+//!   event, in request order — `{"status": 202, "event": {…}}` (plus
+//!   `"idempotent_replayed": true` for a repeated key) or `{"status": 4xx/5xx, "error":
+//!   {problem}}` — and a refused item keeps no other from being stored. Only a batch
+//!   that is not 1 to 100 events (422) or not valid JSON (400) is refused whole. Each
+//!   item carries its own `idempotency_key`, checked like the `Idempotency-Key` header.
 //! - `data` and `metadata` stay `RawValue`s from the request to the store, so the bytes
 //!   the producer sent are the bytes delivered. The publish answer and list items carry
 //!   the stored body as-is: exactly `{"id", "type", "timestamp", "data", "metadata"}`;
@@ -38,6 +44,7 @@ use crate::auth::Authenticated;
 use crate::deliveries::DeliveryBody;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
+use crate::field_schemas;
 use crate::pagination::{List, page_request};
 use crate::time_range::{TimeRange, TimeRangeError};
 
@@ -51,6 +58,31 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 pub struct PublishEvent {
     /// A type of the workspace's catalog.
     #[serde(rename = "type")]
+    #[schema(schema_with = field_schemas::type_name)]
+    pub event_type: String,
+    /// A JSON object, delivered byte for byte.
+    #[schema(value_type = Object, example = json!({"user_id": "usr_9x2k4m7"}))]
+    pub data: Box<RawValue>,
+    /// A JSON object; absent and `null` both mean none (delivered as `{}`).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Box<RawValue>>,
+}
+
+/// `POST /v1/events/batch`: the events to publish, each answered on its own.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishBatch {
+    /// 1 to 100 events.
+    pub events: Vec<BatchEvent>,
+}
+
+/// One event of a batch: what `POST /v1/events` takes, with its idempotency key inside.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchEvent {
+    /// A type of the workspace's catalog.
+    #[serde(rename = "type")]
     #[schema(example = "user.created")]
     pub event_type: String,
     /// A JSON object, delivered byte for byte.
@@ -60,6 +92,39 @@ pub struct PublishEvent {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Box<RawValue>>,
+    /// Repeating a key of this workspace within 24 h (in this batch or before) answers
+    /// the first event and creates nothing; 1 to 255 visible ASCII characters.
+    #[serde(default)]
+    #[schema(example = "order-42-created")]
+    pub idempotency_key: Option<String>,
+}
+
+/// The answer to a batch: one result per event, in request order.
+#[derive(Serialize, ToSchema)]
+pub struct BatchResults {
+    pub data: Vec<BatchResult>,
+}
+
+/// One event's result: stored (202) or refused (the status and problem a single publish
+/// of it would have been answered with).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum BatchResult {
+    Stored {
+        #[schema(example = 202)]
+        status: u16,
+        /// The stored event, as `POST /v1/events` answers it.
+        #[schema(value_type = EventBody)]
+        event: Box<RawValue>,
+        /// Present (true) when the item repeated a key: `event` is the first one.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        idempotent_replayed: bool,
+    },
+    Refused {
+        #[schema(example = 422)]
+        status: u16,
+        error: Problem<'static>,
+    },
 }
 
 /// An event as it is delivered and as the API answers it: exactly these fields. (The API
@@ -95,6 +160,7 @@ pub struct EventWithDeliveries {
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(publish, list))
+        .routes(routes!(publish_batch))
         .routes(routes!(show))
 }
 
@@ -125,7 +191,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     operation_id = "publishEvent",
     tag = "events",
     security(("api_key" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Repeating a key of this workspace within 24 h answers the first event and creates nothing (1 to 255 visible ASCII characters)")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[ -~]*[!-~][ -~]*$", description = "Repeating a key of this workspace within 24 h answers the first event and creates nothing (1 to 255 visible ASCII characters)")),
     request_body = PublishEvent,
     responses(
         (status = 202, description = "Stored; `Idempotent-Replayed: true` when it repeats an earlier key's event", body = EventBody,
@@ -147,20 +213,80 @@ async fn publish(
     };
     let started = std::time::Instant::now();
     let published = state.app.publish(&auth.workspace_id, draft).await;
-    let result = match &published {
-        Ok(p) if p.duplicate => Some("duplicate"),
-        Ok(_) => Some("accepted"),
-        // A body refused by a rule never reached the store: it is not a publish.
-        Err(UseCaseError::Validation { .. }) => None,
-        Err(_) => Some("refused"),
-    };
-    if let Some(result) = result {
+    if let Some(result) = publish_result(&published) {
         crate::metrics::published(result, started.elapsed());
     }
     Ok(published_response(published?))
 }
 
-/// The 202 answer to a committed publish (whose lanes the use case already woke).
+/// Publishes up to 100 events in one request, answered per item in request order.
+#[utoipa::path(
+    post,
+    path = "/v1/events/batch",
+    operation_id = "publishEventBatch",
+    tag = "events",
+    security(("api_key" = [])),
+    request_body = PublishBatch,
+    responses(
+        (status = 200, description = "One result per event, in request order: `{\"status\": 202, \"event\": …}` for a stored event (with `\"idempotent_replayed\": true` when its key was used before), or `{\"status\": 422, \"error\": problem}` for a refused one (unknown type, `data`/`metadata` breaking the rules, a bad `idempotency_key`). Per item, not all-or-nothing: the valid events are stored (in one commit) whatever the others", body = BatchResults),
+        (status = 422, description = "The batch holds no events or more than 100", content_type = "application/problem+json", body = Problem),
+    )
+)]
+async fn publish_batch(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    JsonBody(body): JsonBody<PublishBatch>,
+) -> ApiResult<Json<BatchResults>> {
+    let drafts = body
+        .events
+        .into_iter()
+        .map(|item| EventDraft {
+            event_type: item.event_type,
+            data: item.data,
+            metadata: item.metadata,
+            idempotency_key: item.idempotency_key,
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let answers = state.app.publish_batch(&auth.workspace_id, drafts).await?;
+    let took = started.elapsed();
+    let data = answers
+        .into_iter()
+        .map(|answer| {
+            if let Some(result) = publish_result(&answer) {
+                crate::metrics::published(result, took);
+            }
+            Ok(match answer {
+                Ok(published) => BatchResult::Stored {
+                    status: StatusCode::ACCEPTED.as_u16(),
+                    event: stored_json(&published.event)?,
+                    idempotent_replayed: published.duplicate,
+                },
+                Err(refused) => {
+                    let error = ApiError::from(refused);
+                    BatchResult::Refused {
+                        status: error.status().as_u16(),
+                        error: error.problem(),
+                    }
+                }
+            })
+        })
+        .collect::<ApiResult<_>>()?;
+    Ok(Json(BatchResults { data }))
+}
+
+/// How a publish counts in the metrics; `None` for one refused by a rule, which never
+/// reached the store.
+fn publish_result(published: &Result<Published, UseCaseError>) -> Option<&'static str> {
+    match published {
+        Ok(p) if p.duplicate => Some("duplicate"),
+        Ok(_) => Some("accepted"),
+        Err(UseCaseError::Validation { .. }) => None,
+        Err(_) => Some("refused"),
+    }
+}
+
+/// The 202 answer to a committed publish (whose lanes the store already announced).
 pub fn published_response(published: Published) -> Response {
     let mut response = event_response(StatusCode::ACCEPTED, published.event);
     if published.duplicate {
@@ -193,13 +319,16 @@ pub struct EventQuery {
     #[serde(rename = "type")]
     pub event_type: Option<String>,
     /// RFC 3339; events published at or after it.
+    #[param(schema_with = field_schemas::time_query)]
     pub since: Option<String>,
     /// RFC 3339; events published before it.
+    #[param(schema_with = field_schemas::time_query)]
     pub until: Option<String>,
     /// Items per page, 1 to 100 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    #[param(schema_with = field_schemas::limit_query)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page, unchanged.
+    #[param(schema_with = field_schemas::event_cursor_query)]
     pub cursor: Option<String>,
 }
 

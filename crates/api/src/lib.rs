@@ -39,6 +39,7 @@ pub mod error;
 pub mod event_types;
 pub mod events;
 pub mod extract;
+pub mod field_schemas;
 pub mod health;
 pub mod metrics;
 pub mod openapi;

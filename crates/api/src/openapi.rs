@@ -9,7 +9,7 @@
 //!
 //! What every operation shares is added here once, by [`complete`], rather than repeated
 //! on each handler: the problem+json answers every route can give (401 and 429 where a key
-//! is needed, 400/413/422 where a JSON body is read, 404 where a path names an id, 500
+//! is needed, 400/413/415/422 where a JSON body is read, 404 where a path names an id, 500
 //! everywhere) and the `X-Request-Id` header on every answer.
 
 use std::sync::Arc;
@@ -132,9 +132,78 @@ pub fn complete(document: utoipa::openapi::OpenApi) -> Value {
         };
         for operation in item.values_mut().filter_map(Value::as_object_mut) {
             add_shared_answers(path, operation);
+            add_links(operation);
         }
     }
     document
+}
+
+/// Where an answer's id may be used next, as OpenAPI links: (operation, status, where
+/// the id is in its body, the operations whose `{id}` it fills). Clients and stateful
+/// testers follow them from a created object to what can be done with it.
+const LINKS: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "createWebhook",
+        "201",
+        "/id",
+        &[
+            "getWebhook",
+            "updateWebhook",
+            "deleteWebhook",
+            "sendTestEvent",
+            "rotateWebhookSecret",
+            "getWebhookStats",
+            "listDeliveries",
+            "replayDeliveries",
+        ],
+    ),
+    ("createApiKey", "201", "/id", &["revokeApiKey"]),
+    (
+        "createWorkspace",
+        "201",
+        "/workspace/id",
+        &["getWorkspace", "updateWorkspace"],
+    ),
+    ("publishEvent", "202", "/id", &["getEvent"]),
+    ("sendTestEvent", "202", "/id", &["getEvent"]),
+    (
+        "listDeliveries",
+        "200",
+        "/data/0/id",
+        &["getDelivery", "retryDelivery"],
+    ),
+    (
+        "getEvent",
+        "200",
+        "/deliveries/0/id",
+        &["getDelivery", "retryDelivery"],
+    ),
+];
+
+fn add_links(operation: &mut Map<String, Value>) {
+    let Some(id) = operation.get("operationId").and_then(Value::as_str) else {
+        return;
+    };
+    let id = id.to_owned();
+    for (_, status, pointer, targets) in LINKS.iter().filter(|(from, ..)| *from == id) {
+        let Some(answer) = operation["responses"][*status].as_object_mut() else {
+            continue;
+        };
+        let links = answer
+            .entry("links")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("links is an object");
+        for target in *targets {
+            links.insert(
+                (*target).to_owned(),
+                json!({
+                    "operationId": target,
+                    "parameters": { "id": format!("$response.body#{pointer}") },
+                }),
+            );
+        }
+    }
 }
 
 fn add_shared_answers(path: &str, operation: &mut Map<String, Value>) {
@@ -167,6 +236,10 @@ fn add_shared_answers(path: &str, operation: &mut Map<String, Value>) {
     }
     if reads_body {
         shared.push(("400", problem("The body is not JSON.")));
+        shared.push((
+            "415",
+            problem("The body is not sent as JSON (`Content-Type: application/json`)."),
+        ));
         shared.push((
             "413",
             problem("The body is larger than the service's limit."),

@@ -2,33 +2,99 @@
 //! `?cursor=` in, `{"data": [...], "next_cursor": "…" | null}` out.
 //!
 //! Cursors are opaque to clients: whatever `next_cursor` said is passed back to the store
-//! unchanged. The API checks only that `limit` is in range and the cursor is of sane size,
-//! so a bad parameter is a 400 that says which one, never a silently clamped page.
+//! unchanged. The API checks that `limit` is in range and the cursor is of sane size; the
+//! use cases check that the cursor is an id of the listed kind ([`store::InvalidCursor`]).
+//! So a bad parameter is a 400 that says which one, never a silently clamped page, nor a
+//! first or empty page answered to a cursor no page gave.
 
+use std::marker::PhantomData;
+
+use domain::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId, validate_type_name};
 use serde::{Deserialize, Serialize};
-use store::{Page, PageRequest};
+use store::{InvalidCursor, Page, PageRequest};
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult};
+use crate::field_schemas;
 use usecases::Truncated;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 100;
-const MAX_CURSOR_LEN: usize = 256;
+pub const MAX_CURSOR_LEN: usize = 256;
 
-/// `limit` and `cursor` as they come in the query string. Kept as text so that a bad
-/// value gets a message of ours rather than a deserializer's.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageParams {
-    /// Items per page, 1 to 100 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
-    pub limit: Option<String>,
-    /// The `next_cursor` of the previous page, unchanged.
-    pub cursor: Option<String>,
+/// What a list pages by: its cursors are the ids (or names) of its items, so each list
+/// documents the form of its own `cursor`.
+pub trait CursorKind {
+    /// The JSON Schema `pattern` a cursor of this list matches.
+    fn pattern() -> String;
+    /// The longest cursor of this list.
+    const MAX_LEN: usize;
 }
 
-impl PageParams {
+/// A ULID as `domain` ids carry it: 26 Crockford base32 characters, either case.
+const ULID: &str = "[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}";
+
+macro_rules! paged_by_id {
+    ($($id:ty),*) => {$(
+        impl CursorKind for $id {
+            fn pattern() -> String {
+                format!("^{}{ULID}$", <$id>::PREFIX)
+            }
+            const MAX_LEN: usize = <$id>::PREFIX.len() + 26;
+        }
+    )*};
+}
+paged_by_id!(WorkspaceId, ApiKeyId, WebhookId, EventId, DeliveryId);
+
+/// The catalog pages by type name ([`List::from_whole`]).
+pub struct ByTypeName;
+
+impl CursorKind for ByTypeName {
+    fn pattern() -> String {
+        format!("^{}$", field_schemas::TYPE_NAME)
+    }
+    const MAX_LEN: usize = field_schemas::MAX_TYPE_NAME;
+}
+
+/// `limit` and `cursor` as they come in the query string, for a list paged by `K`. Kept
+/// as text so that a bad value gets a message of ours rather than a deserializer's.
+#[derive(Debug, Deserialize)]
+pub struct PageParams<K> {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+    #[serde(skip)]
+    kind: PhantomData<K>,
+}
+
+impl<K: CursorKind> IntoParams for PageParams<K> {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let query = |name: &str, description: &str, schema: utoipa::openapi::Schema| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(description))
+                .schema(Some(schema))
+                .build()
+        };
+        vec![
+            query(
+                "limit",
+                "Items per page, 1 to 100 (default 50).",
+                field_schemas::limit_query(),
+            ),
+            query(
+                "cursor",
+                "The `next_cursor` of the previous page, unchanged.",
+                field_schemas::cursor_query::<K>(),
+            ),
+        ]
+    }
+}
+
+impl<K> PageParams<K> {
     pub fn to_request(&self) -> ApiResult<PageRequest> {
         page_request(self.limit.as_deref(), self.cursor.as_deref())
     }
@@ -50,10 +116,7 @@ pub fn page_request(limit: Option<&str>, cursor: Option<&str>) -> ApiResult<Page
     };
     let cursor = cursor.filter(|s| !s.is_empty());
     if cursor.is_some_and(|c| c.len() > MAX_CURSOR_LEN) {
-        return Err(ApiError::BadRequest(
-            "`cursor` is not valid: pass the `next_cursor` of the previous page unchanged."
-                .to_owned(),
-        ));
+        return Err(InvalidCursor.into());
     }
     Ok(PageRequest {
         limit,
@@ -78,14 +141,22 @@ impl<T> List<T> {
         }
     }
 
-    /// Pages a list that the store returns whole (the catalog, which is small): `key`
-    /// names an item, and the cursor is the key of the previous page's last item.
-    pub fn from_whole(items: Vec<T>, page: &PageRequest, key: impl Fn(&T) -> &str) -> Self {
+    /// Pages a list that the store returns whole (the catalog, which is small), sorted
+    /// here by type name: `key` names an item, and the cursor is the name of the previous
+    /// page's last item. Like the store's lists, a page starts after the cursor's place,
+    /// whether or not an item holds that name; a cursor that is no type name at all is
+    /// not one a page gave.
+    pub fn from_whole(
+        mut items: Vec<T>,
+        page: &PageRequest,
+        key: impl Fn(&T) -> &str,
+    ) -> Result<Self, InvalidCursor> {
+        items.sort_by(|a, b| key(a).cmp(key(b)));
         let start = match &page.cursor {
-            Some(cursor) => items
-                .iter()
-                .position(|item| key(item) == cursor)
-                .map_or(items.len(), |i| i + 1),
+            Some(cursor) => {
+                validate_type_name(cursor).map_err(|_| InvalidCursor)?;
+                items.partition_point(|item| key(item) <= cursor.as_str())
+            }
             None => 0,
         };
         let limit = page.effective_limit() as usize;
@@ -96,7 +167,7 @@ impl<T> List<T> {
         } else {
             None
         };
-        Self { data, next_cursor }
+        Ok(Self { data, next_cursor })
     }
 }
 
@@ -116,16 +187,31 @@ mod tests {
 
     #[test]
     fn whole_lists_page_by_key() {
-        let items: Vec<String> = (0..5).map(|i| format!("t{i}")).collect();
+        let items: Vec<String> = (0..5).map(|i| format!("t.t{i}")).collect();
         let first = List::from_whole(
             items.clone(),
             &page_request(Some("2"), None).unwrap(),
             |s| s,
-        );
-        assert_eq!(first.data, ["t0", "t1"]);
-        assert_eq!(first.next_cursor.as_deref(), Some("t1"));
-        let last = List::from_whole(items, &page_request(Some("3"), Some("t1")).unwrap(), |s| s);
-        assert_eq!(last.data, ["t2", "t3", "t4"]);
+        )
+        .unwrap();
+        assert_eq!(first.data, ["t.t0", "t.t1"]);
+        assert_eq!(first.next_cursor.as_deref(), Some("t.t1"));
+        let last = List::from_whole(
+            items.clone(),
+            &page_request(Some("3"), Some("t.t1")).unwrap(),
+            |s| s,
+        )
+        .unwrap();
+        assert_eq!(last.data, ["t.t2", "t.t3", "t.t4"]);
         assert_eq!(last.next_cursor, None);
+        let gone = page_request(None, Some("t.t15")).unwrap();
+        let after_gone = List::from_whole(items.clone(), &gone, |s| s).unwrap();
+        assert_eq!(
+            after_gone.data,
+            ["t.t2", "t.t3", "t.t4"],
+            "starts after its place"
+        );
+        let made_up = page_request(None, Some("T 9")).unwrap();
+        assert!(List::from_whole(items, &made_up, |s| s).is_err());
     }
 }

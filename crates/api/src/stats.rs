@@ -21,15 +21,17 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath};
+use crate::field_schemas;
 
 /// The windows offered, as written in `?window=`, with their length in hours.
-const WINDOWS: [(&str, i64); 2] = [("1h", 1), ("24h", 24)];
+pub(crate) const WINDOWS: [(&str, i64); 2] = [("1h", 1), ("24h", 24)];
 const DEFAULT_WINDOW: &str = "24h";
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     /// `1h` or `24h` (the default).
+    #[param(schema_with = field_schemas::window_query)]
     pub window: Option<String>,
 }
 
@@ -43,6 +45,8 @@ pub struct StatsBody {
     pub attempts: u64,
     pub successes: u64,
     pub failures: u64,
+    /// Failures the receiver answered 429, 502, 503 or 504: it asked to be sent less.
+    pub throttled: u64,
     /// Successes over attempts, 0 to 1; `null` without attempts.
     pub success_rate: Option<f64>,
     pub p50_ms: Option<u32>,
@@ -103,6 +107,7 @@ async fn show(
         attempts: stats.attempts,
         successes: stats.successes,
         failures: stats.failures,
+        throttled: stats.throttled,
         success_rate: stats.success_rate(),
         p50_ms: stats.p50_ms,
         p95_ms: stats.p95_ms,

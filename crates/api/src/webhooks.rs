@@ -25,18 +25,20 @@ use crate::auth::Authenticated;
 use crate::error::{ApiResult, Problem};
 use crate::events::{EventBody, published_response};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
+use crate::field_schemas;
 use crate::pagination::{List, PageParams};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
     /// `https://` with a host that resolves to public addresses only (unless `--dev`).
-    #[schema(example = "https://api.example.com/webhooks")]
+    #[schema(schema_with = field_schemas::webhook_url)]
     pub url: String,
     /// Event types (`user.created`), groups (`user.*`) or `*`.
-    #[schema(example = json!(["user.*", "order.completed"]))]
+    #[schema(schema_with = field_schemas::subscriptions)]
     pub events: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = field_schemas::description_or_null)]
     pub description: Option<String>,
     /// Defaults to true.
     #[serde(default)]
@@ -47,8 +49,11 @@ pub struct CreateWebhook {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
+    #[schema(schema_with = field_schemas::webhook_url_or_null)]
     pub url: Option<String>,
+    #[schema(schema_with = field_schemas::subscriptions_or_null)]
     pub events: Option<Vec<String>>,
+    #[schema(schema_with = field_schemas::description_or_null)]
     pub description: Option<String>,
     pub enabled: Option<bool>,
 }
@@ -136,7 +141,7 @@ async fn create(
     operation_id = "listWebhooks",
     tag = "webhooks",
     security(("api_key" = [])),
-    params(PageParams),
+    params(PageParams<WebhookId>),
     responses(
         (status = 200, description = "One page of endpoints", body = List<WebhookBody>),
         (status = 400, description = "A bad `limit` or `cursor`", content_type = "application/problem+json", body = Problem),
@@ -145,7 +150,7 @@ async fn create(
 async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
-    ApiQuery(params): ApiQuery<PageParams>,
+    ApiQuery(params): ApiQuery<PageParams<WebhookId>>,
 ) -> ApiResult<Json<List<WebhookBody>>> {
     let page = state
         .app

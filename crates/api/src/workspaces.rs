@@ -31,6 +31,7 @@ pub use usecases::MAX_WEBHOOK_LIMIT;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkspace {
+    #[schema(schema_with = crate::field_schemas::name)]
     pub name: String,
 }
 
@@ -40,6 +41,7 @@ pub struct UpdateWorkspace {
     /// The most enabled webhooks the workspace may have, 0 to 10000. (Read wider than
     /// the store's `u32` so that a too-large number gets our message.)
     #[schema(minimum = 0, maximum = 10000, example = 200)]
+    #[serde(deserialize_with = "crate::extract::whole_number")]
     pub max_enabled_webhooks: u64,
 }
 
@@ -109,7 +111,7 @@ async fn create(
     operation_id = "listWorkspaces",
     tag = "workspaces",
     security(("operator_key" = [])),
-    params(PageParams),
+    params(PageParams<WorkspaceId>),
     responses(
         (status = 200, description = "One page of workspaces", body = List<WorkspaceBody>),
         (status = 400, description = "A bad `limit` or `cursor`", content_type = "application/problem+json", body = Problem),
@@ -119,7 +121,7 @@ async fn create(
 async fn list(
     State(state): State<AppState>,
     _: Operator,
-    ApiQuery(params): ApiQuery<PageParams>,
+    ApiQuery(params): ApiQuery<PageParams<WorkspaceId>>,
 ) -> ApiResult<Json<List<WorkspaceBody>>> {
     let page = state.app.list_workspaces(params.to_request()?).await?;
     Ok(Json(List::from_page(page, WorkspaceBody::from)))

@@ -2,10 +2,11 @@
 //! one lane per endpoint — in this process, and, on a store shared by several processes,
 //! across all of them through leases.
 //!
-//! Lanes are started by [`Dispatcher::wake`] (called after a publish commits, after an
-//! endpoint changed, or when another process announces work) and by a sweep of the store
-//! that catches anything a wake-up missed (work left by a process that died, re-enabled
-//! endpoints).
+//! Lanes are started and signalled by the store's announcements
+//! ([`store::LaneStore::announcements`]: what each commit, of this process or another,
+//! made deliverable or changed), to which the dispatcher subscribes once at start, and by
+//! a sweep of the store that catches anything an announcement missed (work left by a
+//! process that died, re-enabled endpoints). Nobody else wakes lanes.
 //!
 //! Invariants:
 //! - A lane that runs out of work leaves the registry under the registry's lock, after
@@ -101,15 +102,16 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     /// Starts the dispatcher: a lane for every endpoint the store has work for, the sweep,
-    /// and on a shared store the lease renewal and the wake-ups of other processes.
-    /// Everything stops when `shutdown` is cancelled; see [`Dispatcher::stopped`].
+    /// the store's announcements, and on a shared store the lease renewal. Everything
+    /// stops when `shutdown` is cancelled; see [`Dispatcher::stopped`].
     pub fn start(
         store: Arc<dyn LaneStore>,
         sender: Sender,
         config: DispatchConfig,
         shutdown: CancellationToken,
     ) -> Dispatcher {
-        let wakeups = store.wakeups();
+        // Before the first sweep, which covers whatever was committed before.
+        let announcements = store.announcements();
         let lanes = Arc::new(LaneContext {
             store: store.clone(),
             sender: Arc::new(sender),
@@ -144,13 +146,13 @@ impl Dispatcher {
             let d = dispatcher.clone();
             tracker.spawn(async move { d.renew_forever().await });
         }
-        if let Some(mut wakeups) = wakeups {
+        if let Some(mut announcements) = announcements {
             let d = dispatcher.clone();
             tracker.spawn(async move {
                 loop {
                     tokio::select! {
                         _ = d.shared.shutdown.cancelled() => return,
-                        next = wakeups.recv() => match next {
+                        next = announcements.recv() => match next {
                             Some(news) => d.signal(std::slice::from_ref(&news.webhook), news.resync),
                             None => return,
                         },
@@ -161,20 +163,12 @@ impl Dispatcher {
         dispatcher
     }
 
-    /// Tells the lanes of these endpoints that their work or settings changed, starting
-    /// (on a shared store: claiming) lanes that are not running.
-    pub fn wake(&self, webhooks: &[WebhookId]) {
-        self.signal(webhooks, false);
-    }
-
-    /// Like [`Dispatcher::wake`], for endpoints whose deliveries were re-opened by hand
+    /// Tells the lanes of these endpoints that their work (`resync: false`) or settings
+    /// changed, starting (on a shared store: claiming) lanes that are not running. With
+    /// `resync`, for endpoints that changed or whose deliveries were re-opened by hand
     /// (retry, replay): a re-opened delivery keeps its `seq`, which may lie below what a
-    /// running lane has read, so the lane drops its window and reads itself again from its
-    /// first open delivery. A lane that is not running reads from there anyway.
-    pub fn resync(&self, webhooks: &[WebhookId]) {
-        self.signal(webhooks, true);
-    }
-
+    /// running lane has read, so the lane drops its window and reads itself again from
+    /// its first open delivery. A lane that is not running reads from there anyway.
     fn signal(&self, webhooks: &[WebhookId], resync: bool) {
         if self.shared.shutdown.is_cancelled() {
             return;
@@ -369,7 +363,7 @@ impl LaneHost for Dispatcher {
         let woken = signal.was_woken();
         drop(registry);
         if woken && !self.shared.shutdown.is_cancelled() {
-            self.wake(std::slice::from_ref(id));
+            self.signal(std::slice::from_ref(id), false);
         }
     }
 }

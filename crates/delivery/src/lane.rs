@@ -6,6 +6,8 @@
 //!   backoff, so later events wait for it (or for its expiry). A delivery re-opened by
 //!   hand keeps its `seq`; the resync signal makes the lane read it as its new head
 //!   before its next attempt.
+//! - A `410 Gone` disables the endpoint in the commit of its outcome; the lane then
+//!   leaves, its head still open, like the lane of any disabled endpoint.
 //! - Memory holds at most `window` deliveries; the next window is read from the store
 //!   when this one is used up.
 //! - Outcomes are submitted to the store without waiting for their commit; at most
@@ -29,8 +31,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use domain::{
-    AttemptId, AttemptVerdict, Backoff, DeliveryStatus, HeadSchedule, NextState, Readiness,
-    WebhookId,
+    AttemptId, AttemptVerdict, Backoff, DeliveryStatus, ErrorClass, HeadSchedule, NextState,
+    Readiness, WebhookId,
 };
 use rand::Rng;
 use store::{Ack, AttemptLog, DueDelivery, LaneStore, LaneTarget, Outcome, StoreError};
@@ -212,6 +214,7 @@ impl Lane {
             attempt: None,
             status: DeliveryStatus::Expired,
             next_attempt_at: None,
+            disable_webhook: false,
         })
         .await;
         crate::metrics::expired();
@@ -242,18 +245,18 @@ impl Lane {
             })
             .await;
         drop(permit);
-        self.record(head, schedule, attempted_at, result).await;
-        Step::Continue
+        self.record(head, schedule, attempted_at, result).await
     }
 
-    /// Turns an attempt's result into the next state of the head and hands it to the store.
+    /// Turns an attempt's result into the next state of the head and hands it to the
+    /// store; the lane leaves once that disabled the endpoint.
     async fn record(
         &mut self,
         head: DueDelivery,
         schedule: HeadSchedule,
         attempted_at: DateTime<Utc>,
         result: AttemptResult,
-    ) {
+    ) -> Step {
         let attempts = head.attempts + 1;
         tracing::debug!(webhook = %self.id, delivery = %head.id, outcome = ?result.outcome, "attempt finished");
         crate::metrics::attempt(
@@ -269,20 +272,24 @@ impl Lane {
         }
         let verdict = match result.outcome {
             AttemptOutcome::Succeeded => AttemptVerdict::Succeeded,
+            AttemptOutcome::Failed(ErrorClass::Gone) => AttemptVerdict::Gone,
             AttemptOutcome::Failed(_) => AttemptVerdict::Failed {
                 retry_after: result.retry_after,
             },
         };
         let jitter = rand::thread_rng().gen_range(0.0..1.0);
-        let (status, next_attempt_at) =
-            match schedule.after_attempt(attempted_at, verdict, &self.context.backoff, jitter) {
-                NextState::Delivered => (DeliveryStatus::Delivered, None),
-                NextState::RetryAt(at) => (DeliveryStatus::Failed, Some(at)),
-                NextState::Expire => {
-                    crate::metrics::expired();
-                    (DeliveryStatus::Expired, None)
-                }
-            };
+        let next = schedule.after_attempt(attempted_at, verdict, &self.context.backoff, jitter);
+        let (status, next_attempt_at) = match next {
+            NextState::Delivered => (DeliveryStatus::Delivered, None),
+            NextState::RetryAt(at) | NextState::DisableEndpoint { retry_at: at } => {
+                (DeliveryStatus::Failed, Some(at))
+            }
+            NextState::Expire => {
+                crate::metrics::expired();
+                (DeliveryStatus::Expired, None)
+            }
+        };
+        let disable_webhook = matches!(next, NextState::DisableEndpoint { .. });
         self.submit(Outcome {
             delivery_id: head.id.clone(),
             webhook_id: self.id.clone(),
@@ -298,8 +305,16 @@ impl Lane {
             }),
             status,
             next_attempt_at,
+            disable_webhook,
         })
         .await;
+        if disable_webhook {
+            tracing::warn!(webhook = %self.id, delivery = %head.id, "the receiver answered 410 Gone; disabling the endpoint");
+            // Read again on the way out: unless the outcome is refused (then the lane goes
+            // on), the store now says disabled, like any disabled endpoint's.
+            self.forget();
+            return self.leave().await;
+        }
         match next_attempt_at {
             None => {
                 self.window.pop_front();
@@ -311,6 +326,7 @@ impl Lane {
                 }
             }
         }
+        Step::Continue
     }
 
     /// Decides whether the lane stops for want of work: it does unless a wake-up arrived

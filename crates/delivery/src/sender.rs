@@ -14,7 +14,7 @@
 //!   actually connected to on every new connection (DNS rebinding cannot reach inside).
 //! - Certificates are always verified against the public roots plus the extra CA file,
 //!   also in `--dev`; TLS 1.2 is the minimum; redirects are never followed (a 3xx is an
-//!   `http_status` failure).
+//!   `http_status` failure). A `410 Gone` is a `gone` failure, which disables the endpoint.
 //! - The attempt timeout bounds the whole attempt: resolving, connecting, the handshake,
 //!   sending, the response head and the first 4 KiB of the response body.
 //! - A 2xx received within the timeout is a success even when the rest of the response
@@ -330,14 +330,8 @@ impl Sender {
             let note = read_error.map(|e| format!("answered {status}, but {e}"));
             (AttemptOutcome::Succeeded, note)
         } else {
-            let mut message = format!("the receiver answered {status}");
-            if let Some(note) = redirect_note {
-                message.push_str(&note);
-            }
-            (
-                AttemptOutcome::Failed(ErrorClass::HttpStatus),
-                Some(message),
-            )
+            let (class, message) = classify::refusal(status, redirect_note);
+            (AttemptOutcome::Failed(class), Some(message))
         };
         AttemptResult {
             outcome,

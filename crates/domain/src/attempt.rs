@@ -8,6 +8,9 @@
 //!   A retry scheduled at the expiry is not made: the check before it expires the
 //!   delivery, which reads `failed` until its retention is over.
 //! - A success is always delivered, whatever the clock says.
+//! - A `410 Gone` always disables the endpoint, whatever the clock says; its delivery
+//!   stays open, due again at once (never after its expiry) should the endpoint be
+//!   re-enabled, and like every delivery of a disabled endpoint it waits until then.
 //!
 //! Everything is a function of its inputs: the clock reading and the jitter's uniform
 //! draw are passed in, so the lane that applies these rules decides nothing itself.
@@ -23,6 +26,8 @@ use crate::Backoff;
 pub enum AttemptVerdict {
     /// The receiver accepted the delivery (2xx).
     Succeeded,
+    /// The receiver answered `410 Gone`: it wants no more deliveries.
+    Gone,
     /// Anything else; `retry_after` is the receiver's wish (429/503), if it said one.
     Failed { retry_after: Option<Duration> },
 }
@@ -36,6 +41,12 @@ pub enum NextState {
     /// Failed with no time left for a retry: the attempt itself was made at or after
     /// the expiry.
     Expire,
+    /// The receiver is gone: disable the endpoint, in the same commit as the attempt, and
+    /// keep the delivery open, due at `retry_at` (never after the expiry) if the endpoint
+    /// is enabled again.
+    DisableEndpoint {
+        retry_at: DateTime<Utc>,
+    },
 }
 
 /// Whether the head may be attempted at a given instant.
@@ -95,8 +106,15 @@ impl HeadSchedule {
         backoff: &Backoff,
         unit: f64,
     ) -> NextState {
-        let AttemptVerdict::Failed { retry_after } = verdict else {
-            return NextState::Delivered;
+        let retry_after = match verdict {
+            AttemptVerdict::Succeeded => return NextState::Delivered,
+            // Re-enabling says the receiver is back: no backoff to sit out.
+            AttemptVerdict::Gone => {
+                return NextState::DisableEndpoint {
+                    retry_at: attempted_at.min(self.expires_at),
+                };
+            }
+            AttemptVerdict::Failed { retry_after } => retry_after,
         };
         if attempted_at >= self.expires_at {
             return NextState::Expire;
@@ -180,9 +198,21 @@ mod tests {
         assert_eq!(schedule.readiness(at(10)), Readiness::Due);
     }
 
+    #[test]
+    fn gone_disables_the_endpoint_and_keeps_the_delivery_due() {
+        let next = head(3, 100).after_attempt(at(10), AttemptVerdict::Gone, &B, 0.5);
+        assert_eq!(next, NextState::DisableEndpoint { retry_at: at(10) });
+        // Even past the expiry the endpoint is disabled; the check after re-enabling
+        // expires the delivery.
+        let late = head(3, 100).after_attempt(at(150), AttemptVerdict::Gone, &B, 0.5);
+        assert_eq!(late, NextState::DisableEndpoint { retry_at: at(100) });
+        assert_eq!(head(4, 100).readiness(at(150)), Readiness::Expired);
+    }
+
     fn verdicts() -> impl Strategy<Value = AttemptVerdict> {
         prop_oneof![
             Just(AttemptVerdict::Succeeded),
+            Just(AttemptVerdict::Gone),
             proptest::option::of(0u64..100_000).prop_map(|wish| AttemptVerdict::Failed {
                 retry_after: wish.map(Duration::from_secs)
             }),
@@ -203,6 +233,10 @@ mod tests {
             if verdict == AttemptVerdict::Succeeded {
                 prop_assert_eq!(next, NextState::Delivered);
             }
+            prop_assert_eq!(
+                verdict == AttemptVerdict::Gone,
+                matches!(next, NextState::DisableEndpoint { .. })
+            );
             match next {
                 NextState::RetryAt(retry) => {
                     prop_assert!(retry >= at(attempted));
@@ -211,6 +245,11 @@ mod tests {
                 }
                 NextState::Expire => prop_assert!(at(attempted) >= schedule.expires_at),
                 NextState::Delivered => prop_assert_eq!(verdict, AttemptVerdict::Succeeded),
+                NextState::DisableEndpoint { retry_at } => {
+                    prop_assert!(retry_at <= at(attempted));
+                    prop_assert!(retry_at <= schedule.expires_at);
+                    prop_assert!(retry_at == at(attempted) || retry_at == schedule.expires_at);
+                }
             }
         }
 

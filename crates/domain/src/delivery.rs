@@ -68,8 +68,11 @@ pub enum ErrorClass {
     Connect,
     /// Handshake failed: untrusted, expired or wrong-host certificate, old protocol.
     Tls,
-    /// The receiver answered, but not with a 2xx (redirects included).
+    /// The receiver answered, but not with a 2xx (redirects included) nor a 410.
     HttpStatus,
+    /// The receiver answered `410 Gone`: it wants no more deliveries, so the endpoint is
+    /// disabled (Standard Webhooks).
+    Gone,
     /// The endpoint's address is not public and the service is not in `--dev`.
     SsrfBlocked,
 }
@@ -81,6 +84,7 @@ impl ErrorClass {
             Self::Connect => "connect",
             Self::Tls => "tls",
             Self::HttpStatus => "http_status",
+            Self::Gone => "gone",
             Self::SsrfBlocked => "ssrf_blocked",
         }
     }
@@ -100,6 +104,7 @@ impl FromStr for ErrorClass {
             "connect" => Self::Connect,
             "tls" => Self::Tls,
             "http_status" => Self::HttpStatus,
+            "gone" => Self::Gone,
             "ssrf_blocked" => Self::SsrfBlocked,
             other => return Err(format!("unknown error class `{other}`")),
         })

@@ -150,6 +150,14 @@ pub struct ServeArgs {
     #[arg(long, env = "ADMIN_WEBHOOKS_DATABASE_URL")]
     pub database_url: Option<String>,
 
+    /// A file of the keys that seal the webhooks' signing secrets in the store: one per
+    /// line, each 32 bytes in base64 or hex (`head -c 32 /dev/urandom | base64`). The
+    /// first seals; the others only open, for rotating keys. Instead of a file, the keys
+    /// may be given comma-separated in ADMIN_WEBHOOKS_SECRET_KEY. Without either, SQLite
+    /// keeps a key it generates in `<data-dir>/secret.key`; PostgreSQL needs one given.
+    #[arg(long, env = "ADMIN_WEBHOOKS_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+
     /// Connections each process keeps to PostgreSQL [default: 16].
     #[arg(long, env = "ADMIN_WEBHOOKS_DATABASE_MAX_CONNECTIONS")]
     pub database_max_connections: Option<usize>,
@@ -227,6 +235,11 @@ pub struct Settings {
     pub bootstrap_key: Option<Secret>,
     /// `ADMIN_WEBHOOKS_OPERATOR_KEY`: enables the operator API.
     pub operator_key: Option<Secret>,
+    /// `--secret-key-file`: the keys that seal signing secrets, one per line.
+    pub secret_key_file: Option<PathBuf>,
+    /// `ADMIN_WEBHOOKS_SECRET_KEY`: the same keys given inline, comma-separated (an
+    /// environment variable only, so that keys never show in a process list).
+    pub secret_key: Option<Secret>,
 }
 
 /// A key read from the environment. Its `Debug` never shows it, so that [`Settings`] can
@@ -343,6 +356,8 @@ impl ServeArgs {
             monitor_interval: secs(self.monitor_interval, file.monitor_interval, 15),
             bootstrap_key: non_empty_env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY").map(Secret),
             operator_key: non_empty_env("ADMIN_WEBHOOKS_OPERATOR_KEY").map(Secret),
+            secret_key_file: self.secret_key_file.or(file.secret_key_file),
+            secret_key: non_empty_env("ADMIN_WEBHOOKS_SECRET_KEY").map(Secret),
         };
         settings.check()?;
         Ok(settings)
@@ -472,6 +487,12 @@ impl Settings {
                 )));
             }
         }
+        if self.secret_key.is_some() && self.secret_key_file.is_some() {
+            return invalid(
+                "give the secret keys either in ADMIN_WEBHOOKS_SECRET_KEY or in \
+                 --secret-key-file (ADMIN_WEBHOOKS_SECRET_KEY_FILE), not both",
+            );
+        }
         Ok(())
     }
 }
@@ -565,6 +586,7 @@ mod tests {
         let settings = Settings {
             bootstrap_key: Some(Secret("awk_very_secret_bootstrap_0123".into())),
             operator_key: Some(Secret("operator_very_secret_0123456".into())),
+            secret_key: Some(Secret("very_secret_sealing_key".into())),
             ..serve_args(&[]).resolve().unwrap()
         };
         let shown = format!("{settings:?}");
@@ -694,6 +716,14 @@ mod tests {
             .resolve()
             .unwrap_err();
         assert!(err.to_string().contains("postgres://"), "{err}");
+        let err = Settings {
+            secret_key: Some(Secret("k".into())),
+            secret_key_file: Some(PathBuf::from("secret.key")),
+            ..serve_args(&[]).resolve().unwrap()
+        }
+        .check()
+        .unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
     }
 }
 

@@ -24,8 +24,8 @@ use config::Settings;
 use delivery::{DispatchConfig, Dispatcher, Sender, SenderConfig};
 use domain::Backoff;
 use store::postgres::{PgOptions, PostgresStore};
-use store::sqlite::SqliteStore;
-use store::{PruneReport, Store};
+use store::sqlite::{DATABASE_FILE, SqliteStore};
+use store::{PruneReport, SecretCipher, Store};
 
 pub const USER_AGENT: &str = concat!("Admin-Webhooks/", env!("CARGO_PKG_VERSION"));
 
@@ -117,7 +117,6 @@ pub async fn run(
         settings.log_retention,
         shutdown.clone(),
     ));
-    let alert_waker = dispatcher.clone();
     let monitoring = tokio::spawn(monitor::monitor_forever(
         store.clone(),
         monitor::MonitorConfig {
@@ -125,13 +124,11 @@ pub async fn run(
             alert_after: settings.alert_after,
             retention: settings.retention,
         },
-        move |ids| alert_waker.wake(ids),
         shutdown.clone(),
     ));
 
-    let waker = dispatcher.clone();
-    let resyncer = dispatcher.clone();
-    // The use cases tell the dispatcher's lanes what they committed; both edges share them.
+    // Both edges share the use cases; the dispatcher hears what they committed from the
+    // store's announcements, which it subscribed to at start.
     let application = usecases::Application::new(
         store.clone(),
         usecases::Settings {
@@ -139,10 +136,6 @@ pub async fn run(
             secret_grace: settings.secret_grace,
             payload_rules: settings.payload_rules,
         },
-        Arc::new(usecases::LaneCallbacks {
-            wake: move |ids: &[domain::WebhookId]| waker.wake(ids),
-            resync: move |ids: &[domain::WebhookId]| resyncer.resync(ids),
-        }),
     );
     // One budget of failed authentications per client address, whichever edge they hit.
     let auth_failures = Arc::new(usecases::AuthFailureLimiter::new(
@@ -257,14 +250,27 @@ enum Backend {
 }
 
 impl Backend {
+    /// Opens the configured store with the configured secret keys. Without keys, SQLite
+    /// uses (creating it on first start) the key file in the data folder; PostgreSQL,
+    /// shared by processes that must all hold the same key, refuses to start.
     async fn open(settings: &Settings) -> anyhow::Result<Backend> {
+        let cipher = secret_cipher(settings)?;
         match &settings.database_url {
             Some(url) => {
                 let options = PgOptions {
                     max_connections: settings.database_max_connections,
                     ..PgOptions::default()
                 };
-                let store = PostgresStore::connect(url, options)
+                let cipher = cipher.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "PostgreSQL needs a secret key to seal the webhooks' signing secrets, the \
+                         same in every process: create one with `head -c 32 /dev/urandom | base64 \
+                         > secret.key && chmod 600 secret.key` and pass it with --secret-key-file \
+                         secret.key (or ADMIN_WEBHOOKS_SECRET_KEY_FILE), or put the key itself in \
+                         ADMIN_WEBHOOKS_SECRET_KEY"
+                    )
+                })?;
+                let store = PostgresStore::connect(url, options, cipher)
                     .await
                     .context("cannot open the PostgreSQL store given by --database-url")?;
                 tracing::info!(
@@ -274,7 +280,14 @@ impl Backend {
             }
             None => {
                 let lock = lock_data_dir(&settings.data_dir)?;
-                let store = SqliteStore::open_in_dir(&settings.data_dir).with_context(|| {
+                let store = match cipher {
+                    Some(cipher) => SqliteStore::open_with_cipher(
+                        &settings.data_dir.join(DATABASE_FILE),
+                        cipher,
+                    ),
+                    None => SqliteStore::open_in_dir(&settings.data_dir),
+                }
+                .with_context(|| {
                     format!("cannot open the store in {}", settings.data_dir.display())
                 })?;
                 Ok(Backend::Sqlite {
@@ -298,6 +311,21 @@ impl Backend {
             Backend::Postgres(store) => store.close().await,
         }
     }
+}
+
+/// The secret keys given by `ADMIN_WEBHOOKS_SECRET_KEY` or `--secret-key-file`, if any.
+fn secret_cipher(settings: &Settings) -> anyhow::Result<Option<SecretCipher>> {
+    if let Some(keys) = &settings.secret_key {
+        return SecretCipher::parse(keys.expose())
+            .map(Some)
+            .context("ADMIN_WEBHOOKS_SECRET_KEY is not usable");
+    }
+    settings
+        .secret_key_file
+        .as_deref()
+        .map(SecretCipher::from_file)
+        .transpose()
+        .context("--secret-key-file is not usable")
 }
 
 /// Holds an exclusive lock on the data folder for the life of the process: SQLite is
@@ -369,4 +397,88 @@ async fn bootstrap(store: &dyn Store, fixed_key: Option<&str>) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use config::ServeArgs;
+
+    fn settings(args: ServeArgs) -> Settings {
+        args.resolve().expect("valid settings")
+    }
+
+    /// Everything that goes wrong in an error, causes included, as the process prints it.
+    fn chain(error: &anyhow::Error) -> String {
+        format!("{error:#}")
+    }
+
+    #[tokio::test]
+    async fn postgres_without_a_secret_key_refuses_to_start_saying_how_to_make_one() {
+        // Refused before connecting: no database is needed to see it.
+        let settings = settings(ServeArgs {
+            database_url: Some("postgres://nobody@127.0.0.1:9/none".to_owned()),
+            ..ServeArgs::default()
+        });
+        let Err(error) = Backend::open(&settings).await else {
+            panic!("started without a secret key");
+        };
+        let shown = chain(&error);
+        assert!(shown.contains("--secret-key-file"), "{shown}");
+        assert!(shown.contains("head -c 32 /dev/urandom"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn sqlite_with_a_key_that_opens_nothing_stored_refuses_to_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let first = settings(ServeArgs {
+            data_dir: Some(data_dir.clone()),
+            ..ServeArgs::default()
+        });
+        let backend = Backend::open(&first).await.unwrap();
+        let store = backend.store();
+        let (workspace, _) = store
+            .create_workspace("a", bootstrap_key_record())
+            .await
+            .unwrap();
+        store
+            .create_webhook(
+                &workspace.id,
+                store::NewWebhook {
+                    url: "https://receiver.example.com/".to_owned(),
+                    description: String::new(),
+                    events: Vec::new(),
+                    enabled: false,
+                    secret: domain::signature::generate_secret(),
+                },
+            )
+            .await
+            .unwrap();
+        backend.close().await;
+        drop((store, backend));
+        assert!(data_dir.join(store::sqlite::KEY_FILE).is_file());
+
+        let other_key = dir.path().join("other.key");
+        std::fs::write(&other_key, store::sealing::generate_key()).unwrap();
+        let wrong = settings(ServeArgs {
+            data_dir: Some(data_dir),
+            secret_key_file: Some(other_key),
+            ..ServeArgs::default()
+        });
+        let Err(error) = Backend::open(&wrong).await else {
+            panic!("started with a key that opens no stored secret");
+        };
+        let shown = chain(&error);
+        assert!(shown.contains("not among the keys given"), "{shown}");
+    }
+
+    fn bootstrap_key_record() -> store::NewApiKey {
+        let key = domain::api_key::generate_key();
+        store::NewApiKey {
+            name: "first".to_owned(),
+            hash: domain::api_key::hash_key(&key),
+            hint: domain::api_key::key_hint(&key),
+        }
+    }
 }

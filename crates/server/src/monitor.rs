@@ -13,6 +13,10 @@
 //! - `events_expiring`: the endpoint's oldest open delivery expires (`--retention`)
 //!   within [`EXPIRY_WARNING`]. One alert per backlog: it re-arms once a delivery
 //!   published (or re-opened) after the alert heads the backlog.
+//! - `disabled_gone`: the receiver answered `410 Gone`, which disabled the endpoint (the
+//!   lane does that with the attempt's outcome). One alert per such answer: its `since`
+//!   is the answer's time, so a later 410 after re-enabling raises a new one. The event
+//!   says how to re-enable the endpoint.
 //!
 //! Invariants:
 //! - Once per occurrence, not per check, attempt or process: the store records each
@@ -21,7 +25,8 @@
 //!   again. An occurrence is named by its `since` (the run's first failure; the
 //!   backlog's first observation), and a recorded alert whose `since` is older than the
 //!   current occurrence is cleared first.
-//! - Alerts are delivered like any event. An endpoint that subscribes to `system.alert`
+//! - Alerts are delivered like any event (the store announces their deliveries to the
+//!   lanes as it does every publish's). An endpoint that subscribes to `system.alert`
 //!   and is itself failing gets its own alert queued behind its backlog; that cannot
 //!   feed itself, because the alert is raised once per run of failures, not per attempt.
 //! - The event names the endpoint by id and URL, never its secret; the log names only
@@ -73,11 +78,10 @@ pub struct MonitorConfig {
     pub retention: Duration,
 }
 
-/// Runs until `shutdown`; `wake` is told which endpoints got an alert delivery.
+/// Runs until `shutdown`.
 pub async fn monitor_forever(
     store: Arc<dyn Store>,
     config: MonitorConfig,
-    wake: impl Fn(&[domain::WebhookId]) + Send + Sync,
     shutdown: CancellationToken,
 ) {
     let mut gauges = Gauges::default();
@@ -88,7 +92,7 @@ pub async fn monitor_forever(
                 gauges.set(&backlogs, observed);
                 for backlog in &backlogs {
                     for due in due_alerts(backlog, &config, observed) {
-                        raise(&*store, backlog, due, &wake).await;
+                        raise(&*store, backlog, due).await;
                     }
                 }
             }
@@ -189,6 +193,18 @@ fn due_alerts(b: &EndpointBacklog, config: &MonitorConfig, now: DateTime<Utc>) -
             expires_at: Some(expires_at),
         });
     }
+    if let Some(gone_at) = b.gone_since
+        && b.recorded(AlertCondition::DisabledGone)
+            .is_none_or(|s| s < gone_at)
+    {
+        due.push(Due {
+            condition: AlertCondition::DisabledGone,
+            since: gone_at,
+            stale_before: gone_at,
+            began: gone_at,
+            expires_at: None,
+        });
+    }
     due
 }
 
@@ -210,23 +226,35 @@ fn alert_data(b: &EndpointBacklog, due: &Due) -> serde_json::Value {
                 .map(domain::event::format_timestamp)
                 .unwrap_or_default()
         ),
+        AlertCondition::DisabledGone => format!(
+            "Webhook {} answered 410 Gone at {} and was disabled; {} deliveries are waiting \
+             for it. Once its receiver accepts deliveries again, re-enable it with \
+             PATCH /v1/webhooks/{} {{\"enabled\": true}}.",
+            b.webhook_id,
+            domain::event::format_timestamp(due.began),
+            b.pending,
+            b.webhook_id,
+        ),
     };
-    json!({
+    let mut data = json!({
         "alert": due.condition.as_str(),
         "message": message,
         "webhook": { "id": b.webhook_id.as_str(), "url": b.url },
         "since": domain::event::format_timestamp(due.began),
         "pending": b.pending,
         "expires_at": due.expires_at.map(domain::event::format_timestamp),
-    })
+    });
+    if due.condition == AlertCondition::DisabledGone {
+        data["reenable"] = json!({
+            "method": "PATCH",
+            "path": format!("/v1/webhooks/{}", b.webhook_id),
+            "body": { "enabled": true },
+        });
+    }
+    data
 }
 
-async fn raise(
-    store: &dyn Store,
-    b: &EndpointBacklog,
-    due: Due,
-    wake: &(impl Fn(&[domain::WebhookId]) + Send + Sync),
-) {
+async fn raise(store: &dyn Store, b: &EndpointBacklog, due: Due) {
     if b.recorded(due.condition).is_some()
         && let Err(error) = store
             .clear_alerts(&b.webhook_id, due.condition, due.stale_before)
@@ -262,9 +290,6 @@ async fn raise(
                 pending = b.pending,
                 "raised an operational alert"
             );
-            if !published.webhooks.is_empty() {
-                wake(&published.webhooks);
-            }
         }
         Ok(None) => {}
         // Deleted since the backlog was read: nothing to alert about.
@@ -289,6 +314,7 @@ mod tests {
             oldest_created_at: head,
             head_window_start: head,
             failing_since,
+            gone_since: None,
             recorded_alerts: Vec::new(),
         }
     }
@@ -355,6 +381,36 @@ mod tests {
         // Far from expiry: nothing.
         let young = backlog(None, now - chrono::Duration::hours(1));
         assert!(due_alerts(&young, &CONFIG, now).is_empty());
+    }
+
+    #[test]
+    fn an_endpoint_disabled_by_410_is_due_once_per_answer() {
+        let now = store_time(Utc::now());
+        let mut b = backlog(None, now - chrono::Duration::minutes(5));
+        b.enabled = false;
+        assert!(due_alerts(&b, &CONFIG, now).is_empty(), "disabled by hand");
+        let answered = now - chrono::Duration::seconds(10);
+        b.gone_since = Some(answered);
+        let due = due_alerts(&b, &CONFIG, now);
+        assert_eq!(conditions(&due), [AlertCondition::DisabledGone]);
+        assert_eq!((due[0].since, due[0].stale_before), (answered, answered));
+        let data = alert_data(&b, &due[0]);
+        assert_eq!(data["alert"], "disabled_gone");
+        assert_eq!(data["reenable"]["method"], "PATCH");
+        assert_eq!(
+            data["reenable"]["path"],
+            format!("/v1/webhooks/{}", b.webhook_id)
+        );
+        assert_eq!(data["reenable"]["body"]["enabled"], true);
+        assert!(data["message"].as_str().unwrap().contains("410 Gone"));
+        b.recorded_alerts = vec![(AlertCondition::DisabledGone, answered)];
+        assert!(due_alerts(&b, &CONFIG, now).is_empty(), "raised already");
+        // Re-enabled, then gone again: a new answer, a new alert.
+        let again = now + chrono::Duration::minutes(1);
+        b.gone_since = Some(again);
+        let due = due_alerts(&b, &CONFIG, again);
+        assert_eq!(conditions(&due), [AlertCondition::DisabledGone]);
+        assert_eq!(due[0].stale_before, again);
     }
 
     #[test]

@@ -21,14 +21,21 @@
 //!   whichever comes first; only its id's hash is stored.
 //! - A workspace always keeps at least one live API key: revoking the last is a conflict.
 //!
+//! - Every committed write that gives an endpoint work or changes it is announced on the
+//!   store's one stream ([`LaneStore::announcements`]), only after its commit: the
+//!   dispatcher subscribes once, and no caller wakes lanes by hand.
+//!
 //! Where things are. The contract, its errors ([`StoreError`], [`ConflictKind`]) and
 //! wake-ups are here; above the backends, once for both:
+//! - `announce.rs`: the announcement stream each backend feeds after its commits.
 //! - `model.rs`: the records the store keeps and returns, and the paging rules
 //!   ([`PageRequest`]).
 //! - `operations.rs`: alerts, backlogs, migration status and the alert idempotency key.
 //! - `records.rs`: records a write builds (ids, times, patches, secret grace, signing
 //!   secrets).
 //! - `stats.rs`: the percentiles of [`WebhookStats`] and their nearest-rank rule.
+//! - [`sealing`]: signing secrets sealed at rest ([`SecretCipher`]); both backends seal
+//!   on write, open on read and re-seal old values when they open.
 //! - `intake.rs`: the queue in front of every group-commit writer.
 //! - [`timing`]: the store-operation latency histogram, recorded at each backend's choke
 //!   points.
@@ -43,11 +50,13 @@
 //! savepoints (`pipeline.rs`), lane leases (`leases.rs`), LISTEN/NOTIFY wake-ups
 //! (`listener.rs`) and its query-plan test (`plans.rs`).
 
+mod announce;
 mod intake;
 pub mod model;
 pub mod operations;
 pub mod postgres;
 mod records;
+pub mod sealing;
 pub mod sqlite;
 mod stats;
 pub mod timing;
@@ -62,6 +71,7 @@ pub use model::*;
 pub use operations::{
     AlertCondition, EndpointBacklog, MigrationStatus, NewAlert, alert_idempotency_key,
 };
+pub use sealing::{SealingError, SecretCipher};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -113,16 +123,34 @@ impl ConflictKind {
     }
 }
 
-/// Another process's news about an endpoint.
+/// News about an endpoint from a committed write (of this process or, on a shared store,
+/// of another): it got new deliveries, or it changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wakeup {
     pub webhook: WebhookId,
-    /// Deliveries of the endpoint were re-opened in place (retry, replay): its lane must
-    /// read itself again from its first open delivery, not just look for newer work.
+    /// The endpoint changed (settings, secrets, deletion) or had deliveries re-opened in
+    /// place (retry, replay): its lane must read itself again from its first open
+    /// delivery, not just look for newer work. `false`: new deliveries were published.
     pub resync: bool,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The answers of a batch of `count` publishes that failed as a whole (refused before it
+/// ran, or its commit failed): each item hears why.
+pub(crate) fn batch_failed(count: usize, error: StoreError) -> Vec<Result<Published>> {
+    let message = error.to_string();
+    let closed = matches!(error, StoreError::Closed);
+    (0..count)
+        .map(|_| {
+            Err(if closed {
+                StoreError::Closed
+            } else {
+                StoreError::Backend(message.clone().into())
+            })
+        })
+        .collect()
+}
 
 /// Resolves once an outcome handed to [`Store::submit_outcome`] is committed. Outcomes are
 /// committed in the order they were submitted.
@@ -192,9 +220,14 @@ pub trait LaneStore: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Wake-ups published by other processes (endpoints that got new work or changed), for
-    /// backends shared by several processes; `None` when everything is in-process.
-    fn wakeups(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Wakeup>> {
+    /// The store's announcements: a [`Wakeup`] for every endpoint a committed write gave
+    /// work to (publishes, test events, alerts) or changed (updates, deletions,
+    /// rotations: resync) or re-opened deliveries of (retries, replays: resync). This
+    /// process's writes are announced right after their commit, never before; on a store
+    /// shared by several processes, other processes' as they are heard. Handed out once
+    /// (to the dispatcher); `None` after, and from a store that announces nothing.
+    /// Announcements made before the first call are not kept.
+    fn announcements(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Wakeup>> {
         None
     }
 }
@@ -306,6 +339,12 @@ pub trait ActivityStore: Send + Sync + 'static {
     /// idempotency key of the same workspace within 24 h returns the first event with
     /// `duplicate: true` and creates nothing.
     async fn publish(&self, new: NewEvent) -> Result<Published>;
+
+    /// Publishes several events, each exactly as [`ActivityStore::publish`] would (its
+    /// own idempotency key, its own refusal), and answers each, in the order given. One
+    /// item's refusal affects no other. The backend commits them together where it can
+    /// (one group commit), so a batch costs about one commit, not one per event.
+    async fn publish_batch(&self, new: Vec<NewEvent>) -> Vec<Result<Published>>;
 
     async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> Result<Event>;
 

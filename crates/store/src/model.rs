@@ -1,5 +1,7 @@
 //! The records the store keeps and returns.
 
+use std::str::FromStr;
+
 use chrono::{DateTime, Utc};
 use domain::{
     ApiKeyId, AttemptId, DeliveryId, DeliveryStatus, ErrorClass, EventId, Subscription, WebhookId,
@@ -197,6 +199,9 @@ pub struct WebhookStats {
     /// Attempts that got a 2xx in time.
     pub successes: u64,
     pub failures: u64,
+    /// Attempts the receiver answered 429, 502, 503 or 504: it asked to be sent less
+    /// (counted among the failures).
+    pub throttled: u64,
     /// Response-time percentiles (nearest rank: the value at rank ⌈p·n/100⌉ of the
     /// attempts sorted by response time); `None` when there was no attempt.
     pub p50_ms: Option<u32>,
@@ -271,6 +276,10 @@ pub struct Outcome {
     /// `Delivered`, `Failed` (with `next_attempt_at`) or `Expired`.
     pub status: DeliveryStatus,
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The receiver answered `410 Gone` to `attempt`: the webhook is disabled in the same
+    /// commit, only if the fence holds (a stale outcome disables nothing). Ignored
+    /// without an attempt.
+    pub disable_webhook: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -305,7 +314,27 @@ pub struct PageRequest {
     pub cursor: Option<String>,
 }
 
+/// A cursor that no page of the list could have given: every list pages by the ids of
+/// its items, so a cursor that is not such an id was made up or mangled by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`cursor` is not one this API gave: pass the `next_cursor` of the previous page \
+     unchanged, or leave it out for the first page."
+)]
+pub struct InvalidCursor;
+
 impl PageRequest {
+    /// Checks that the cursor is an id of the kind `Id` the list pages by. Without this,
+    /// a made-up cursor would silently answer the first page or an empty one (ids are
+    /// compared as text), which a caller cannot tell from a real answer. Both backends
+    /// share it through the use cases, which know each list's kind of id.
+    pub fn check_cursor<Id: FromStr>(&self) -> Result<(), InvalidCursor> {
+        match &self.cursor {
+            Some(cursor) if cursor.parse::<Id>().is_err() => Err(InvalidCursor),
+            _ => Ok(()),
+        }
+    }
+
     /// The cursor, or the empty string that sorts before every id.
     pub fn cursor_or_start(&self) -> &str {
         self.cursor.as_deref().unwrap_or("")
@@ -343,4 +372,28 @@ impl PageRequest {
 pub struct Page<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_must_be_ids_of_the_listed_kind() {
+        let page = |cursor: Option<&str>| PageRequest {
+            limit: 10,
+            cursor: cursor.map(str::to_owned),
+        };
+        let webhook = WebhookId::generate().to_string();
+        assert_eq!(page(None).check_cursor::<WebhookId>(), Ok(()));
+        assert_eq!(page(Some(&webhook)).check_cursor::<WebhookId>(), Ok(()));
+        assert_eq!(
+            page(Some(&webhook)).check_cursor::<EventId>(),
+            Err(InvalidCursor)
+        );
+        assert_eq!(
+            page(Some("abc")).check_cursor::<WebhookId>(),
+            Err(InvalidCursor)
+        );
+    }
 }

@@ -46,6 +46,9 @@ pub struct EndpointBacklog {
     /// When the endpoint's current run of failed attempts began: its first attempt after
     /// its last successful one. `None` when its latest attempt succeeded or it has none.
     pub failing_since: Option<DateTime<Utc>>,
+    /// When the endpoint's receiver answered `410 Gone`, if that disabled it: it is
+    /// disabled and that answer is its latest attempt. `None` otherwise.
+    pub gone_since: Option<DateTime<Utc>>,
     /// The alerts recorded for the endpoint, with their `since`, so that a monitor writes
     /// only when an alert is due or stale.
     pub recorded_alerts: Vec<(AlertCondition, DateTime<Utc>)>,
@@ -68,16 +71,23 @@ pub enum AlertCondition {
     EndpointFailing,
     /// Open deliveries of the endpoint are within an hour of expiring.
     EventsExpiring,
+    /// The receiver answered `410 Gone`, which disabled the endpoint.
+    DisabledGone,
 }
 
 impl AlertCondition {
-    pub const ALL: [AlertCondition; 2] = [Self::EndpointFailing, Self::EventsExpiring];
+    pub const ALL: [AlertCondition; 3] = [
+        Self::EndpointFailing,
+        Self::EventsExpiring,
+        Self::DisabledGone,
+    ];
 
     /// The name stored and sent in the alert event's `data.alert`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::EndpointFailing => "endpoint_failing",
             Self::EventsExpiring => "events_expiring",
+            Self::DisabledGone => "disabled_gone",
         }
     }
 

@@ -3,9 +3,12 @@
 //! backend only counts and reads the values at the ranks (`sqlite/stats.rs`,
 //! `postgres/stats.rs`).
 //!
-//! Invariant: a percentile is nearest-rank, the value at rank ⌈p·n/100⌉ (1-based) of the
-//! `n` attempts sorted by response time, computed in integers, so it is always a
-//! response time that occurred.
+//! Invariants:
+//! - A percentile is nearest-rank, the value at rank ⌈p·n/100⌉ (1-based) of the
+//!   `n` attempts sorted by response time, computed in integers, so it is always a
+//!   response time that occurred.
+//! - An attempt is throttled when its stored status code is one of
+//!   [`THROTTLING_STATUSES`], whatever its `Retry-After` said.
 
 use chrono::{DateTime, Utc};
 
@@ -14,18 +17,25 @@ use crate::WebhookStats;
 /// The percentiles an answer carries, in the order of its fields (p50, p95, p99).
 pub(crate) const PERCENTILES: [u64; 3] = [50, 95, 99];
 
+/// The statuses by which a receiver asks to be sent less (Standard Webhooks: too many
+/// requests, or a gateway or the service overloaded), counted as `throttled`. Passed to
+/// each backend's SQL as parameters, so the list lives here only.
+pub(crate) const THROTTLING_STATUSES: [u16; 4] = [429, 502, 503, 504];
+
 /// The 1-based nearest rank of the `percent`-th percentile among `n` values.
 pub(crate) fn nearest_rank(percent: u64, n: u64) -> u64 {
     (percent * n).div_ceil(100).max(1)
 }
 
 impl WebhookStats {
-    /// The answer for `attempts` attempts since `since`, `successes` of them good, with
-    /// the response times at [`PERCENTILES`] (`None` without attempts).
+    /// The answer for `attempts` attempts since `since`, `successes` of them good and
+    /// `throttled` of them answered with a [`THROTTLING_STATUSES`] code, with the
+    /// response times at [`PERCENTILES`] (`None` without attempts).
     pub(crate) fn from_counts(
         since: DateTime<Utc>,
         attempts: u64,
         successes: u64,
+        throttled: u64,
         [p50_ms, p95_ms, p99_ms]: [Option<u32>; 3],
     ) -> WebhookStats {
         WebhookStats {
@@ -33,6 +43,7 @@ impl WebhookStats {
             attempts,
             successes,
             failures: attempts - successes,
+            throttled,
             p50_ms,
             p95_ms,
             p99_ms,

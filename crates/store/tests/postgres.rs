@@ -51,6 +51,7 @@ fn delivered(d: &store::DueDelivery, webhook: &WebhookId) -> Outcome {
         }),
         status: DeliveryStatus::Delivered,
         next_attempt_at: None,
+        disable_webhook: false,
     }
 }
 
@@ -200,8 +201,10 @@ async fn wakeups_cross_between_processes() {
         return;
     };
     let (a, b) = (schema.connect().await, schema.connect().await);
-    let mut heard = b.wakeups().expect("the first call hands the receiver out");
-    assert!(b.wakeups().is_none(), "only once");
+    let mut heard = b
+        .announcements()
+        .expect("the first call hands the receiver out");
+    assert!(b.announcements().is_none(), "only once");
     let ws = workspace(&a, "a").await;
     let hook = webhook(&a, &ws, &["user.*"]).await.id;
     let quiet = webhook(&a, &ws, &["order.completed"]).await.id;
@@ -236,12 +239,52 @@ async fn wakeups_cross_between_processes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_store_announces_its_own_publish_at_commit_and_drops_its_echo() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let (a, b) = (schema.connect().await, schema.connect().await);
+    let mut news = a.announcements().unwrap();
+    let ws = workspace(&a, "a").await;
+    let hook = webhook(&a, &ws, &["user.*"]).await.id;
+    let other = webhook(&a, &ws, &["order.completed"]).await.id;
+
+    publish(&a, &ws, "user.created").await;
+    assert_eq!(
+        news.try_recv().ok(),
+        Some(Wakeup {
+            webhook: hook.clone(),
+            resync: false
+        }),
+        "announced locally by the time the publish answered, not after a round trip"
+    );
+    // Another process's change commits after the publish; notifications arrive in commit
+    // order, so the publish's echo, had it been kept, would come first.
+    let patch = WebhookPatch {
+        description: Some("moved".to_owned()),
+        ..WebhookPatch::default()
+    };
+    b.update_webhook(&ws, &other, patch).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let heard = tokio::time::timeout_at(deadline, news.recv())
+            .await
+            .expect("the other process's change is heard")
+            .unwrap();
+        assert_ne!(heard.webhook, hook, "the publish's echo was dropped");
+        if heard.webhook == other && heard.resync {
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_listener_reconnects_after_its_connection_dies() {
     let Some(schema) = TestSchema::new().await else {
         return;
     };
     let (a, b) = (schema.connect().await, schema.connect().await);
-    let mut heard = b.wakeups().unwrap();
+    let mut heard = b.announcements().unwrap();
     let ws = workspace(&a, "a").await;
     let hook = webhook(&a, &ws, &["*"]).await.id;
 
@@ -662,9 +705,13 @@ async fn a_schema_named_in_the_url_options_is_used() {
         "{}{separator}options=-csearch_path%3D{}",
         schema.url, schema.name
     );
-    let second = PostgresStore::connect(&url, store::postgres::PgOptions::default())
-        .await
-        .unwrap();
+    let second = PostgresStore::connect(
+        &url,
+        store::postgres::PgOptions::default(),
+        schema.cipher.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(second.schema(), None);
     assert_eq!(second.get_workspace(&ws).await.unwrap().name, "a");
 }

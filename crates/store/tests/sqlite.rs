@@ -34,6 +34,7 @@ fn delivered(d: &store::DueDelivery, webhook: &domain::WebhookId) -> Outcome {
         }),
         status: DeliveryStatus::Delivered,
         next_attempt_at: None,
+        disable_webhook: false,
     }
 }
 

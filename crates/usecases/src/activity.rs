@@ -1,16 +1,19 @@
-//! Events and their deliveries: publishing, the activity log, manual re-sends (retry,
-//! replay) and an endpoint's numbers.
+//! Events and their deliveries: publishing (one event or a batch), the activity log,
+//! manual re-sends (retry, replay) and an endpoint's numbers.
 //!
 //! Invariants:
-//! - A publish is answered only after the store committed the event and its deliveries;
-//!   only then are the endpoints' lanes woken. A repeated idempotency key answers the
-//!   first event and wakes nothing.
+//! - A publish is answered only after the store committed the event and its deliveries
+//!   (and announced them to the lanes). A repeated idempotency key answers the first
+//!   event and creates nothing.
+//! - A batch holds 1 to [`MAX_BATCH_EVENTS`] events and is answered per item, in order: each
+//!   item passes the same rules as a single publish or is refused alone; the valid ones
+//!   go to the store in one call (one commit where the backend allows).
 //! - `data` and `metadata` stay `RawValue`s to the store, so the bytes the producer sent
 //!   are the bytes delivered; both must be JSON objects.
 //! - A webhook or delivery of another workspace is `NotFound`, like one that does not
 //!   exist; listing the deliveries of one is `NotFound`, not an empty list.
 //! - A retried or replayed delivery goes back to its original place in the endpoint's
-//!   order (its `seq`); after the store committed the re-opening, the lane is resynced.
+//!   order (its `seq`); the store announces the re-opening, resyncing the lane.
 //!   A disabled endpoint receives nothing, so re-sending to one is refused.
 
 use chrono::{DateTime, Utc};
@@ -46,6 +49,29 @@ fn require_payload_rules(
         .map_err(|rule| UseCaseError::validation(field, format!("`{field}` {rule}.")))
 }
 
+/// The longest idempotency key.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// Refuses an idempotency key that is empty, too long or not visible ASCII (spaces
+/// allowed inside). The API checks its `Idempotency-Key` header by the same rule first.
+fn require_idempotency_key(key: &str) -> UseCaseResult<()> {
+    let trimmed = key.trim();
+    if trimmed.is_empty()
+        || trimmed.len() != key.len()
+        || key.len() > MAX_IDEMPOTENCY_KEY
+        || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    {
+        return Err(UseCaseError::validation(
+            "idempotency_key",
+            format!(
+                "`idempotency_key` must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters \
+                 (a UUID works well)."
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses a value that is not a JSON object, naming the field and what it got.
 fn require_object(field: &'static str, value: &RawValue) -> UseCaseResult<()> {
     let text = value.get().trim_start();
@@ -65,6 +91,9 @@ fn require_object(field: &'static str, value: &RawValue) -> UseCaseResult<()> {
     ))
 }
 
+/// The most events one batch publish holds.
+pub const MAX_BATCH_EVENTS: usize = 100;
+
 impl Application {
     /// Publishes an event to every matching enabled endpoint of the workspace.
     pub async fn publish(
@@ -72,6 +101,59 @@ impl Application {
         workspace: &WorkspaceId,
         draft: EventDraft,
     ) -> UseCaseResult<Published> {
+        let new = self.checked_event(workspace, draft)?;
+        Ok(self.store.publish(new).await?)
+    }
+
+    /// Publishes up to [`MAX_BATCH_EVENTS`] events, each as [`Application::publish`] would, and
+    /// answers each item in order. Too many (or no) events refuse the whole batch; an
+    /// item that breaks a rule or that the store refuses is refused alone.
+    pub async fn publish_batch(
+        &self,
+        workspace: &WorkspaceId,
+        drafts: Vec<EventDraft>,
+    ) -> UseCaseResult<Vec<UseCaseResult<Published>>> {
+        if drafts.is_empty() || drafts.len() > MAX_BATCH_EVENTS {
+            return Err(UseCaseError::validation(
+                "events",
+                format!(
+                    "`events` must hold 1 to {MAX_BATCH_EVENTS} events; this batch has {}.",
+                    drafts.len()
+                ),
+            ));
+        }
+        let checked: Vec<UseCaseResult<NewEvent>> = drafts
+            .into_iter()
+            .map(|draft| self.checked_event(workspace, draft))
+            .collect();
+        let mut news = Vec::with_capacity(checked.len());
+        let mut answers: Vec<Option<UseCaseResult<Published>>> = Vec::with_capacity(checked.len());
+        for item in checked {
+            match item {
+                Ok(new) => {
+                    news.push(new);
+                    answers.push(None);
+                }
+                Err(refused) => answers.push(Some(Err(refused))),
+            }
+        }
+        let mut stored = self.store.publish_batch(news).await.into_iter();
+        Ok(answers
+            .into_iter()
+            .map(|answer| match answer {
+                Some(refused) => refused,
+                None => match stored.next() {
+                    Some(result) => result.map_err(UseCaseError::from),
+                    None => Err(UseCaseError::from(store::StoreError::Backend(
+                        "the store answered fewer items than it was given".into(),
+                    ))),
+                },
+            })
+            .collect())
+    }
+
+    /// The event to store for `draft`, once it passed every rule of a publish.
+    fn checked_event(&self, workspace: &WorkspaceId, draft: EventDraft) -> UseCaseResult<NewEvent> {
         // A malformed name could never be added to the catalog, so say what is wrong with
         // it rather than suggesting to add it.
         validate_type_name(&draft.event_type)
@@ -83,17 +165,17 @@ impl Application {
             require_object("metadata", metadata)?;
             require_payload_rules("metadata", metadata, rules)?;
         }
-        let new = NewEvent {
+        if let Some(key) = &draft.idempotency_key {
+            require_idempotency_key(key)?;
+        }
+        Ok(NewEvent {
             workspace_id: workspace.clone(),
             event_type: draft.event_type,
             data: draft.data,
             metadata: draft.metadata,
             idempotency_key: draft.idempotency_key,
             only_webhook: None,
-        };
-        let published = self.store.publish(new).await?;
-        self.woken_by(&published);
-        Ok(published)
+        })
     }
 
     /// The workspace's events, newest first.
@@ -103,6 +185,7 @@ impl Application {
         filter: EventFilter,
         page: PageRequest,
     ) -> UseCaseResult<Page<Event>> {
+        page.check_cursor::<EventId>()?;
         Ok(self.store.list_events(workspace, filter, page).await?)
     }
 
@@ -141,6 +224,7 @@ impl Application {
         filter: DeliveryFilter,
         page: PageRequest,
     ) -> UseCaseResult<Page<Delivery>> {
+        page.check_cursor::<DeliveryId>()?;
         // Looked up first so that a foreign or deleted webhook is not an empty list.
         self.get_webhook(workspace, webhook).await?;
         self.store
@@ -170,14 +254,10 @@ impl Application {
         let (delivery, _) = self.get_delivery(workspace, id).await?;
         self.require_enabled(workspace, &delivery.webhook_id)
             .await?;
-        let delivery = self
-            .store
+        self.store
             .retry_delivery(workspace, id)
             .await
-            .found_or(Resource::Delivery, id)?;
-        self.lanes
-            .resync(std::slice::from_ref(&delivery.webhook_id));
-        Ok(delivery)
+            .found_or(Resource::Delivery, id)
     }
 
     /// Re-sends every delivery of one endpoint that `filter` selects, in their original
@@ -189,15 +269,10 @@ impl Application {
         filter: ReplayFilter,
     ) -> UseCaseResult<u64> {
         self.require_enabled(workspace, webhook).await?;
-        let replayed = self
-            .store
+        self.store
             .replay_deliveries(workspace, webhook, filter)
             .await
-            .found_or(Resource::Webhook, webhook)?;
-        if replayed > 0 {
-            self.lanes.resync(std::slice::from_ref(webhook));
-        }
-        Ok(replayed)
+            .found_or(Resource::Webhook, webhook)
     }
 
     /// One endpoint's attempts made at or after `since`: counts, success rate, percentiles.

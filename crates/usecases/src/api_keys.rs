@@ -59,6 +59,7 @@ impl Application {
         workspace: &WorkspaceId,
         page: PageRequest,
     ) -> UseCaseResult<Page<ApiKey>> {
+        page.check_cursor::<ApiKeyId>()?;
         Ok(self.store.list_api_keys(workspace, page).await?)
     }
 

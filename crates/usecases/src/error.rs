@@ -13,7 +13,7 @@
 use std::fmt::{self, Display};
 
 use domain::WebhookId;
-use store::{ConflictKind, StoreError};
+use store::{ConflictKind, InvalidCursor, StoreError};
 
 pub type UseCaseResult<T> = Result<T, UseCaseError>;
 
@@ -34,6 +34,9 @@ pub enum UseCaseError {
     NotFound { kind: Resource, id: String },
     #[error(transparent)]
     Conflict(Conflict),
+    /// A list was asked for a page after a cursor that no page of it gave.
+    #[error(transparent)]
+    InvalidCursor(#[from] InvalidCursor),
     /// The store cannot answer now (it is shutting down); retrying later may work.
     #[error("the store is unavailable")]
     Unavailable(#[source] StoreError),
@@ -131,6 +134,8 @@ fn disabled(webhook: &WebhookId, refused: Refused) -> String {
 /// from this, so the API and the dashboard answer alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCategory {
+    /// The request is malformed before any rule applies (a cursor no page gave).
+    Malformed,
     /// The request breaks a rule (validation, URL, unknown event type).
     Invalid,
     NotFound,
@@ -145,6 +150,7 @@ pub enum ErrorCategory {
 impl UseCaseError {
     pub fn category(&self) -> ErrorCategory {
         match self {
+            Self::InvalidCursor(_) => ErrorCategory::Malformed,
             Self::Validation { .. }
             | Self::UrlNotAllowed(_)
             | Self::Conflict(Conflict::UnknownEventType(_)) => ErrorCategory::Invalid,
@@ -159,6 +165,7 @@ impl UseCaseError {
     /// agree on it, so it is said once here, as a number).
     pub fn http_status(&self) -> u16 {
         match self.category() {
+            ErrorCategory::Malformed => 400,
             ErrorCategory::Invalid => 422,
             ErrorCategory::NotFound => 404,
             ErrorCategory::Conflict => 409,

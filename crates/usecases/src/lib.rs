@@ -9,11 +9,9 @@
 //!
 //! Invariants:
 //! - Every refusal is a typed [`UseCaseError`]; conflicts are [`Conflict`] kinds.
-//! - The dispatcher's lanes hear of a change through the [`LaneNotifier`], and only after
-//!   the store committed it: a publish wakes the lanes that received deliveries; a change
-//!   to an endpoint (update, rotation, deletion) or a re-send (retry, replay) resyncs its
-//!   lane, because a re-opened delivery keeps its place below what the lane has read.
-//!   No edge calls the notifier.
+//! - No use case wakes the dispatcher's lanes: the store announces what each commit made
+//!   deliverable or changed (`store::LaneStore::announcements`), and the dispatcher
+//!   listens.
 
 mod activity;
 mod api_keys;
@@ -28,10 +26,10 @@ mod workspaces;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{UrlPolicy, WebhookId};
+use domain::UrlPolicy;
 use store::{MigrationStatus, Store};
 
-pub use activity::EventDraft;
+pub use activity::{EventDraft, MAX_BATCH_EVENTS, MAX_IDEMPOTENCY_KEY};
 pub use api_keys::CreatedKey;
 pub use auth_failures::{AuthEdge, AuthFailureLimiter, FailureLimit, TooManyFailures};
 pub use catalog::EventTypeDraft;
@@ -47,45 +45,6 @@ pub const DNS_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How long a replaced signing secret keeps signing after a rotation, by default (SPEC §3).
 pub const DEFAULT_SECRET_GRACE: Duration = Duration::from_secs(24 * 3600);
-
-/// Tells the dispatcher's lanes that their endpoint's work or settings changed.
-pub trait LaneNotifier: Send + Sync {
-    /// New deliveries were committed for these endpoints: look for newer work now.
-    fn wake(&self, webhooks: &[WebhookId]);
-    /// These endpoints changed (settings, secrets, deletion) or had deliveries re-opened
-    /// in place: read the lane again from its first open delivery.
-    fn resync(&self, webhooks: &[WebhookId]);
-}
-
-/// A [`LaneNotifier`] made of two callbacks, one per kind of news.
-pub struct LaneCallbacks<W, R> {
-    pub wake: W,
-    pub resync: R,
-}
-
-impl<F: Fn(&[WebhookId]) + Clone> LaneCallbacks<F, F> {
-    /// One callback for both kinds of news (where no dispatcher tells them apart).
-    pub fn both(callback: F) -> Self {
-        Self {
-            wake: callback.clone(),
-            resync: callback,
-        }
-    }
-}
-
-impl<W, R> LaneNotifier for LaneCallbacks<W, R>
-where
-    W: Fn(&[WebhookId]) + Send + Sync,
-    R: Fn(&[WebhookId]) + Send + Sync,
-{
-    fn wake(&self, webhooks: &[WebhookId]) {
-        (self.wake)(webhooks);
-    }
-
-    fn resync(&self, webhooks: &[WebhookId]) {
-        (self.resync)(webhooks);
-    }
-}
 
 /// The parts of the service's configuration the rules depend on.
 #[derive(Debug, Clone)]
@@ -108,22 +67,17 @@ impl Default for Settings {
     }
 }
 
-/// The application: the store, the settings the rules need and the lanes to notify.
-/// Cheap to clone; every edge holds one.
+/// The application: the store and the settings the rules need. Cheap to clone; every
+/// edge holds one.
 #[derive(Clone)]
 pub struct Application {
     store: Arc<dyn Store>,
     settings: Settings,
-    lanes: Arc<dyn LaneNotifier>,
 }
 
 impl Application {
-    pub fn new(store: Arc<dyn Store>, settings: Settings, lanes: Arc<dyn LaneNotifier>) -> Self {
-        Self {
-            store,
-            settings,
-            lanes,
-        }
+    pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
+        Self { store, settings }
     }
 
     pub fn settings(&self) -> &Settings {

@@ -11,8 +11,9 @@
 //!   exist yet (it matches types added later).
 //! - The signing secret is generated here (`whsec_` + base64 of 32 random bytes).
 //! - The limit of enabled webhooks is enforced by the store ([`Conflict::LimitReached`]).
-//! - Every committed change resyncs the endpoint's lane: it re-reads its URL and secrets,
-//!   starts again when re-enabled, stops when deleted.
+//! - Every committed change is announced by the store as a resync of the endpoint's lane
+//!   (nothing here wakes it): the lane re-reads its URL and secrets, starts again when
+//!   re-enabled, stops when deleted.
 
 use std::collections::HashSet;
 
@@ -121,6 +122,7 @@ impl Application {
         workspace: &WorkspaceId,
         page: PageRequest,
     ) -> UseCaseResult<Page<Webhook>> {
+        page.check_cursor::<WebhookId>()?;
         Ok(self.store.list_webhooks(workspace, page).await?)
     }
 
@@ -168,7 +170,6 @@ impl Application {
             .update_webhook(workspace, id, patch)
             .await
             .found_or(Resource::Webhook, id)?;
-        self.lanes.resync(std::slice::from_ref(id));
         Ok(hook)
     }
 
@@ -181,10 +182,7 @@ impl Application {
         self.store
             .delete_webhook(workspace, id)
             .await
-            .found_or(Resource::Webhook, id)?;
-        // A lane sleeping in backoff learns now that its endpoint is gone.
-        self.lanes.resync(std::slice::from_ref(id));
-        Ok(())
+            .found_or(Resource::Webhook, id)
     }
 
     /// A new signing secret; the replaced one keeps signing for `--secret-grace`.
@@ -193,14 +191,10 @@ impl Application {
         workspace: &WorkspaceId,
         id: &WebhookId,
     ) -> UseCaseResult<SecretRotation> {
-        let rotation = self
-            .store
+        self.store
             .rotate_secret(workspace, id, generate_secret(), self.settings.secret_grace)
             .await
-            .found_or(Resource::Webhook, id)?;
-        // The next attempt already signs with the new secret.
-        self.lanes.resync(std::slice::from_ref(id));
-        Ok(rotation)
+            .found_or(Resource::Webhook, id)
     }
 
     /// Publishes a `webhook.test` event (`{"test": true}`) to this endpoint alone, through
@@ -226,13 +220,10 @@ impl Application {
             idempotency_key: None,
             only_webhook: Some(id.clone()),
         };
-        let published = self
-            .store
+        self.store
             .publish(new)
             .await
-            .found_or(Resource::Webhook, id)?;
-        self.woken_by(&published);
-        Ok(published)
+            .found_or(Resource::Webhook, id)
     }
 
     /// Refuses to re-send to a disabled endpoint: it would sit unsent until re-enabled.
@@ -248,13 +239,6 @@ impl Application {
                 webhook: webhook.clone(),
                 refused: Refused::Resend,
             }))
-        }
-    }
-
-    /// Wakes the lanes a committed publish gave work to (none for a repeated key).
-    pub(crate) fn woken_by(&self, published: &Published) {
-        if !published.duplicate && !published.webhooks.is_empty() {
-            self.lanes.wake(&published.webhooks);
         }
     }
 }

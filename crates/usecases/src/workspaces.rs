@@ -37,6 +37,7 @@ impl Application {
     }
 
     pub async fn list_workspaces(&self, page: PageRequest) -> UseCaseResult<Page<Workspace>> {
+        page.check_cursor::<WorkspaceId>()?;
         Ok(self.store.list_workspaces(page).await?)
     }
 

@@ -1,5 +1,6 @@
 //! The rules of the use cases over a real SQLite store in a temporary directory: what is
-//! refused and with which typed error, and what the lanes are told after each commit.
+//! refused and with which typed error, and what the store announces to the lanes after
+//! each commit.
 //!
 //! No network: URLs are in `--dev` (no DNS) or are refused before any lookup; the DNS
 //! rules themselves are tested beside the check (`destination`).
@@ -7,40 +8,38 @@
 use std::sync::{Arc, Mutex};
 
 use admin_webhooks_usecases::{
-    Application, Conflict, EventDraft, EventTypeDraft, LaneNotifier, Refused, Resource, Settings,
-    UseCaseError, WebhookChanges, WebhookDraft,
+    Application, Conflict, EventDraft, EventTypeDraft, Refused, Resource, Settings, UseCaseError,
+    WebhookChanges, WebhookDraft,
 };
 use chrono::{Duration, Utc};
 use domain::api_key::{generate_key, hash_key, key_hint};
 use domain::{WebhookId, WorkspaceId};
 use serde_json::value::RawValue;
 use store::sqlite::SqliteStore;
-use store::{ConflictKind, NewApiKey, OperationsStore, ReplayFilter};
+use store::{ConflictKind, LaneStore, NewApiKey, OperationsStore, ReplayFilter, Wakeup};
 use tempfile::TempDir;
+use tokio::sync::mpsc::UnboundedReceiver;
 
-/// Every notification, in order: `("wake" | "resync", endpoints)`.
-#[derive(Default)]
-struct Recorded(Mutex<Vec<(&'static str, Vec<WebhookId>)>>);
+/// The store's announcements, as the dispatcher would hear them.
+struct Announced(Mutex<UnboundedReceiver<Wakeup>>);
 
-impl LaneNotifier for Recorded {
-    fn wake(&self, webhooks: &[WebhookId]) {
-        self.0.lock().unwrap().push(("wake", webhooks.to_vec()));
-    }
-
-    fn resync(&self, webhooks: &[WebhookId]) {
-        self.0.lock().unwrap().push(("resync", webhooks.to_vec()));
-    }
-}
-
-impl Recorded {
+impl Announced {
+    /// Every announcement made so far, in order: `("wake" | "resync", endpoints)`. The
+    /// store announces a write before its caller hears back, so nothing is in flight.
     fn take(&self) -> Vec<(&'static str, Vec<WebhookId>)> {
-        std::mem::take(&mut *self.0.lock().unwrap())
+        let mut stream = self.0.lock().unwrap();
+        let mut taken = Vec::new();
+        while let Ok(news) = stream.try_recv() {
+            let kind = if news.resync { "resync" } else { "wake" };
+            taken.push((kind, vec![news.webhook]));
+        }
+        taken
     }
 }
 
 struct Setup {
     app: Application,
-    lanes: Arc<Recorded>,
+    lanes: Announced,
     workspace: WorkspaceId,
     _dir: TempDir,
 }
@@ -58,12 +57,12 @@ async fn setup(dev: bool) -> Setup {
         .await
         .unwrap()
         .expect("a fresh store creates `default`");
-    let lanes = Arc::new(Recorded::default());
+    let lanes = Announced(Mutex::new(store.announcements().expect("handed out once")));
     let settings = Settings {
         dev,
         ..Settings::default()
     };
-    let app = Application::new(store, settings, lanes.clone());
+    let app = Application::new(store, settings);
     Setup {
         app,
         lanes,
@@ -155,7 +154,7 @@ async fn urls_outside_dev_are_checked_before_any_lookup() {
 }
 
 #[tokio::test]
-async fn lanes_hear_of_committed_changes_only() {
+async fn the_store_announces_committed_changes_only() {
     let s = setup(true).await;
     let ws = &s.workspace;
     let hook = s
@@ -390,5 +389,63 @@ async fn another_workspace_sees_nothing() {
     assert!(
         matches!(error, UseCaseError::NotFound { .. }),
         "not an empty list"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_is_checked_item_by_item_and_stored_in_one_call() {
+    let s = setup(true).await;
+    let ws = &s.workspace;
+    let hook = s
+        .app
+        .create_webhook(ws, draft("http://localhost/in", &["user.*"]))
+        .await
+        .unwrap();
+    let too_many = (0..101).map(|_| event("user.created", None)).collect();
+    let error = s.app.publish_batch(ws, too_many).await.unwrap_err();
+    assert_eq!(field_of(error), "events", "the whole batch is refused");
+    let error = s.app.publish_batch(ws, Vec::new()).await.unwrap_err();
+    assert_eq!(field_of(error), "events");
+
+    let mut array = event("user.created", None);
+    array.data = raw("[1]");
+    let answers = s
+        .app
+        .publish_batch(
+            ws,
+            vec![
+                event("user.created", Some("k1")),
+                array,
+                event("Bad Type", None),
+                event("user.created", Some(" padded")),
+                event("nope.missing", None),
+                event("user.created", Some("k1")),
+                event("user.updated", None),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(answers.len(), 7);
+    let mut answers = answers.into_iter();
+    let first = answers.next().unwrap().unwrap();
+    assert_eq!(field_of(answers.next().unwrap().unwrap_err()), "data");
+    assert_eq!(field_of(answers.next().unwrap().unwrap_err()), "type");
+    assert_eq!(
+        field_of(answers.next().unwrap().unwrap_err()),
+        "idempotency_key"
+    );
+    assert!(matches!(
+        answers.next().unwrap(),
+        Err(UseCaseError::Conflict(Conflict::UnknownEventType(_)))
+    ));
+    let again = answers.next().unwrap().unwrap();
+    assert!(again.duplicate && again.event.id == first.event.id);
+    let last = answers.next().unwrap().unwrap();
+    assert!(!last.duplicate);
+    let wake = ("wake", vec![hook.id.clone()]);
+    assert_eq!(
+        s.lanes.take(),
+        vec![wake.clone(), wake],
+        "one per new event"
     );
 }

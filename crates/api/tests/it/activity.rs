@@ -3,22 +3,13 @@
 //! rotation, and how each refuses bad input. Deliveries reaching a real receiver are
 //! tested in the server crate's whole-service tests.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use domain::{AttemptId, DeliveryStatus, WebhookId};
 use serde_json::{Value, json};
 use store::{AttemptLog, LaneStore, Outcome};
+use test_support::instant_between;
 
 use crate::support::{App, setup, str_of};
-
-/// A moment between what was published before and after it (times are kept in ms).
-async fn instant_between() -> String {
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    let at = Utc::now();
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    at.to_rfc3339()
-}
 
 fn ids(list: &Value, field: &str) -> Vec<String> {
     list["data"]
@@ -54,7 +45,7 @@ async fn deliveries_filter_by_time_range() {
     let hook = app.webhook(&["*"]).await;
     let path = format!("/v1/webhooks/{}/deliveries", str_of(&hook, "id"));
     let early = app.publish("user.created").await;
-    let cut = instant_between().await;
+    let cut = instant_between().await.to_rfc3339();
     let late = app.publish("user.created").await;
     let cut = urlencode(&cut);
 
@@ -111,7 +102,7 @@ async fn events_list_pages_newest_first_with_filters() {
         };
         published.push(str_of(&app.publish(event_type).await, "id").to_owned());
     }
-    let cut = instant_between().await;
+    let cut = instant_between().await.to_rfc3339();
     for _ in 0..50 {
         published.push(str_of(&app.publish("user.updated").await, "id").to_owned());
     }
@@ -290,6 +281,7 @@ fn attempt(
             DeliveryStatus::Failed
         },
         next_attempt_at: (!ok).then(|| Utc::now() + chrono::Duration::hours(1)),
+        disable_webhook: false,
     }
 }
 

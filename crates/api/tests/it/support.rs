@@ -1,7 +1,7 @@
 //! The test harness: a real server on 127.0.0.1:0 over a real SQLite store in a fresh
 //! temporary directory, driven with reqwest. Each test gets its own [`App`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LockResult, Mutex, MutexGuard};
 
 use admin_webhooks_api::{ApiConfig, AppState, router};
 use domain::WebhookId;
@@ -10,8 +10,9 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use store::sqlite::SqliteStore;
-use store::{NewApiKey, OperationsStore};
+use store::{LaneStore, NewApiKey, OperationsStore, Wakeup};
 use tempfile::TempDir;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 pub const OPERATOR_KEY: &str = "operator-key-for-tests-0123456789";
 
@@ -44,7 +45,7 @@ pub struct App {
     pub key: String,
     pub store: Arc<SqliteStore>,
     /// Every call of `wake_lanes`, in order.
-    pub published: Arc<Mutex<Vec<Vec<WebhookId>>>>,
+    pub published: Arc<Announced>,
     _dir: TempDir,
 }
 
@@ -96,6 +97,38 @@ impl Answer {
     }
 }
 
+/// What the store announced to the lanes, one entry per look that found news: the
+/// endpoints announced since the previous look. The store announces a write before its
+/// caller hears back, so after a request its news is all here; one request's news makes
+/// one entry as long as each request is followed by a look.
+pub struct Announced {
+    stream: Mutex<UnboundedReceiver<Wakeup>>,
+    seen: Mutex<Vec<Vec<WebhookId>>>,
+}
+
+impl Announced {
+    pub fn new(stream: UnboundedReceiver<Wakeup>) -> Announced {
+        Announced {
+            stream: Mutex::new(stream),
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Every entry so far, after taking in what arrived since the last look.
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, Vec<Vec<WebhookId>>>> {
+        let mut stream = self.stream.lock().unwrap();
+        let mut fresh = Vec::new();
+        while let Ok(news) = stream.try_recv() {
+            fresh.push(news.webhook);
+        }
+        let mut seen = self.seen.lock().unwrap();
+        if !fresh.is_empty() {
+            seen.push(fresh);
+        }
+        Ok(seen)
+    }
+}
+
 pub async fn setup() -> App {
     setup_with(Options::default()).await
 }
@@ -115,16 +148,14 @@ pub async fn setup_with(options: Options) -> App {
         .expect("bootstrap")
         .expect("a fresh store creates `default`");
 
-    let published = Arc::new(Mutex::new(Vec::new()));
-    let record = published.clone();
-    let lanes = usecases::LaneCallbacks::both(move |ids: &[WebhookId]| {
-        record.lock().unwrap().push(ids.to_vec());
-    });
+    let published = Arc::new(Announced::new(
+        store.announcements().expect("handed out once"),
+    ));
     let settings = usecases::Settings {
         dev: options.dev,
         ..usecases::Settings::default()
     };
-    let app = usecases::Application::new(store.clone(), settings, Arc::new(lanes));
+    let app = usecases::Application::new(store.clone(), settings);
     let config = ApiConfig {
         operator_key: options.operator_key,
         ..ApiConfig::default()

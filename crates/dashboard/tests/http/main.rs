@@ -10,7 +10,7 @@ mod lockout;
 mod sessions;
 mod signin;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LockResult, Mutex, MutexGuard};
 use std::time::Duration;
 
 use admin_webhooks_dashboard::{DashboardConfig, router};
@@ -20,8 +20,9 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use reqwest::redirect::Policy;
 use store::sqlite::SqliteStore;
-use store::{NewApiKey, OperationsStore};
+use store::{LaneStore, NewApiKey, OperationsStore, Wakeup};
 use tempfile::TempDir;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 pub struct Options {
     pub dev: bool,
@@ -50,7 +51,7 @@ pub struct App {
     pub key: String,
     pub store: Arc<SqliteStore>,
     /// Every lane wake-up (and resync) the handlers asked for, in order.
-    pub woken: Arc<Mutex<Vec<Vec<WebhookId>>>>,
+    pub woken: Arc<Announced>,
     _dir: TempDir,
 }
 
@@ -95,6 +96,38 @@ pub async fn setup() -> App {
     setup_with(Options::default()).await
 }
 
+/// What the store announced to the lanes, one entry per look that found news: the
+/// endpoints announced since the previous look. The store announces a write before its
+/// caller hears back, so after a request its news is all here; one request's news makes
+/// one entry as long as each request is followed by a look.
+pub struct Announced {
+    stream: Mutex<UnboundedReceiver<Wakeup>>,
+    seen: Mutex<Vec<Vec<WebhookId>>>,
+}
+
+impl Announced {
+    pub fn new(stream: UnboundedReceiver<Wakeup>) -> Announced {
+        Announced {
+            stream: Mutex::new(stream),
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Every entry so far, after taking in what arrived since the last look.
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, Vec<Vec<WebhookId>>>> {
+        let mut stream = self.stream.lock().unwrap();
+        let mut fresh = Vec::new();
+        while let Ok(news) = stream.try_recv() {
+            fresh.push(news.webhook);
+        }
+        let mut seen = self.seen.lock().unwrap();
+        if !fresh.is_empty() {
+            seen.push(fresh);
+        }
+        Ok(seen)
+    }
+}
+
 pub async fn setup_with(options: Options) -> App {
     let dir = TempDir::new().expect("temp dir");
     let store = Arc::new(SqliteStore::open_in_dir(dir.path()).expect("open store"));
@@ -108,16 +141,14 @@ pub async fn setup_with(options: Options) -> App {
         .await
         .expect("bootstrap")
         .expect("a fresh store creates `default`");
-    let woken = Arc::new(Mutex::new(Vec::new()));
-    let record = woken.clone();
-    let lanes = usecases::LaneCallbacks::both(move |ids: &[WebhookId]| {
-        record.lock().unwrap().push(ids.to_vec());
-    });
+    let woken = Arc::new(Announced::new(
+        store.announcements().expect("handed out once"),
+    ));
     let settings = usecases::Settings {
         dev: options.dev,
         ..usecases::Settings::default()
     };
-    let application = usecases::Application::new(store.clone(), settings, Arc::new(lanes));
+    let application = usecases::Application::new(store.clone(), settings);
     let auth_failures = Arc::new(usecases::AuthFailureLimiter::new(options.auth_failures));
     let mut state = api::AppState::new(application.clone(), api::ApiConfig::default());
     state.auth_failures = auth_failures.clone();

@@ -96,8 +96,7 @@ async fn second_dashboard(store: Arc<SqliteStore>) -> String {
         dev: true,
         ..usecases::Settings::default()
     };
-    let lanes = usecases::LaneCallbacks::both(|_: &[domain::WebhookId]| {});
-    let application = usecases::Application::new(store, settings, Arc::new(lanes));
+    let application = usecases::Application::new(store, settings);
     let dashboard = router(application, DashboardConfig::for_service(true));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

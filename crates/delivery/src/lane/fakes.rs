@@ -133,6 +133,10 @@ impl FakeLaneStore {
         stored.due.event_created_at = now;
     }
 
+    pub(super) fn is_enabled(&self) -> bool {
+        self.state().target.as_ref().is_some_and(|t| t.enabled)
+    }
+
     pub(super) fn set_enabled(&self, enabled: bool) {
         if let Some(target) = &mut self.state().target {
             target.enabled = enabled;
@@ -197,6 +201,12 @@ impl FakeLaneStore {
             stored.due.next_attempt_at = next;
         }
         state.events.push(StoreEvent::Committed(id, outcome.status));
+        if outcome.disable_webhook
+            && outcome.attempt.is_some()
+            && let Some(target) = &mut state.target
+        {
+            target.enabled = false;
+        }
         state.committed.push(outcome);
         Ok(())
     }
@@ -358,6 +368,16 @@ pub(super) fn too_many_requests(wish: Duration) -> AttemptResult {
         status_code: Some(429),
         retry_after: Some(wish),
         error_message: Some("the receiver answered 429".to_owned()),
+        ..failed()
+    }
+}
+
+/// A `410 Gone`, as the sender classifies it.
+pub(super) fn gone() -> AttemptResult {
+    AttemptResult {
+        outcome: AttemptOutcome::Failed(ErrorClass::Gone),
+        status_code: Some(410),
+        error_message: Some("the receiver answered 410 Gone; the endpoint was disabled".into()),
         ..failed()
     }
 }

@@ -11,7 +11,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::fakes::{
-    FakeLaneStore, RecordingHost, ScriptedSender, StoreEvent, failed, succeeded, too_many_requests,
+    FakeLaneStore, RecordingHost, ScriptedSender, StoreEvent, failed, gone, succeeded,
+    too_many_requests,
 };
 use super::{LaneContext, LaneSignal};
 use crate::clock::{Clock, TokioClock};
@@ -328,6 +329,67 @@ async fn a_disabled_endpoint_keeps_its_backlog_and_the_lane_leaves() {
     assert_eq!(world.statuses(&[&d1]), [DeliveryStatus::Pending]);
     assert_eq!(world.store.events(), [StoreEvent::Released]);
     assert_eq!(world.host.retired(), std::slice::from_ref(&world.id));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_410_disables_the_endpoint_with_its_outcome_and_the_lane_leaves() {
+    let mut world = World::new();
+    let d1 = world.store.publish(1, start());
+    let d2 = world.store.publish(2, start());
+    world.sender.answer(&d1, vec![gone()]);
+
+    world.run_lane().await;
+
+    assert_eq!(world.sender.sent_ids(), ids(&[&d1]), "d2 waits, unsent");
+    let outcomes = world.store.outcomes_of(&d1);
+    let [outcome] = outcomes.as_slice() else {
+        panic!("one outcome: {outcomes:?}");
+    };
+    assert!(outcome.disable_webhook);
+    assert_eq!(outcome.status, DeliveryStatus::Failed);
+    assert_eq!(
+        outcome.next_attempt_at,
+        Some(start()),
+        "due again once re-enabled"
+    );
+    let attempt = outcome.attempt.as_ref().expect("the 410 is recorded");
+    assert_eq!(attempt.status_code, Some(410));
+    assert_eq!(attempt.error_class, Some(domain::ErrorClass::Gone));
+    assert!(!world.store.is_enabled());
+    assert_eq!(
+        world.statuses(&[&d1, &d2]),
+        [DeliveryStatus::Failed, DeliveryStatus::Pending]
+    );
+    assert_eq!(
+        world.store.events(),
+        [
+            StoreEvent::Committed(d1.clone(), DeliveryStatus::Failed),
+            StoreEvent::Released,
+        ]
+    );
+    assert_eq!(world.host.retired(), std::slice::from_ref(&world.id));
+
+    // Re-enabled: a new lane sends the same deliveries in order, the head at once.
+    world.store.set_enabled(true);
+    world.signal = Arc::new(LaneSignal::new(CancellationToken::new()));
+    world.run_lane().await;
+    assert_eq!(world.sender.sent_ids(), ids(&[&d1, &d1, &d2]));
+    assert_eq!(world.sender.attempts_of(&d1)[1], start());
+    assert_eq!(world.statuses(&[&d1, &d2]), [DeliveryStatus::Delivered; 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_410_outcome_disables_nothing_and_the_lane_goes_on() {
+    let world = World::new();
+    let d1 = world.store.publish(1, start());
+    world.sender.answer(&d1, vec![gone()]);
+    world.store.refuse_next_outcome_of(&d1);
+
+    world.run_lane().await;
+
+    assert!(world.store.is_enabled());
+    assert_eq!(world.sender.sent_ids(), ids(&[&d1, &d1]));
+    assert_eq!(world.statuses(&[&d1]), [DeliveryStatus::Delivered]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,5 +1,9 @@
 //! How a failed attempt is named: its [`ErrorClass`] and a short sentence for the log.
 //!
+//! An answer that is not a 2xx is `http_status`, except `410 Gone`: by Standard Webhooks
+//! the receiver wants no more deliveries, so it is `gone` and the lane disables the
+//! endpoint (the message says so, since it is the activity log's line for it).
+//!
 //! reqwest reports failures as one error type with a chain of sources (hyper, the
 //! connector, `io::Error`, rustls, our SSRF guard). The class is decided by what is found
 //! in that chain, most specific first: the SSRF guard, then rustls, then a timeout, then
@@ -12,6 +16,7 @@ use std::io;
 use std::time::{Duration, SystemTime};
 
 use domain::ErrorClass;
+use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 
 use super::resolver::SsrfBlocked;
@@ -126,6 +131,22 @@ fn tls_message(error: &rustls::Error) -> String {
     format!("TLS handshake failed: {what}")
 }
 
+/// The class and message of an answer that is not a 2xx; `redirect_note` is appended
+/// for a 3xx (see [`redirect_note`]).
+pub(super) fn refusal(status: StatusCode, redirect_note: Option<String>) -> (ErrorClass, String) {
+    if status == StatusCode::GONE {
+        return (
+            ErrorClass::Gone,
+            format!("the receiver answered {status}; the endpoint was disabled"),
+        );
+    }
+    let mut message = format!("the receiver answered {status}");
+    if let Some(note) = redirect_note {
+        message.push_str(&note);
+    }
+    (ErrorClass::HttpStatus, message)
+}
+
 /// `Retry-After` as seconds or as an HTTP date relative to `now` (a past date is zero).
 pub(super) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
@@ -180,6 +201,25 @@ mod tests {
             parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
             Some(Duration::ZERO)
         );
+    }
+
+    #[test]
+    fn only_410_is_gone_and_its_message_says_the_endpoint_was_disabled() {
+        let (class, message) = refusal(StatusCode::GONE, None);
+        assert_eq!(class, ErrorClass::Gone);
+        assert_eq!(
+            message,
+            "the receiver answered 410 Gone; the endpoint was disabled"
+        );
+        for other in [404, 429, 500, 503] {
+            let status = StatusCode::from_u16(other).unwrap();
+            let (class, message) = refusal(status, None);
+            assert_eq!(class, ErrorClass::HttpStatus);
+            assert_eq!(message, format!("the receiver answered {status}"));
+        }
+        let note = redirect_note(None);
+        let (_, message) = refusal(StatusCode::FOUND, Some(note.clone()));
+        assert_eq!(message, format!("the receiver answered 302 Found{note}"));
     }
 
     #[test]

@@ -7,12 +7,13 @@ use admin_webhooks_delivery::sender::{AttemptOutcome, RESPONSE_EXCERPT_BYTES};
 use domain::ErrorClass;
 use tokio::io::AsyncReadExt;
 
-use crate::support::receiver::{Answer, Receiver, closed_port};
 use crate::{Delivery, dev_sender, sender};
+use test_support::loopback::closed_port;
+use test_support::receiver::{Receiver, Reply};
 
 #[tokio::test]
 async fn a_500_fails_with_its_status_and_body_excerpt() {
-    let receiver = Receiver::http(Answer::status(500).body("database is down")).await;
+    let receiver = Receiver::http(Reply::status(500).body("database is down")).await;
     let result = dev_sender()
         .send(&Delivery::new().request(&receiver.url("/")))
         .await;
@@ -34,7 +35,7 @@ async fn a_500_fails_with_its_status_and_body_excerpt() {
 #[tokio::test]
 async fn the_body_excerpt_stops_at_4_kib() {
     let big = "x".repeat(10 * 1024);
-    let receiver = Receiver::http(Answer::status(400).body(big)).await;
+    let receiver = Receiver::http(Reply::status(400).body(big)).await;
     let result = dev_sender()
         .send(&Delivery::new().request(&receiver.url("/")))
         .await;
@@ -50,7 +51,7 @@ async fn the_body_excerpt_stops_at_4_kib() {
 
 #[tokio::test]
 async fn an_empty_body_is_no_excerpt() {
-    let receiver = Receiver::http(Answer::status(204)).await;
+    let receiver = Receiver::http(Reply::status(204)).await;
     let result = dev_sender()
         .send(&Delivery::new().request(&receiver.url("/")))
         .await;
@@ -61,9 +62,9 @@ async fn an_empty_body_is_no_excerpt() {
 
 #[tokio::test]
 async fn a_redirect_fails_and_is_not_followed() {
-    let target = Receiver::http(Answer::ok()).await;
+    let target = Receiver::http(Reply::ok()).await;
     let location = target.url("/elsewhere?token=s3cr3t");
-    let receiver = Receiver::http(Answer::status(302).header("location", &location)).await;
+    let receiver = Receiver::http(Reply::status(302).header("location", &location)).await;
     let result = dev_sender()
         .send(&Delivery::new().request(&receiver.url("/")))
         .await;
@@ -92,8 +93,8 @@ async fn a_redirect_fails_and_is_not_followed() {
 
 #[tokio::test]
 async fn a_slow_receiver_times_out_while_another_is_served() {
-    let slow = Receiver::http(Answer::ok().after(Duration::from_secs(2))).await;
-    let fast = Receiver::http(Answer::ok()).await;
+    let slow = Receiver::http(Reply::ok().after(Duration::from_secs(2))).await;
+    let fast = Receiver::http(Reply::ok()).await;
     let sender = sender(true, None, Duration::from_millis(300));
     let delivery = Delivery::new();
     let (slow_url, fast_url) = (slow.url("/"), fast.url("/"));
@@ -134,7 +135,7 @@ async fn the_timeout_covers_reading_the_response_body() {
 
     // A 2xx head within the timeout is a success even if the body then hangs: the
     // receiver has accepted the event.
-    let hangs_after_ok = Receiver::http(Answer::ok().stalling_body()).await;
+    let hangs_after_ok = Receiver::http(Reply::ok().body("Received").stalling_body()).await;
     let result = sender
         .send(&Delivery::new().request(&hangs_after_ok.url("/")))
         .await;
@@ -144,7 +145,7 @@ async fn the_timeout_covers_reading_the_response_body() {
     let note = result.error_message.expect("a note about the body");
     assert!(note.contains("did not finish"), "{note}");
 
-    let hangs_after_error = Receiver::http(Answer::status(503).body("busy").stalling_body()).await;
+    let hangs_after_error = Receiver::http(Reply::status(503).body("busy").stalling_body()).await;
     let result = sender
         .send(&Delivery::new().request(&hangs_after_error.url("/")))
         .await;
@@ -194,7 +195,7 @@ async fn a_connection_closed_without_an_answer_is_a_connect_failure() {
 
 #[tokio::test]
 async fn retry_after_is_read_from_429_and_503() {
-    let receiver = Receiver::http(Answer::status(429).header("retry-after", "7")).await;
+    let receiver = Receiver::http(Reply::status(429).header("retry-after", "7")).await;
     let result = dev_sender()
         .send(&Delivery::new().request(&receiver.url("/")))
         .await;
@@ -207,7 +208,7 @@ async fn retry_after_is_read_from_429_and_503() {
 
     let in_an_hour =
         httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
-    let receiver = Receiver::http(Answer::status(503).header("retry-after", &in_an_hour)).await;
+    let receiver = Receiver::http(Reply::status(503).header("retry-after", &in_an_hour)).await;
     let result = dev_sender()
         .send(&Delivery::new().request(&receiver.url("/")))
         .await;
@@ -217,7 +218,7 @@ async fn retry_after_is_read_from_429_and_503() {
         "{wait:?}"
     );
 
-    let receiver = Receiver::http(Answer::status(429).header("retry-after", "later")).await;
+    let receiver = Receiver::http(Reply::status(429).header("retry-after", "later")).await;
     let result = dev_sender()
         .send(&Delivery::new().request(&receiver.url("/")))
         .await;

@@ -6,9 +6,6 @@
 //! certificate checks, which the TLS tests assert. The strict-mode tests check that
 //! nothing reaches the receiver at all.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod failures;
 mod signing;
 mod ssrf;
@@ -20,7 +17,13 @@ use std::time::Duration;
 use admin_webhooks_delivery::sender::{AttemptRequest, Sender, SenderConfig};
 use domain::{DeliveryId, EventId};
 
-use support::certs::TestCa;
+use test_support::certs::TestCa;
+
+/// The guide's Node.js verification script (see the file for its contract).
+const NODE_VERIFY_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/support/verify_admin_signature.js"
+);
 
 /// A sender for tests: `dev` as given, trusting `ca` besides the public roots.
 fn sender(dev: bool, ca: Option<&TestCa>, attempt_timeout: Duration) -> Sender {

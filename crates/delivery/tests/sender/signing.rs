@@ -10,14 +10,14 @@ use admin_webhooks_delivery::sender::AttemptOutcome;
 use http::Version;
 use verify::{DEFAULT_TOLERANCE_SECS, verify_admin_signature, verify_standard};
 
-use crate::support::NODE_VERIFY_SCRIPT;
-use crate::support::certs::{LOOPBACK_NAMES, TestCa, Validity};
-use crate::support::receiver::{Answer, Receiver, Recorded};
+use crate::NODE_VERIFY_SCRIPT;
 use crate::{Delivery, dev_sender, now_unix, sender};
+use test_support::certs::{LOOPBACK_NAMES, TestCa, Validity};
+use test_support::receiver::{Receiver, Recorded, Reply};
 
 /// Sends `delivery` once to a fresh HTTP receiver answering 200 and returns what it saw.
 async fn deliver_once(delivery: &Delivery) -> Recorded {
-    let receiver = Receiver::http(Answer::ok()).await;
+    let receiver = Receiver::http(Reply::ok()).await;
     let result = dev_sender()
         .send(&delivery.request(&receiver.url("/webhook")))
         .await;
@@ -30,7 +30,7 @@ async fn deliver_once(delivery: &Delivery) -> Recorded {
 #[tokio::test]
 async fn a_2xx_succeeds_and_carries_every_header_of_the_contract() {
     let delivery = Delivery::new();
-    let receiver = Receiver::http(Answer::ok()).await;
+    let receiver = Receiver::http(Reply::ok().body("Received")).await;
     let before = now_unix();
     let result = dev_sender()
         .send(&delivery.request(&receiver.url("/webhook")))
@@ -219,7 +219,7 @@ async fn during_rotation_both_secrets_verify() {
 #[tokio::test]
 async fn http2_is_used_when_the_receiver_offers_it_and_connections_are_reused() {
     let ca = TestCa::new("Admin Webhooks test CA");
-    let receiver = Receiver::https(Answer::ok(), ca.leaf(LOOPBACK_NAMES, Validity::Current)).await;
+    let receiver = Receiver::https(Reply::ok(), ca.leaf(LOOPBACK_NAMES, Validity::Current)).await;
     let sender = sender(true, Some(&ca), Duration::from_secs(3));
     let delivery = Delivery::new();
     let url = receiver.url("/webhook");
@@ -250,7 +250,7 @@ async fn http2_is_used_when_the_receiver_offers_it_and_connections_are_reused() 
 async fn http1_is_used_when_the_receiver_offers_only_http1() {
     let ca = TestCa::new("Admin Webhooks test CA");
     let identity = ca.leaf(LOOPBACK_NAMES, Validity::Current);
-    let receiver = Receiver::https_with_alpn(Answer::ok(), identity, &[b"http/1.1"]).await;
+    let receiver = Receiver::https_with_alpn(Reply::ok(), identity, &[b"http/1.1"]).await;
     let result = sender(true, Some(&ca), Duration::from_secs(3))
         .send(&Delivery::new().request(&receiver.url("/")))
         .await;

@@ -10,14 +10,14 @@ use std::time::Duration;
 use admin_webhooks_delivery::sender::AttemptOutcome;
 use domain::ErrorClass;
 
-use crate::support::certs::{LOOPBACK_NAMES, TestCa, Validity};
-use crate::support::receiver::{Answer, Receiver};
 use crate::{Delivery, sender};
+use test_support::certs::{LOOPBACK_NAMES, TestCa, Validity};
+use test_support::receiver::{Receiver, Reply};
 
 #[tokio::test]
 async fn loopback_urls_are_blocked_and_never_connected_to() {
     let ca = TestCa::new("Admin Webhooks test CA");
-    let receiver = Receiver::https(Answer::ok(), ca.leaf(LOOPBACK_NAMES, Validity::Current)).await;
+    let receiver = Receiver::https(Reply::ok(), ca.leaf(LOOPBACK_NAMES, Validity::Current)).await;
     let strict = sender(false, Some(&ca), Duration::from_secs(3));
     let port = receiver.port();
     let delivery = Delivery::new();
@@ -78,7 +78,7 @@ async fn the_same_receiver_is_reached_in_dev_through_the_resolver() {
     // The control for the test above: in dev the very same URL by name works, so what
     // blocked it in strict mode was the policy, not the receiver.
     let ca = TestCa::new("Admin Webhooks test CA");
-    let receiver = Receiver::https(Answer::ok(), ca.leaf(LOOPBACK_NAMES, Validity::Current)).await;
+    let receiver = Receiver::https(Reply::ok(), ca.leaf(LOOPBACK_NAMES, Validity::Current)).await;
     let dev = sender(true, Some(&ca), Duration::from_secs(3));
     let url = format!("https://localhost:{}/", receiver.port());
     let result = dev.send(&Delivery::new().request(&url)).await;

@@ -14,14 +14,14 @@ use admin_webhooks_delivery::sender::{
 };
 use domain::ErrorClass;
 
-use crate::support::certs::{LOOPBACK_NAMES, ServerIdentity, TestCa, Validity, self_signed};
-use crate::support::receiver::{Answer, Receiver};
 use crate::{Delivery, sender};
+use test_support::certs::{LOOPBACK_NAMES, ServerIdentity, TestCa, Validity, self_signed};
+use test_support::receiver::{Receiver, Reply};
 
 /// Sends one attempt with a dev-mode sender that trusts `ca` to an HTTPS receiver
 /// presenting `identity`; returns the result and the receiver.
 async fn attempt(ca: &TestCa, identity: ServerIdentity) -> (AttemptResult, Receiver) {
-    let receiver = Receiver::https(Answer::ok(), identity).await;
+    let receiver = Receiver::https(Reply::ok(), identity).await;
     let result = sender(true, Some(ca), Duration::from_secs(3))
         .send(&Delivery::new().request(&receiver.url("/webhook")))
         .await;
@@ -57,7 +57,7 @@ async fn a_certificate_from_the_extra_ca_is_trusted() {
 #[tokio::test]
 async fn the_same_certificate_fails_without_the_extra_ca() {
     let ca = TestCa::new("Admin Webhooks test CA");
-    let receiver = Receiver::https(Answer::ok(), ca.leaf(LOOPBACK_NAMES, Validity::Current)).await;
+    let receiver = Receiver::https(Reply::ok(), ca.leaf(LOOPBACK_NAMES, Validity::Current)).await;
     let result = sender(true, None, Duration::from_secs(3))
         .send(&Delivery::new().request(&receiver.url("/")))
         .await;
@@ -96,7 +96,7 @@ async fn an_expired_certificate_fails() {
 
 #[tokio::test]
 async fn https_to_a_plain_http_port_is_a_tls_failure() {
-    let receiver = Receiver::http(Answer::ok()).await;
+    let receiver = Receiver::http(Reply::ok()).await;
     let url = receiver.url("/").replacen("http://", "https://", 1);
     let result = sender(true, None, Duration::from_secs(3))
         .send(&Delivery::new().request(&url))
@@ -117,7 +117,7 @@ async fn every_certificate_of_the_extra_ca_file_is_trusted() {
     .expect("a bundle of two CAs");
     for ca in [&first, &second] {
         let receiver =
-            Receiver::https(Answer::ok(), ca.leaf(LOOPBACK_NAMES, Validity::Current)).await;
+            Receiver::https(Reply::ok(), ca.leaf(LOOPBACK_NAMES, Validity::Current)).await;
         let result = sender
             .send(&Delivery::new().request(&receiver.url("/")))
             .await;

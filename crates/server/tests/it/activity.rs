@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use test_support::{clock_past, continually, eventually, instant_between};
 
 use crate::delivery::poll_deliveries_until;
 use crate::resend::{delivery_of, json_of};
-use crate::support::{Receiver, Reply, Service};
+use crate::support::{ADMIN_WEBHOOKS, Receiver, Reply, Service};
 
 const FAST_RETRY: [&str; 4] = ["--retry-base", "10ms", "--retry-cap", "40ms"];
 
@@ -46,14 +47,14 @@ fn field<'a>(items: &'a [Value], name: &str) -> Vec<&'a str> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_log_lists_pages_and_filters_real_attempts() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &FAST_RETRY);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &FAST_RETRY);
     // Every tenth event fails once, then succeeds; the poisoned one always fails.
     let receiver = Receiver::start_with({
         let mut failed_once = HashSet::new();
         move |r| {
             let n = r.json()["data"]["n"].as_i64().unwrap();
             if n == 999 || (n % 10 == 0 && failed_once.insert(n)) {
-                Reply::status(500)
+                Reply::status(500).body("ok")
             } else {
                 Reply::ok()
             }
@@ -61,18 +62,18 @@ async fn the_log_lists_pages_and_filters_real_attempts() {
     })
     .await;
     let (hook, _) = service
-        .create_webhook(&receiver.url(), &["user.*", "order.completed"])
+        .create_webhook(&receiver.webhook_url(), &["user.*", "order.completed"])
         .await;
     let other = Receiver::start().await;
-    let (other_hook, _) = service.create_webhook(&other.url(), &["order.*"]).await;
+    let (other_hook, _) = service
+        .create_webhook(&other.webhook_url(), &["order.*"])
+        .await;
 
     let mut published = Vec::new();
     let mut cut = None;
     for n in 0..120 {
         if n == 60 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            cut = Some(Utc::now());
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            cut = Some(instant_between().await);
         }
         let event_type = if n % 4 == 0 {
             "order.completed"
@@ -185,11 +186,15 @@ async fn the_log_lists_pages_and_filters_real_attempts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_test_event_goes_the_normal_way_and_is_logged() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &FAST_RETRY);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &FAST_RETRY);
     let receiver = Receiver::start().await;
     let bystander = Receiver::start().await;
-    let (hook, secret) = service.create_webhook(&receiver.url(), &["user.*"]).await;
-    service.create_webhook(&bystander.url(), &["*"]).await;
+    let (hook, secret) = service
+        .create_webhook(&receiver.webhook_url(), &["user.*"])
+        .await;
+    service
+        .create_webhook(&bystander.webhook_url(), &["*"])
+        .await;
 
     let res = service
         .post(&format!("/v1/webhooks/{hook}/test"), json!({}))
@@ -226,9 +231,16 @@ async fn the_test_event_goes_the_normal_way_and_is_logged() {
     assert_eq!(deliveries.len(), 1, "to that endpoint alone");
     assert_eq!(deliveries[0]["webhook_id"], hook.as_str());
     assert_eq!(deliveries[0]["last_status_code"], 200);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Nothing to wait for: the test event went to its endpoint alone, so the only way to
+    // see that is a bounded window in which the bystander stays untouched.
+    continually(
+        Duration::from_millis(300),
+        "the bystander gets nothing",
+        || async { bystander.requests().is_empty() },
+    )
+    .await;
     assert!(
-        bystander.received().is_empty(),
+        bystander.requests().is_empty(),
         "a `*` subscriber gets no test event"
     );
 }
@@ -241,7 +253,7 @@ fn percentile(sorted: &[u64], p: usize) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn stats_match_the_attempts_the_log_shows() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &FAST_RETRY);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &FAST_RETRY);
     // Event n answers after n × 30 ms; event 10 fails once first.
     let receiver = Receiver::start_with({
         let mut failed = false;
@@ -251,14 +263,13 @@ async fn stats_match_the_attempts_the_log_shows() {
                 failed = true;
                 return Reply::status(503);
             }
-            Reply {
-                status: 200,
-                delay: Duration::from_millis(30 * n),
-            }
+            Reply::ok().after(Duration::from_millis(30 * n))
         }
     })
     .await;
-    let (hook, _) = service.create_webhook(&receiver.url(), &["user.*"]).await;
+    let (hook, _) = service
+        .create_webhook(&receiver.webhook_url(), &["user.*"])
+        .await;
     let mut events = Vec::new();
     for n in 0..=10 {
         events.push(service.publish("user.created", json!({"n": n})).await);
@@ -314,7 +325,7 @@ async fn stats_match_the_attempts_the_log_shows() {
 #[tokio::test(flavor = "multi_thread")]
 async fn retention_prunes_old_rows_and_keeps_newer_and_open_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(
+    let service = ADMIN_WEBHOOKS.start(
         dir.path(),
         &[
             "--log-retention",
@@ -327,9 +338,11 @@ async fn retention_prunes_old_rows_and_keeps_newer_and_open_ones() {
     );
     let good = Receiver::start().await;
     let down = Receiver::start_with(|_| Reply::status(503)).await;
-    let (good_hook, _) = service.create_webhook(&good.url(), &["user.*"]).await;
+    let (good_hook, _) = service
+        .create_webhook(&good.webhook_url(), &["user.*"])
+        .await;
     let (down_hook, _) = service
-        .create_webhook(&down.url(), &["order.completed"])
+        .create_webhook(&down.webhook_url(), &["order.completed"])
         .await;
 
     let old = service.publish("user.created", json!({"n": 1})).await;
@@ -339,22 +352,31 @@ async fn retention_prunes_old_rows_and_keeps_newer_and_open_ones() {
     let old_delivery = delivery_of(&service, &good_hook, &old).await;
     let stuck_delivery = delivery_of(&service, &down_hook, &stuck).await;
 
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // The old rows must be older than the 3 s retention when the new one arrives.
+    let old_at: DateTime<Utc> =
+        json_of(service.get(&format!("/v1/events/{old}")).await).await["timestamp"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+    clock_past(old_at + chrono::Duration::milliseconds(3500)).await;
     let new = service.publish("user.created", json!({"n": 3})).await;
     good.wait_for(2, Duration::from_secs(10)).await;
     let new_delivery = delivery_of(&service, &good_hook, &new).await;
 
     // Pruning runs every second with a 3 s retention; the old rows go within a few.
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while service
-        .get(&format!("/v1/deliveries/{old_delivery}"))
-        .await
-        .status()
-        != 404
-    {
-        assert!(std::time::Instant::now() < deadline, "never pruned");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(15),
+        "the old delivery pruned",
+        || async {
+            service
+                .get(&format!("/v1/deliveries/{old_delivery}"))
+                .await
+                .status()
+                == 404
+        },
+    )
+    .await;
     assert_eq!(
         service.get(&format!("/v1/events/{old}")).await.status(),
         404

@@ -8,12 +8,26 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Receiver, Reply, Service};
+use test_support::eventually;
+use tokio::time::Instant;
+
+use crate::support::{ADMIN_WEBHOOKS, Receiver, Reply};
+
+/// Waits for an attempt at `failing` that arrived at `moment` or later: the failure went
+/// on at least that long.
+async fn attempted_after(failing: &Receiver, moment: Instant) {
+    eventually(
+        Duration::from_secs(10),
+        "an attempt after the window",
+        || async { failing.requests().iter().any(|r| r.at >= moment) },
+    )
+    .await;
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_alert_reaches_a_subscribed_receiver_once_per_continuous_failure() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(
+    let service = ADMIN_WEBHOOKS.start(
         dir.path(),
         &[
             "--alert-after",
@@ -38,10 +52,10 @@ async fn an_alert_reaches_a_subscribed_receiver_once_per_continuous_failure() {
     .await;
     let watcher = Receiver::start().await;
     let (failing_id, failing_secret) = service
-        .create_webhook(&failing.url(), &["user.created"])
+        .create_webhook(&failing.webhook_url(), &["user.created"])
         .await;
     service
-        .create_webhook(&watcher.url(), &["system.alert"])
+        .create_webhook(&watcher.webhook_url(), &["system.alert"])
         .await;
 
     service.publish("user.created", json!({ "n": 1 })).await;
@@ -51,7 +65,7 @@ async fn an_alert_reaches_a_subscribed_receiver_once_per_continuous_failure() {
     let data = &alert["data"];
     assert_eq!(data["alert"], "endpoint_failing", "{alert}");
     assert_eq!(data["webhook"]["id"], failing_id.as_str());
-    assert_eq!(data["webhook"]["url"], failing.url().as_str());
+    assert_eq!(data["webhook"]["url"], failing.webhook_url().as_str());
     assert!(data["pending"].as_u64().unwrap() >= 1, "{alert}");
     assert!(data["since"].as_str().unwrap().ends_with('Z'), "{alert}");
     assert!(
@@ -67,26 +81,34 @@ async fn an_alert_reaches_a_subscribed_receiver_once_per_continuous_failure() {
         .unwrap();
     assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
 
-    // The failure goes on through many more attempts and checks: still one alert.
-    let attempts_then = failing.received().len();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The failure goes on through many more attempts and checks: still one alert. The
+    // window is over once an attempt arrives 1.5 s (more than `--alert-after`) after the
+    // alert did.
+    let attempts_then = failing.requests().len();
+    let counted_at = Instant::now();
+    attempted_after(
+        &failing,
+        (alerts[0].at + Duration::from_millis(1500)).max(counted_at),
+    )
+    .await;
     assert!(
-        failing.received().len() > attempts_then,
+        failing.requests().len() > attempts_then,
         "still being retried"
     );
     assert_eq!(
-        watcher.received().len(),
+        watcher.requests().len(),
         1,
         "one alert per continuous failure"
     );
 
     // The endpoint recovers (re-arming the alert), then fails again for long enough.
     healthy.store(true, Ordering::SeqCst);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !failing.received().iter().any(|r| r.status == 200) {
-        assert!(std::time::Instant::now() < deadline, "never recovered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(10),
+        "the endpoint to recover",
+        || async { failing.requests().iter().any(|r| r.status == 200) },
+    )
+    .await;
     healthy.store(false, Ordering::SeqCst);
     service.publish("user.created", json!({ "n": 2 })).await;
     let alerts = watcher.wait_for(2, Duration::from_secs(15)).await;
@@ -96,6 +118,8 @@ async fn an_alert_reaches_a_subscribed_receiver_once_per_continuous_failure() {
         alerts[0].json()["data"]["since"],
         "a new run of failures"
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(watcher.received().len(), 2);
+    // No third alert while the new failure goes on: an attempt 800 ms after the second
+    // alert closes the window.
+    attempted_after(&failing, alerts[1].at + Duration::from_millis(800)).await;
+    assert_eq!(watcher.requests().len(), 2);
 }

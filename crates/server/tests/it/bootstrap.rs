@@ -2,24 +2,21 @@
 
 use std::time::Duration;
 
-use crate::support::Service;
+use test_support::eventually;
+
+use crate::support::ADMIN_WEBHOOKS;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn first_start_prints_a_working_key_once() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start_unconfigured(dir.path());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let key = loop {
+    let service = ADMIN_WEBHOOKS.start_unconfigured(dir.path());
+    let key = eventually(Duration::from_secs(10), "a key printed", || async {
         let out = service.stdout();
-        if let Some(key) = out.split_whitespace().find(|w| w.starts_with("awk_")) {
-            break key.to_owned();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no key printed: {out}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+        out.split_whitespace()
+            .find(|w| w.starts_with("awk_"))
+            .map(str::to_owned)
+    })
+    .await;
     let res = service
         .client
         .get(service.url("/v1/webhooks"))
@@ -31,7 +28,7 @@ async fn first_start_prints_a_working_key_once() {
     assert!(service.terminate().success());
 
     // A second start on the same store creates nothing and prints no key.
-    let again = Service::start_unconfigured(dir.path());
+    let again = ADMIN_WEBHOOKS.start_unconfigured(dir.path());
     let res = again
         .client
         .get(again.url("/v1/webhooks"))

@@ -12,12 +12,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
-use crate::support::Service;
+use crate::support::{ADMIN_WEBHOOKS, Service};
 
 const LIMIT: usize = 50;
 
 fn start(dir: &std::path::Path) -> Service {
-    Service::start(
+    ADMIN_WEBHOOKS.start(
         dir,
         &[
             "--max-connections",

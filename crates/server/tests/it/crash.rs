@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use test_support::eventually;
 
 use crate::support::service::KEY;
-use crate::support::{Received, Receiver, Service};
+use crate::support::{ADMIN_WEBHOOKS, Receiver, Recorded, Service};
 
 /// Publishes from `workers` concurrent clients until `stop` is set or the service dies,
 /// returning the ids of the events that got a 202.
@@ -47,11 +48,12 @@ fn publish_until_killed(
 }
 
 async fn wait_for_accepted(accepted: &Mutex<Vec<String>>, count: usize) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while accepted.lock().unwrap().len() < count {
-        assert!(std::time::Instant::now() < deadline, "publishing stalled");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        &format!("{count} events accepted"),
+        || async { accepted.lock().unwrap().len() >= count },
+    )
+    .await;
 }
 
 /// Every delivery of a webhook, following the cursor through all pages.
@@ -75,7 +77,7 @@ async fn all_deliveries(service: &Service, webhook: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_accepted_publish_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &["--retry-base", "1h", "--retry-cap", "1h"]);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &["--retry-base", "1h", "--retry-cap", "1h"]);
     // Endpoints that are down: deliveries stay pending, so the store is what we inspect.
     let down = Receiver::start().await.stop().await;
     let url = format!("http://{down}/webhook");
@@ -91,7 +93,7 @@ async fn every_accepted_publish_survives_sigkill() {
     let accepted: Vec<String> = accepted.lock().unwrap().clone();
     eprintln!("{} publishes got a 202 before SIGKILL", accepted.len());
 
-    let service = Service::start(dir.path(), &["--retry-base", "1h", "--retry-cap", "1h"]);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &["--retry-base", "1h", "--retry-cap", "1h"]);
     for id in &accepted {
         let res = service.get(&format!("/v1/events/{id}")).await;
         assert_eq!(res.status(), 200, "event {id} got a 202 and must survive");
@@ -119,33 +121,35 @@ async fn sigkill_during_delivery_loses_nothing_and_keeps_order() {
         Receiver::start().await,
         Receiver::start().await,
     ];
-    let service = Service::start(
+    let service = ADMIN_WEBHOOKS.start(
         dir.path(),
         &["--retry-base", "20ms", "--retry-cap", "100ms"],
     );
     for r in &receivers {
-        service.create_webhook(&r.url(), &["user.created"]).await;
+        service
+            .create_webhook(&r.webhook_url(), &["user.created"])
+            .await;
     }
     let (accepted, tasks) = publish_until_killed(&service, 8);
     wait_for_accepted(&accepted, 400).await;
     // Kill while both publishing and delivering are in full swing.
     receivers[0].wait_for(50, Duration::from_secs(30)).await;
     service.kill9();
-    let seen_before_kill: Vec<usize> = receivers.iter().map(|r| r.received().len()).collect();
+    let seen_before_kill: Vec<usize> = receivers.iter().map(|r| r.requests().len()).collect();
     for t in tasks {
         let _ = t.await;
     }
     let mut accepted: Vec<String> = accepted.lock().unwrap().clone();
     accepted.sort();
 
-    let _service = Service::start(
+    let _service = ADMIN_WEBHOOKS.start(
         dir.path(),
         &["--retry-base", "20ms", "--retry-cap", "100ms"],
     );
     for (i, r) in receivers.iter().enumerate() {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         let firsts = loop {
-            let seen = r.received();
+            let seen = r.requests();
             let firsts = first_receipts(&seen);
             let got: HashSet<&String> = firsts.iter().collect();
             if accepted.iter().all(|id| got.contains(id)) {
@@ -169,7 +173,7 @@ async fn sigkill_during_delivery_loses_nothing_and_keeps_order() {
         );
         // Receivers answer 200 to everything, so the only reason to see an event twice is
         // the crash: it was received before the kill, and its record did not commit.
-        let seen = r.received();
+        let seen = r.requests();
         let duplicates = seen.len() - firsts.len();
         let mut first_at = std::collections::HashMap::new();
         for (at, rec) in seen.iter().enumerate() {
@@ -190,10 +194,10 @@ async fn sigkill_during_delivery_loses_nothing_and_keeps_order() {
 }
 
 /// The event ids in the order they were first received.
-fn first_receipts(seen: &[Received]) -> Vec<String> {
+fn first_receipts(seen: &[Recorded]) -> Vec<String> {
     let mut known = HashSet::new();
     seen.iter()
-        .map(Received::event_id)
+        .map(Recorded::event_id)
         .filter(|id| known.insert(id.clone()))
         .collect()
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::support::browser::{Browser, DEADLINE, screenshot_dir};
 use crate::support::service::KEY;
-use crate::support::{Receiver, Service};
+use crate::support::{ADMIN_WEBHOOKS, Receiver, Service};
 
 const DESKTOP: (u32, u32) = (1280, 900);
 
@@ -63,7 +63,7 @@ async fn the_dashboard_walks_the_guide_in_chromium() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &[]);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &[]);
     let receiver = Receiver::start().await;
 
     // Every page needs a session: `/` leads to the sign-in form.
@@ -127,7 +127,7 @@ async fn the_dashboard_walks_the_guide_in_chromium() {
     );
 
     // Now a real receiver, a whole group and one event, described.
-    browser.fill("#url", &receiver.url()).await;
+    browser.fill("#url", &receiver.webhook_url()).await;
     browser.click("#ev-order-completed").await;
     browser.fill("#description", "Local receiver").await;
     browser
@@ -428,7 +428,7 @@ async fn outside_dev_the_secure_cookie_still_signs_in_on_localhost() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start_unconfigured(dir.path());
+    let service = ADMIN_WEBHOOKS.start_unconfigured(dir.path());
     // The key the service printed on its first start, as the README tells a user to use.
     let key = browser
         .wait_for("the key printed at first start", || async {

@@ -9,14 +9,15 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
+use test_support::poll_until;
 
-use crate::support::{Received, Receiver, Reply, Service};
+use crate::support::{ADMIN_WEBHOOKS, Receiver, Recorded, Reply, Service};
 
 const FAST_RETRY: [&str; 4] = ["--retry-base", "10ms", "--retry-cap", "40ms"];
 
 /// Checks what one receiver saw against the publish order: it never goes backwards, never
 /// skips, and ends with every event accepted once in order.
-pub fn assert_in_order(seen: &[Received], published: &[String]) {
+pub fn assert_in_order(seen: &[Recorded], published: &[String]) {
     let position: HashMap<&str, usize> = published
         .iter()
         .enumerate()
@@ -48,7 +49,7 @@ pub fn assert_in_order(seen: &[Received], published: &[String]) {
 fn order_holds_under_randomized_failures() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &FAST_RETRY);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &FAST_RETRY);
     let mut runner = TestRunner::new(Config {
         cases: 12,
         failure_persistence: None,
@@ -74,14 +75,16 @@ fn order_holds_under_randomized_failures() {
                     Reply::status(answers[i % answers.len()])
                 })
                 .await;
-                let (_id, _secret) = service.create_webhook(&receiver.url(), &["user.*"]).await;
+                let (_id, _secret) = service
+                    .create_webhook(&receiver.webhook_url(), &["user.*"])
+                    .await;
                 let mut published = Vec::new();
                 for n in 0..events {
                     published.push(service.publish("user.created", json!({ "n": n })).await);
                 }
                 let deadline = Duration::from_secs(30);
                 wait_until_accepted(&receiver, published.len(), deadline).await;
-                assert_in_order(&receiver.received(), &published);
+                assert_in_order(&receiver.requests(), &published);
             });
             Ok(())
         })
@@ -113,12 +116,14 @@ pub async fn wait_until_accepted(receiver: &Receiver, count: usize, within: Dura
 #[tokio::test(flavor = "multi_thread")]
 async fn an_outage_drains_in_order_with_nobody_acting() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(
+    let service = ADMIN_WEBHOOKS.start(
         dir.path(),
         &["--retry-base", "20ms", "--retry-cap", "200ms"],
     );
     let receiver = Receiver::start().await;
-    let (_id, _) = service.create_webhook(&receiver.url(), &["*"]).await;
+    let (_id, _) = service
+        .create_webhook(&receiver.webhook_url(), &["*"])
+        .await;
     let first = service
         .publish("order.completed", json!({ "n": "before" }))
         .await;
@@ -139,7 +144,7 @@ async fn an_outage_drains_in_order_with_nobody_acting() {
 
     let back = Receiver::restart_on(addr, |_| Reply::ok()).await;
     let seen = back.wait_for(20, Duration::from_secs(30)).await;
-    let ids: Vec<String> = seen.iter().map(Received::event_id).collect();
+    let ids: Vec<String> = seen.iter().map(Recorded::event_id).collect();
     assert_eq!(
         ids,
         published[1..].to_vec(),
@@ -150,18 +155,18 @@ async fn an_outage_drains_in_order_with_nobody_acting() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_endpoint_times_out_without_holding_up_another() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(
+    let service = ADMIN_WEBHOOKS.start(
         dir.path(),
         &["--attempt-timeout", "500ms", "--retry-base", "10s"],
     );
-    let slow = Receiver::start_with(|_| Reply {
-        status: 200,
-        delay: Duration::from_secs(30),
-    })
-    .await;
+    let slow = Receiver::start_with(|_| Reply::ok().after(Duration::from_secs(30))).await;
     let fast = Receiver::start().await;
-    let (slow_id, _) = service.create_webhook(&slow.url(), &["user.created"]).await;
-    service.create_webhook(&fast.url(), &["user.created"]).await;
+    let (slow_id, _) = service
+        .create_webhook(&slow.webhook_url(), &["user.created"])
+        .await;
+    service
+        .create_webhook(&fast.webhook_url(), &["user.created"])
+        .await;
 
     let mut published = Vec::new();
     for n in 0..10 {
@@ -169,11 +174,11 @@ async fn a_slow_endpoint_times_out_without_holding_up_another() {
     }
     let got = fast.wait_for(10, Duration::from_secs(10)).await;
     assert_eq!(
-        got.iter().map(Received::event_id).collect::<Vec<_>>(),
+        got.iter().map(Recorded::event_id).collect::<Vec<_>>(),
         published
     );
     // The slow endpoint saw only its head, which timed out and waits for its retry.
-    assert_eq!(slow.received().len(), 1);
+    assert_eq!(slow.requests().len(), 1);
     let deliveries = poll_deliveries_until(&service, &slow_id, |ds| {
         ds.iter().any(|d| d["status"] == "failed")
     })
@@ -194,7 +199,7 @@ async fn a_slow_endpoint_times_out_without_holding_up_another() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_head_lets_the_lane_move_on() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(
+    let service = ADMIN_WEBHOOKS.start(
         dir.path(),
         &[
             "--retention",
@@ -215,7 +220,7 @@ async fn an_expired_head_lets_the_lane_move_on() {
     })
     .await;
     let (id, _) = service
-        .create_webhook(&receiver.url(), &["system.alert"])
+        .create_webhook(&receiver.webhook_url(), &["system.alert"])
         .await;
     let doomed = service
         .publish("system.alert", json!({ "poison": true }))
@@ -228,11 +233,11 @@ async fn an_expired_head_lets_the_lane_move_on() {
         .await;
 
     wait_until_accepted(&receiver, 1, Duration::from_secs(20)).await;
-    let seen = receiver.received();
+    let seen = receiver.requests();
     let accepted: Vec<String> = seen
         .iter()
         .filter(|r| r.status == 200)
-        .map(Received::event_id)
+        .map(Recorded::event_id)
         .collect();
     assert_eq!(accepted, vec![after.clone()]);
     // The later event waited: every attempt of the doomed head came before it.
@@ -256,22 +261,25 @@ pub async fn poll_deliveries_until(
     webhook: &str,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    let list = || async {
         let page: Value = service
             .get(&format!("/v1/webhooks/{webhook}/deliveries?limit=100"))
             .await
             .json()
             .await
             .unwrap();
-        let data = page["data"].as_array().cloned().unwrap_or_default();
-        if done(&data) {
-            return data;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "deliveries never reached the expected state: {data:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        page["data"].as_array().cloned().unwrap_or_default()
+    };
+    let reached = poll_until(Duration::from_secs(20), || async {
+        let data = list().await;
+        done(&data).then_some(data)
+    })
+    .await;
+    match reached {
+        Some(data) => data,
+        None => panic!(
+            "deliveries never reached the expected state: {:?}",
+            list().await
+        ),
     }
 }

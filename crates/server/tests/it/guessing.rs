@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::support::Service;
+use crate::support::ADMIN_WEBHOOKS;
 use crate::support::service::KEY;
 
 const WRONG: &str = "awk_not_a_key_of_anyone_0000000000000000000000";
@@ -22,7 +22,7 @@ fn failures(metrics: &str, edge: &str, outcome: &str) -> Option<u64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_service_limits_failures_per_address_and_counts_them() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(
+    let service = ADMIN_WEBHOOKS.start(
         dir.path(),
         &["--auth-failure-limit", "1/h", "--auth-failure-burst", "2"],
     );

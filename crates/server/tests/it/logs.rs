@@ -5,17 +5,18 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use test_support::eventually;
 
 use crate::support::service::KEY;
-use crate::support::{Receiver, Service};
+use crate::support::{ADMIN_WEBHOOKS, Receiver};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_log_carries_request_ids_and_no_keys_secrets_or_payloads() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start_with_env(dir.path(), &[], &[("RUST_LOG", "debug")]);
+    let service = ADMIN_WEBHOOKS.start_with_env(dir.path(), &[], &[("RUST_LOG", "debug")]);
     let receiver = Receiver::start().await;
     let (_, secret) = service
-        .create_webhook(&receiver.url(), &["user.created"])
+        .create_webhook(&receiver.webhook_url(), &["user.created"])
         .await;
     let marker = "payload-marker-7f3a91c2";
     let res = service
@@ -58,8 +59,18 @@ async fn the_log_carries_request_ids_and_no_keys_secrets_or_payloads() {
             .unwrap()
             .starts_with("req_")
     );
-    // Lines are written asynchronously; give the last ones a moment.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Lines are written asynchronously, in order: once the last request's line is in,
+    // so are the others.
+    let replaced_id = replaced.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    eventually(
+        Duration::from_secs(10),
+        "the last request's log line",
+        || async { service.log().contains(&replaced_id) },
+    )
+    .await;
 
     let log = service.log();
     for (what, needle) in [

@@ -9,6 +9,7 @@ mod crash;
 mod dashboard;
 mod data_dir;
 mod delivery;
+mod gone;
 mod guessing;
 mod logs;
 mod multiprocess;

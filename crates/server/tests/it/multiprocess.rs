@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use test_support::eventually;
 
 use crate::support::postgres::TestDatabase;
 use crate::support::service::KEY;
-use crate::support::{Received, Receiver, Service};
+use crate::support::{ADMIN_WEBHOOKS, Receiver, Recorded};
 
 const ENDPOINTS: usize = 4;
 const EVENTS_PER_ENDPOINT: usize = 150;
@@ -29,11 +30,11 @@ async fn three_processes_share_the_work_and_survive_a_sigkill() {
         "200ms",
     ];
     // The first process creates the schema and the workspace; the others join it.
-    let first = Service::start_on_database(&db.url, &flags);
+    let first = ADMIN_WEBHOOKS.start_on_database(&db.url, &flags);
     let services = vec![
         Arc::new(first),
-        Arc::new(Service::start_on_database(&db.url, &flags)),
-        Arc::new(Service::start_on_database(&db.url, &flags)),
+        Arc::new(ADMIN_WEBHOOKS.start_on_database(&db.url, &flags)),
+        Arc::new(ADMIN_WEBHOOKS.start_on_database(&db.url, &flags)),
     ];
     let alive: Arc<Vec<AtomicBool>> = Arc::new((0..3).map(|_| AtomicBool::new(true)).collect());
 
@@ -46,7 +47,7 @@ async fn three_processes_share_the_work_and_survive_a_sigkill() {
         assert_eq!(res.status(), 201);
         let receiver = Receiver::start().await;
         services[e % 3]
-            .create_webhook(&receiver.url(), &[&format!("it.e{e}")])
+            .create_webhook(&receiver.webhook_url(), &[&format!("it.e{e}")])
             .await;
         receivers.push(receiver);
     }
@@ -93,11 +94,12 @@ async fn three_processes_share_the_work_and_survive_a_sigkill() {
     }
 
     // Kill one process in the middle of publishing and delivering.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while progress.load(Ordering::SeqCst) < ENDPOINTS * EVENTS_PER_ENDPOINT / 3 {
-        assert!(Instant::now() < deadline, "publishing stalled");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(
+        Duration::from_secs(60),
+        "a third of the events published",
+        || async { progress.load(Ordering::SeqCst) >= ENDPOINTS * EVENTS_PER_ENDPOINT / 3 },
+    )
+    .await;
     alive[1].store(false, Ordering::SeqCst);
     let victim = services[1].pid();
     std::process::Command::new("kill")
@@ -114,8 +116,8 @@ async fn three_processes_share_the_work_and_survive_a_sigkill() {
         let wanted: HashSet<&String> = accepted.iter().collect();
         let deadline = Instant::now() + Duration::from_secs(60);
         let seen = loop {
-            let seen = receiver.received();
-            let got: HashSet<String> = seen.iter().map(Received::event_id).collect();
+            let seen = receiver.requests();
+            let got: HashSet<String> = seen.iter().map(Recorded::event_id).collect();
             if wanted.iter().all(|id| got.contains(*id)) {
                 break seen;
             }
@@ -134,7 +136,7 @@ async fn three_processes_share_the_work_and_survive_a_sigkill() {
         let mut first_seen = HashSet::new();
         let firsts: Vec<String> = seen
             .iter()
-            .map(Received::event_id)
+            .map(Recorded::event_id)
             .filter(|id| first_seen.insert(id.clone()))
             .filter(|id| wanted.contains(id))
             .collect();

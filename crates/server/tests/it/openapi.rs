@@ -14,7 +14,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::support::Service;
+use crate::support::ADMIN_WEBHOOKS;
 use crate::support::service::{KEY, OPERATOR_KEY};
 
 /// The routes SPEC and the README promise, as (method, path) in the document's spelling.
@@ -66,7 +66,7 @@ fn operations(document: &Value) -> BTreeSet<(String, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_document_covers_every_route_and_every_documented_route_is_served() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &[]);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &[]);
     let res = service
         .client
         .get(service.url("/openapi.json"))
@@ -179,7 +179,7 @@ async fn the_document_is_valid_openapi_3_1() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &[]);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &[]);
     let text = service
         .client
         .get(service.url("/openapi.json"))
@@ -208,5 +208,96 @@ async fn the_document_is_valid_openapi_3_1() {
         "openapi-spec-validator refused the document:\n{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The rules the API enforces on what it is sent are in the document, so that a client
+/// (or schemathesis) generating requests from it is not refused for their shape.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_document_states_the_rules_of_what_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &[]);
+    let document: Value = service
+        .client
+        .get(service.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &document["components"]["schemas"];
+    let create_webhook = &schemas["CreateWebhook"]["properties"];
+    assert_eq!(create_webhook["url"]["format"], "uri");
+    assert!(create_webhook["url"]["pattern"].is_string());
+    assert_eq!(create_webhook["events"]["minItems"], 1);
+    assert_eq!(create_webhook["events"]["items"]["maxLength"], 128);
+    let subscription = create_webhook["events"]["items"]["pattern"]
+        .as_str()
+        .unwrap();
+    assert!(subscription.starts_with('^') && subscription.ends_with('$'));
+    for (schema, field, min) in [
+        ("CreateApiKey", "name", 1),
+        ("CreateWorkspace", "name", 1),
+        ("CreateEventType", "category", 1),
+    ] {
+        let property = &schemas[schema]["properties"][field];
+        assert_eq!(property["minLength"], min, "{schema}.{field}");
+        assert!(property["maxLength"].is_u64(), "{schema}.{field}");
+        assert!(property["pattern"].is_string(), "{schema}.{field}");
+    }
+    assert!(schemas["PublishEvent"]["properties"]["type"]["pattern"].is_string());
+    assert_eq!(
+        schemas["ReplayRequest"]["properties"]["since"]["format"],
+        "date-time"
+    );
+
+    let parameter_of = |method: &str, path: &str, name: &str| {
+        document["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{method} {path} has no `{name}`"))["schema"]
+            .clone()
+    };
+    let parameter = |path: &str, name: &str| parameter_of("get", path, name);
+    // An empty query value counts as absent, so each says so beside its rule.
+    let rule = |schema: Value| schema["anyOf"][0].clone();
+    let deliveries = "/v1/webhooks/{id}/deliveries";
+    assert_eq!(
+        rule(parameter(deliveries, "status"))["enum"],
+        json!(["pending", "delivered", "failed", "expired"])
+    );
+    assert_eq!(rule(parameter(deliveries, "since"))["format"], "date-time");
+    assert_eq!(
+        rule(parameter("/v1/events", "until"))["format"],
+        "date-time"
+    );
+    assert_eq!(
+        rule(parameter("/v1/webhooks/{id}/stats", "window"))["enum"],
+        json!(["1h", "24h"])
+    );
+    let limit = rule(parameter("/v1/webhooks", "limit"));
+    assert_eq!(
+        (&limit["type"], &limit["minimum"], &limit["maximum"]),
+        (&json!("integer"), &json!(1), &json!(100))
+    );
+    let cursor = rule(parameter("/v1/webhooks", "cursor"));
+    assert!(cursor["pattern"].as_str().unwrap().starts_with("^wh_"));
+
+    let key = parameter_of("post", "/v1/events", "Idempotency-Key");
+    assert_eq!(
+        (&key["minLength"], &key["maxLength"]),
+        (&json!(1), &json!(255))
+    );
+    assert!(key["pattern"].is_string());
+    // A JSON body sent as something else is documented as a 415.
+    assert!(document["paths"]["/v1/webhooks"]["post"]["responses"]["415"].is_object());
+    // Stateful clients can follow a created webhook to what can be done with it.
+    let links = &document["paths"]["/v1/webhooks"]["post"]["responses"]["201"]["links"];
+    assert_eq!(
+        links["getWebhook"]["parameters"]["id"],
+        "$response.body#/id"
     );
 }

@@ -5,9 +5,13 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use test_support::{eventually, poll_until};
 
 use crate::support::postgres::{DEFAULT_URL, TestDatabase};
-use crate::support::{Receiver, Reply, Service};
+use crate::support::{ADMIN_WEBHOOKS, Receiver, Reply, Service};
+
+/// How late past Retry-After a request may be accepted: the time one request takes.
+const RETRY_AFTER_SLACK: Duration = Duration::from_millis(500);
 
 /// The value of one series in a Prometheus text page (0 when absent).
 fn sample(page: &str, series: &str) -> f64 {
@@ -37,21 +41,21 @@ async fn metrics(service: &Service) -> String {
 
 /// Polls `/metrics` until `ready` holds for the page, failing after 10 s.
 async fn metrics_until(service: &Service, what: &str, ready: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let shown = poll_until(Duration::from_secs(10), || async {
         let page = metrics(service).await;
-        if ready(&page) {
-            return page;
-        }
-        assert!(Instant::now() < deadline, "{what} never showed: {page}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        ready(&page).then_some(page)
+    })
+    .await;
+    match shown {
+        Some(page) => page,
+        None => panic!("{what} never showed: {}", metrics(service).await),
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_publishes_failed_attempts_backlog_and_store_calls() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(
+    let service = ADMIN_WEBHOOKS.start(
         dir.path(),
         &[
             "--retry-base",
@@ -64,7 +68,7 @@ async fn metrics_count_publishes_failed_attempts_backlog_and_store_calls() {
     );
     let receiver = Receiver::start_with(|_| Reply::status(500)).await;
     service
-        .create_webhook(&receiver.url(), &["user.created"])
+        .create_webhook(&receiver.webhook_url(), &["user.created"])
         .await;
     let workspace = service
         .get("/v1/api-keys")
@@ -133,7 +137,7 @@ async fn readyz(service: &Service) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread")]
 async fn readyz_reports_the_schema_and_healthz_the_process() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &[]);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &[]);
     let (status, body) = readyz(&service).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "ok");
@@ -155,7 +159,7 @@ async fn readyz_fails_when_the_store_is_unreachable() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
-    let service = Service::start_on_database(&db.url, &[]);
+    let service = ADMIN_WEBHOOKS.start_on_database(&db.url, &[]);
     let (status, body) = readyz(&service).await;
     assert_eq!(status, 200, "{body}");
 
@@ -170,17 +174,17 @@ async fn readyz_fails_when_the_store_is_unreachable() {
         .await
         .unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let body = loop {
+    let unready = poll_until(Duration::from_secs(15), || async {
         let (status, body) = readyz(&service).await;
-        if status == 503 {
-            break body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still ready without its database: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        (status == 503).then_some(body)
+    })
+    .await;
+    let body = match unready {
+        Some(body) => body,
+        None => panic!(
+            "still ready without its database: {}",
+            readyz(&service).await.1
+        ),
     };
     assert_eq!(body["status"], 503);
     assert_eq!(body["type"], "/problems/not-ready");
@@ -201,13 +205,14 @@ async fn readyz_fails_when_the_store_is_unreachable() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_burst_over_the_rate_limit_gets_429_with_retry_after_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(
+    let service = ADMIN_WEBHOOKS.start(
         dir.path(),
         &["--rate-limit", "2/s", "--rate-limit-burst", "5"],
     );
     // Sent one after the other, so the bucket (5, refilling 2/s) runs dry within them.
     let mut statuses = Vec::new();
     let mut refusal = None;
+    let mut refused_at = None;
     for n in 0..20 {
         let res = service
             .post(
@@ -217,6 +222,7 @@ async fn a_burst_over_the_rate_limit_gets_429_with_retry_after_and_recovers() {
             .await;
         statuses.push(res.status().as_u16());
         if res.status() == 429 && refusal.is_none() {
+            refused_at = Some(Instant::now());
             let retry_after: u64 = res.headers()["retry-after"]
                 .to_str()
                 .unwrap()
@@ -254,13 +260,27 @@ async fn a_burst_over_the_rate_limit_gets_429_with_retry_after_and_recovers() {
         .unwrap();
     assert_eq!(res.status(), 200);
 
-    // After Retry-After, the key may send again.
-    tokio::time::sleep(Duration::from_secs(retry_after)).await;
-    let res = service
-        .post(
-            "/v1/events",
-            json!({ "type": "user.created", "data": { "n": "again" } }),
-        )
-        .await;
-    assert_eq!(res.status(), 202);
+    // After Retry-After, the key may send again: it is accepted once more, and no later
+    // than Retry-After said (refused tries take no token, so asking is harmless).
+    let refused_at = refused_at.expect("the moment of the first 429");
+    let honoured_by = refused_at + Duration::from_secs(retry_after) + RETRY_AFTER_SLACK;
+    let accepted_at = eventually(
+        Duration::from_secs(retry_after + 10),
+        "the key to be accepted again",
+        || async {
+            let res = service
+                .post(
+                    "/v1/events",
+                    json!({ "type": "user.created", "data": { "n": "again" } }),
+                )
+                .await;
+            (res.status() == 202).then(Instant::now)
+        },
+    )
+    .await;
+    assert!(
+        accepted_at <= honoured_by,
+        "accepted {:?} after the refusal, Retry-After said {retry_after} s",
+        accepted_at - refused_at
+    );
 }

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use test_support::{clock_past, instant_between};
 use verify::{DEFAULT_TOLERANCE_SECS, verify_admin_signature, verify_standard};
 
 use crate::delivery::poll_deliveries_until;
-use crate::support::{Received, Receiver, Reply, Service};
+use crate::support::{ADMIN_WEBHOOKS, Receiver, Recorded, Reply, Service};
 
 /// A receiver that answers 503 while the switch is on, 200 otherwise.
 async fn switchable_receiver(failing: &Arc<AtomicBool>) -> Receiver {
@@ -45,26 +46,20 @@ pub async fn delivery_of(service: &Service, webhook: &str, event: &str) -> Strin
     found["id"].as_str().unwrap().to_owned()
 }
 
-fn trace(seen: &[Received]) -> Vec<(String, u16)> {
+fn trace(seen: &[Recorded]) -> Vec<(String, u16)> {
     seen.iter().map(|r| (r.event_id(), r.status)).collect()
-}
-
-/// A moment strictly between the publishes before and after it (times are kept in ms).
-async fn instant_between() -> DateTime<Utc> {
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    let at = Utc::now();
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    at
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retried_delivered_event_arrives_before_later_waiting_ones() {
     let dir = tempfile::tempdir().unwrap();
     // A failed head waits 2.4–3 s: long enough to retry an earlier event meanwhile.
-    let service = Service::start(dir.path(), &["--retry-base", "3s", "--retry-cap", "3s"]);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &["--retry-base", "3s", "--retry-cap", "3s"]);
     let failing = Arc::new(AtomicBool::new(false));
     let receiver = switchable_receiver(&failing).await;
-    let (hook, _) = service.create_webhook(&receiver.url(), &["user.*"]).await;
+    let (hook, _) = service
+        .create_webhook(&receiver.webhook_url(), &["user.*"])
+        .await;
 
     let e1 = service.publish("user.created", json!({"n": 1})).await;
     receiver.wait_for(1, Duration::from_secs(10)).await;
@@ -114,7 +109,7 @@ async fn a_retried_delivered_event_arrives_before_later_waiting_ones() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retried_expired_delivery_gets_a_fresh_retention_window() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(
+    let service = ADMIN_WEBHOOKS.start(
         dir.path(),
         &[
             "--retention",
@@ -127,16 +122,25 @@ async fn a_retried_expired_delivery_gets_a_fresh_retention_window() {
     );
     let failing = Arc::new(AtomicBool::new(true));
     let receiver = switchable_receiver(&failing).await;
-    let (hook, _) = service.create_webhook(&receiver.url(), &["user.*"]).await;
+    let (hook, _) = service
+        .create_webhook(&receiver.webhook_url(), &["user.*"])
+        .await;
     let event = service.publish("user.created", json!({"n": 1})).await;
     poll_deliveries_until(&service, &hook, |ds| {
         ds.iter().any(|d| d["status"] == "expired")
     })
     .await;
     failing.store(false, Ordering::SeqCst);
-    // Well past the retention counted from the event: only a fresh window lets it go.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let tries_before = receiver.received().len();
+    // Well past the retention counted from the event (twice the 1 s): only a fresh
+    // window lets it go.
+    let published_at: DateTime<Utc> = json_of(service.get(&format!("/v1/events/{event}")).await)
+        .await["timestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    clock_past(published_at + chrono::Duration::seconds(2)).await;
+    let tries_before = receiver.requests().len();
 
     let delivery = delivery_of(&service, &hook, &event).await;
     let res = service
@@ -161,10 +165,12 @@ async fn a_retried_expired_delivery_gets_a_fresh_retention_window() {
 #[tokio::test(flavor = "multi_thread")]
 async fn replay_resends_a_range_in_order_before_later_waiting_events() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &["--retry-base", "3s", "--retry-cap", "3s"]);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &["--retry-base", "3s", "--retry-cap", "3s"]);
     let failing = Arc::new(AtomicBool::new(false));
     let receiver = switchable_receiver(&failing).await;
-    let (hook, _) = service.create_webhook(&receiver.url(), &["user.*"]).await;
+    let (hook, _) = service
+        .create_webhook(&receiver.webhook_url(), &["user.*"])
+        .await;
 
     let e1 = service.publish("user.created", json!({"n": 1})).await;
     let since = instant_between().await;
@@ -211,7 +217,7 @@ async fn replay_resends_a_range_in_order_before_later_waiting_events() {
 }
 
 /// Both signature schemes of one request, checked against `secret`.
-fn verifies(seen: &Received, secret: &str) -> (bool, bool, bool) {
+fn verifies(seen: &Recorded, secret: &str) -> (bool, bool, bool) {
     let admin = verify_admin_signature(secret, &seen.body, seen.header("x-admin-signature"));
     let standard = verify_standard(
         secret,
@@ -231,9 +237,11 @@ fn verifies(seen: &Received, secret: &str) -> (bool, bool, bool) {
 #[tokio::test(flavor = "multi_thread")]
 async fn during_a_rotation_grace_both_secrets_verify() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::start(dir.path(), &["--secret-grace", "3s"]);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &["--secret-grace", "3s"]);
     let receiver = Receiver::start().await;
-    let (hook, old) = service.create_webhook(&receiver.url(), &["user.*"]).await;
+    let (hook, old) = service
+        .create_webhook(&receiver.webhook_url(), &["user.*"])
+        .await;
 
     let res = service
         .post(&format!("/v1/webhooks/{hook}/secret/rotate"), json!({}))
@@ -263,8 +271,7 @@ async fn during_a_rotation_grace_both_secrets_verify() {
     assert_eq!(verifies(&during, &new), (true, true, true));
     assert_eq!(verifies(&during, &old), (false, true, true));
 
-    let wait = (grace_end - Utc::now()).to_std().unwrap_or_default();
-    tokio::time::sleep(wait + Duration::from_millis(200)).await;
+    clock_past(grace_end + chrono::Duration::milliseconds(200)).await;
     service.publish("user.created", json!({"n": 2})).await;
     let after = receiver
         .wait_for(2, Duration::from_secs(10))

@@ -6,13 +6,13 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::delivery::poll_deliveries_until;
-use crate::support::{Received, Receiver, Reply, Service};
+use crate::support::{ADMIN_WEBHOOKS, Receiver, Recorded, Reply};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pending_deliveries_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let flags = ["--retry-base", "50ms", "--retry-cap", "200ms"];
-    let service = Service::start(dir.path(), &flags);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &flags);
     let addr = Receiver::start().await.stop().await;
     let (webhook, _) = service
         .create_webhook(&format!("http://{addr}/webhook"), &["order.completed"])
@@ -26,7 +26,7 @@ async fn pending_deliveries_survive_a_restart() {
         "SIGTERM ends the service cleanly"
     );
 
-    let service = Service::start(dir.path(), &flags);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &flags);
     let open = poll_deliveries_until(&service, &webhook, |ds| ds.len() == 5).await;
     assert!(
         open.iter()
@@ -35,7 +35,7 @@ async fn pending_deliveries_survive_a_restart() {
     let receiver = Receiver::restart_on(addr, |_| Reply::ok()).await;
     let seen = receiver.wait_for(5, Duration::from_secs(30)).await;
     assert_eq!(
-        seen.iter().map(Received::event_id).collect::<Vec<_>>(),
+        seen.iter().map(Recorded::event_id).collect::<Vec<_>>(),
         published
     );
 }
@@ -44,14 +44,10 @@ async fn pending_deliveries_survive_a_restart() {
 async fn sigterm_lets_the_attempt_in_flight_finish_and_records_it() {
     let dir = tempfile::tempdir().unwrap();
     let flags = ["--attempt-timeout", "20s"];
-    let service = Service::start(dir.path(), &flags);
-    let receiver = Receiver::start_with(|_| Reply {
-        status: 200,
-        delay: Duration::from_millis(1500),
-    })
-    .await;
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &flags);
+    let receiver = Receiver::start_with(|_| Reply::ok().after(Duration::from_millis(1500))).await;
     let (webhook, _) = service
-        .create_webhook(&receiver.url(), &["user.created"])
+        .create_webhook(&receiver.webhook_url(), &["user.created"])
         .await;
     let event = service.publish("user.created", json!({ "n": 1 })).await;
     receiver.wait_for(1, Duration::from_secs(10)).await;
@@ -59,7 +55,7 @@ async fn sigterm_lets_the_attempt_in_flight_finish_and_records_it() {
     // The receiver is still thinking when the signal arrives.
     assert!(service.terminate().success());
 
-    let service = Service::start(dir.path(), &flags);
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &flags);
     let page: Value = service
         .get(&format!("/v1/webhooks/{webhook}/deliveries"))
         .await
@@ -73,7 +69,7 @@ async fn sigterm_lets_the_attempt_in_flight_finish_and_records_it() {
         "the attempt in flight finished and was recorded"
     );
     assert_eq!(
-        receiver.received().len(),
+        receiver.requests().len(),
         1,
         "nothing is sent twice after a clean stop"
     );

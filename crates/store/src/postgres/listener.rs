@@ -1,5 +1,6 @@
 //! Wake-ups from other processes: a dedicated connection (not from the pool) that
-//! `LISTEN`s on `admin_webhooks_wake` and forwards each payload as a [`WebhookId`].
+//! `LISTEN`s on `admin_webhooks_wake` and announces each payload's endpoint on the
+//! store's announcement stream ([`crate::announce`]), beside this process's own news.
 //!
 //! Publishes notify for every endpoint that got a delivery, updates and deletes for the
 //! endpoint they changed; PostgreSQL delivers a notification at its transaction's commit
@@ -8,63 +9,47 @@
 //! Invariants:
 //! - The first `LISTEN` has succeeded before the store is handed out, so everything
 //!   committed after `connect` returned is heard (while the connection stays up).
-//! - Notifications are forwarded only once [`Wakeups::take`] handed the receiver out;
-//!   before that they are dropped, so a store whose wake-ups nobody reads does not pile
-//!   them up. The dispatcher takes the receiver before its first sweep, which covers
-//!   whatever came before.
+//! - A publish's notification that carries this store's own origin (`id@origin`) is an
+//!   echo of work the publish writer announced at its commit, and is dropped: one string
+//!   comparison, no state. Other notifications of this process (changes, re-sends, whose
+//!   statements carry no origin) are announced a second time, which costs the lane one
+//!   more read and nothing else.
 //! - If the connection drops, it is made again with backoff and `LISTEN` re-issued;
 //!   notifications sent meanwhile are lost, and the dispatcher's periodic sweep is the
 //!   safety net for them.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use domain::WebhookId;
 use futures::StreamExt;
-use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{self, UnboundedReceiver};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Notification};
 
-use super::{RESYNC_PREFIX, WAKE_CHANNEL};
+use super::{ORIGIN_MARK, RESYNC_PREFIX, WAKE_CHANNEL};
 use crate::Result;
-use crate::Wakeup;
+use crate::announce::Announcer;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// The receiving end of the store's wake-ups, and the task that feeds it.
+/// The task that announces other processes' news.
 pub(super) struct Wakeups {
-    receiver: Mutex<Option<UnboundedReceiver<Wakeup>>>,
-    taken: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
 impl Wakeups {
-    /// Connects, listens, and starts forwarding (once taken).
-    pub(super) async fn start(config: tokio_postgres::Config) -> Result<Wakeups> {
+    /// Connects, listens, and starts announcing what it hears, except echoes of
+    /// `origin`'s own publishes.
+    pub(super) async fn start(
+        config: tokio_postgres::Config,
+        announcer: Arc<Announcer>,
+        origin: String,
+    ) -> Result<Wakeups> {
         let first = listen(&config).await?;
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let taken = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(run(config, first, sender, taken.clone()));
-        Ok(Wakeups {
-            receiver: Mutex::new(Some(receiver)),
-            taken,
-            task,
-        })
-    }
-
-    /// The receiver, the first time; `None` after.
-    pub(super) fn take(&self) -> Option<UnboundedReceiver<Wakeup>> {
-        let receiver = self
-            .receiver
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if receiver.is_some() {
-            self.taken.store(true, Ordering::SeqCst);
-        }
-        receiver
+        let task = tokio::spawn(run(config, first, announcer, origin));
+        Ok(Wakeups { task })
     }
 
     /// Stops listening (the connection closes with the task).
@@ -113,8 +98,8 @@ async fn listen(config: &tokio_postgres::Config) -> Result<Session> {
 async fn run(
     config: tokio_postgres::Config,
     first: Session,
-    forward: UnboundedSender<Wakeup>,
-    taken: Arc<AtomicBool>,
+    announcer: Arc<Announcer>,
+    origin: String,
 ) {
     let mut session = Some(first);
     let mut backoff = FIRST_BACKOFF;
@@ -122,17 +107,22 @@ async fn run(
         if let Some((client, mut heard)) = session.take() {
             backoff = FIRST_BACKOFF;
             while let Some(notification) = heard.recv().await {
-                if notification.channel() != WAKE_CHANNEL || !taken.load(Ordering::SeqCst) {
+                if notification.channel() != WAKE_CHANNEL {
                     continue;
                 }
-                let payload = notification.payload();
+                let (payload, sender) = match notification.payload().split_once(ORIGIN_MARK) {
+                    Some((payload, sender)) => (payload, Some(sender)),
+                    None => (notification.payload(), None),
+                };
+                if sender == Some(origin.as_str()) {
+                    continue;
+                }
                 let (resync, id) = match payload.strip_prefix(RESYNC_PREFIX) {
                     Some(id) => (true, id),
                     None => (false, payload),
                 };
                 match WebhookId::parse(id) {
-                    // A receiver that went away just means nobody wants wake-ups now.
-                    Ok(webhook) => drop(forward.send(Wakeup { webhook, resync })),
+                    Ok(webhook) => announcer.announce([&webhook], resync),
                     Err(error) => tracing::debug!(%error, "ignoring a malformed wake-up"),
                 }
             }

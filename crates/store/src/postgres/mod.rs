@@ -17,6 +17,9 @@
 //!   limit) safe across processes.
 //! - Lanes are shared by lease ([`leases`]), and wake-ups travel by LISTEN/NOTIFY
 //!   ([`listener`]).
+//! - This process's commits are announced ([`crate::announce`]) right after they
+//!   committed, without waiting for their notification to come back: publishes by the
+//!   publish writer, changes and re-sends here; other processes' by the listener.
 //! - The activity log, re-sends, stats and retention ([`activity`], [`stats`],
 //!   [`retention`]) are plain statements on pooled connections, and so are dashboard
 //!   sessions ([`sessions`]).
@@ -24,6 +27,8 @@
 //!   the one pooled entry (`PostgresStore::pooled`) every other call takes.
 //!
 //! Invariants (beyond the contract in the crate root):
+//! - Signing secrets are sealed with the store's [`SecretCipher`]; connecting re-seals
+//!   any older value and fails when its keys cannot open a stored secret.
 //! - Every behaviour of the [`Store`] contract is the SQLite backend's; the conformance
 //!   suite runs against both.
 //! - Times the store makes are truncated to milliseconds, as on SQLite; lease times are
@@ -51,6 +56,7 @@ mod tenancy;
 mod webhooks;
 mod writer;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -60,14 +66,15 @@ use domain::{ApiKeyId, DeliveryId, EventId, EventTypeDef, WebhookId, WorkspaceId
 
 use self::listener::Wakeups;
 use self::outcomes::OutcomeJob;
-use self::publish::PublishJob;
+use self::publish::{PublishJob, Publisher};
 use self::writer::Writer;
+use crate::announce::{self, Announcer};
 use crate::timing::{self, TimedReply};
 use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
     LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
-    PruneReport, Published, ReplayFilter, Result, SecretRotation, Session, StoreError, Webhook,
-    WebhookPatch, WebhookStats, Workspace,
+    PruneReport, Published, ReplayFilter, Result, SecretCipher, SecretRotation, Session,
+    StoreError, Wakeup, Webhook, WebhookPatch, WebhookStats, Workspace,
 };
 use crate::{ActivityStore, LaneStore, OperationsStore, TenancyStore};
 use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};
@@ -79,6 +86,10 @@ pub const WAKE_CHANNEL: &str = "admin_webhooks_wake";
 
 /// Marks a wake-up whose lane must re-read itself from its first open delivery.
 pub const RESYNC_PREFIX: &str = "resync:";
+
+/// Separates a publish's wake-up from the origin of the store that sent it
+/// (`wh_…@origin`), so that store's listener can drop its own echoes.
+pub const ORIGIN_MARK: char = '@';
 
 /// How a [`PostgresStore`] connects.
 #[derive(Debug, Clone)]
@@ -108,7 +119,11 @@ pub struct PostgresStore {
     publishes: Writer<PublishJob>,
     outcomes: Writer<OutcomeJob>,
     wakeups: Wakeups,
+    /// This process's news, and the listener's of others; handed out by `announcements`.
+    announcer: Arc<Announcer>,
     schema: Option<String>,
+    /// Seals the signing secrets written and opens those read.
+    cipher: SecretCipher,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -122,30 +137,57 @@ impl std::fmt::Debug for PostgresStore {
 impl PostgresStore {
     /// Connects to `url` (`postgres://user@host:port/db?…`), brings the schema up to date
     /// (once, however many processes start at the same time) and starts the writer tasks
-    /// and the listener. Must be called inside a tokio runtime.
-    pub async fn connect(url: &str, options: PgOptions) -> Result<PostgresStore> {
+    /// and the listener. Seals signing secrets with `cipher`'s first key, and re-seals
+    /// with it every stored secret that is plaintext or sealed with an older key; fails
+    /// when `cipher` cannot open a stored secret (a wrong or missing key). Must be called
+    /// inside a tokio runtime.
+    pub async fn connect(
+        url: &str,
+        options: PgOptions,
+        cipher: SecretCipher,
+    ) -> Result<PostgresStore> {
         let config = schema::config(url, &options)?;
         let pool = schema::pool(&config, &options)?;
         schema::migrate(&pool, options.schema.as_deref()).await?;
+        let resealed = webhooks::seal_stored_secrets(&pool.get().await?, &cipher).await?;
+        if resealed > 0 {
+            tracing::info!(
+                resealed,
+                "sealed stored signing secrets with the first secret key"
+            );
+        }
         let mut listen_config = config.clone();
         // Named so an operator (or a test) can tell this connection apart in pg_stat_activity.
         listen_config.application_name(format!(
             "admin-webhooks listener {}",
             options.schema.as_deref().unwrap_or("")
         ));
-        let wakeups = Wakeups::start(listen_config).await?;
-        let publish_pool = pool.clone();
+        // Unique per store, so two stores of one process (tests) tell their echoes apart.
+        let origin = DeliveryId::generate()
+            .as_str()
+            .trim_start_matches("dlv_")
+            .to_owned();
+        let announcer = Arc::new(Announcer::new());
+        let wakeups = Wakeups::start(listen_config, announcer.clone(), origin.clone()).await?;
+        let publisher = Arc::new(Publisher {
+            pool: pool.clone(),
+            announcer: announcer.clone(),
+            origin_suffix: format!("{ORIGIN_MARK}{origin}"),
+        });
         let outcome_pool = pool.clone();
         Ok(PostgresStore {
             publishes: Writer::start(publish::MAX_BATCH, move |jobs| {
-                publish::commit_group(publish_pool.clone(), jobs)
+                let publisher = publisher.clone();
+                async move { publish::commit_group(&publisher, jobs).await }
             }),
             outcomes: Writer::start(outcomes::MAX_BATCH, move |jobs| {
                 outcomes::commit_group(outcome_pool.clone(), jobs)
             }),
             pool,
             wakeups,
+            announcer,
             schema: options.schema,
+            cipher,
         })
     }
 
@@ -166,6 +208,19 @@ impl PostgresStore {
     /// The highest schema migration applied to the database.
     pub async fn schema_version(&self) -> Result<i64> {
         schema::schema_version(&self.pool).await
+    }
+
+    /// Queues a publish for the publish writer; where its answer arrives.
+    fn queue_publish(
+        &self,
+        operation: &'static str,
+        new: NewEvent,
+    ) -> tokio::sync::oneshot::Receiver<Result<Published>> {
+        let (reply, answer) = TimedReply::new(operation);
+        if let Err(job) = self.publishes.send(PublishJob { new, reply }) {
+            job.reply.send(Err(StoreError::Closed));
+        }
+        answer
     }
 
     /// Runs `work` on a pooled connection: the one entry of every call that is not a
@@ -195,7 +250,7 @@ impl LaneStore for PostgresStore {
 
     async fn lane_target(&self, webhook: &WebhookId) -> Result<LaneTarget> {
         self.pooled("lane_target", async |client| {
-            webhooks::lane_target(&*client, webhook).await
+            webhooks::lane_target(&*client, &self.cipher, webhook).await
         })
         .await
     }
@@ -262,8 +317,8 @@ impl LaneStore for PostgresStore {
         .await
     }
 
-    fn wakeups(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<crate::Wakeup>> {
-        self.wakeups.take()
+    fn announcements(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Wakeup>> {
+        self.announcer.take()
     }
 }
 
@@ -391,7 +446,7 @@ impl TenancyStore for PostgresStore {
 
     async fn create_webhook(&self, workspace: &WorkspaceId, new: NewWebhook) -> Result<Webhook> {
         self.pooled("create_webhook", async |client| {
-            webhooks::create_webhook(client, workspace, &new).await
+            webhooks::create_webhook(client, &self.cipher, workspace, &new).await
         })
         .await
     }
@@ -402,14 +457,14 @@ impl TenancyStore for PostgresStore {
         page: PageRequest,
     ) -> Result<Page<Webhook>> {
         self.pooled("list_webhooks", async |client| {
-            webhooks::list_webhooks(&*client, workspace, &page).await
+            webhooks::list_webhooks(&*client, &self.cipher, workspace, &page).await
         })
         .await
     }
 
     async fn get_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<Webhook> {
         self.pooled("get_webhook", async |client| {
-            webhooks::get_webhook(&*client, workspace, id).await
+            webhooks::get_webhook(&*client, &self.cipher, workspace, id).await
         })
         .await
     }
@@ -420,17 +475,23 @@ impl TenancyStore for PostgresStore {
         id: &WebhookId,
         patch: WebhookPatch,
     ) -> Result<Webhook> {
-        self.pooled("update_webhook", async |client| {
-            webhooks::update_webhook(client, workspace, id, patch).await
-        })
-        .await
+        let hook = self
+            .pooled("update_webhook", async |client| {
+                webhooks::update_webhook(client, &self.cipher, workspace, id, patch).await
+            })
+            .await?;
+        self.announcer.announce_all(announce::resync_of(id));
+        Ok(hook)
     }
 
     async fn delete_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<()> {
         self.pooled("delete_webhook", async |client| {
             webhooks::delete_webhook(&*client, workspace, id).await
         })
-        .await
+        .await?;
+        // A lane sleeping in backoff learns that its endpoint is gone.
+        self.announcer.announce_all(announce::resync_of(id));
+        Ok(())
     }
 
     async fn rotate_secret(
@@ -440,21 +501,44 @@ impl TenancyStore for PostgresStore {
         new_secret: String,
         grace: Duration,
     ) -> Result<SecretRotation> {
-        self.pooled("rotate_secret", async |client| {
-            webhooks::rotate_secret(&*client, workspace, webhook, &new_secret, grace).await
-        })
-        .await
+        let rotation = self
+            .pooled("rotate_secret", async |client| {
+                webhooks::rotate_secret(
+                    &*client,
+                    &self.cipher,
+                    workspace,
+                    webhook,
+                    &new_secret,
+                    grace,
+                )
+                .await
+            })
+            .await?;
+        self.announcer.announce_all(announce::resync_of(webhook));
+        Ok(rotation)
     }
 }
 
 #[async_trait]
 impl ActivityStore for PostgresStore {
     async fn publish(&self, new: NewEvent) -> Result<Published> {
-        let (reply, answer) = TimedReply::new("publish");
-        if let Err(job) = self.publishes.send(PublishJob { new, reply }) {
-            job.reply.send(Err(StoreError::Closed));
+        self.queue_publish("publish", new)
+            .await
+            .unwrap_or(Err(StoreError::Closed))
+    }
+
+    async fn publish_batch(&self, new: Vec<NewEvent>) -> Vec<Result<Published>> {
+        // Queued back to back, the items reach the publish writer together and commit in
+        // one group (two when a group boundary falls inside), each in its own savepoint.
+        let answers: Vec<_> = new
+            .into_iter()
+            .map(|new| self.queue_publish("publish_batch", new))
+            .collect();
+        let mut published = Vec::with_capacity(answers.len());
+        for answer in answers {
+            published.push(answer.await.unwrap_or(Err(StoreError::Closed)));
         }
-        answer.await.unwrap_or(Err(StoreError::Closed))
+        published
     }
 
     async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> Result<Event> {
@@ -512,10 +596,14 @@ impl ActivityStore for PostgresStore {
     }
 
     async fn retry_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> Result<Delivery> {
-        self.pooled("retry_delivery", async |client| {
-            activity::retry_delivery(&*client, workspace, id).await
-        })
-        .await
+        let delivery = self
+            .pooled("retry_delivery", async |client| {
+                activity::retry_delivery(&*client, workspace, id).await
+            })
+            .await?;
+        self.announcer
+            .announce_all(announce::resync_of(&delivery.webhook_id));
+        Ok(delivery)
     }
 
     async fn replay_deliveries(
@@ -524,10 +612,15 @@ impl ActivityStore for PostgresStore {
         webhook: &WebhookId,
         filter: ReplayFilter,
     ) -> Result<u64> {
-        self.pooled("replay_deliveries", async |client| {
-            activity::replay_deliveries(client, workspace, webhook, &filter).await
-        })
-        .await
+        let replayed = self
+            .pooled("replay_deliveries", async |client| {
+                activity::replay_deliveries(client, workspace, webhook, &filter).await
+            })
+            .await?;
+        if replayed > 0 {
+            self.announcer.announce_all(announce::resync_of(webhook));
+        }
+        Ok(replayed)
     }
 
     async fn webhook_stats(

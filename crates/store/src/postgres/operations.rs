@@ -2,8 +2,9 @@
 //!
 //! Invariants:
 //! - Backlogs are one statement (one snapshot): per endpoint with open deliveries, its
-//!   head and count from the partial index `deliveries_open`, and the run of failures
-//!   from `attempts_by_webhook` read from its newest end.
+//!   head and count from the partial index `deliveries_open`, and the latest attempt (a
+//!   `410 Gone` that disabled it) and the run of failures from `attempts_by_webhook`
+//!   read from its newest end.
 //! - An alert is claimed by inserting its row (`ON CONFLICT DO NOTHING` on
 //!   (webhook, condition)), so of several processes one claims it. Its event is then
 //!   published through the ordinary publish path under [`alert_idempotency_key`], and the
@@ -24,12 +25,15 @@ const BACKLOGS: &str = "SELECT w.id, w.workspace_id, w.url, w.enabled,
              WHERE d.webhook_id = w.id AND d.status IN ('pending', 'failed')),
             CASE WHEN la.failed THEN fa.first END,
             (SELECT since FROM alerts WHERE webhook_id = w.id AND condition = 'endpoint_failing'),
-            (SELECT since FROM alerts WHERE webhook_id = w.id AND condition = 'events_expiring')
+            (SELECT since FROM alerts WHERE webhook_id = w.id AND condition = 'events_expiring'),
+            CASE WHEN NOT w.enabled AND la.gone THEN la.attempted_at END,
+            (SELECT since FROM alerts WHERE webhook_id = w.id AND condition = 'disabled_gone')
      FROM webhooks w
      JOIN LATERAL (SELECT d.created_at, d.open_since FROM deliveries d
                    WHERE d.webhook_id = w.id AND d.status IN ('pending', 'failed')
                    ORDER BY d.seq LIMIT 1) h ON true
-     LEFT JOIN LATERAL (SELECT a.error_class IS NOT NULL AS failed FROM attempts a
+     LEFT JOIN LATERAL (SELECT a.error_class IS NOT NULL AS failed,
+                               a.error_class = 'gone' AS gone, a.attempted_at FROM attempts a
                         WHERE a.webhook_id = w.id
                         ORDER BY a.attempted_at DESC LIMIT 1) la ON true
      LEFT JOIN LATERAL (SELECT a.attempted_at FROM attempts a
@@ -54,9 +58,11 @@ pub(super) async fn endpoint_backlogs(client: &impl GenericClient) -> Result<Vec
             head_window_start: row.try_get(5)?,
             pending: u64::try_from(row.try_get::<_, i64>(6)?).unwrap_or(0),
             failing_since: row.try_get(7)?,
+            gone_since: row.try_get(10)?,
             recorded_alerts: [
                 (AlertCondition::EndpointFailing, row.try_get(8)?),
                 (AlertCondition::EventsExpiring, row.try_get(9)?),
+                (AlertCondition::DisabledGone, row.try_get(11)?),
             ]
             .into_iter()
             .filter_map(|(c, since): (_, Option<DateTime<Utc>>)| since.map(|s| (c, s)))

@@ -11,7 +11,8 @@
 //!   when another process's lane recorded first.
 //! - Within a group, outcomes run in submission order (one pipelined burst, see
 //!   `pipeline`), so outcomes of one lane, each fenced on the one before, all apply.
-//! - An outcome's update and its attempt row are one statement: both or neither.
+//! - An outcome's update, its attempt row and the disabling of its webhook (after a
+//!   `410 Gone`) are one statement: all or nothing, and a stale outcome disables nothing.
 
 use deadpool_postgres::Pool;
 
@@ -31,7 +32,8 @@ pub(super) struct OutcomeJob {
     pub(super) reply: crate::timing::TimedReply<()>,
 }
 
-/// Records an attempt's result together with the attempt, if the fence holds.
+/// Records an attempt's result together with the attempt, and disables the webhook when
+/// `$15` says so, if the fence holds.
 pub(super) const RECORD_ATTEMPT: &str = "WITH changed AS (
          UPDATE deliveries
          SET attempts = attempts + 1, status = $1::text, next_attempt_at = $2::timestamptz,
@@ -46,6 +48,10 @@ pub(super) const RECORD_ATTEMPT: &str = "WITH changed AS (
          SELECT changed.id, $10::text, $8::text, $11::timestamptz, $3::int4, $4::int8,
                 $12::text, $13::text, $14::text
          FROM changed
+         RETURNING 1
+     ), disabled AS (
+         UPDATE webhooks SET enabled = false, updated_at = $6::timestamptz
+         WHERE $15::bool AND id = $8::text AND EXISTS (SELECT 1 FROM changed)
          RETURNING 1
      )
      SELECT count(*) FROM changed";
@@ -123,6 +129,7 @@ async fn run_group(pool: &Pool, jobs: &[OutcomeJob]) -> Result<Vec<Result<()>>, 
                         Box::new(a.error_class.map(|c| c.as_str())),
                         Box::new(a.error_message.clone()),
                         Box::new(a.response_body.clone()),
+                        Box::new(o.disable_webhook),
                     ],
                 },
                 None => Step {

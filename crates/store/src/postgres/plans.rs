@@ -66,7 +66,8 @@ async fn hot_queries_use_their_indexes() {
         schema: Some(schema.clone()),
         ..PgOptions::default()
     };
-    let store = match PostgresStore::connect(&url, options).await {
+    let cipher = crate::SecretCipher::parse(&crate::sealing::generate_key()).unwrap();
+    let store = match PostgresStore::connect(&url, options, cipher).await {
         Ok(store) => store,
         Err(e) if std::env::var_os("ADMIN_WEBHOOKS_REQUIRE_POSTGRES").is_none() => {
             eprintln!("\n!!!!!!!!!! SKIPPED: PostgreSQL at {url} cannot be reached ({e})\n");

@@ -13,7 +13,10 @@
 //!    publish as a statement of its own that first claims its key. All pipelined.
 //! 4. Store each endpoint's new `next_seq` and `pg_notify` once per endpoint that got a
 //!    delivery, in one statement; commit. Notifications leave at commit, so a listener
-//!    never hears of work it cannot read yet.
+//!    never hears of work it cannot read yet. Once committed, the group's work is
+//!    announced in this process at once ([`crate::announce`]), before any caller hears
+//!    back; the notifications carry this store's origin (`id@origin`), so its own
+//!    listener knows them as echoes and drops them.
 //!
 //! Invariants:
 //! - Per endpoint, seq order = commit order, across processes. An endpoint's seqs are
@@ -49,6 +52,7 @@ use super::WAKE_CHANNEL;
 use super::pipeline::{self, GroupError, Savepoints, Step};
 use super::rows::{is_retryable, now, parse};
 use super::webhooks::decode_events;
+use crate::announce::{self, Announcer};
 use crate::{Event, NewEvent, Published, Result, StoreError};
 
 /// The most publishes one transaction holds: enough to amortize a commit well, few enough
@@ -60,6 +64,16 @@ const GROUP_TRIES: usize = 3;
 
 /// How long an idempotency key dedupes publishes (the contract says 24 h).
 pub(super) const IDEMPOTENCY_WINDOW: TimeDelta = TimeDelta::hours(24);
+
+/// What the publish writer works with besides its jobs.
+pub(super) struct Publisher {
+    pub(super) pool: Pool,
+    /// Where committed work is announced in this process.
+    pub(super) announcer: std::sync::Arc<Announcer>,
+    /// This store's mark on its notifications (`@` and its origin), which its own
+    /// listener drops as echoes of what was announced already.
+    pub(super) origin_suffix: String,
+}
 
 pub(super) struct PublishJob {
     pub(super) new: NewEvent,
@@ -157,16 +171,23 @@ const FINISH: &str = "WITH bumped AS (
          WHERE w.id = v.id
          RETURNING w.id
      )
-     SELECT pg_notify($3::text, id) FROM bumped WHERE id = ANY($4::text[])";
+     SELECT pg_notify($3::text, id || $5::text) FROM bumped WHERE id = ANY($4::text[])";
 
-/// Commits one group of publishes and answers each.
-pub(super) async fn commit_group(pool: Pool, jobs: Vec<PublishJob>) {
+/// Commits one group of publishes, announces what it committed and answers each.
+pub(super) async fn commit_group(publisher: &Publisher, jobs: Vec<PublishJob>) {
     let mut tries = 0;
     let answers = loop {
         tries += 1;
         let mut answers: Vec<Option<Result<Published>>> = jobs.iter().map(|_| None).collect();
-        match run_group(&pool, &jobs, &mut answers).await {
-            Ok(()) => break answers,
+        match run_group(publisher, &jobs, &mut answers).await {
+            Ok(()) => {
+                // Before the answers: a caller that heard back finds its news announced.
+                let committed = answers.iter().flatten().flatten();
+                publisher
+                    .announcer
+                    .announce_all(committed.flat_map(announce::work_of));
+                break answers;
+            }
             Err(GroupError::Db(e)) if is_retryable(&e) && tries < GROUP_TRIES => {
                 tracing::debug!(error = %e, "a publish group was chosen as a deadlock victim; running it again");
             }
@@ -240,11 +261,11 @@ struct Write {
 /// Runs the group in one transaction, filling `answers`; `Err` when the transaction as a
 /// whole failed (then nothing of it was kept).
 async fn run_group(
-    pool: &Pool,
+    publisher: &Publisher,
     jobs: &[PublishJob],
     answers: &mut [Option<Result<Published>>],
 ) -> Result<(), GroupError> {
-    let mut client = pool.get().await?;
+    let mut client = publisher.pool.get().await?;
     let tx = client.transaction().await?;
 
     let targets = resolve(&tx, jobs, answers).await?;
@@ -316,7 +337,8 @@ async fn run_group(
         let finish = tx.prepare_cached(FINISH).await?;
         let (ids, nexts): (Vec<String>, Vec<i64>) = counters.into_iter().unzip();
         let woken: Vec<&str> = woken.into_iter().collect();
-        tx.query(&finish, &[&ids, &nexts, &WAKE_CHANNEL, &woken])
+        let origin = &publisher.origin_suffix;
+        tx.query(&finish, &[&ids, &nexts, &WAKE_CHANNEL, &woken, origin])
             .await?;
     }
     tx.commit().await?;

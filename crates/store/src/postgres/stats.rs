@@ -1,6 +1,6 @@
 //! An endpoint's stats over a time window (PostgreSQL), computed by the server from the
 //! index `attempts_by_webhook (webhook_id, attempted_at) INCLUDE (response_ms,
-//! error_class)`.
+//! error_class, status_code)`.
 //!
 //! Invariants (the SQLite backend's):
 //! - No attempt row leaves the server: counts are one aggregate over the window's range of
@@ -14,11 +14,13 @@ use domain::{WebhookId, WorkspaceId};
 
 use super::deliveries::snapshot;
 use super::rows::unsigned;
-use crate::stats::{PERCENTILES, nearest_rank};
+use crate::stats::{PERCENTILES, THROTTLING_STATUSES, nearest_rank};
 use crate::{Result, StoreError, WebhookStats};
 
-/// An attempt succeeded exactly when it recorded no error class (a 2xx in time).
-pub(super) const COUNTS: &str = "SELECT count(*), count(*) FILTER (WHERE error_class IS NULL)
+/// An attempt succeeded exactly when it recorded no error class (a 2xx in time); it was
+/// throttled when its status is one of `$3` ([`THROTTLING_STATUSES`]).
+pub(super) const COUNTS: &str = "SELECT count(*), count(*) FILTER (WHERE error_class IS NULL),
+            count(*) FILTER (WHERE status_code = ANY($3::int4[]))
      FROM attempts WHERE webhook_id = $1 AND attempted_at >= $2";
 
 /// The response times at the given 1-based ranks.
@@ -42,10 +44,14 @@ pub(super) async fn webhook_stats(
         .await?
         .ok_or(StoreError::NotFound)?;
     let counts = tx.prepare_cached(COUNTS).await?;
-    let row = tx.query_one(&counts, &[&webhook.as_str(), &since]).await?;
-    let (attempts, successes): (u64, u64) = (
+    let throttling: Vec<i32> = THROTTLING_STATUSES.map(i32::from).to_vec();
+    let row = tx
+        .query_one(&counts, &[&webhook.as_str(), &since, &throttling])
+        .await?;
+    let (attempts, successes, throttled): (u64, u64, u64) = (
         unsigned::<u64, i64>(&row, 0)?,
         unsigned::<u64, i64>(&row, 1)?,
+        unsigned::<u64, i64>(&row, 2)?,
     );
     let mut percentiles = [None; 3];
     if attempts > 0 {
@@ -71,6 +77,7 @@ pub(super) async fn webhook_stats(
         since,
         attempts,
         successes,
+        throttled,
         percentiles,
     ))
 }

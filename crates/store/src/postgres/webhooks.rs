@@ -16,6 +16,10 @@
 //! - At most two secrets sign: a rotation moves the current secret to `previous_secret`
 //!   with its grace deadline, replacing any earlier previous one; [`lane_target`] hands
 //!   the previous one out only before its deadline.
+//! - Secrets are stored sealed ([`SecretCipher`]): every write seals, every read opens,
+//!   and [`seal_stored_secrets`] re-seals what an older version or an older key left,
+//!   compare-and-set, so processes starting together (or a rotation meanwhile) never
+//!   overwrite each other's newer value.
 //! - Lock order is webhook row, then workspace row; publishes lock webhook rows only,
 //!   and creates lock the workspace row only, so these never wait for each other in a
 //!   cycle.
@@ -28,15 +32,16 @@ use super::rows::{collect, now, parse, unsigned};
 use super::{RESYNC_PREFIX, WAKE_CHANNEL};
 use crate::records::{grace_deadline, signing_secrets};
 use crate::{
-    LaneTarget, NewWebhook, Page, PageRequest, Result, SecretRotation, StoreError, Webhook,
-    WebhookPatch,
+    LaneTarget, NewWebhook, Page, PageRequest, Result, SecretCipher, SecretRotation, StoreError,
+    Webhook, WebhookPatch,
 };
 
 const WEBHOOK_COLUMNS: &str =
     "id, workspace_id, url, description, events, enabled, secret, created_at, updated_at";
 
-fn webhook_row(row: &Row) -> Result<Webhook> {
-    Ok(Webhook {
+/// The webhook in `row` (of [`WEBHOOK_COLUMNS`]), its secret opened.
+fn webhook_row(row: &Row, cipher: &SecretCipher) -> Result<Webhook> {
+    let webhook = Webhook {
         id: parse(row, 0)?,
         workspace_id: parse(row, 1)?,
         url: row.try_get(2)?,
@@ -46,7 +51,8 @@ fn webhook_row(row: &Row) -> Result<Webhook> {
         secret: row.try_get(6)?,
         created_at: row.try_get(7)?,
         updated_at: row.try_get(8)?,
-    })
+    };
+    Ok(cipher.open_webhook(webhook)?)
 }
 
 pub(super) fn encode_events(events: &[Subscription]) -> Vec<String> {
@@ -91,6 +97,7 @@ async fn check_room_for_enabled(
 
 pub(super) async fn create_webhook(
     client: &mut deadpool_postgres::Client,
+    cipher: &SecretCipher,
     workspace: &WorkspaceId,
     new: &NewWebhook,
 ) -> Result<Webhook> {
@@ -124,7 +131,7 @@ pub(super) async fn create_webhook(
             &webhook.description,
             &encode_events(&webhook.events),
             &webhook.enabled,
-            &webhook.secret,
+            &cipher.seal(&webhook.id, &webhook.secret),
             &at,
         ],
     )
@@ -135,6 +142,7 @@ pub(super) async fn create_webhook(
 
 pub(super) async fn list_webhooks(
     client: &impl GenericClient,
+    cipher: &SecretCipher,
     workspace: &WorkspaceId,
     page: &PageRequest,
 ) -> Result<Page<Webhook>> {
@@ -152,11 +160,16 @@ pub(super) async fn list_webhooks(
             ],
         )
         .await?;
-    Ok(page.cut(collect(&rows, webhook_row)?, |w| w.id.to_string()))
+    Ok(
+        page.cut(collect(&rows, |row| webhook_row(row, cipher))?, |w| {
+            w.id.to_string()
+        }),
+    )
 }
 
 pub(super) async fn get_webhook(
     client: &impl GenericClient,
+    cipher: &SecretCipher,
     workspace: &WorkspaceId,
     id: &WebhookId,
 ) -> Result<Webhook> {
@@ -166,12 +179,13 @@ pub(super) async fn get_webhook(
         .query_opt(&statement, &[&id.as_str(), &workspace.as_str()])
         .await?;
     row.as_ref()
-        .map(webhook_row)
+        .map(|row| webhook_row(row, cipher))
         .unwrap_or(Err(StoreError::NotFound))
 }
 
 pub(super) async fn update_webhook(
     client: &mut deadpool_postgres::Client,
+    cipher: &SecretCipher,
     workspace: &WorkspaceId,
     id: &WebhookId,
     patch: WebhookPatch,
@@ -185,7 +199,7 @@ pub(super) async fn update_webhook(
         .query_opt(&lock, &[&id.as_str(), &workspace.as_str()])
         .await?
         .ok_or(StoreError::NotFound)?;
-    let mut webhook = webhook_row(&row)?;
+    let mut webhook = webhook_row(&row, cipher)?;
     if patch.enables(&webhook) {
         check_room_for_enabled(&tx, workspace).await?;
     }
@@ -240,6 +254,7 @@ pub(super) async fn delete_webhook(
 /// Makes `new_secret` current and keeps the replaced one until now + `grace`.
 pub(super) async fn rotate_secret(
     client: &impl GenericClient,
+    cipher: &SecretCipher,
     workspace: &WorkspaceId,
     id: &WebhookId,
     new_secret: &str,
@@ -262,17 +277,27 @@ pub(super) async fn rotate_secret(
     let row = client
         .query_opt(
             &statement,
-            &[&until, &new_secret, &at, &id.as_str(), &workspace.as_str()],
+            &[
+                &until,
+                &cipher.seal(id, new_secret),
+                &at,
+                &id.as_str(),
+                &workspace.as_str(),
+            ],
         )
         .await?
         .ok_or(StoreError::NotFound)?;
     Ok(SecretRotation {
-        webhook: webhook_row(&row)?,
+        webhook: webhook_row(&row, cipher)?,
         previous_secret_expires_at: until,
     })
 }
 
-pub(super) async fn lane_target(client: &impl GenericClient, id: &WebhookId) -> Result<LaneTarget> {
+pub(super) async fn lane_target(
+    client: &impl GenericClient,
+    cipher: &SecretCipher,
+    id: &WebhookId,
+) -> Result<LaneTarget> {
     let statement = client
         .prepare_cached(
             "SELECT url, enabled, secret, previous_secret, previous_secret_expires_at
@@ -287,6 +312,51 @@ pub(super) async fn lane_target(client: &impl GenericClient, id: &WebhookId) -> 
         webhook_id: id.clone(),
         url: row.try_get(0)?,
         enabled: row.try_get(1)?,
-        secrets: signing_secrets(row.try_get(2)?, row.try_get(3)?, row.try_get(4)?, now()),
+        secrets: signing_secrets(
+            cipher.open(id, row.try_get(2)?)?,
+            row.try_get::<_, Option<&str>>(3)?
+                .map(|previous| cipher.open(id, previous))
+                .transpose()?,
+            row.try_get(4)?,
+            now(),
+        ),
     })
+}
+
+/// Re-seals, with the cipher's first key, every stored secret that is plaintext (written
+/// by an older version) or sealed with another of its keys, and so proves at startup that
+/// the keys open every stored secret; returns how many it re-sealed. Each value is
+/// replaced only if it is still the one read, so a concurrent rotation, or another
+/// process doing the same, wins.
+pub(super) async fn seal_stored_secrets(
+    client: &impl GenericClient,
+    cipher: &SecretCipher,
+) -> Result<u64> {
+    let rows = client
+        .query("SELECT id, secret, previous_secret FROM webhooks", &[])
+        .await?;
+    let replace_secret = client
+        .prepare("UPDATE webhooks SET secret = $1 WHERE id = $2 AND secret = $3")
+        .await?;
+    let replace_previous = client
+        .prepare("UPDATE webhooks SET previous_secret = $1 WHERE id = $2 AND previous_secret = $3")
+        .await?;
+    let mut resealed = 0;
+    for row in &rows {
+        let id: WebhookId = parse(row, 0)?;
+        let secret: &str = row.try_get(1)?;
+        if let Some(sealed) = cipher.reseal(&id, secret)? {
+            resealed += client
+                .execute(&replace_secret, &[&sealed, &id.as_str(), &secret])
+                .await?;
+        }
+        if let Some(previous) = row.try_get::<_, Option<&str>>(2)?
+            && let Some(sealed) = cipher.reseal(&id, previous)?
+        {
+            resealed += client
+                .execute(&replace_previous, &[&sealed, &id.as_str(), &previous])
+                .await?;
+        }
+    }
+    Ok(resealed)
 }

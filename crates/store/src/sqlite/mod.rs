@@ -8,10 +8,19 @@
 //! the writer. The writer's and the readers' replies are where every call is timed
 //! ([`crate::timing`]): each entry point names its operation.
 //!
+//! The writer announces ([`crate::announce`]) what each group commit made deliverable or
+//! changed: publishes, test events and alerts (work), webhook updates, deletions and
+//! rotations, retries and replays (resync).
+//!
 //! Invariants (beyond the contract in the crate root):
 //! - Only the writer thread ever writes the file, so the checks a write makes (limits,
 //!   idempotency keys, seqs) cannot race with another write.
 //! - Dropping or [`SqliteStore::close`]-ing the store commits every write accepted before.
+//! - The folder it creates is 0700, and the database with its WAL and shared-memory files
+//!   0600 ([`schema::create_private_file`]): the file holds API key hashes, event bodies
+//!   and (sealed) signing secrets, none of which other local users should read.
+//! - Signing secrets are sealed with the store's [`SecretCipher`]; opening a store
+//!   re-seals any older value and fails when its keys cannot open a stored secret.
 
 mod activity;
 mod deliveries;
@@ -29,6 +38,7 @@ mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -37,17 +47,21 @@ use domain::{ApiKeyId, DeliveryId, EventId, EventTypeDef, WebhookId, WorkspaceId
 
 use self::readers::{Readers, snapshot};
 use self::writer::Writer;
+use crate::announce::{self, Announcer};
 use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
     LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
-    PruneReport, Published, ReplayFilter, Result, SecretRotation, Session, StoreError, Webhook,
-    WebhookPatch, WebhookStats, Workspace,
+    PruneReport, Published, ReplayFilter, Result, SecretCipher, SecretRotation, Session, Wakeup,
+    Webhook, WebhookPatch, WebhookStats, Workspace,
 };
 use crate::{ActivityStore, LaneStore, OperationsStore, TenancyStore};
 use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};
 
 /// The file name used under the service's data directory.
 pub const DATABASE_FILE: &str = "admin-webhooks.db";
+
+/// The key file [`SqliteStore::open`] keeps beside the database when no key is given.
+pub const KEY_FILE: &str = "secret.key";
 
 /// Read connections: enough for the API and the lanes' refills to overlap; reads are
 /// short, and more connections than cores would only contend.
@@ -57,6 +71,10 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
     readers: Readers,
+    /// Seals the signing secrets written and opens those read.
+    cipher: SecretCipher,
+    /// Fed by the writer after each commit; handed out by `announcements`.
+    announcer: Arc<Announcer>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -68,24 +86,55 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed, with its parent directory) the database at `path` and
-    /// brings its schema up to date.
+    /// Opens the database at `path` like [`SqliteStore::open_with_cipher`], sealing
+    /// signing secrets with the keys of [`KEY_FILE`] beside it, a key file it creates
+    /// (0600, one fresh key) on first open. A key file created for a database its key
+    /// cannot open is removed again, so that restoring the right one is not in the way.
     pub fn open(path: &Path) -> Result<SqliteStore> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Backend(
-                    format!("cannot create the data directory {}: {e}", parent.display()).into(),
-                )
-            })?;
+        let folder = schema::create_private_folder(path)?;
+        let key_file = folder.join(KEY_FILE);
+        let (cipher, created) = SecretCipher::load_or_create(&key_file)?;
+        let opened = Self::open_with_cipher(path, cipher);
+        if created {
+            match &opened {
+                Ok(_) => tracing::info!(
+                    key_file = %key_file.display(),
+                    "created a secret key file to seal the signing secrets with; back it up \
+                     with the database, which cannot be used without it"
+                ),
+                Err(_) => {
+                    let _ = std::fs::remove_file(&key_file);
+                }
+            }
         }
-        let writer_conn = schema::open_writer(path)?;
+        opened
+    }
+
+    /// Opens (creating if needed, with its parent directory) the database at `path`,
+    /// brings its schema up to date, and re-seals with `cipher`'s first key every stored
+    /// signing secret that is plaintext or sealed with an older key. Fails when `cipher`
+    /// cannot open a stored secret (a wrong or missing key).
+    pub fn open_with_cipher(path: &Path, cipher: SecretCipher) -> Result<SqliteStore> {
+        schema::create_private_folder(path)?;
+        schema::create_private_file(path)?;
+        let mut writer_conn = schema::open_writer(path)?;
+        let resealed = webhooks::seal_stored_secrets(&mut writer_conn, &cipher)?;
+        if resealed > 0 {
+            tracing::info!(
+                resealed,
+                "sealed stored signing secrets with the first secret key"
+            );
+        }
         let reader_conns = (0..READERS)
             .map(|_| schema::open_reader(path))
             .collect::<Result<Vec<_>>>()?;
+        let announcer = Arc::new(Announcer::new());
         Ok(SqliteStore {
             path: path.to_owned(),
-            writer: Writer::start(writer_conn)?,
+            writer: Writer::start(writer_conn, announcer.clone())?,
             readers: Readers::start(reader_conns)?,
+            cipher,
+            announcer,
         })
     }
 
@@ -130,10 +179,10 @@ impl LaneStore for SqliteStore {
     }
 
     async fn lane_target(&self, webhook: &WebhookId) -> Result<LaneTarget> {
-        let webhook = webhook.clone();
+        let (webhook, cipher) = (webhook.clone(), self.cipher.clone());
         self.readers
             .read("lane_target", move |conn| {
-                webhooks::lane_target(conn, &webhook)
+                webhooks::lane_target(conn, &cipher, &webhook)
             })
             .await
     }
@@ -156,6 +205,10 @@ impl LaneStore for SqliteStore {
         self.writer.submit("submit_outcome", move |tx| {
             outcomes::record_outcome(tx, &outcome)
         })
+    }
+
+    fn announcements(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Wakeup>> {
+        self.announcer.take()
     }
 }
 
@@ -302,10 +355,10 @@ impl TenancyStore for SqliteStore {
     }
 
     async fn create_webhook(&self, workspace: &WorkspaceId, new: NewWebhook) -> Result<Webhook> {
-        let workspace = workspace.clone();
+        let (workspace, cipher) = (workspace.clone(), self.cipher.clone());
         self.writer
             .write("create_webhook", move |tx| {
-                webhooks::create_webhook(tx, &workspace, &new)
+                webhooks::create_webhook(tx, &cipher, &workspace, &new)
             })
             .await
     }
@@ -315,19 +368,19 @@ impl TenancyStore for SqliteStore {
         workspace: &WorkspaceId,
         page: PageRequest,
     ) -> Result<Page<Webhook>> {
-        let workspace = workspace.clone();
+        let (workspace, cipher) = (workspace.clone(), self.cipher.clone());
         self.readers
             .read("list_webhooks", move |conn| {
-                webhooks::list_webhooks(conn, &workspace, &page)
+                webhooks::list_webhooks(conn, &cipher, &workspace, &page)
             })
             .await
     }
 
     async fn get_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<Webhook> {
-        let (workspace, id) = (workspace.clone(), id.clone());
+        let (workspace, id, cipher) = (workspace.clone(), id.clone(), self.cipher.clone());
         self.readers
             .read("get_webhook", move |conn| {
-                webhooks::get_webhook(conn, &workspace, &id)
+                webhooks::get_webhook(conn, &cipher, &workspace, &id)
             })
             .await
     }
@@ -338,10 +391,11 @@ impl TenancyStore for SqliteStore {
         id: &WebhookId,
         patch: WebhookPatch,
     ) -> Result<Webhook> {
-        let (workspace, id) = (workspace.clone(), id.clone());
+        let (workspace, id, cipher) = (workspace.clone(), id.clone(), self.cipher.clone());
         self.writer
-            .write("update_webhook", move |tx| {
-                webhooks::update_webhook(tx, &workspace, &id, patch)
+            .write_announcing("update_webhook", move |tx| {
+                let hook = webhooks::update_webhook(tx, &cipher, &workspace, &id, patch)?;
+                Ok((hook, announce::resync_of(&id)))
             })
             .await
     }
@@ -349,8 +403,10 @@ impl TenancyStore for SqliteStore {
     async fn delete_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<()> {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.writer
-            .write("delete_webhook", move |tx| {
-                webhooks::delete_webhook(tx, &workspace, &id)
+            .write_announcing("delete_webhook", move |tx| {
+                webhooks::delete_webhook(tx, &workspace, &id)?;
+                // A lane sleeping in backoff learns that its endpoint is gone.
+                Ok(((), announce::resync_of(&id)))
             })
             .await
     }
@@ -363,9 +419,12 @@ impl TenancyStore for SqliteStore {
         grace: Duration,
     ) -> Result<SecretRotation> {
         let (workspace, webhook) = (workspace.clone(), webhook.clone());
+        let cipher = self.cipher.clone();
         self.writer
-            .write("rotate_secret", move |tx| {
-                webhooks::rotate_secret(tx, &workspace, &webhook, &new_secret, grace)
+            .write_announcing("rotate_secret", move |tx| {
+                let rotation =
+                    webhooks::rotate_secret(tx, &cipher, &workspace, &webhook, &new_secret, grace)?;
+                Ok((rotation, announce::resync_of(&webhook)))
             })
             .await
     }
@@ -375,8 +434,29 @@ impl TenancyStore for SqliteStore {
 impl ActivityStore for SqliteStore {
     async fn publish(&self, new: NewEvent) -> Result<Published> {
         self.writer
-            .write("publish", move |tx| publish::publish(tx, &new))
+            .write_announcing("publish", move |tx| {
+                let published = publish::publish(tx, &new)?;
+                let news = announce::work_of(&published);
+                Ok((published, news))
+            })
             .await
+    }
+
+    async fn publish_batch(&self, new: Vec<NewEvent>) -> Vec<Result<Published>> {
+        let count = new.len();
+        if count == 0 {
+            return Vec::new();
+        }
+        // One job: the whole batch commits (and is fsynced) once.
+        self.writer
+            .write_announcing("publish_batch", move |tx| {
+                let answers = publish::publish_batch(tx, &new)?;
+                let news = answers.iter().flatten().flat_map(announce::work_of);
+                let news = news.collect();
+                Ok((answers, news))
+            })
+            .await
+            .unwrap_or_else(|error| crate::batch_failed(count, error))
     }
 
     async fn get_event(&self, workspace: &WorkspaceId, id: &EventId) -> Result<Event> {
@@ -452,8 +532,10 @@ impl ActivityStore for SqliteStore {
     async fn retry_delivery(&self, workspace: &WorkspaceId, id: &DeliveryId) -> Result<Delivery> {
         let (workspace, id) = (workspace.clone(), id.clone());
         self.writer
-            .write("retry_delivery", move |tx| {
-                activity::retry_delivery(tx, &workspace, &id)
+            .write_announcing("retry_delivery", move |tx| {
+                let delivery = activity::retry_delivery(tx, &workspace, &id)?;
+                let news = announce::resync_of(&delivery.webhook_id);
+                Ok((delivery, news))
             })
             .await
     }
@@ -485,8 +567,15 @@ impl ActivityStore for SqliteStore {
             let (workspace, webhook, filter) = (workspace.clone(), webhook.clone(), filter.clone());
             replayed += self
                 .writer
-                .write("replay_deliveries", move |tx| {
-                    activity::replay_chunk(tx, &workspace, &webhook, &filter, range, now_ms)
+                .write_announcing("replay_deliveries", move |tx| {
+                    let count =
+                        activity::replay_chunk(tx, &workspace, &webhook, &filter, range, now_ms)?;
+                    let news = if count > 0 {
+                        announce::resync_of(&webhook)
+                    } else {
+                        Vec::new()
+                    };
+                    Ok((count, news))
                 })
                 .await?;
         }
@@ -542,8 +631,10 @@ impl OperationsStore for SqliteStore {
 
     async fn raise_alert(&self, alert: NewAlert, event: NewEvent) -> Result<Option<Published>> {
         self.writer
-            .write("raise_alert", move |tx| {
-                operations::raise_alert(tx, &alert, &event)
+            .write_announcing("raise_alert", move |tx| {
+                let published = operations::raise_alert(tx, &alert, &event)?;
+                let news = published.iter().flat_map(announce::work_of).collect();
+                Ok((published, news))
             })
             .await
     }

@@ -3,13 +3,14 @@
 //!
 //! Invariants:
 //! - Backlogs read indexes only: the open-delivery index (`deliveries_open`) for the head
-//!   and the count, and `attempts_by_webhook` from its newest end for the run of failures
-//!   (an endpoint being retried makes a few attempts an hour, so that walk is short).
+//!   and the count, and `attempts_by_webhook` from its newest end for the latest attempt
+//!   (a `410 Gone` that disabled the endpoint) and the run of failures (an endpoint being
+//!   retried makes a few attempts an hour, so that walk is short).
 //! - Raising an alert is one writer job: the check that it is not recorded, the publish
 //!   of its event and its row commit together or not at all, and the single writer
 //!   serializes two raises of one alert.
 
-use domain::{EventId, WebhookId};
+use domain::{ErrorClass, EventId, WebhookId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::publish;
@@ -38,7 +39,7 @@ const HEAD: &str = "SELECT created_at, COALESCE(open_since, created_at)
 const OPEN_COUNT: &str = "SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_open
      WHERE webhook_id = ?1 AND status IN ('pending', 'failed')";
 
-const LATEST_ATTEMPT_FAILED: &str = "SELECT error_class IS NOT NULL
+const LATEST_ATTEMPT: &str = "SELECT attempted_at, error_class
      FROM attempts INDEXED BY attempts_by_webhook
      WHERE webhook_id = ?1 ORDER BY attempted_at DESC LIMIT 1";
 
@@ -75,6 +76,17 @@ pub(super) fn endpoint_backlogs(conn: &Connection) -> Result<Vec<EndpointBacklog
         let pending: u64 = conn
             .prepare_cached(OPEN_COUNT)?
             .query_row([id], |r| r.get(0))?;
+        let latest: Option<(i64, Option<String>)> = conn
+            .prepare_cached(LATEST_ATTEMPT)?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let gone_since = match &latest {
+            Some((at, Some(class))) if !enabled && class == ErrorClass::Gone.as_str() => {
+                chrono::DateTime::from_timestamp_millis(*at)
+            }
+            _ => None,
+        };
+        let latest_failed = latest.is_some_and(|(_, class)| class.is_some());
         backlogs.push(EndpointBacklog {
             workspace_id,
             webhook_id: webhook_id.clone(),
@@ -83,7 +95,8 @@ pub(super) fn endpoint_backlogs(conn: &Connection) -> Result<Vec<EndpointBacklog
             pending,
             oldest_created_at,
             head_window_start,
-            failing_since: failing_since(conn, id)?,
+            failing_since: failing_since(conn, id, latest_failed)?,
+            gone_since,
             recorded_alerts: recorded_alerts(conn, id)?,
         });
     }
@@ -108,12 +121,9 @@ fn recorded_alerts(
 fn failing_since(
     conn: &Connection,
     webhook: &str,
+    latest_failed: bool,
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
-    let latest_failed: Option<bool> = conn
-        .prepare_cached(LATEST_ATTEMPT_FAILED)?
-        .query_row([webhook], |r| r.get(0))
-        .optional()?;
-    if latest_failed != Some(true) {
+    if !latest_failed {
         return Ok(None);
     }
     let last_success: i64 = conn

@@ -5,8 +5,9 @@
 //! - The fence: an outcome changes its delivery only while the delivery is open and still
 //!   has the attempt count the outcome was decided on (`attempts_before`). Otherwise
 //!   nothing changes, no attempt is recorded, and the answer is `StaleAttempt`.
-//! - An outcome's update and its attempt row are one job: both or neither (the job's
-//!   savepoint rolls back together).
+//! - An outcome's update, its attempt row and the disabling of its webhook (after a
+//!   `410 Gone`) are one job: all or nothing (the job's savepoint rolls back together),
+//!   and a stale outcome disables nothing.
 
 use rusqlite::{Connection, params};
 
@@ -17,6 +18,10 @@ pub(super) const RECORD_ATTEMPT: &str = "UPDATE deliveries
      SET attempts = attempts + 1, status = ?1, next_attempt_at = ?2,
          last_status_code = ?3, last_response_ms = ?4, last_error = ?5, updated_at = ?6
      WHERE id = ?7 AND webhook_id = ?8 AND attempts = ?9 AND status IN ('pending', 'failed')";
+
+/// Disables a webhook whose receiver answered `410 Gone`.
+pub(super) const DISABLE_WEBHOOK: &str =
+    "UPDATE webhooks SET enabled = 0, updated_at = ?1 WHERE id = ?2";
 
 pub(super) const RECORD_WITHOUT_ATTEMPT: &str =
     "UPDATE deliveries SET status = ?1, next_attempt_at = ?2, updated_at = ?3
@@ -55,6 +60,10 @@ pub(super) fn record_outcome(conn: &Connection, outcome: &Outcome) -> Result<()>
     };
     if changed == 0 {
         return Err(StoreError::StaleAttempt);
+    }
+    if outcome.disable_webhook && outcome.attempt.is_some() {
+        conn.prepare_cached(DISABLE_WEBHOOK)?
+            .execute(params![updated_at, outcome.webhook_id.as_str()])?;
     }
     if let Some(attempt) = &outcome.attempt {
         conn.prepare_cached(

@@ -1,5 +1,5 @@
-//! Publishing events (the event row and its deliveries in one writer job) and reading
-//! them back.
+//! Publishing events (the event row and its deliveries in one writer job; a batch of
+//! them in one job, each in its own savepoint) and reading them back.
 //!
 //! Invariants:
 //! - The event id and timestamp are made inside the writer job. The writer runs jobs one
@@ -122,6 +122,25 @@ pub(super) fn publish(conn: &Connection, new: &NewEvent) -> Result<Published> {
         duplicate: false,
         webhooks: targets,
     })
+}
+
+/// Publishes each of `batch` as [`publish`] does, in its own savepoint, so that a refused
+/// one rolls back alone; answers each, in order.
+pub(super) fn publish_batch(
+    conn: &Connection,
+    batch: &[NewEvent],
+) -> Result<Vec<Result<Published>>> {
+    let mut answers = Vec::with_capacity(batch.len());
+    for new in batch {
+        conn.prepare_cached("SAVEPOINT batch_item")?.execute([])?;
+        let answer = publish(conn, new);
+        if answer.is_err() {
+            conn.prepare_cached("ROLLBACK TO batch_item")?.execute([])?;
+        }
+        conn.prepare_cached("RELEASE batch_item")?.execute([])?;
+        answers.push(answer);
+    }
+    Ok(answers)
 }
 
 fn earlier_event_for_key(

@@ -1,6 +1,10 @@
-//! Opening connections and bringing the schema up to date.
+//! Opening connections and bringing the schema up to date, and the files they open.
 //!
 //! Invariants:
+//! - The folder is created owner-only (0700) and the database file owner-only (0600)
+//!   before SQLite opens it; SQLite gives its WAL and shared-memory files the database
+//!   file's mode, so they are 0600 too. An existing database of an older version is
+//!   narrowed to 0600 (with its WAL and shared-memory files) when opened.
 //! - Every connection runs with `foreign_keys=ON` and a busy timeout; the file is in WAL
 //!   mode with `synchronous=FULL`, so a commit that answered survives power loss (group
 //!   commit amortizes the fsync that costs).
@@ -8,7 +12,7 @@
 //!   transaction together with its row in `schema_migrations`; a database written by a
 //!   newer binary (an unknown version) is refused rather than guessed at.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -22,7 +26,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_activity.sql")),
     (3, include_str!("migrations/0003_sessions.sql")),
     (4, include_str!("migrations/0004_alerts.sql")),
-    (5, include_str!("migrations/0005_shared_secrets.sql")),
+    (5, include_str!("migrations/0005_gone_and_throttling.sql")),
+    (6, include_str!("migrations/0006_shared_secrets.sql")),
 ];
 
 /// The schema version this binary brings a database to.
@@ -32,6 +37,54 @@ pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 const STATEMENT_CACHE: usize = 64;
 
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// Creates the folder of the database at `path` (owner-only, with any missing parents)
+/// if it does not exist, and returns it. An existing folder keeps its mode: it may be one
+/// the operator shares on purpose.
+pub(super) fn create_private_folder(path: &Path) -> Result<PathBuf> {
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&folder).map_err(|e| {
+        StoreError::Backend(
+            format!("cannot create the data directory {}: {e}", folder.display()).into(),
+        )
+    })?;
+    Ok(folder)
+}
+
+/// Creates the database file owner-only (0600) if it does not exist, and narrows an
+/// existing one and its WAL and shared-memory files to 0600.
+pub(super) fn create_private_file(path: &Path) -> Result<()> {
+    let failed = |e: std::io::Error| {
+        StoreError::Backend(format!("cannot make {} owner-only: {e}", path.display()).into())
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(failed)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut companions = vec![path.to_owned()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            companions.push(PathBuf::from(name));
+        }
+        for file in companions.iter().filter(|f| f.exists()) {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+                .map_err(failed)?;
+        }
+    }
+    Ok(())
+}
 
 /// The write connection: creates the file if needed, sets the durable journal mode and
 /// migrates. Run before any reader opens, so readers find WAL mode and the schema.

@@ -11,6 +11,8 @@
 //! - At most two secrets sign: a rotation moves the current secret to `previous_secret`
 //!   with its grace deadline, replacing any earlier previous one; [`lane_target`] hands the
 //!   previous one out only before its deadline.
+//! - Secrets are stored sealed ([`SecretCipher`]): every write seals, every read opens,
+//!   and [`seal_stored_secrets`] re-seals what an older version or an older key left.
 
 use domain::{Subscription, WebhookId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -18,8 +20,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::rows::{from_ms, now, parse, time, to_ms};
 use crate::records::{grace_deadline, signing_secrets};
 use crate::{
-    LaneTarget, NewWebhook, Page, PageRequest, Result, SecretRotation, StoreError, Webhook,
-    WebhookPatch,
+    LaneTarget, NewWebhook, Page, PageRequest, Result, SecretCipher, SecretRotation, StoreError,
+    Webhook, WebhookPatch,
 };
 
 const WEBHOOK_COLUMNS: &str =
@@ -70,6 +72,7 @@ fn check_room_for_enabled(conn: &Connection, workspace: &WorkspaceId) -> Result<
 
 pub(super) fn create_webhook(
     conn: &Connection,
+    cipher: &SecretCipher,
     workspace: &WorkspaceId,
     new: &NewWebhook,
 ) -> Result<Webhook> {
@@ -94,7 +97,7 @@ pub(super) fn create_webhook(
         webhook.description,
         encode_events(&webhook.events),
         webhook.enabled,
-        webhook.secret,
+        cipher.seal(&webhook.id, &webhook.secret),
         to_ms(at)
     ])?;
     Ok(webhook)
@@ -102,6 +105,7 @@ pub(super) fn create_webhook(
 
 pub(super) fn list_webhooks(
     conn: &Connection,
+    cipher: &SecretCipher,
     workspace: &WorkspaceId,
     page: &PageRequest,
 ) -> Result<Page<Webhook>> {
@@ -118,28 +122,34 @@ pub(super) fn list_webhooks(
             ],
             webhook_row,
         )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .map(|w| cipher.open_webhook(w))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(page.cut(rows, |w| w.id.to_string()))
 }
 
 pub(super) fn get_webhook(
     conn: &Connection,
+    cipher: &SecretCipher,
     workspace: &WorkspaceId,
     id: &WebhookId,
 ) -> Result<Webhook> {
     let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1 AND workspace_id = ?2");
-    Ok(conn
+    let webhook = conn
         .prepare_cached(&sql)?
-        .query_row([id.as_str(), workspace.as_str()], webhook_row)?)
+        .query_row([id.as_str(), workspace.as_str()], webhook_row)?;
+    Ok(cipher.open_webhook(webhook)?)
 }
 
 pub(super) fn update_webhook(
     conn: &Connection,
+    cipher: &SecretCipher,
     workspace: &WorkspaceId,
     id: &WebhookId,
     patch: WebhookPatch,
 ) -> Result<Webhook> {
-    let mut webhook = get_webhook(conn, workspace, id)?;
+    let mut webhook = get_webhook(conn, cipher, workspace, id)?;
     if patch.enables(&webhook) {
         check_room_for_enabled(conn, workspace)?;
     }
@@ -178,6 +188,7 @@ pub(super) fn delete_webhook(
 /// Makes `new_secret` current and keeps the replaced one until now + `grace`.
 pub(super) fn rotate_secret(
     conn: &Connection,
+    cipher: &SecretCipher,
     workspace: &WorkspaceId,
     id: &WebhookId,
     new_secret: &str,
@@ -193,7 +204,7 @@ pub(super) fn rotate_secret(
         )?
         .execute(params![
             to_ms(until),
-            new_secret,
+            cipher.seal(id, new_secret),
             to_ms(at),
             id.as_str(),
             workspace.as_str()
@@ -202,12 +213,16 @@ pub(super) fn rotate_secret(
         return Err(StoreError::NotFound);
     }
     Ok(SecretRotation {
-        webhook: get_webhook(conn, workspace, id)?,
+        webhook: get_webhook(conn, cipher, workspace, id)?,
         previous_secret_expires_at: until,
     })
 }
 
-pub(super) fn lane_target(conn: &Connection, id: &WebhookId) -> Result<LaneTarget> {
+pub(super) fn lane_target(
+    conn: &Connection,
+    cipher: &SecretCipher,
+    id: &WebhookId,
+) -> Result<LaneTarget> {
     let (url, enabled, secret, previous, previous_until): (
         String,
         bool,
@@ -226,6 +241,44 @@ pub(super) fn lane_target(conn: &Connection, id: &WebhookId) -> Result<LaneTarge
         webhook_id: id.clone(),
         url,
         enabled,
-        secrets: signing_secrets(secret, previous, previous_until.map(from_ms), now()),
+        secrets: signing_secrets(
+            cipher.open(id, &secret)?,
+            previous.map(|p| cipher.open(id, &p)).transpose()?,
+            previous_until.map(from_ms),
+            now(),
+        ),
     })
+}
+
+/// Re-seals, with the cipher's first key, every stored secret that is plaintext (written
+/// by an older version) or sealed with another of its keys, and so proves at startup that
+/// the keys open every stored secret. Runs on the writer connection before the writer
+/// starts; returns how many secrets it re-sealed.
+pub(super) fn seal_stored_secrets(conn: &mut Connection, cipher: &SecretCipher) -> Result<usize> {
+    let tx = conn.transaction()?;
+    let rows: Vec<(WebhookId, String, Option<String>)> = tx
+        .prepare("SELECT id, secret, previous_secret FROM webhooks")?
+        .query_map([], |r| Ok((parse(r, 0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut resealed = 0;
+    for (id, secret, previous) in rows {
+        if let Some(sealed) = cipher.reseal(&id, &secret)? {
+            tx.execute(
+                "UPDATE webhooks SET secret = ?1 WHERE id = ?2",
+                params![sealed, id.as_str()],
+            )?;
+            resealed += 1;
+        }
+        if let Some(previous) = previous
+            && let Some(sealed) = cipher.reseal(&id, &previous)?
+        {
+            tx.execute(
+                "UPDATE webhooks SET previous_secret = ?1 WHERE id = ?2",
+                params![sealed, id.as_str()],
+            )?;
+            resealed += 1;
+        }
+    }
+    tx.commit()?;
+    Ok(resealed)
 }

@@ -11,19 +11,23 @@
 //!   that commit fails, every job of the group hears the failure (none of it was kept).
 //! - Jobs run and commit in submission order, so what a caller submitted first is never
 //!   visible after what it submitted later (outcomes of a lane, seqs of publishes).
+//! - What a group's jobs made deliverable or changed is announced ([`crate::announce`])
+//!   after the group's commit succeeded and before any job's caller hears back; a job
+//!   that failed, or a group whose commit failed, announces nothing.
 //! - Once closed, nothing new is accepted (`Closed`); everything accepted before is
 //!   committed before the thread ends.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use crate::announce::Announcer;
 use crate::intake::{Intake, Msg, gather};
 use crate::timing::TimedReply;
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, Wakeup};
 
 /// The most jobs one transaction holds: enough to amortize an fsync well, few enough
 /// that one commit never keeps callers waiting long.
@@ -34,6 +38,9 @@ const MAX_BATCH: usize = 512;
 trait Job: Send {
     /// Runs the work against the open transaction; whether it succeeded.
     fn run(&mut self, tx: &Transaction<'_>) -> bool;
+    /// What the work, if it succeeded, made deliverable or changed; empty after the
+    /// first call.
+    fn news(&mut self) -> Vec<Wakeup>;
     /// Answers the caller once the group's fate is known (`Err` holds the commit error).
     fn finish(self: Box<Self>, commit: Result<(), &str>);
 }
@@ -41,13 +48,15 @@ trait Job: Send {
 struct Typed<F, T> {
     work: Option<F>,
     result: Option<Result<T>>,
+    /// To announce once the group committed.
+    news: Vec<Wakeup>,
     /// Records the job's time, from submission to its answer, as it answers.
     reply: TimedReply<T>,
 }
 
 impl<F, T> Job for Typed<F, T>
 where
-    F: FnOnce(&Transaction<'_>) -> Result<T> + Send,
+    F: FnOnce(&Transaction<'_>) -> Result<(T, Vec<Wakeup>)> + Send,
     T: Send,
 {
     fn run(&mut self, tx: &Transaction<'_>) -> bool {
@@ -61,8 +70,15 @@ where
             ))
         });
         let ok = result.is_ok();
-        self.result = Some(result);
+        self.result = Some(result.map(|(value, news)| {
+            self.news = news;
+            value
+        }));
         ok
+    }
+
+    fn news(&mut self) -> Vec<Wakeup> {
+        std::mem::take(&mut self.news)
     }
 
     fn finish(self: Box<Self>, commit: Result<(), &str>) {
@@ -84,11 +100,12 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn start(conn: Connection) -> Result<Writer> {
+    /// Starts the thread; what committed jobs made deliverable goes to `announcer`.
+    pub(super) fn start(conn: Connection, announcer: Arc<Announcer>) -> Result<Writer> {
         let (intake, receiver) = Intake::open();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(conn, receiver))
+            .spawn(move || run(conn, receiver, &announcer))
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
         Ok(Writer {
             intake,
@@ -107,10 +124,25 @@ impl Writer {
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
+        self.submit_announcing(operation, move |tx| Ok((work(tx)?, Vec::new())))
+    }
+
+    /// Like [`Writer::submit`], for work that also says what it made deliverable or
+    /// changed: that is announced once the work is committed.
+    pub(super) fn submit_announcing<T, F>(
+        &self,
+        operation: &'static str,
+        work: F,
+    ) -> oneshot::Receiver<Result<T>>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<(T, Vec<Wakeup>)> + Send + 'static,
+        T: Send + 'static,
+    {
         let (reply, receiver) = TimedReply::new(operation);
         let job = Box::new(Typed {
             work: Some(work),
             result: None,
+            news: Vec::new(),
             reply,
         });
         if let Err(job) = self.intake.send(job) {
@@ -126,6 +158,18 @@ impl Writer {
         T: Send + 'static,
     {
         self.submit(operation, work)
+            .await
+            .unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Queues `work`, which says what it made deliverable or changed, and waits until it
+    /// is committed (and announced) or refused.
+    pub(super) async fn write_announcing<T, F>(&self, operation: &'static str, work: F) -> Result<T>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<(T, Vec<Wakeup>)> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_announcing(operation, work)
             .await
             .unwrap_or(Err(StoreError::Closed))
     }
@@ -153,12 +197,12 @@ impl Drop for Writer {
     }
 }
 
-fn run(mut conn: Connection, receiver: flume::Receiver<Msg<Box<dyn Job>>>) {
+fn run(mut conn: Connection, receiver: flume::Receiver<Msg<Box<dyn Job>>>, announcer: &Announcer) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = receiver.recv() {
         let closing = gather(first, &receiver, &mut batch, MAX_BATCH);
         if !batch.is_empty() {
-            commit_group(&mut conn, &mut batch);
+            commit_group(&mut conn, &mut batch, announcer);
         }
         if let Some(done) = closing {
             drop(conn);
@@ -168,12 +212,14 @@ fn run(mut conn: Connection, receiver: flume::Receiver<Msg<Box<dyn Job>>>) {
     }
 }
 
-/// Runs `batch` in one transaction and answers every job.
-fn commit_group(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>) {
+/// Runs `batch` in one transaction, announces what it committed and answers every job.
+fn commit_group(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, announcer: &Announcer) {
     let size = batch.len();
     let outcome = run_group(conn, batch);
-    if let Err(e) = &outcome {
-        tracing::error!(error = %e, jobs = size, "store group commit failed");
+    match &outcome {
+        // Before the answers: a caller that heard back finds its news already announced.
+        Ok(()) => announcer.announce_all(batch.iter_mut().flat_map(|job| job.news())),
+        Err(e) => tracing::error!(error = %e, jobs = size, "store group commit failed"),
     }
     let message = outcome.as_ref().err().map(ToString::to_string);
     for job in batch.drain(..) {
@@ -205,6 +251,11 @@ mod tests {
     use super::*;
 
     fn writer() -> Writer {
+        announcing_writer().0
+    }
+
+    /// A writer with its announcement stream.
+    fn announcing_writer() -> (Writer, tokio::sync::mpsc::UnboundedReceiver<Wakeup>) {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "PRAGMA foreign_keys = ON;
@@ -214,7 +265,21 @@ mod tests {
              CREATE TABLE t (v INTEGER NOT NULL);",
         )
         .unwrap();
-        Writer::start(conn).unwrap()
+        let announcer = Arc::new(Announcer::new());
+        let news = announcer.take().unwrap();
+        (Writer::start(conn, announcer).unwrap(), news)
+    }
+
+    /// A job that inserts `v` and says it gave `webhook` work.
+    fn announced(
+        v: i64,
+        webhook: &domain::WebhookId,
+    ) -> impl FnOnce(&Transaction<'_>) -> Result<((), Vec<Wakeup>)> + Send + 'static {
+        let news = vec![Wakeup {
+            webhook: webhook.clone(),
+            resync: false,
+        }];
+        move |tx| Ok((insert(v)(tx)?, news))
     }
 
     fn insert(v: i64) -> impl FnOnce(&Transaction<'_>) -> Result<()> + Send + 'static {
@@ -301,6 +366,59 @@ mod tests {
         ));
         last.await.unwrap().unwrap();
         assert_eq!(values(&writer).await, [1, 2]);
+    }
+
+    #[tokio::test]
+    async fn news_is_announced_after_its_commit_and_only_when_kept() {
+        let (writer, mut news) = announcing_writer();
+        let (kept, refused, orphaned) = (
+            domain::WebhookId::generate(),
+            domain::WebhookId::generate(),
+            domain::WebhookId::generate(),
+        );
+        let (release, held) = hold(&writer).await;
+        let ok = writer.submit_announcing("test", announced(1, &kept));
+        let failing = writer.submit_announcing("test", move |tx| {
+            announced(2, &refused)(tx)?;
+            Err::<((), Vec<Wakeup>), _>(StoreError::StaleAttempt)
+        });
+        // Last of the same group: holds it open after the others ran, before its commit.
+        let (release_group, waiting) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let last = writer.submit("test", move |_| {
+            let _ = started.send(());
+            let _ = waiting.recv();
+            Ok(())
+        });
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        running.await.unwrap();
+        assert!(news.try_recv().is_err(), "nothing before the commit");
+        release_group.send(()).unwrap();
+        ok.await.unwrap().unwrap();
+        assert_eq!(
+            news.try_recv().unwrap(),
+            Wakeup {
+                webhook: kept,
+                resync: false
+            },
+            "announced by the time its caller hears back"
+        );
+        assert!(failing.await.unwrap().is_err());
+        last.await.unwrap().unwrap();
+        assert!(news.try_recv().is_err(), "a failed job announces nothing");
+
+        // Valid for the job, refused at COMMIT: the deferred key has no parent.
+        let orphan = writer.submit_announcing("test", move |tx| {
+            tx.execute("INSERT INTO child (id, parent) VALUES (1, 42)", [])?;
+            announced(3, &orphaned)(tx)
+        });
+        assert!(orphan.await.unwrap().is_err());
+        assert!(
+            news.try_recv().is_err(),
+            "a failed commit announces nothing"
+        );
+        assert_eq!(values(&writer).await, [1]);
     }
 
     #[tokio::test]

@@ -1,26 +1,16 @@
 //! The activity log's reads: deliveries by time range, the events list, one event's
 //! deliveries, and endpoint stats.
 
-use std::time::Duration as StdDuration;
-
 use chrono::{DateTime, Duration, Utc};
 use domain::{AttemptId, DeliveryStatus, ErrorClass, EventId};
 use store::{AttemptLog, DeliveryFilter, EventFilter, Outcome, PageRequest, StoreError};
+use test_support::instant_between;
 
 use crate::assert_err;
 use crate::dispatch::{delivered, failed};
 use crate::support::{
     Harness, all_deliveries, collect_pages, open_deliveries, publish, webhook, workspace,
 };
-
-/// A moment strictly between what was stored before and what is stored after: times are
-/// kept to the millisecond, so a few milliseconds either side separate them.
-pub async fn instant_between() -> DateTime<Utc> {
-    tokio::time::sleep(StdDuration::from_millis(5)).await;
-    let at = Utc::now();
-    tokio::time::sleep(StdDuration::from_millis(5)).await;
-    at
-}
 
 pub async fn list_deliveries_filters_by_time_range(h: Harness) {
     let store = &*h.store;
@@ -299,6 +289,7 @@ fn timed(
             DeliveryStatus::Failed
         },
         next_attempt_at: (!ok).then(|| Utc::now() + Duration::hours(1)),
+        disable_webhook: false,
     }
 }
 

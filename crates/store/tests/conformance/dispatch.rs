@@ -40,6 +40,7 @@ pub(crate) fn failed(
         attempt: Some(attempt(Some(503), Some(ErrorClass::HttpStatus), Utc::now())),
         status: DeliveryStatus::Failed,
         next_attempt_at: Some(retry_at),
+        disable_webhook: false,
     }
 }
 
@@ -51,6 +52,7 @@ pub(crate) fn delivered(d: &DueDelivery, webhook: &WebhookId, attempts_before: u
         attempt: Some(attempt(Some(200), None, Utc::now())),
         status: DeliveryStatus::Delivered,
         next_attempt_at: None,
+        disable_webhook: false,
     }
 }
 
@@ -62,6 +64,7 @@ pub(crate) fn expired(d: &DueDelivery, webhook: &WebhookId, attempts_before: u32
         attempt: None,
         status: DeliveryStatus::Expired,
         next_attempt_at: None,
+        disable_webhook: false,
     }
 }
 

@@ -36,6 +36,7 @@ pub async fn data_survives_reopening(h: Harness) {
             }),
             status: DeliveryStatus::Delivered,
             next_attempt_at: None,
+            disable_webhook: false,
         };
         store.submit_outcome(outcome).await.unwrap().unwrap();
         let last_seq = open_deliveries(store, &hook.id).await.last().unwrap().seq;

@@ -10,8 +10,11 @@
 extern crate admin_webhooks_store as store;
 
 mod activity;
+mod announcements;
+mod batch;
 mod dispatch;
 mod durability;
+mod gone;
 mod operations;
 mod postgres;
 mod publish;
@@ -53,6 +56,9 @@ macro_rules! conformance {
             publish::idempotency_key_returns_the_first_event,
             publish::only_webhook_targets_one_endpoint,
             publish::stored_body_is_the_rendered_body,
+            batch::a_batch_answers_each_item_in_order,
+            announcements::publishes_are_announced_once_readable,
+            announcements::changes_and_resends_are_announced_once_readable,
             dispatch::outcomes_are_fenced_by_attempt_count,
             dispatch::delivered_failed_and_expired_transitions,
             dispatch::outcomes_commit_in_submission_order,
@@ -71,6 +77,8 @@ macro_rules! conformance {
             operations::migrations_are_current,
             operations::backlogs_report_pending_heads_and_failure_runs,
             operations::alerts_are_raised_once_until_cleared,
+            gone::a_410_outcome_disables_its_webhook_atomically,
+            gone::stats_count_throttled_attempts,
             sessions::sessions_live_until_expiry_sign_out_or_revocation,
             sessions::sessions_survive_reopening,
         );

@@ -27,6 +27,7 @@ fn outcome(d: &DueDelivery, webhook: &WebhookId, ok: bool, at: DateTime<Utc>) ->
             DeliveryStatus::Failed
         },
         next_attempt_at: (!ok).then(|| at + Duration::hours(1)),
+        disable_webhook: false,
     }
 }
 

@@ -10,8 +10,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use store::Store;
 use store::postgres::{PgOptions, PostgresStore};
+use store::sealing::generate_key;
+use store::{SecretCipher, Store};
 
 use crate::support::{Harness, Reopen};
 
@@ -36,6 +37,8 @@ fn chain(error: &dyn std::error::Error) -> String {
 pub struct TestSchema {
     pub url: String,
     pub name: String,
+    /// The secret key of this schema's stores, fresh per schema.
+    pub cipher: SecretCipher,
 }
 
 impl TestSchema {
@@ -78,7 +81,8 @@ impl TestSchema {
                 .trim_start_matches("evt_")
                 .to_ascii_lowercase()
         );
-        Some(TestSchema { url, name })
+        let cipher = SecretCipher::parse(&generate_key()).expect("a generated key parses");
+        Some(TestSchema { url, name, cipher })
     }
 
     pub fn options(&self) -> PgOptions {
@@ -91,9 +95,14 @@ impl TestSchema {
     }
 
     pub async fn connect(&self) -> PostgresStore {
-        PostgresStore::connect(&self.url, self.options())
+        self.connect_with(self.cipher.clone())
             .await
             .expect("connect the PostgreSQL store")
+    }
+
+    /// A store on this schema sealing with `cipher` instead of the schema's own key.
+    pub async fn connect_with(&self, cipher: SecretCipher) -> store::Result<PostgresStore> {
+        PostgresStore::connect(&self.url, self.options(), cipher).await
     }
 }
 

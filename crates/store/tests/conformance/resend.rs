@@ -5,10 +5,10 @@ use chrono::{Duration, Utc};
 use domain::{DeliveryId, DeliveryStatus};
 use store::{ReplayFilter, StoreError};
 
-use crate::activity::instant_between;
 use crate::assert_err;
 use crate::dispatch::{delivered, expired, failed, ms};
 use crate::support::{Harness, open_deliveries, publish, webhook, workspace};
+use test_support::instant_between;
 
 fn ids(deliveries: &[store::DueDelivery]) -> Vec<DeliveryId> {
     deliveries.iter().map(|d| d.id.clone()).collect()

@@ -6,27 +6,29 @@
 //! missing it fails if `ADMIN_WEBHOOKS_REQUIRE_BROWSER` or `CI` is set (CI installs it,
 //! see `.ci/run`), and otherwise returns `None` after a loud notice.
 //!
-//! Waiting is always polling against a deadline ([`Browser::wait_for`]), never a fixed
-//! sleep. Screenshots go to `target/dashboard-screenshots/` ([`screenshot_dir`]).
+//! Waiting is always polling against a deadline (`test_support::poll_until`, through
+//! [`Browser::wait_for`]), never a fixed sleep. Screenshots go to
+//! `target/dashboard-screenshots/` ([`screenshot_dir`]).
 
 use std::future::Future;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
+use test_support::poll_until;
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// How long any single wait may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
-const POLL: Duration = Duration::from_millis(100);
 
 pub struct Browser {
     pub client: Client,
@@ -117,20 +119,22 @@ impl Browser {
         };
         let url = format!("http://127.0.0.1:{port}");
         // chromedriver takes a moment to listen: retry the session until the deadline.
-        let deadline = Instant::now() + DEADLINE;
-        let client = loop {
+        let last_error = Mutex::new(String::new());
+        let session = poll_until(DEADLINE, || async {
             let attempt = ClientBuilder::new(HttpConnector::new())
                 .capabilities(capabilities.clone())
                 .connect(&url)
                 .await;
-            match attempt {
-                Ok(client) => break client,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    tokio::time::sleep(POLL).await;
-                }
-                Err(e) => panic!("cannot open a Chromium session through chromedriver: {e}"),
-            }
+            attempt
+                .map_err(|e| *last_error.lock().unwrap() = e.to_string())
+                .ok()
+        })
+        .await;
+        let Some(client) = session else {
+            panic!(
+                "cannot open a Chromium session through chromedriver: {}",
+                last_error.lock().unwrap()
+            );
         };
         let screenshots = screenshot_dir();
         std::fs::create_dir_all(&screenshots).expect("the screenshot folder");
@@ -182,25 +186,19 @@ impl Browser {
     }
 
     /// Polls `probe` until it answers `Some`, failing the test after [`DEADLINE`].
-    pub async fn wait_for<T, F, Fut>(&self, what: &str, mut probe: F) -> T
+    pub async fn wait_for<T, F, Fut>(&self, what: &str, probe: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Option<T>>,
     {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(found) = probe().await {
-                return found;
-            }
-            if Instant::now() >= deadline {
-                let page = self.client.source().await.unwrap_or_default();
-                panic!(
-                    "waited {DEADLINE:?} for {what}; the page at {} holds:\n{page}",
-                    self.url().await
-                );
-            }
-            tokio::time::sleep(POLL).await;
+        if let Some(found) = poll_until(DEADLINE, probe).await {
+            return found;
         }
+        let page = self.client.source().await.unwrap_or_default();
+        panic!(
+            "waited {DEADLINE:?} for {what}; the page at {} holds:\n{page}",
+            self.url().await
+        );
     }
 
     /// Waits for the page's text (of `css`) to contain `needle`; returns that text.

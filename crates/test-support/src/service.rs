@@ -1,5 +1,9 @@
 //! The real `admin-webhooks` binary, started on a fresh data folder on 127.0.0.1:0 and
 //! driven over HTTP; it can be stopped gracefully or killed with SIGKILL mid-flight.
+//!
+//! The binary's path is a parameter ([`Binary`]): only the server crate's own tests know
+//! it, through `env!("CARGO_BIN_EXE_admin-webhooks")`. The service is ready once it has
+//! logged the address it listens on; nothing here guesses with a delay.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -23,30 +27,40 @@ pub struct Service {
     log: Arc<Mutex<String>>,
 }
 
-impl Service {
+/// The secret key of every service started on PostgreSQL (base64 of 32 bytes).
+const DATABASE_SECRET_KEY: &str = "c2VjcmV0LWtleS1vZi10ZXN0LXNlcnZpY2VzLTMyYiE=";
+
+/// The `admin-webhooks` executable a test starts, by path.
+#[derive(Clone, Copy, Debug)]
+pub struct Binary(pub &'static str);
+
+impl Binary {
     /// Starts the binary in `--dev` (receivers live on loopback) with the given extra flags.
-    pub fn start(data_dir: &Path, extra: &[&str]) -> Service {
-        Service::start_with_env(data_dir, extra, &[])
+    pub fn start(self, data_dir: &Path, extra: &[&str]) -> Service {
+        self.start_with_env(data_dir, extra, &[])
     }
 
-    /// Like [`Service::start`], with environment variables set over the defaults (e.g. a
+    /// Like [`Binary::start`], with environment variables set over the defaults (e.g. a
     /// `RUST_LOG` that logs everything).
-    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Service {
-        let mut command = dev_command();
+    pub fn start_with_env(self, data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Service {
+        let mut command = self.dev_command();
         command.arg("--data-dir").arg(data_dir).args(extra);
         Service::spawn_with(command, env)
     }
 
     /// Starts the binary on a PostgreSQL database shared with other processes.
-    pub fn start_on_database(url: &str, extra: &[&str]) -> Service {
-        let mut command = dev_command();
+    pub fn start_on_database(self, url: &str, extra: &[&str]) -> Service {
+        let mut command = self.dev_command();
         command.args(["--database-url", url]).args(extra);
+        // PostgreSQL needs the key that seals signing secrets given, the same in every
+        // process on the database.
+        command.env("ADMIN_WEBHOOKS_SECRET_KEY", DATABASE_SECRET_KEY);
         Service::spawn(command)
     }
 
     /// Starts the binary as the README does: no key given, so it makes one and prints it.
-    pub fn start_unconfigured(data_dir: &Path) -> Service {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_admin-webhooks"));
+    pub fn start_unconfigured(self, data_dir: &Path) -> Service {
+        let mut command = Command::new(self.0);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .arg("--data-dir")
@@ -55,6 +69,24 @@ impl Service {
         Service::spawn(command)
     }
 
+    /// `serve` on 127.0.0.1:0 in `--dev` with JSON logs and the test's bootstrap key.
+    fn dev_command(self) -> Command {
+        let mut command = Command::new(self.0);
+        command
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--dev",
+            ])
+            .env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", KEY);
+        command
+    }
+}
+
+impl Service {
     fn spawn(command: Command) -> Service {
         Service::spawn_with(command, &[])
     }
@@ -190,22 +222,6 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// `serve` on 127.0.0.1:0 in `--dev` with JSON logs and the test's bootstrap key.
-fn dev_command() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_admin-webhooks"));
-    command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--dev",
-        ])
-        .env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", KEY);
-    command
 }
 
 fn listening_addr(line: &str) -> Option<String> {

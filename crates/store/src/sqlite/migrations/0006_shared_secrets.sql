@@ -1,4 +1,4 @@
--- Migration 5: service-wide secrets (issue 13).
+-- Migration 6: service-wide secrets (issue 13).
 --
 -- Random values every process must agree on, written once by whichever process needs one
 -- first (the key that signs the dashboard's sign-in form tokens).

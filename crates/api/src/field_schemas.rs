@@ -1,0 +1,236 @@
+//! The JSON Schemas of the request values whose rules live below the API (the use cases
+//! and `domain`), written out so that `/openapi.json` says exactly what is accepted: a
+//! value the schema allows is not refused for its shape, and one it forbids is refused.
+//!
+//! Each function is a utoipa `schema_with` target; the numbers come from the rule they
+//! describe. The patterns are ECMA-262 and Python `re` alike (what schema tools run).
+//!
+//! Invariants the schemas encode:
+//! - Free text (`usecases::fields`) is trimmed, then bounded in characters (code points,
+//!   as JSON Schema counts them) and free of control characters (`\p{Cc}`); a required
+//!   one holds at least one character that is neither a control nor white space.
+//! - In a query string an empty value counts as absent (`?limit=&cursor=` is the first
+//!   page), so every optional query parameter also admits the empty string.
+
+use serde_json::{Value, json};
+use utoipa::openapi::schema::Schema;
+
+use crate::pagination::CursorKind;
+
+/// `char::is_control`: the Unicode `Cc` category.
+const CONTROL: &str = r"\u0000-\u001f\u007f-\u009f";
+/// `char::is_whitespace` (Unicode `White_Space`) less the controls, which are excluded
+/// anyway.
+const SPACE: &str = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+/// `domain::validate_type_name`: two or more lowercase words joined by dots.
+pub(crate) const TYPE_NAME: &str = r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+";
+/// A group prefix: one or more words, then `.*`.
+const GROUP: &str = r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.\*";
+/// `domain::catalog`: the longest type name, in bytes (ASCII, so also characters).
+pub(crate) const MAX_TYPE_NAME: usize = 128;
+/// `usecases::webhooks`: the most subscriptions one webhook lists.
+const MAX_SUBSCRIPTIONS: usize = 100;
+/// `domain::UrlPolicy::check_url`: the longest webhook URL, in bytes.
+const MAX_URL: usize = 2048;
+
+fn schema(value: Value) -> Schema {
+    serde_json::from_value(value).expect("a literal JSON Schema reads as a utoipa schema")
+}
+
+/// `value` or, in a query string, nothing (`?name=`).
+fn or_empty(value: Value) -> Schema {
+    schema(json!({ "anyOf": [value, { "type": "string", "maxLength": 0 }] }))
+}
+
+fn required_text(max: usize, example: &str) -> Schema {
+    schema(json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": max,
+        "pattern": format!("^[^{CONTROL}]*[^{CONTROL}{SPACE}][^{CONTROL}]*$"),
+        "example": example,
+    }))
+}
+
+fn optional_text(max: usize) -> Schema {
+    schema(json!({
+        "type": "string",
+        "maxLength": max,
+        "pattern": format!("^[^{CONTROL}]*$"),
+    }))
+}
+
+/// A workspace's or an API key's name: required, at most 100 characters.
+pub fn name() -> Schema {
+    required_text(100, "CI pipeline")
+}
+
+/// An event type's category: required, at most 64 characters.
+pub fn category() -> Schema {
+    required_text(64, "Billing")
+}
+
+/// A webhook's or an event type's description: at most 500 characters, may be empty.
+pub fn description() -> Schema {
+    optional_text(500)
+}
+
+/// An event type's name (`invoice.paid`).
+pub fn type_name() -> Schema {
+    schema(json!({
+        "type": "string",
+        "maxLength": MAX_TYPE_NAME,
+        "pattern": format!("^{TYPE_NAME}$"),
+        "example": "user.created",
+    }))
+}
+
+/// The name of a type to add to the catalog: [`type_name`], less the reserved test type
+/// (a lookahead, as utoipa's schema model has no `not`).
+pub fn new_type_name() -> Schema {
+    let reserved = domain::catalog::TEST_EVENT_TYPE.replace('.', r"\.");
+    schema(json!({
+        "type": "string",
+        "maxLength": MAX_TYPE_NAME,
+        "pattern": format!("^(?!{reserved}$){TYPE_NAME}$"),
+        "example": "invoice.paid",
+    }))
+}
+
+fn subscription() -> Value {
+    json!({
+        "type": "string",
+        "maxLength": MAX_TYPE_NAME,
+        "pattern": format!(r"^(\*|{GROUP}|{TYPE_NAME})$"),
+    })
+}
+
+/// A webhook's subscriptions: exact types, groups (`user.*`) or `*`, 1 to 100 of them.
+pub fn subscriptions() -> Schema {
+    schema(json!({
+        "type": "array",
+        "items": subscription(),
+        "minItems": 1,
+        "maxItems": MAX_SUBSCRIPTIONS,
+        "example": ["user.*", "order.completed"],
+    }))
+}
+
+/// [`subscriptions`], or `null` to leave them as they are.
+pub fn subscriptions_or_null() -> Schema {
+    schema(json!({ "anyOf": [subscriptions(), { "type": "null" }] }))
+}
+
+/// A webhook URL: absolute `https://` (`http://` too with `--dev`), no credentials. Where
+/// the host may point (public addresses only) is checked against DNS and cannot be said
+/// in a schema; a refusal is a 422 `url-not-allowed`.
+pub fn webhook_url() -> Schema {
+    schema(json!({
+        "type": "string",
+        "format": "uri",
+        "maxLength": MAX_URL,
+        "pattern": "^https?://[^@/?#]+([/?#].*)?$",
+        "example": "https://api.example.com/webhooks",
+    }))
+}
+
+/// [`webhook_url`], or `null` to leave it as it is.
+pub fn webhook_url_or_null() -> Schema {
+    schema(json!({ "anyOf": [webhook_url(), { "type": "null" }] }))
+}
+
+/// [`description`], or `null` to leave it as it is.
+pub fn description_or_null() -> Schema {
+    schema(json!({ "anyOf": [description(), { "type": "null" }] }))
+}
+
+/// An RFC 3339 time in a JSON body.
+pub fn time() -> Schema {
+    schema(json!({ "type": "string", "format": "date-time" }))
+}
+
+/// [`time`], or `null` for an open end.
+pub fn time_or_null() -> Schema {
+    schema(json!({ "anyOf": [{ "type": "string", "format": "date-time" }, { "type": "null" }] }))
+}
+
+const DELIVERY_STATUSES: [&str; 4] = ["pending", "delivered", "failed", "expired"];
+
+/// A delivery status in a JSON body (or `null`: any).
+pub fn delivery_status_or_null() -> Schema {
+    schema(
+        json!({ "anyOf": [{ "type": "string", "enum": DELIVERY_STATUSES }, { "type": "null" }] }),
+    )
+}
+
+/// `?limit=`: 1 to 100.
+pub fn limit_query() -> Schema {
+    or_empty(json!({ "type": "integer", "minimum": 1, "maximum": 100 }))
+}
+
+/// `?cursor=`: a `next_cursor` of a list paged by `K`, unchanged.
+pub fn cursor_query<K: CursorKind>() -> Schema {
+    or_empty(json!({
+        "type": "string",
+        "maxLength": K::MAX_LEN,
+        "pattern": K::pattern(),
+    }))
+}
+
+/// [`cursor_query`] of the event list.
+pub fn event_cursor_query() -> Schema {
+    cursor_query::<domain::EventId>()
+}
+
+/// [`cursor_query`] of an endpoint's delivery list.
+pub fn delivery_cursor_query() -> Schema {
+    cursor_query::<domain::DeliveryId>()
+}
+
+/// `?since=` / `?until=`: an RFC 3339 time.
+pub fn time_query() -> Schema {
+    or_empty(json!({ "type": "string", "format": "date-time" }))
+}
+
+/// `?status=`: a delivery status.
+pub fn delivery_status_query() -> Schema {
+    or_empty(json!({ "type": "string", "enum": DELIVERY_STATUSES }))
+}
+
+/// `?window=`: `1h` or `24h`.
+pub fn window_query() -> Schema {
+    let windows = crate::stats::WINDOWS.map(|(name, _)| name);
+    or_empty(json!({ "type": "string", "enum": windows }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_schema_reads_as_a_utoipa_schema() {
+        for (name, make) in [
+            ("name", name as fn() -> Schema),
+            ("category", category),
+            ("description", description),
+            ("type_name", type_name),
+            ("new_type_name", new_type_name),
+            ("subscriptions", subscriptions),
+            ("subscriptions_or_null", subscriptions_or_null),
+            ("webhook_url", webhook_url),
+            ("webhook_url_or_null", webhook_url_or_null),
+            ("description_or_null", description_or_null),
+            ("time", time),
+            ("time_or_null", time_or_null),
+            ("delivery_status_or_null", delivery_status_or_null),
+            ("limit_query", limit_query),
+            ("event_cursor_query", event_cursor_query),
+            ("time_query", time_query),
+            ("delivery_status_query", delivery_status_query),
+            ("window_query", window_query),
+        ] {
+            let made = std::panic::catch_unwind(make);
+            assert!(made.is_ok(), "{name}");
+        }
+    }
+}
