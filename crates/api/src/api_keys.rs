@@ -2,7 +2,8 @@
 //!
 //! Invariants: a key's value exists only in the 201 answer that creates it (the store
 //! keeps its SHA-256 hash and a short hint); lists show the hint, never the value; keys
-//! are never logged. Revoking takes effect on the next request made with the key.
+//! are never logged. Revoking takes effect on the next request made with the key; the
+//! workspace's last live key cannot be revoked (409).
 
 use axum::Json;
 use axum::extract::State;
@@ -132,7 +133,10 @@ async fn create(
     tag = "api-keys",
     security(("api_key" = [])),
     params(("id" = String, Path, description = "The key's id (`ak_…`)")),
-    responses((status = 204, description = "Revoked"))
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 409, description = "The workspace's last live key: create another first", content_type = "application/problem+json", body = Problem),
+    )
 )]
 async fn revoke(
     State(state): State<AppState>,

@@ -11,12 +11,21 @@
 //! - Without `ADMIN_WEBHOOKS_OPERATOR_KEY` the operator API is off (403 saying so).
 //! - Every authenticated request takes a token of its key's rate limit
 //!   ([`crate::rate_limit`]); over it the answer is 429 with `Retry-After`.
+//! - A presented key that fails (unknown, revoked, or not the operator key on an operator
+//!   route) is counted against the client's address ([`usecases::auth_failures`], shared
+//!   with the dashboard's sign-in); an address over its limit gets 429 with
+//!   `Retry-After` instead of 401. The limiter is consulted only after a key failed, so a
+//!   valid key is never refused or slowed by anyone's failures. A request without a key
+//!   guesses nothing and is not counted.
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use domain::api_key::{hash_key, key_matches};
 use domain::{ApiKeyId, WorkspaceId};
 use http::header::AUTHORIZATION;
 use http::request::Parts;
+use usecases::AuthEdge;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -63,6 +72,19 @@ fn take_token(state: &AppState, bucket: &str) -> ApiResult<()> {
     })
 }
 
+/// `refusal` for a presented key that failed, or 429 when the client's address has failed
+/// too often lately.
+fn failed(state: &AppState, parts: &Parts, refusal: ApiError) -> ApiError {
+    let client = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    match state.auth_failures.failed(AuthEdge::Api, client) {
+        Ok(()) => refusal,
+        Err(limited) => ApiError::TooManyFailures(limited),
+    }
+}
+
 fn is_operator_key(state: &AppState, token: &str) -> bool {
     state
         .config
@@ -90,10 +112,14 @@ impl FromRequestParts<AppState> for Authenticated {
                     key_id: key.id,
                 })
             }
-            None => Err(ApiError::Unauthorized(
-                "The API key is not valid or has been revoked. Check the key, or create a new one \
-                 in Settings › API Keys."
-                    .to_owned(),
+            None => Err(failed(
+                state,
+                parts,
+                ApiError::Unauthorized(
+                    "The API key is not valid or has been revoked. Check the key, or create a new \
+                     one in Settings › API Keys."
+                        .to_owned(),
+                ),
             )),
         }
     }
@@ -115,10 +141,14 @@ impl FromRequestParts<AppState> for Operator {
             take_token(state, OPERATOR_BUCKET)?;
             Ok(Operator)
         } else {
-            Err(ApiError::Unauthorized(
-                "This route takes the operator key (ADMIN_WEBHOOKS_OPERATOR_KEY); API keys of a \
-                 workspace are not accepted here."
-                    .to_owned(),
+            Err(failed(
+                state,
+                parts,
+                ApiError::Unauthorized(
+                    "This route takes the operator key (ADMIN_WEBHOOKS_OPERATOR_KEY); API keys of \
+                     a workspace are not accepted here."
+                        .to_owned(),
+                ),
             ))
         }
     }

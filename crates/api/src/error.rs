@@ -16,7 +16,7 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
-use store::{InvalidCursor, StoreError};
+use store::{ConflictKind, InvalidCursor, StoreError};
 use usecases::{Conflict, Truncated, UseCaseError, source_chain};
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -61,6 +61,9 @@ pub enum ApiError {
          second(s) (the `Retry-After` header), and spread requests out."
     )]
     RateLimited { retry_after: u64 },
+    /// The caller's address sent too many wrong keys lately ([`usecases::auth_failures`]).
+    #[error("{0} Check the key you send; a valid key is accepted meanwhile.")]
+    TooManyFailures(#[from] usecases::TooManyFailures),
     /// `/readyz`: what keeps the service from taking traffic (safe to show: names of
     /// checks, not causes).
     #[error("Not ready: {}.", .0.join("; "))]
@@ -107,7 +110,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UseCase(error) => use_case_status(error),
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooManyFailures(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -123,6 +126,7 @@ impl ApiError {
             Self::Validation(_) => "/problems/validation",
             Self::UseCase(error) => use_case_problem(error).0,
             Self::RateLimited { .. } => "/problems/rate-limited",
+            Self::TooManyFailures(_) => "/problems/too-many-failed-authentications",
             Self::NotReady(_) => "/problems/not-ready",
             _ => "about:blank",
         }
@@ -137,6 +141,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "Unsupported media type",
             Self::Validation(_) => "Invalid request",
             Self::RateLimited { .. } => "Rate limit exceeded",
+            Self::TooManyFailures(_) => "Too many failed authentications",
             Self::NotReady(_) => "Not ready",
             _ => generic(),
         }
@@ -158,6 +163,9 @@ fn use_case_problem(error: &UseCaseError) -> (&'static str, Option<&'static str>
         ),
         UseCaseError::Conflict(Conflict::UnknownEventType(_)) => {
             ("/problems/unknown-event-type", Some("Unknown event type"))
+        }
+        UseCaseError::Conflict(Conflict::Store(ConflictKind::LastApiKey)) => {
+            ("/problems/last-api-key", Some("Last API key"))
         }
         UseCaseError::Conflict(_) => ("/problems/conflict", Some("Conflict")),
         UseCaseError::InvalidCursor(_) => ("/problems/invalid-cursor", Some("Invalid cursor")),
@@ -222,8 +230,13 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Self::RateLimited { retry_after } = self {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        let retry_after = match &self {
+            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::TooManyFailures(limited) => Some(limited.retry_after_secs),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

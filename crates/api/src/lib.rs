@@ -17,6 +17,9 @@
 //! - An id of another workspace, or an id that is not even well-formed, is a 404.
 //! - Lists answer `{"data": [...], "next_cursor": "…" | null}` ([`pagination`]).
 //! - Request bodies are limited to [`ApiConfig::max_body_bytes`] (413 beyond).
+//! - A client's address is the `ConnectInfo<SocketAddr>` extension of its request (the
+//!   server inserts it); without it, all clients share one address for the limit of
+//!   failed authentications.
 
 use std::sync::Arc;
 
@@ -99,17 +102,21 @@ pub struct AppState {
     pub config: ApiConfig,
     /// The token buckets of `config.rate_limit`, shared by every request.
     pub limiter: Arc<RateLimiter>,
+    /// Failed authentications per client address, shared with the dashboard's sign-in.
+    pub auth_failures: Arc<usecases::AuthFailureLimiter>,
     /// Whether the dispatcher is alive, for `/readyz`: `Err` says what is wrong. `None`
     /// where no dispatcher runs (API tests).
     pub dispatcher_alive: Option<health::Liveness>,
 }
 
 impl AppState {
-    /// A state with the rate limiter of `config` and no dispatcher to watch.
+    /// A state with the rate limiter of `config`, failed authentications counted but
+    /// never refused, and no dispatcher to watch.
     pub fn new(app: usecases::Application, config: ApiConfig) -> Self {
         Self {
             app,
             limiter: Arc::new(RateLimiter::new(config.rate_limit)),
+            auth_failures: Arc::new(usecases::AuthFailureLimiter::disabled()),
             config,
             dispatcher_alive: None,
         }

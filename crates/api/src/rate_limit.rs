@@ -19,6 +19,8 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use usecases::auth_failures::TokenBucket;
+
 /// A sustained rate and a burst.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimit {
@@ -75,15 +77,10 @@ impl fmt::Display for Rate {
     }
 }
 
-struct Bucket {
-    tokens: f64,
-    refilled: Instant,
-}
-
 /// The buckets of every key seen; `None` limit means every request passes.
 pub struct RateLimiter {
     limit: Option<RateLimit>,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: Mutex<HashMap<String, TokenBucket>>,
 }
 
 impl RateLimiter {
@@ -107,31 +104,17 @@ impl RateLimiter {
         let Some(limit) = self.limit else {
             return Ok(());
         };
-        let burst = f64::from(limit.burst.max(1));
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: burst,
-            refilled: now,
-        });
-        let elapsed = now.saturating_duration_since(bucket.refilled).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * limit.per_second).min(burst);
-        bucket.refilled = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - bucket.tokens) / limit.per_second,
-            ))
-        }
+        buckets
+            .entry(key.to_owned())
+            .or_insert_with(|| TokenBucket::full(limit.burst, now))
+            .take(limit.per_second, limit.burst, now)
     }
 }
 
-/// `Retry-After` in whole seconds, rounded up, at least 1.
-pub fn retry_after_secs(wait: Duration) -> u64 {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    secs.max(1)
-}
+/// `Retry-After` in whole seconds, rounded up, at least 1 (the same rounding as the
+/// limit of failed authentications).
+pub use usecases::auth_failures::retry_after_secs;
 
 impl fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

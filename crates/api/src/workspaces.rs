@@ -1,7 +1,10 @@
-//! The operator API: `POST|GET /v1/workspaces`, `GET|PATCH /v1/workspaces/{id}`.
+//! The operator API: `POST|GET /v1/workspaces`, `GET|PATCH /v1/workspaces/{id}`,
+//! `POST /v1/workspaces/{id}/api-keys`.
 //!
 //! Only the operator key opens these routes (see [`crate::auth::Operator`]). Creating a
-//! workspace also creates its first API key, whose value appears only in that answer.
+//! workspace also creates its first API key, whose value appears only in that answer;
+//! the operator can issue further keys to an existing workspace the same way (the way
+//! back in for a workspace that lost its keys).
 //! The limit of enabled webhooks can be raised or lowered (0..=10000); lowering it below
 //! the current count disables nothing, it only stops further enabling.
 
@@ -17,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::api_keys::CreatedApiKey;
+use crate::api_keys::{CreateApiKey, CreatedApiKey};
 use crate::auth::Operator;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
@@ -72,6 +75,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(show, update))
+        .routes(routes!(issue_key))
 }
 
 /// Creates a workspace and its first API key, whose value this answer alone carries.
@@ -170,4 +174,30 @@ async fn update(
         .set_webhook_limit(&id, body.max_enabled_webhooks)
         .await?;
     Ok(Json(workspace.into()))
+}
+
+/// Issues a new API key to an existing workspace; its value is in this answer only.
+#[utoipa::path(
+    post,
+    path = "/v1/workspaces/{id}/api-keys",
+    operation_id = "issueWorkspaceApiKey",
+    tag = "workspaces",
+    security(("operator_key" = [])),
+    params(("id" = String, Path, description = "The workspace's id (`ws_…`)")),
+    request_body = CreateApiKey,
+    responses(
+        (status = 201, description = "Created; `key` is shown this once", body = CreatedApiKey),
+        (status = 403, description = "The operator API is disabled", content_type = "application/problem+json", body = Problem),
+        (status = 404, description = "No such workspace", content_type = "application/problem+json", body = Problem),
+        (status = 422, description = "A missing or too long `name`", content_type = "application/problem+json", body = Problem),
+    )
+)]
+async fn issue_key(
+    State(state): State<AppState>,
+    _: Operator,
+    IdPath(id): IdPath<WorkspaceId>,
+    JsonBody(body): JsonBody<CreateApiKey>,
+) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
+    let created = state.app.create_api_key(&id, &body.name).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
 }

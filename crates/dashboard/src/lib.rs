@@ -33,7 +33,7 @@ mod views;
 mod webhook;
 mod webhooks;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -54,14 +54,19 @@ pub struct DashboardConfig {
     /// false, they are still `Secure` on requests a proxy says came over HTTPS
     /// (`X-Forwarded-Proto: https`).
     pub secure_cookies: bool,
+    /// Failed sign-ins per client address, shared with the API's bearer check. The
+    /// client's address is the request's `ConnectInfo<SocketAddr>` extension.
+    pub auth_failures: Arc<usecases::AuthFailureLimiter>,
 }
 
 impl DashboardConfig {
-    /// The service's defaults: `Secure` cookies outside `--dev`.
+    /// The service's defaults: `Secure` cookies outside `--dev`; failed sign-ins counted
+    /// but not limited until the service hands in the limiter it shares with the API.
     pub fn for_service(dev: bool) -> Self {
         Self {
             session_ttl: DEFAULT_SESSION_TTL,
             secure_cookies: !dev,
+            auth_failures: Arc::new(usecases::AuthFailureLimiter::disabled()),
         }
     }
 }
@@ -72,6 +77,8 @@ impl DashboardConfig {
 pub struct DashState {
     pub app: usecases::Application,
     pub config: Arc<DashboardConfig>,
+    /// The sign-in form tokens' key, read from the store on first use.
+    pub(crate) sign_in_key: Arc<OnceLock<[u8; 32]>>,
 }
 
 /// The whole dashboard, ready to merge beside the API's router (it has no fallback of
@@ -80,6 +87,7 @@ pub fn router(app: usecases::Application, config: DashboardConfig) -> Router {
     let state = DashState {
         app,
         config: Arc::new(config),
+        sign_in_key: Arc::new(OnceLock::new()),
     };
     Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard") }))

@@ -16,6 +16,15 @@
 //! - The CSRF token is HMAC-SHA256(session id, "csrf"): per session, unguessable
 //!   without the cookie, needing no storage, and the same in every process. Forms carry
 //!   it in a hidden field and [`SignedIn::check_csrf`] compares in constant time.
+//! - Before a session exists, the sign-in form's token is `nonce.mac`, the MAC being
+//!   HMAC-SHA256 of a random nonce under the sign-in form key
+//!   (`Application::sign_in_form_key`: random, kept in the store, so every process checks
+//!   what any other issued). It travels in a cookie and a field that must match, and only
+//!   the server can make one that verifies ([`sign_in_token_is_ours`]), so a pair chosen
+//!   by an attacker (a planted cookie and a matching field) is refused. Where the cookie
+//!   is `Secure` it is named `__Host-aw_sign_in`, which browsers accept only from this
+//!   host over HTTPS with `Path=/`, so a sibling subdomain or a plain-HTTP answer cannot
+//!   plant it.
 
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -37,10 +46,17 @@ use crate::error::PageError;
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "aw_session";
 
-/// The sign-in form's own CSRF cookie (double submit): there is no session yet to tie a
-/// token to, and without it another site could sign a browser into the attacker's
-/// workspace.
+/// The sign-in form's own CSRF cookie (a signed double submit): there is no session yet
+/// to tie a token to, and without it another site could sign a browser into the
+/// attacker's workspace. Named [`SECURE_SIGN_IN_COOKIE`] where cookies are `Secure`.
 pub const SIGN_IN_COOKIE: &str = "aw_sign_in";
+
+/// [`SIGN_IN_COOKIE`] with the `__Host-` prefix, for answers whose cookies are `Secure`.
+pub const SECURE_SIGN_IN_COOKIE: &str = "__Host-aw_sign_in";
+
+/// What the sign-in form's MAC covers besides its nonce, so that no other MAC made with
+/// the same key could pass for one.
+const SIGN_IN_CONTEXT: &[u8] = b"admin-webhooks dashboard sign-in form v1\0";
 
 /// The name of the hidden form field that carries the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";
@@ -66,6 +82,41 @@ pub fn csrf_token(id: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(id.as_bytes()).expect("HMAC takes any key");
     mac.update(b"admin-webhooks dashboard csrf v1");
     URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+fn sign_in_mac(key: &[u8; 32], nonce: &str) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(SIGN_IN_CONTEXT);
+    mac.update(nonce.as_bytes());
+    mac
+}
+
+/// A fresh sign-in form token, `nonce.mac`, signed with the sign-in form `key`.
+pub fn sign_in_token(key: &[u8; 32]) -> String {
+    let nonce = random_token();
+    let mac = URL_SAFE_NO_PAD.encode(sign_in_mac(key, &nonce).finalize().into_bytes());
+    format!("{nonce}.{mac}")
+}
+
+/// Whether `token` is a sign-in form token this service made with `key` (the MAC is
+/// checked in constant time).
+pub fn sign_in_token_is_ours(key: &[u8; 32], token: &str) -> bool {
+    let Some((nonce, mac)) = token.split_once('.') else {
+        return false;
+    };
+    let Ok(mac) = URL_SAFE_NO_PAD.decode(mac) else {
+        return false;
+    };
+    sign_in_mac(key, nonce).verify_slice(&mac).is_ok()
+}
+
+/// The sign-in cookie's name and path: `__Host-` names need `Secure` and `Path=/`.
+pub(crate) fn sign_in_cookie(secure: bool) -> (&'static str, &'static str) {
+    if secure {
+        (SECURE_SIGN_IN_COOKIE, "/")
+    } else {
+        (SIGN_IN_COOKIE, "/dashboard/sign-in")
+    }
 }
 
 /// Whether two tokens are equal, in time that does not depend on where they differ.
@@ -259,6 +310,32 @@ mod tests {
         assert!(tokens_match(&csrf_token(&a), &csrf_token(&a)));
         assert!(!tokens_match(&csrf_token(&a), &csrf_token(&b)));
         assert!(!tokens_match("", &csrf_token(&a)));
+    }
+
+    #[test]
+    fn sign_in_tokens_verify_only_under_their_key() {
+        let (key, other) = ([7u8; 32], [8u8; 32]);
+        let token = sign_in_token(&key);
+        assert!(sign_in_token_is_ours(&key, &token));
+        assert_ne!(token, sign_in_token(&key), "each form gets a fresh nonce");
+        assert!(!sign_in_token_is_ours(&other, &token));
+        let (nonce, _) = token.split_once('.').unwrap();
+        for forged in [
+            "x",
+            "",
+            ".",
+            &format!("{nonce}."),
+            &format!("{nonce}.AAAA"),
+            nonce,
+        ] {
+            assert!(!sign_in_token_is_ours(&key, forged), "{forged}");
+        }
+        // The MAC is bound to its nonce.
+        let (_, mac) = sign_in_token(&key)
+            .split_once('.')
+            .map(|(n, m)| (n.to_owned(), m.to_owned()))
+            .unwrap();
+        assert!(!sign_in_token_is_ours(&key, &format!("{nonce}.{mac}")));
     }
 
     #[test]

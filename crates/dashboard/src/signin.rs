@@ -3,32 +3,37 @@
 //! Invariants:
 //! - The key is checked exactly as the API checks a bearer key (hashed, looked up among
 //!   live keys) and then forgotten: only a session id goes back to the browser.
-//! - The sign-in form is CSRF-protected by a double-submit token: a random value in an
-//!   HttpOnly, SameSite=Strict cookie scoped to the form's path, repeated in a hidden
-//!   field, compared in constant time. There is no session to tie a token to yet.
+//! - The sign-in form is CSRF-protected by a signed double-submit token: `nonce.mac`
+//!   (see [`crate::session`]) in an HttpOnly, SameSite=Strict cookie (`__Host-` prefixed
+//!   where `Secure`), repeated in a hidden field; the two must match and the MAC must be
+//!   the server's. There is no session to tie a token to yet.
 //! - A wrong key answers 401 with the form again and says nothing about which part was
-//!   wrong; no session is created.
+//!   wrong; no session is created. It counts against the client's address in the limiter
+//!   shared with the API ([`usecases::auth_failures`]): over the limit the answer is 429
+//!   with `Retry-After`. A right key is never refused by it.
 //! - Signing out deletes the session from the store (so a copied cookie dies too) and
 //!   clears the cookie.
 
 use askama::Template;
-use axum::extract::{Query, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use http::StatusCode;
-use http::header::SET_COOKIE;
+use http::header::{RETRY_AFTER, SET_COOKIE};
 use store::NewSession;
+use usecases::AuthEdge;
 
 use crate::DashState;
 use crate::error::{PageError, PageResult};
 use crate::form::{Posted, read_form};
 use crate::session::{
-    SESSION_COOKIE, SIGN_IN_COOKIE, clear_session_cookie, cookie, hash_session_id, random_token,
-    safe_next, secure, set_cookie, tokens_match,
+    SESSION_COOKIE, clear_session_cookie, cookie, hash_session_id, random_token, safe_next, secure,
+    set_cookie, sign_in_cookie, sign_in_token, sign_in_token_is_ours, tokens_match,
 };
 use crate::views::{Ctx, Notice, page};
 
-const SIGN_IN_PATH: &str = "/dashboard/sign-in";
 /// How long a sign-in form stays usable.
 const SIGN_IN_FORM_SECS: u64 = 3600;
 
@@ -41,15 +46,25 @@ struct SignInPage {
     notice: Option<Notice>,
 }
 
-/// Renders the form with a fresh double-submit token and sets its cookie.
-fn form_page(
+/// The key of the sign-in form tokens, read from the store once per process.
+async fn form_key(state: &DashState) -> PageResult<[u8; 32]> {
+    if let Some(key) = state.sign_in_key.get() {
+        return Ok(*key);
+    }
+    // Two first requests may both ask; the store answers both with the same key.
+    let key = state.app.sign_in_form_key().await?;
+    Ok(*state.sign_in_key.get_or_init(|| key))
+}
+
+/// Renders the form with a fresh signed double-submit token and sets its cookie.
+async fn form_page(
     state: &DashState,
     headers: &http::HeaderMap,
     status: StatusCode,
     next: &str,
     notice: Option<Notice>,
 ) -> PageResult<Response> {
-    let token = random_token();
+    let token = sign_in_token(&form_key(state).await?);
     let template = SignInPage {
         ctx: Ctx::anonymous(),
         token: token.clone(),
@@ -57,12 +72,13 @@ fn form_page(
         notice,
     };
     let mut response = page(status, &template)?;
+    let (name, path) = sign_in_cookie(secure(state, headers));
     response.headers_mut().append(
         SET_COOKIE,
         set_cookie(
-            SIGN_IN_COOKIE,
+            name,
             &token,
-            SIGN_IN_PATH,
+            path,
             SIGN_IN_FORM_SECS,
             secure(state, headers),
         ),
@@ -85,7 +101,7 @@ pub(crate) async fn show_form(
         None
     };
     let next = query.get("next").map(String::as_str);
-    form_page(&state, &headers, StatusCode::OK, safe_next(next), notice)
+    form_page(&state, &headers, StatusCode::OK, safe_next(next), notice).await
 }
 
 pub(crate) async fn sign_in(
@@ -93,10 +109,18 @@ pub(crate) async fn sign_in(
     request: Request,
 ) -> PageResult<Response> {
     let headers = request.headers().clone();
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
     let form = read_form(request.into_body()).await?;
-    let expected = cookie(&headers, SIGN_IN_COOKIE).unwrap_or("");
+    let (cookie_name, _) = sign_in_cookie(secure(&state, &headers));
+    let expected = cookie(&headers, cookie_name).unwrap_or("");
     let presented = form.text("csrf");
-    if expected.is_empty() || !tokens_match(presented, expected) {
+    if expected.is_empty()
+        || !tokens_match(presented, expected)
+        || !sign_in_token_is_ours(&form_key(&state).await?, expected)
+    {
         return Err(PageError::Forbidden(
             "The sign-in form expired or did not come from this site. Reload the sign-in page \
              and try again."
@@ -111,19 +135,31 @@ pub(crate) async fn sign_in(
         state.app.recognise_key(key).await?
     };
     let Some(key) = found else {
-        let message = if form.text("api_key").trim().is_empty() {
-            "Enter an API key."
-        } else {
-            "That API key is not valid or has been revoked. Check the key, or ask someone with \
-             access for a new one (Settings › API Keys)."
+        if key.is_empty() {
+            let notice = Notice::error("Enter an API key.");
+            return form_page(&state, &headers, StatusCode::UNAUTHORIZED, &next, notice).await;
+        }
+        let message = "That API key is not valid or has been revoked. Check the key, or ask \
+                       someone with access for a new one (Settings › API Keys).";
+        return match state
+            .config
+            .auth_failures
+            .failed(AuthEdge::Dashboard, client)
+        {
+            Ok(()) => {
+                let notice = Notice::error(message);
+                form_page(&state, &headers, StatusCode::UNAUTHORIZED, &next, notice).await
+            }
+            Err(limited) => {
+                let notice = Notice::error(limited.to_string());
+                let status = StatusCode::TOO_MANY_REQUESTS;
+                let mut response = form_page(&state, &headers, status, &next, notice).await?;
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, limited.retry_after_secs.into());
+                Ok(response)
+            }
         };
-        return form_page(
-            &state,
-            &headers,
-            StatusCode::UNAUTHORIZED,
-            &next,
-            Notice::error(message),
-        );
     };
     let id = random_token();
     let ttl =
@@ -151,10 +187,8 @@ pub(crate) async fn sign_in(
         ),
     );
     // The sign-in token is spent.
-    cookies.append(
-        SET_COOKIE,
-        set_cookie(SIGN_IN_COOKIE, "", SIGN_IN_PATH, 0, secure),
-    );
+    let (name, path) = sign_in_cookie(secure);
+    cookies.append(SET_COOKIE, set_cookie(name, "", path, 0, secure));
     Ok(response)
 }
 

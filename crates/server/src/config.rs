@@ -11,6 +11,7 @@ use std::time::Duration;
 use api::rate_limit::{Rate, RateLimit};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
+use usecases::FailureLimit;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -182,6 +183,19 @@ pub struct ServeArgs {
     #[arg(long, env = "ADMIN_WEBHOOKS_RATE_LIMIT_BURST")]
     pub rate_limit_burst: Option<u32>,
 
+    /// Failed authentications (wrong API keys, wrong operator keys, failed dashboard
+    /// sign-ins) each client address may make, sustained: `<n>/s`, `<n>/m`, `<n>/h`, or
+    /// `off`. Beyond it (and its burst) its failed attempts get 429 with `Retry-After`
+    /// instead of 401; valid keys are never refused. Counted per process, by TCP peer
+    /// address (IPv6 by /64) [default: 20/m].
+    #[arg(long, env = "ADMIN_WEBHOOKS_AUTH_FAILURE_LIMIT")]
+    pub auth_failure_limit: Option<Rate>,
+
+    /// Failed authentications a client address may make at once before the sustained
+    /// rate applies [default: 20].
+    #[arg(long, env = "ADMIN_WEBHOOKS_AUTH_FAILURE_BURST")]
+    pub auth_failure_burst: Option<u32>,
+
     /// How long an endpoint must fail every attempt before a `system.alert` event says
     /// so [default: 1h].
     #[arg(long, env = "ADMIN_WEBHOOKS_ALERT_AFTER")]
@@ -216,6 +230,8 @@ pub struct Settings {
     pub lane_lease: Duration,
     /// `None` when `--rate-limit off`.
     pub rate_limit: Option<RateLimit>,
+    /// `None` when `--auth-failure-limit off`.
+    pub auth_failure_limit: Option<FailureLimit>,
     pub alert_after: Duration,
     pub monitor_interval: Duration,
     /// `ADMIN_WEBHOOKS_BOOTSTRAP_KEY`: the value of the first API key, for automation.
@@ -343,6 +359,10 @@ impl ServeArgs {
                 self.rate_limit.or(file.rate_limit),
                 self.rate_limit_burst.or(file.rate_limit_burst),
             )?,
+            auth_failure_limit: auth_failure_limit(
+                self.auth_failure_limit.or(file.auth_failure_limit),
+                self.auth_failure_burst.or(file.auth_failure_burst),
+            )?,
             alert_after: secs(self.alert_after, file.alert_after, 3600),
             monitor_interval: secs(self.monitor_interval, file.monitor_interval, 15),
             bootstrap_key: non_empty_env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY").map(Secret),
@@ -362,19 +382,51 @@ pub const DEFAULT_RATE_PER_SECOND: f64 = 1000.0;
 pub const DEFAULT_RATE_BURST: u32 = 2000;
 
 fn rate_limit(rate: Option<Rate>, burst: Option<u32>) -> Result<Option<RateLimit>, ConfigError> {
-    let burst = burst.unwrap_or(DEFAULT_RATE_BURST);
-    if burst == 0 {
-        return Err(ConfigError::Invalid(
-            "--rate-limit-burst must be at least 1".to_owned(),
-        ));
-    }
-    let per_second = match rate {
-        None => DEFAULT_RATE_PER_SECOND,
-        Some(Rate(None)) => return Ok(None),
-        Some(Rate(Some(per_second))) => per_second,
-    };
-    Ok(Some(RateLimit { per_second, burst }))
+    let defaults = (DEFAULT_RATE_PER_SECOND, DEFAULT_RATE_BURST);
+    let limit = rate_and_burst(rate, burst, defaults, "--rate-limit-burst")?;
+    Ok(limit.map(|(per_second, burst)| RateLimit { per_second, burst }))
 }
+
+/// The service's default limit of failed authentications per address: a person mistyping
+/// a key never meets it, a script guessing keys is slowed to one guess every 3 s.
+pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: f64 = 20.0;
+pub const DEFAULT_AUTH_FAILURE_BURST: u32 = 20;
+
+fn auth_failure_limit(
+    rate: Option<Rate>,
+    burst: Option<u32>,
+) -> Result<Option<FailureLimit>, ConfigError> {
+    let defaults = (
+        DEFAULT_AUTH_FAILURES_PER_MINUTE / 60.0,
+        DEFAULT_AUTH_FAILURE_BURST,
+    );
+    let limit = rate_and_burst(rate, burst, defaults, "--auth-failure-burst")?;
+    Ok(limit.map(|(per_second, burst)| FailureLimit { per_second, burst }))
+}
+
+/// A sustained rate and a burst with their `defaults`; `None` when the rate is `off`.
+fn rate_and_burst(
+    rate: Option<Rate>,
+    burst: Option<u32>,
+    (default_per_second, default_burst): (f64, u32),
+    burst_flag: &str,
+) -> Result<Option<(f64, u32)>, ConfigError> {
+    let burst = burst.unwrap_or(default_burst);
+    if burst == 0 {
+        return Err(ConfigError::Invalid(format!(
+            "{burst_flag} must be at least 1"
+        )));
+    }
+    Ok(match rate {
+        None => Some((default_per_second, burst)),
+        Some(Rate(None)) => None,
+        Some(Rate(Some(per_second))) => Some((per_second, burst)),
+    })
+}
+
+/// The shortest operator or bootstrap key accepted: as many characters as a generated
+/// key has random bytes, so a chosen key is not the weakest way in.
+pub const MIN_CHOSEN_KEY_CHARS: usize = 32;
 
 fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -432,15 +484,19 @@ impl Settings {
         if self.max_in_flight == 0 {
             return invalid("--max-in-flight must be at least 1");
         }
-        if let Some(key) = &self.bootstrap_key
-            && key.expose().len() < 20
-        {
-            return invalid("ADMIN_WEBHOOKS_BOOTSTRAP_KEY must be at least 20 characters long");
-        }
-        if let Some(key) = &self.operator_key
-            && key.expose().len() < 20
-        {
-            return invalid("ADMIN_WEBHOOKS_OPERATOR_KEY must be at least 20 characters long");
+        for (name, key) in [
+            ("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", &self.bootstrap_key),
+            ("ADMIN_WEBHOOKS_OPERATOR_KEY", &self.operator_key),
+        ] {
+            if let Some(key) = key
+                && key.expose().chars().count() < MIN_CHOSEN_KEY_CHARS
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be at least {MIN_CHOSEN_KEY_CHARS} characters long (it has {}); \
+                     use a long random value, such as the output of `openssl rand -hex 32`",
+                    key.expose().chars().count()
+                )));
+            }
         }
         if self.secret_key.is_some() && self.secret_key_file.is_some() {
             return invalid(
@@ -485,6 +541,13 @@ mod tests {
         );
         assert_eq!(s.alert_after, Duration::from_secs(3600));
         assert_eq!(s.monitor_interval, Duration::from_secs(15));
+        assert_eq!(
+            s.auth_failure_limit,
+            Some(FailureLimit {
+                per_second: 20.0 / 60.0,
+                burst: 20
+            })
+        );
         assert_eq!(s.payload_rules.max_depth, 64);
         assert_eq!(
             s.connection_limits,
@@ -561,6 +624,55 @@ mod tests {
             .resolve()
             .unwrap_err();
         assert!(err.to_string().contains("--rate-limit-burst"), "{err}");
+    }
+
+    #[test]
+    fn auth_failure_limits_parse_or_turn_off() {
+        let s = serve_args(&["--auth-failure-limit", "5/m", "--auth-failure-burst", "3"])
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            s.auth_failure_limit,
+            Some(FailureLimit {
+                per_second: 5.0 / 60.0,
+                burst: 3
+            })
+        );
+        let s = serve_args(&["--auth-failure-limit", "off"])
+            .resolve()
+            .unwrap();
+        assert_eq!(s.auth_failure_limit, None);
+        let err = serve_args(&["--auth-failure-burst", "0"])
+            .resolve()
+            .unwrap_err();
+        assert!(err.to_string().contains("--auth-failure-burst"), "{err}");
+    }
+
+    #[test]
+    fn chosen_keys_must_have_32_characters() {
+        let base = serve_args(&[]).resolve().unwrap();
+        let short = "awk_my_local_trial_key_123456"; // 29: the README's old example
+        let long = "awk_my_local_trial_key_0123456789";
+        for (bootstrap, operator, refused) in [
+            (Some(short), None, Some("ADMIN_WEBHOOKS_BOOTSTRAP_KEY")),
+            (None, Some(short), Some("ADMIN_WEBHOOKS_OPERATOR_KEY")),
+            (Some(long), Some(long), None),
+        ] {
+            let settings = Settings {
+                bootstrap_key: bootstrap.map(|k| Secret(k.to_owned())),
+                operator_key: operator.map(|k| Secret(k.to_owned())),
+                ..base.clone()
+            };
+            match (settings.check(), refused) {
+                (Ok(()), None) => {}
+                (Err(err), Some(name)) => {
+                    let text = err.to_string();
+                    assert!(text.contains(name) && text.contains("32"), "{text}");
+                    assert!(!text.contains(short), "the key is not echoed: {text}");
+                }
+                (other, _) => panic!("{bootstrap:?}/{operator:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

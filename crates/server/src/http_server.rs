@@ -130,14 +130,20 @@ async fn serve_connection(
     _permit: OwnedSemaphorePermit,
 ) {
     let activity = Arc::new(Activity::new());
+    // Handlers learn who is calling from this (the limit of failed authentications is
+    // per client address), as axum's `ConnectInfo` extractor expects it.
+    let peer = stream.peer_addr().ok().map(axum::extract::ConnectInfo);
     let io = TokioIo::new(Watched {
         inner: stream,
         activity: activity.clone(),
     });
     let on_request = activity.clone();
-    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         let handling = on_request.handling();
         let app = app.clone();
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(peer);
+        }
         async move {
             let response = app.oneshot(request).await;
             drop(handling);

@@ -138,6 +138,10 @@ pub async fn run(
             payload_rules: settings.payload_rules,
         },
     );
+    // One budget of failed authentications per client address, whichever edge they hit.
+    let auth_failures = Arc::new(usecases::AuthFailureLimiter::new(
+        settings.auth_failure_limit,
+    ));
     let state = api::AppState {
         app: application.clone(),
         config: api::ApiConfig {
@@ -149,11 +153,15 @@ pub async fn run(
             rate_limit: settings.rate_limit,
         },
         limiter: Arc::new(api::rate_limit::RateLimiter::new(settings.rate_limit)),
+        auth_failures: auth_failures.clone(),
         dispatcher_alive: Some(dispatcher_liveness(dispatcher.clone())),
     };
     let dashboard = dashboard::router(
         application,
-        dashboard::DashboardConfig::for_service(settings.dev),
+        dashboard::DashboardConfig {
+            auth_failures,
+            ..dashboard::DashboardConfig::for_service(settings.dev)
+        },
     );
     let app = api::router_with(state, metrics::router(metrics_handle)).merge(dashboard);
     let addr = listener.local_addr()?;

@@ -3,7 +3,8 @@
 //! Series: publishes and their latency (api), attempts by outcome and error class,
 //! attempt and delivery latency, expiries and lanes (delivery), store operation latency
 //! (timed inside each backend, [`store::timing`]), pending deliveries and oldest pending
-//! age per workspace and alerts raised ([`crate::monitor`]), rate-limited requests (api).
+//! age per workspace and alerts raised ([`crate::monitor`]), rate-limited requests (api),
+//! failed authentications by edge and outcome ([`usecases::auth_failures`]).
 //! Labels come from fixed sets, except `workspace_id`, which is bounded by the number of
 //! workspaces.
 //!
@@ -44,6 +45,7 @@ pub fn install() -> PrometheusHandle {
             let _ = metrics::set_global_recorder(recorder);
             delivery::metrics::describe();
             api::metrics::describe();
+            usecases::auth_failures::describe();
             store::timing::describe();
             crate::monitor::describe();
             register_at_zero();

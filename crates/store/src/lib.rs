@@ -19,6 +19,7 @@
 //! - Retention never removes an open delivery, nor an event an undeleted delivery refers to.
 //! - A dashboard session lives until its expiry or until its API key is revoked,
 //!   whichever comes first; only its id's hash is stored.
+//! - A workspace always keeps at least one live API key: revoking the last is a conflict.
 //!
 //! - Every committed write that gives an endpoint work or changes it is announced on the
 //!   store's one stream ([`LaneStore::announcements`]), only after its commit: the
@@ -103,6 +104,10 @@ pub enum ConflictKind {
     /// A session with the same id (hash) exists.
     #[error("a session with this id exists already")]
     SessionExists,
+    /// Revoking this key would leave its workspace without a live key, locked out of the
+    /// API and the dashboard for good.
+    #[error("this is the workspace's last live API key")]
+    LastApiKey,
 }
 
 impl ConflictKind {
@@ -257,7 +262,16 @@ pub trait TenancyStore: Send + Sync + 'static {
         page: PageRequest,
     ) -> Result<Page<ApiKey>>;
 
+    /// Revokes a live key of `workspace`. `Conflict(LastApiKey)` when it is the
+    /// workspace's only live key, decided atomically: of two concurrent revokes of its last
+    /// two keys, one succeeds and the other is refused.
     async fn revoke_api_key(&self, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<()>;
+
+    /// The service-wide secret called `name`: the first value ever offered under that
+    /// name wins and is returned to every later call, in every process sharing the store,
+    /// so that what one process signs with it another can check (the dashboard's sign-in
+    /// forms). `candidate` is a fresh random value the caller offers.
+    async fn shared_secret(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32]>;
 
     // Dashboard sessions. A session is found only while it has not expired AND the API
     // key that opened it is live, so revoking a key ends its sessions in every process

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 pub const KEY: &str = "awk_test_bootstrap_key_0123456789";
-pub const OPERATOR_KEY: &str = "operator_test_key_0123456789";
+pub const OPERATOR_KEY: &str = "operator_test_key_0123456789abcdef";
 
 pub struct Service {
     child: Child,

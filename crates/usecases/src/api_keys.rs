@@ -3,7 +3,8 @@
 //!
 //! Invariants: the store keeps a key's SHA-256 hash and a short hint, never its value; a
 //! key is recognised by hash only; revoking takes effect on the next request made with
-//! the key, and ends every dashboard session it opened.
+//! the key, and ends every dashboard session it opened; a workspace's last live key
+//! cannot be revoked (the store decides it atomically).
 
 use domain::api_key::{generate_key, hash_key, key_hint};
 use domain::{ApiKeyId, WorkspaceId};
@@ -13,6 +14,9 @@ use crate::error::{FoundOr, Resource, UseCaseResult};
 use crate::{Application, fields};
 
 const MAX_NAME: usize = 100;
+
+/// The store's name of the sign-in forms' key.
+const SIGN_IN_FORM_SECRET: &str = "dashboard-sign-in-form";
 
 /// A key just created: the only place its value appears.
 #[derive(Debug)]
@@ -41,7 +45,11 @@ impl Application {
         name: &str,
     ) -> UseCaseResult<CreatedKey> {
         let (value, record) = new_key(fields::required("name", name, MAX_NAME)?);
-        let key = self.store.create_api_key(workspace, record).await?;
+        let key = self
+            .store
+            .create_api_key(workspace, record)
+            .await
+            .found_or(Resource::Workspace, workspace)?;
         Ok(CreatedKey { key, value })
     }
 
@@ -55,6 +63,8 @@ impl Application {
         Ok(self.store.list_api_keys(workspace, page).await?)
     }
 
+    /// Revokes a key; refused (`Conflict::Store(LastApiKey)`) when it is the workspace's
+    /// last live key, which would lock the workspace out for good.
     pub async fn revoke_api_key(
         &self,
         workspace: &WorkspaceId,
@@ -83,5 +93,16 @@ impl Application {
 
     pub async fn close_session(&self, id_hash: &[u8; 32]) -> UseCaseResult<()> {
         Ok(self.store.delete_session(id_hash).await?)
+    }
+
+    /// The key that signs the dashboard's sign-in form tokens: random, made once and kept
+    /// in the store, so every process sharing the store checks what any other signed.
+    pub async fn sign_in_form_key(&self) -> UseCaseResult<[u8; 32]> {
+        let mut candidate = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut candidate);
+        Ok(self
+            .store
+            .shared_secret(SIGN_IN_FORM_SECRET, candidate)
+            .await?)
     }
 }

@@ -109,6 +109,11 @@ fn store_conflict(kind: &ConflictKind) -> String {
             "an API key with this value exists already; generate a new one".to_owned()
         }
         ConflictKind::SessionExists => "a session with this id exists already".to_owned(),
+        ConflictKind::LastApiKey => "This is the workspace's last live API key: revoking it \
+                                     would lock the workspace out of the API and the \
+                                     dashboard for good. Create another key first, then \
+                                     revoke this one."
+            .to_owned(),
     }
 }
 

@@ -15,6 +15,7 @@
 
 mod activity;
 mod api_keys;
+pub mod auth_failures;
 mod catalog;
 pub mod destination;
 mod error;
@@ -30,6 +31,7 @@ use store::{MigrationStatus, Store};
 
 pub use activity::{EventDraft, MAX_BATCH_EVENTS, MAX_IDEMPOTENCY_KEY};
 pub use api_keys::CreatedKey;
+pub use auth_failures::{AuthEdge, AuthFailureLimiter, FailureLimit, TooManyFailures};
 pub use catalog::EventTypeDraft;
 pub use error::{
     Conflict, ErrorCategory, Refused, Resource, Truncated, UseCaseError, UseCaseResult,

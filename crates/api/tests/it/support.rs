@@ -23,6 +23,8 @@ pub struct Options {
     pub operator_key: Option<String>,
     /// What `/readyz` hears from the dispatcher; `None`: no dispatcher runs.
     pub dispatcher_alive: Option<admin_webhooks_api::health::Liveness>,
+    /// Failed authentications allowed per client address; `None`: counted, never refused.
+    pub auth_failures: Option<usecases::FailureLimit>,
 }
 
 impl Default for Options {
@@ -31,6 +33,7 @@ impl Default for Options {
             dev: false,
             operator_key: Some(OPERATOR_KEY.to_owned()),
             dispatcher_alive: None,
+            auth_failures: None,
         }
     }
 }
@@ -159,11 +162,14 @@ pub async fn setup_with(options: Options) -> App {
     };
     let mut state = AppState::new(app, config);
     state.dispatcher_alive = options.dispatcher_alive;
+    state.auth_failures = Arc::new(usecases::AuthFailureLimiter::new(options.auth_failures));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.expect("serve") });
+    // With the peer's address, as the service's server gives it to handlers.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
 
     // No proxy: the environment may name one, and the server is on loopback.
     let client = reqwest::Client::builder().no_proxy().build().unwrap();

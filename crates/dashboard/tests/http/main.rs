@@ -6,7 +6,9 @@
 //! every test sees exactly what the browser would be told.
 
 mod forms;
+mod lockout;
 mod sessions;
+mod signin;
 
 use std::sync::{Arc, LockResult, Mutex, MutexGuard};
 use std::time::Duration;
@@ -26,6 +28,9 @@ pub struct Options {
     pub dev: bool,
     pub session_ttl: Duration,
     pub secure_cookies: bool,
+    /// Failed authentications allowed per client address, one budget for the dashboard
+    /// and the API as in the service; `None`: counted, never refused.
+    pub auth_failures: Option<usecases::FailureLimit>,
 }
 
 impl Default for Options {
@@ -34,6 +39,7 @@ impl Default for Options {
             dev: true,
             session_ttl: admin_webhooks_dashboard::DEFAULT_SESSION_TTL,
             secure_cookies: false,
+            auth_failures: None,
         }
     }
 }
@@ -143,15 +149,21 @@ pub async fn setup_with(options: Options) -> App {
         ..usecases::Settings::default()
     };
     let application = usecases::Application::new(store.clone(), settings);
-    let state = api::AppState::new(application.clone(), api::ApiConfig::default());
+    let auth_failures = Arc::new(usecases::AuthFailureLimiter::new(options.auth_failures));
+    let mut state = api::AppState::new(application.clone(), api::ApiConfig::default());
+    state.auth_failures = auth_failures.clone();
     let dashboard = router(
         application,
         DashboardConfig {
             session_ttl: options.session_ttl,
             secure_cookies: options.secure_cookies,
+            auth_failures,
         },
     );
-    let app = api::router(state).merge(dashboard);
+    // With the peer's address, as the service's server gives it to handlers.
+    let app = api::router(state)
+        .merge(dashboard)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -247,7 +259,12 @@ impl App {
     pub async fn try_sign_in(&self, key: &str, headers: &[(&str, &str)]) -> Answer {
         let form = self.get_with("/dashboard/sign-in", None, headers).await;
         assert_eq!(form.status, 200);
-        let token = form.cookie_value("aw_sign_in").expect("a sign-in cookie");
+        // `__Host-` prefixed where the cookie is Secure.
+        let cookie_name = ["aw_sign_in", "__Host-aw_sign_in"]
+            .into_iter()
+            .find(|name| form.set_cookie(name).is_some())
+            .expect("a sign-in cookie");
+        let token = form.cookie_value(cookie_name).unwrap();
         assert_eq!(
             csrf_field(&form.text),
             token,
@@ -262,7 +279,7 @@ impl App {
             .client
             .post(self.url("/dashboard/sign-in"))
             .header("content-type", "application/x-www-form-urlencoded")
-            .header("cookie", format!("aw_sign_in={token}"))
+            .header("cookie", format!("{cookie_name}={token}"))
             .body(body);
         for (name, value) in headers {
             request = request.header(*name, *value);

@@ -12,6 +12,7 @@ mod data_dir;
 mod delivery;
 mod first_minutes;
 mod gone;
+mod guessing;
 mod logs;
 mod multiprocess;
 mod openapi;

@@ -390,7 +390,17 @@ impl TenancyStore for PostgresStore {
 
     async fn revoke_api_key(&self, workspace: &WorkspaceId, id: &ApiKeyId) -> Result<()> {
         self.pooled("revoke_api_key", async |client| {
-            tenancy::revoke_api_key(&*client, workspace, id).await
+            let tx = client.transaction().await?;
+            tenancy::revoke_api_key(&tx, workspace, id).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn shared_secret(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32]> {
+        self.pooled("shared_secret", async |client| {
+            tenancy::shared_secret(&*client, name, &candidate).await
         })
         .await
     }

@@ -8,6 +8,8 @@
 //!   once on an empty database create one `default` workspace, not one each.
 //! - Only live keys exist for callers: revoked keys neither authenticate nor list, and
 //!   revoking one twice is `NotFound`.
+//! - A workspace keeps at least one live key: revoking its last is `Conflict(LastApiKey)`,
+//!   decided under a lock of the workspace's row.
 //! - Key and catalog calls filter by workspace id, so another workspace's ids are
 //!   `NotFound`.
 
@@ -234,24 +236,88 @@ pub(super) async fn list_api_keys(
     Ok(page.cut(collect(&rows, api_key_row)?, |k| k.id.to_string()))
 }
 
+/// Revokes a key unless it is its workspace's last live one; the caller commits.
 pub(super) async fn revoke_api_key(
-    client: &impl GenericClient,
+    tx: &deadpool_postgres::Transaction<'_>,
     workspace: &WorkspaceId,
     id: &ApiKeyId,
 ) -> Result<()> {
-    let statement = client
+    // Revokes of one workspace queue on its row, so each sees the others' commits: under
+    // READ COMMITTED two revokes of the last two keys would otherwise both see the other
+    // key live and both succeed.
+    let statement = tx
+        .prepare_cached("SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE")
+        .await?;
+    if tx
+        .query_opt(&statement, &[&workspace.as_str()])
+        .await?
+        .is_none()
+    {
+        return Err(StoreError::NotFound);
+    }
+    let statement = tx
+        .prepare_cached(
+            "SELECT count(*) FILTER (WHERE id = $1), count(*) FROM api_keys
+             WHERE workspace_id = $2 AND revoked_at IS NULL",
+        )
+        .await?;
+    let row = tx
+        .query_one(&statement, &[&id.as_str(), &workspace.as_str()])
+        .await?;
+    let (this, live): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    if this == 0 {
+        return Err(StoreError::NotFound);
+    }
+    if live <= 1 {
+        return Err(StoreError::Conflict(ConflictKind::LastApiKey));
+    }
+    let statement = tx
         .prepare_cached(
             "UPDATE api_keys SET revoked_at = $1
              WHERE id = $2 AND workspace_id = $3 AND revoked_at IS NULL",
         )
         .await?;
-    let changed = client
-        .execute(&statement, &[&now(), &id.as_str(), &workspace.as_str()])
+    tx.execute(&statement, &[&now(), &id.as_str(), &workspace.as_str()])
         .await?;
-    if changed == 0 {
-        return Err(StoreError::NotFound);
-    }
     Ok(())
+}
+
+/// The secret `name`, storing `candidate` as it if there is none yet.
+pub(super) async fn shared_secret(
+    client: &impl GenericClient,
+    name: &str,
+    candidate: &[u8; 32],
+) -> Result<[u8; 32]> {
+    // Of processes racing to store a first value, all read the winner's. A loser's
+    // statement may have started before the winner committed and so see no row; its next
+    // statement does.
+    let statement = client
+        .prepare_cached(
+            "WITH offered AS (
+                 INSERT INTO shared_secrets (name, value, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO NOTHING
+                 RETURNING value
+             )
+             SELECT value FROM offered
+             UNION ALL
+             SELECT value FROM shared_secrets WHERE name = $1",
+        )
+        .await?;
+    let rows = client
+        .query(&statement, &[&name, &&candidate[..], &now()])
+        .await?;
+    let value: Vec<u8> = match rows.first() {
+        Some(row) => row.try_get(0)?,
+        None => {
+            let statement = client
+                .prepare_cached("SELECT value FROM shared_secrets WHERE name = $1")
+                .await?;
+            client.query_one(&statement, &[&name]).await?.try_get(0)?
+        }
+    };
+    value
+        .try_into()
+        .map_err(|_| StoreError::Backend("a shared secret is not 32 bytes long".into()))
 }
 
 pub(super) async fn list_event_types(

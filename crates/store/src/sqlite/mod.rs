@@ -297,6 +297,15 @@ impl TenancyStore for SqliteStore {
             .await
     }
 
+    async fn shared_secret(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32]> {
+        let name = name.to_owned();
+        self.writer
+            .write("shared_secret", move |tx| {
+                tenancy::shared_secret(tx, &name, &candidate)
+            })
+            .await
+    }
+
     async fn create_session(&self, new: NewSession) -> Result<Session> {
         self.writer
             .write("create_session", move |tx| {

@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_sessions.sql")),
     (4, include_str!("migrations/0004_alerts.sql")),
     (5, include_str!("migrations/0005_gone_and_throttling.sql")),
+    (6, include_str!("migrations/0006_shared_secrets.sql")),
 ];
 
 /// The schema version this binary brings a database to.

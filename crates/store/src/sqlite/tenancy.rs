@@ -5,6 +5,7 @@
 //!   write job, so no workspace is ever seen without its catalog.
 //! - Only live keys exist for callers: revoked keys neither authenticate nor list, and
 //!   revoking one twice is `NotFound`.
+//! - A workspace keeps at least one live key: revoking its last is `Conflict(LastApiKey)`.
 //! - Key and catalog calls filter by workspace id, so another workspace's ids are
 //!   `NotFound`.
 
@@ -175,16 +176,50 @@ pub(super) fn revoke_api_key(
     workspace: &WorkspaceId,
     id: &ApiKeyId,
 ) -> Result<()> {
+    // The check and the update are one statement on the single writer, so no other revoke
+    // can slip between them.
     let changed = conn
         .prepare_cached(
             "UPDATE api_keys SET revoked_at = ?1
-             WHERE id = ?2 AND workspace_id = ?3 AND revoked_at IS NULL",
+             WHERE id = ?2 AND workspace_id = ?3 AND revoked_at IS NULL
+               AND EXISTS (SELECT 1 FROM api_keys AS other
+                           WHERE other.workspace_id = ?3 AND other.revoked_at IS NULL
+                             AND other.id <> ?2)",
         )?
         .execute(params![to_ms(now()), id.as_str(), workspace.as_str()])?;
-    if changed == 0 {
-        return Err(StoreError::NotFound);
+    if changed == 1 {
+        return Ok(());
     }
-    Ok(())
+    let live: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM api_keys
+                            WHERE id = ?1 AND workspace_id = ?2 AND revoked_at IS NULL)",
+        )?
+        .query_row(params![id.as_str(), workspace.as_str()], |r| r.get(0))?;
+    Err(if live {
+        StoreError::Conflict(ConflictKind::LastApiKey)
+    } else {
+        StoreError::NotFound
+    })
+}
+
+/// The secret `name`, storing `candidate` as it if there is none yet.
+pub(super) fn shared_secret(
+    conn: &Connection,
+    name: &str,
+    candidate: &[u8; 32],
+) -> Result<[u8; 32]> {
+    conn.prepare_cached(
+        "INSERT INTO shared_secrets (name, value, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO NOTHING",
+    )?
+    .execute(params![name, &candidate[..], to_ms(now())])?;
+    let value: Vec<u8> = conn
+        .prepare_cached("SELECT value FROM shared_secrets WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))?;
+    value
+        .try_into()
+        .map_err(|_| StoreError::Backend("a shared secret is not 32 bytes long".into()))
 }
 
 pub(super) fn list_event_types(

@@ -42,6 +42,8 @@ macro_rules! conformance {
             tenancy::api_keys_are_scoped_and_revocable,
             tenancy::workspaces_paginate_and_take_limits,
             tenancy::a_failed_write_leaves_nothing_behind,
+            tenancy::the_last_live_key_cannot_be_revoked,
+            tenancy::shared_secrets_are_written_once,
             webhooks::webhook_crud_round_trips,
             webhooks::webhooks_paginate_by_id,
             webhooks::workspaces_cannot_see_each_other,

@@ -233,3 +233,95 @@ pub async fn a_failed_write_leaves_nothing_behind(h: Harness) {
     let (c, _) = store.create_workspace("c", new_key("first")).await.unwrap();
     assert_eq!(store.list_event_types(&c.id).await.unwrap().len(), 5);
 }
+
+pub async fn the_last_live_key_cannot_be_revoked(h: Harness) {
+    let store = &*h.store;
+    let (ws, first) = store.create_workspace("a", new_key("first")).await.unwrap();
+    assert_err!(
+        store.revoke_api_key(&ws.id, &first.id).await,
+        StoreError::Conflict(store::ConflictKind::LastApiKey)
+    );
+    assert_eq!(
+        live_keys(store, &ws.id).await,
+        1,
+        "the refusal changed nothing"
+    );
+    // Another workspace's key is still unknown here, not a conflict.
+    let other = workspace(store, "b").await;
+    assert_err!(
+        store.revoke_api_key(&other, &first.id).await,
+        StoreError::NotFound
+    );
+
+    // Of two concurrent revokes of the last two keys, exactly one succeeds, every time.
+    for round in 0..10 {
+        store
+            .create_api_key(&ws.id, new_key(&format!("second {round}")))
+            .await
+            .unwrap();
+        let keys = store
+            .list_api_keys(&ws.id, PageRequest::default())
+            .await
+            .unwrap()
+            .data;
+        assert_eq!(keys.len(), 2);
+        let (a, b) = (h.store.clone(), h.store.clone());
+        let (ka, kb) = (keys[0].id.clone(), keys[1].id.clone());
+        let (wa, wb) = (ws.id.clone(), ws.id.clone());
+        let (ra, rb) = tokio::join!(
+            tokio::spawn(async move { a.revoke_api_key(&wa, &ka).await }),
+            tokio::spawn(async move { b.revoke_api_key(&wb, &kb).await }),
+        );
+        let results = [ra.unwrap(), rb.unwrap()];
+        let succeeded = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(succeeded, 1, "round {round}: {results:?}");
+        assert!(
+            results.iter().any(|r| matches!(
+                r,
+                Err(StoreError::Conflict(store::ConflictKind::LastApiKey))
+            )),
+            "round {round}: {results:?}"
+        );
+        assert_eq!(live_keys(store, &ws.id).await, 1, "round {round}");
+    }
+}
+
+async fn live_keys(store: &dyn store::Store, ws: &WorkspaceId) -> usize {
+    store
+        .list_api_keys(ws, PageRequest::default())
+        .await
+        .unwrap()
+        .data
+        .len()
+}
+
+pub async fn shared_secrets_are_written_once(h: Harness) {
+    let store = &*h.store;
+    let first = store.shared_secret("sign-in", [1; 32]).await.unwrap();
+    assert_eq!(first, [1; 32], "the first offer is stored");
+    assert_eq!(
+        store.shared_secret("sign-in", [2; 32]).await.unwrap(),
+        [1; 32]
+    );
+    assert_eq!(
+        store.shared_secret("other", [3; 32]).await.unwrap(),
+        [3; 32],
+        "names are separate"
+    );
+    // Racing first offers all get the one value that was stored.
+    let offers = (10u8..20).map(|i| {
+        let store = h.store.clone();
+        tokio::spawn(async move { store.shared_secret("raced", [i; 32]).await.unwrap() })
+    });
+    let answers: Vec<[u8; 32]> = futures::future::join_all(offers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    let h = h.reopen().await;
+    assert_eq!(
+        h.store.shared_secret("sign-in", [4; 32]).await.unwrap(),
+        [1; 32]
+    );
+}
