@@ -6,6 +6,8 @@
 //! A dev-only crate: no production crate depends on it. `certs` and `service` are opt-in
 //! features, so the bench can take the loopback server alone.
 
+#[cfg(feature = "store")]
+pub mod announced;
 #[cfg(feature = "certs")]
 pub mod certs;
 pub mod eventually;

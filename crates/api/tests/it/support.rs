@@ -1,18 +1,17 @@
 //! The test harness: a real server on 127.0.0.1:0 over a real SQLite store in a fresh
 //! temporary directory, driven with reqwest. Each test gets its own [`App`].
 
-use std::sync::{Arc, LockResult, Mutex, MutexGuard};
+use std::sync::Arc;
+use test_support::announced::Announced;
 
 use admin_webhooks_api::{ApiConfig, AppState, router};
-use domain::WebhookId;
 use domain::api_key::{generate_key, hash_key, key_hint};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use store::sqlite::SqliteStore;
-use store::{LaneStore, NewApiKey, OperationsStore, Wakeup};
+use store::{LaneStore, NewApiKey, OperationsStore};
 use tempfile::TempDir;
-use tokio::sync::mpsc::UnboundedReceiver;
 
 pub const OPERATOR_KEY: &str = "operator-key-for-tests-0123456789";
 
@@ -94,38 +93,6 @@ impl Answer {
         } else {
             self.json()
         }
-    }
-}
-
-/// What the store announced to the lanes, one entry per look that found news: the
-/// endpoints announced since the previous look. The store announces a write before its
-/// caller hears back, so after a request its news is all here; one request's news makes
-/// one entry as long as each request is followed by a look.
-pub struct Announced {
-    stream: Mutex<UnboundedReceiver<Wakeup>>,
-    seen: Mutex<Vec<Vec<WebhookId>>>,
-}
-
-impl Announced {
-    pub fn new(stream: UnboundedReceiver<Wakeup>) -> Announced {
-        Announced {
-            stream: Mutex::new(stream),
-            seen: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Every entry so far, after taking in what arrived since the last look.
-    pub fn lock(&self) -> LockResult<MutexGuard<'_, Vec<Vec<WebhookId>>>> {
-        let mut stream = self.stream.lock().unwrap();
-        let mut fresh = Vec::new();
-        while let Ok(news) = stream.try_recv() {
-            fresh.push(news.webhook);
-        }
-        let mut seen = self.seen.lock().unwrap();
-        if !fresh.is_empty() {
-            seen.push(fresh);
-        }
-        Ok(seen)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The dashboard cannot revoke a workspace's last live key either: the page says why
 //! and the session lives on.
 
-use crate::setup;
+use super::setup;
 
 #[tokio::test]
 async fn revoking_the_last_key_is_refused_with_the_reason() {

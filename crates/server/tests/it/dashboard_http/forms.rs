@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::json;
 use store::{PageRequest, TenancyStore};
 
-use crate::{App, Options, setup, setup_with};
+use super::{App, Options, setup, setup_with};
 
 async fn webhook_count(app: &App) -> usize {
     let ws = app

@@ -10,19 +10,18 @@ mod lockout;
 mod sessions;
 mod signin;
 
-use std::sync::{Arc, LockResult, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
+use test_support::announced::Announced;
 
-use admin_webhooks_dashboard::{DashboardConfig, router};
-use domain::WebhookId;
+use dashboard::{DashboardConfig, router};
 use domain::api_key::{generate_key, hash_key, key_hint};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use reqwest::redirect::Policy;
 use store::sqlite::SqliteStore;
-use store::{LaneStore, NewApiKey, OperationsStore, Wakeup};
+use store::{LaneStore, NewApiKey, OperationsStore};
 use tempfile::TempDir;
-use tokio::sync::mpsc::UnboundedReceiver;
 
 pub struct Options {
     pub dev: bool,
@@ -37,7 +36,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             dev: true,
-            session_ttl: admin_webhooks_dashboard::DEFAULT_SESSION_TTL,
+            session_ttl: dashboard::DEFAULT_SESSION_TTL,
             secure_cookies: false,
             auth_failures: None,
         }
@@ -94,38 +93,6 @@ impl Answer {
 
 pub async fn setup() -> App {
     setup_with(Options::default()).await
-}
-
-/// What the store announced to the lanes, one entry per look that found news: the
-/// endpoints announced since the previous look. The store announces a write before its
-/// caller hears back, so after a request its news is all here; one request's news makes
-/// one entry as long as each request is followed by a look.
-pub struct Announced {
-    stream: Mutex<UnboundedReceiver<Wakeup>>,
-    seen: Mutex<Vec<Vec<WebhookId>>>,
-}
-
-impl Announced {
-    pub fn new(stream: UnboundedReceiver<Wakeup>) -> Announced {
-        Announced {
-            stream: Mutex::new(stream),
-            seen: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Every entry so far, after taking in what arrived since the last look.
-    pub fn lock(&self) -> LockResult<MutexGuard<'_, Vec<Vec<WebhookId>>>> {
-        let mut stream = self.stream.lock().unwrap();
-        let mut fresh = Vec::new();
-        while let Ok(news) = stream.try_recv() {
-            fresh.push(news.webhook);
-        }
-        let mut seen = self.seen.lock().unwrap();
-        if !fresh.is_empty() {
-            seen.push(fresh);
-        }
-        Ok(seen)
-    }
 }
 
 pub async fn setup_with(options: Options) -> App {

@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use admin_webhooks_dashboard::{DashboardConfig, router};
+use dashboard::{DashboardConfig, router};
 use reqwest::header::RETRY_AFTER;
 use store::sqlite::SqliteStore;
 use usecases::FailureLimit;
 
-use crate::{Answer, App, Options, setup, setup_with};
+use super::{Answer, App, Options, setup, setup_with};
 
 fn sign_in_body(token: &str, key: &str) -> String {
     url::form_urlencoded::Serializer::new(String::new())

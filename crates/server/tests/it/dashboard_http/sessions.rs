@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use test_support::eventually;
 
-use crate::{Options, setup, setup_with};
+use super::{Options, setup, setup_with};
 
 const PAGES: [&str; 6] = [
     "/dashboard/webhooks",
