@@ -74,6 +74,7 @@ pub struct PublishEvent {
 #[serde(deny_unknown_fields)]
 pub struct PublishBatch {
     /// 1 to 100 events.
+    #[schema(min_items = 1, max_items = 100)]
     pub events: Vec<BatchEvent>,
 }
 
@@ -83,7 +84,7 @@ pub struct PublishBatch {
 pub struct BatchEvent {
     /// A type of the workspace's catalog.
     #[serde(rename = "type")]
-    #[schema(example = "user.created")]
+    #[schema(schema_with = field_schemas::type_name)]
     pub event_type: String,
     /// A JSON object, delivered byte for byte.
     #[schema(value_type = Object, example = json!({"user_id": "usr_9x2k4m7"}))]
@@ -95,7 +96,12 @@ pub struct BatchEvent {
     /// Repeating a key of this workspace within 24 h (in this batch or before) answers
     /// the first event and creates nothing; 1 to 255 visible ASCII characters.
     #[serde(default)]
-    #[schema(example = "order-42-created")]
+    #[schema(
+        example = "order-42-created",
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[ -~]*[!-~][ -~]*$"
+    )]
     pub idempotency_key: Option<String>,
 }
 

@@ -22,7 +22,7 @@ use crate::{Result, WebhookStats};
 
 /// The window's histogram by response time, ascending.
 pub(super) const HISTOGRAM: &str = "SELECT response_ms, COUNT(*), SUM(error_class IS NULL),
-            SUM(status_code IN (?3, ?4, ?5, ?6))
+            COUNT(CASE WHEN status_code IN (?3, ?4, ?5, ?6) THEN 1 END)
      FROM attempts INDEXED BY attempts_by_webhook
      WHERE webhook_id = ?1 AND attempted_at >= ?2
      GROUP BY response_ms ORDER BY response_ms";

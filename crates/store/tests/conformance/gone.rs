@@ -162,3 +162,31 @@ pub async fn stats_count_throttled_attempts(h: Harness) {
         .unwrap();
     assert_eq!((later.attempts, later.throttled), (0, 0));
 }
+
+/// Attempts that never got an answer (refused connections) have no status code: stats
+/// count them as failures, and as no throttling.
+pub async fn stats_of_attempts_without_any_answer(h: Harness) {
+    let store = &*h.store;
+    let ws = workspace(store, "unanswered").await;
+    let hook = webhook(store, &ws, &["user.created"]).await.id;
+    publish(store, &ws, "user.created").await;
+    let d = open_deliveries(store, &hook).await.remove(0);
+    let now = Utc::now();
+    let mut refused = failed(&d, &hook, 0, now + Duration::hours(1));
+    refused.attempt = Some(attempt(None, Some(ErrorClass::Connect), now));
+    store.submit_outcome(refused).await.unwrap().unwrap();
+
+    let stats = store
+        .webhook_stats(&ws, &hook, now - Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            stats.attempts,
+            stats.successes,
+            stats.failures,
+            stats.throttled
+        ),
+        (1, 0, 1, 0)
+    );
+}

@@ -79,6 +79,7 @@ macro_rules! conformance {
             operations::alerts_are_raised_once_until_cleared,
             gone::a_410_outcome_disables_its_webhook_atomically,
             gone::stats_count_throttled_attempts,
+            gone::stats_of_attempts_without_any_answer,
             sessions::sessions_live_until_expiry_sign_out_or_revocation,
             sessions::sessions_survive_reopening,
         );
