@@ -13,6 +13,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -93,7 +94,11 @@ impl TempDir {
         if path.exists() {
             std::fs::remove_dir_all(&path)?;
         }
-        std::fs::create_dir_all(&path)
+        // Private, as the service makes its own data folder (it warns about any other).
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         Ok(TempDir(path))
     }
