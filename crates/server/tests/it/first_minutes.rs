@@ -68,15 +68,7 @@ async fn a_bootstrap_key_given_to_a_store_that_has_a_workspace_is_reported_as_ig
 async fn metrics_list_every_counter_at_zero_before_any_traffic() {
     let dir = tempfile::tempdir().unwrap();
     let service = ADMIN_WEBHOOKS.start(dir.path(), &[]);
-    let text = service
-        .client
-        .get(service.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = service.get("/metrics").await.text().await.unwrap();
     for series in [
         r#"admin_webhooks_attempts_total{outcome="succeeded",error_class="none"} 0"#,
         r#"admin_webhooks_attempts_total{outcome="failed",error_class="timeout"} 0"#,

@@ -217,15 +217,7 @@ async fn the_document_is_valid_openapi_3_1() {
 async fn the_document_states_the_rules_of_what_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let service = ADMIN_WEBHOOKS.start(dir.path(), &[]);
-    let document: Value = service
-        .client
-        .get(service.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document: Value = service.get("/openapi.json").await.json().await.unwrap();
     let schemas = &document["components"]["schemas"];
     let create_webhook = &schemas["CreateWebhook"]["properties"];
     assert_eq!(create_webhook["url"]["format"], "uri");
