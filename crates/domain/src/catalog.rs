@@ -81,6 +81,26 @@ pub fn validate_type_name(name: &str) -> Result<(), TypeNameError> {
     }
 }
 
+/// The payload schema (JSON Schema, draft 2020-12) a built-in type ships with, for its
+/// `data`; `None` for a name that is not built in. The files are in `domain/schemas/`.
+///
+/// They are deliberately open: they describe the guide's fields and check the type of each
+/// one present, but require none and allow others, because every workspace has these types
+/// from its first start and producers already publish to them without a schema; a strict
+/// built-in schema would refuse their events after an upgrade. A workspace tightens a
+/// built-in type's schema with `PATCH /v1/event-types/{name}`.
+pub fn builtin_schema(name: &str) -> Option<serde_json::Value> {
+    let text = match name {
+        "user.created" => include_str!("../schemas/user.created.json"),
+        "user.updated" => include_str!("../schemas/user.updated.json"),
+        "order.completed" => include_str!("../schemas/order.completed.json"),
+        "system.alert" => include_str!("../schemas/system.alert.json"),
+        "integration.connected" => include_str!("../schemas/integration.connected.json"),
+        _ => return None,
+    };
+    Some(serde_json::from_str(text).expect("a built-in schema is JSON"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +128,25 @@ mod tests {
         }
         validate_type_name("invoice.payment_failed").unwrap();
         validate_type_name("a.b.c2").unwrap();
+    }
+
+    #[test]
+    fn every_builtin_type_ships_a_valid_schema_that_takes_the_guides_example() {
+        for t in builtin_event_types() {
+            let schema = builtin_schema(&t.name).expect("a built-in schema");
+            crate::event_schema::EventSchema::compile(&schema).unwrap();
+        }
+        assert_eq!(builtin_schema("invoice.paid"), None);
+        let guide = serde_json::json!({
+            "user_id": "usr_9x2k4m7",
+            "email": "developer@example.com",
+            "role": "admin",
+            "created_via": "api"
+        });
+        let schema = builtin_schema("user.created").unwrap();
+        crate::event_schema::EventSchema::compile(&schema)
+            .unwrap()
+            .check(&guide)
+            .unwrap();
     }
 }

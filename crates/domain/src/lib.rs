@@ -1,7 +1,8 @@
 //! The rules of Admin Webhooks that need no I/O: typed ids, the event catalog,
 //! subscription matching, signatures, backoff and what follows an attempt, the address
-//! policy for endpoints, the rules a published payload must follow and the exact bytes
-//! of a delivered body.
+//! policy for endpoints, the rules a published payload must follow (payload rules and
+//! event type schemas), the exact bytes of a delivered body and the trace context an event
+//! carries.
 //!
 //! Everything here is deterministic given its inputs (randomness is passed in or drawn
 //! from the thread RNG only where a fresh secret or id is the point), so the store, the
@@ -15,16 +16,20 @@ pub mod catalog;
 pub mod delivery;
 pub mod duration;
 pub mod event;
+pub mod event_schema;
 pub mod ids;
 pub mod payload;
 pub mod signature;
 pub mod subscription;
+pub mod trace_context;
 
 pub use address::{AddressClass, UrlError, UrlPolicy, classify_ip};
 pub use attempt::{AttemptVerdict, HeadSchedule, NextState, Readiness};
 pub use backoff::Backoff;
 pub use catalog::{BUILTIN_EVENT_TYPES, EventTypeDef, TypeNameError, validate_type_name};
 pub use delivery::{DeliveryStatus, ErrorClass};
+pub use event_schema::{EventSchema, SchemaError, Violation};
 pub use ids::{ApiKeyId, AttemptId, DeliveryId, EventId, IdError, WebhookId, WorkspaceId};
 pub use payload::{PayloadError, PayloadRules, check_payload};
 pub use subscription::{Subscription, SubscriptionError};
+pub use trace_context::TraceContext;
