@@ -272,6 +272,7 @@ async fn raise(store: &dyn Store, b: &EndpointBacklog, due: Due) {
         metadata: None,
         idempotency_key: None,
         only_webhook: None,
+        trace: None,
     };
     let alert = NewAlert {
         workspace_id: b.workspace_id.clone(),

@@ -291,11 +291,21 @@ pub trait TenancyStore: Send + Sync + 'static {
 
     async fn list_event_types(&self, workspace: &WorkspaceId) -> Result<Vec<EventType>>;
 
-    /// `Conflict` when the name exists already.
+    /// `Conflict` when the name exists already. `schema` is JSON text, checked by the
+    /// caller.
     async fn create_event_type(
         &self,
         workspace: &WorkspaceId,
         def: domain::EventTypeDef,
+        schema: Option<String>,
+    ) -> Result<EventType>;
+
+    /// Changes a type of the workspace's catalog; `NotFound` when it has none of that name.
+    async fn update_event_type(
+        &self,
+        workspace: &WorkspaceId,
+        name: &str,
+        patch: EventTypePatch,
     ) -> Result<EventType>;
 
     /// `LimitReached` when enabling it would pass the workspace's limit.

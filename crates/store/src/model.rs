@@ -4,8 +4,8 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use domain::{
-    ApiKeyId, AttemptId, DeliveryId, DeliveryStatus, ErrorClass, EventId, Subscription, WebhookId,
-    WorkspaceId,
+    ApiKeyId, AttemptId, DeliveryId, DeliveryStatus, ErrorClass, EventId, Subscription,
+    TraceContext, WebhookId, WorkspaceId,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -68,6 +68,19 @@ pub struct EventType {
     pub description: String,
     /// One of the guide's five, present in every workspace.
     pub builtin: bool,
+    /// The payload schema set on this type (JSON text), as stored. `None` on a built-in
+    /// type means its built-in schema (`domain::catalog::builtin_schema`); on another
+    /// type, no schema.
+    pub schema: Option<String>,
+}
+
+/// Changes to an event type; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct EventTypePatch {
+    pub category: Option<String>,
+    pub description: Option<String>,
+    /// `Some(None)` clears the schema (a built-in type goes back to its built-in one).
+    pub schema: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +124,8 @@ pub struct NewEvent {
     /// Deliver to this endpoint alone, whatever it subscribes to and whatever the catalog
     /// says (the test event of `POST /v1/webhooks/{id}/test`).
     pub only_webhook: Option<WebhookId>,
+    /// The trace the event belongs to; each attempt sends a child of it (`traceparent`).
+    pub trace: Option<TraceContext>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -262,6 +277,8 @@ pub struct DueDelivery {
     pub event_created_at: DateTime<Utc>,
     /// The body bytes, shared cheaply across attempts.
     pub body: std::sync::Arc<[u8]>,
+    /// The event's trace context, if it has one: each attempt is a child span of it.
+    pub trace: Option<TraceContext>,
 }
 
 /// The result of an attempt (or of giving up without one), to be recorded.

@@ -108,3 +108,13 @@ pub(crate) fn signing_secrets(
     }
     secrets
 }
+
+/// An event's trace context as both backends store it (`traceparent` in version 00 and
+/// `tracestate`); `None` for events stored without one (or, were a row damaged, with an
+/// unreadable one: the attempt then goes without, rather than failing).
+pub(crate) fn stored_trace(
+    traceparent: Option<String>,
+    tracestate: Option<String>,
+) -> Option<domain::TraceContext> {
+    domain::TraceContext::from_stored(&traceparent?, tracestate)
+}

@@ -128,6 +128,7 @@ fn open_deliveries_of_nothing() -> store::DueDelivery {
         next_attempt_at: Utc::now(),
         event_created_at: Utc::now(),
         body: Arc::from(&b"{}"[..]),
+        trace: None,
     }
 }
 

@@ -219,6 +219,7 @@ impl Application {
             metadata: None,
             idempotency_key: None,
             only_webhook: Some(id.clone()),
+            trace: None,
         };
         self.store
             .publish(new)

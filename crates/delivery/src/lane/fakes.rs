@@ -111,6 +111,7 @@ impl FakeLaneStore {
             next_attempt_at: published_at,
             event_created_at: published_at,
             body: Arc::from(&b"{}"[..]),
+            trace: None,
         };
         let status = DeliveryStatus::Pending;
         self.state()

@@ -107,7 +107,7 @@ pub(super) async fn lanes_with_work(client: &impl GenericClient) -> Result<Vec<W
 
 pub(super) const LANE_WINDOW: &str =
     "SELECT d.id, d.event_id, d.event_type, d.seq, d.attempts, d.next_attempt_at,
-            COALESCE(d.open_since, e.created_at), e.body
+            COALESCE(d.open_since, e.created_at), e.body, e.traceparent, e.tracestate
      FROM deliveries d JOIN events e ON e.id = d.event_id
      WHERE d.webhook_id = $1 AND d.seq > $2 AND d.status IN ('pending', 'failed')
      ORDER BY d.seq LIMIT $3";
@@ -137,6 +137,7 @@ pub(super) async fn lane_window(
             next_attempt_at: row.try_get::<_, Option<_>>(5)?.unwrap_or_else(now),
             event_created_at: row.try_get(6)?,
             body: Arc::from(row.try_get::<_, &[u8]>(7)?),
+            trace: crate::records::stored_trace(row.try_get(8)?, row.try_get(9)?),
         })
     })
 }

@@ -72,7 +72,7 @@ use crate::announce::{self, Announcer};
 use crate::timing::{self, TimedReply};
 use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
-    LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
+    EventTypePatch,    LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
     PruneReport, Published, ReplayFilter, Result, SecretCipher, SecretRotation, Session,
     StoreError, Wakeup, Webhook, WebhookPatch, WebhookStats, Workspace,
 };
@@ -437,9 +437,22 @@ impl TenancyStore for PostgresStore {
         &self,
         workspace: &WorkspaceId,
         def: EventTypeDef,
+        schema: Option<String>,
     ) -> Result<EventType> {
         self.pooled("create_event_type", async |client| {
-            tenancy::create_event_type(&*client, workspace, &def).await
+            tenancy::create_event_type(&*client, workspace, &def, schema.as_deref()).await
+        })
+        .await
+    }
+
+    async fn update_event_type(
+        &self,
+        workspace: &WorkspaceId,
+        name: &str,
+        patch: EventTypePatch,
+    ) -> Result<EventType> {
+        self.pooled("update_event_type", async |client| {
+            tenancy::update_event_type(&*client, workspace, name, &patch).await
         })
         .await
     }

@@ -119,8 +119,9 @@ pub(super) const LOCK_TARGETS: &str =
 
 /// Publishes without an idempotency key, all at once: the events, then the deliveries.
 const WRITE_BATCH: &str = "WITH stored AS (
-         INSERT INTO events (id, workspace_id, type, created_at, body)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::bytea[])
+         INSERT INTO events (id, workspace_id, type, created_at, body, traceparent, tracestate)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::bytea[],
+                              $13::text[], $14::text[])
          RETURNING 1
      ), queued AS (
          INSERT INTO deliveries (webhook_id, seq, id, event_id, workspace_id, event_type, status,
@@ -146,8 +147,9 @@ const WRITE_ONE: &str = "WITH claim AS (
      ), go AS (
          SELECT 1 WHERE $7::text IS NULL OR EXISTS (SELECT 1 FROM claim)
      ), stored AS (
-         INSERT INTO events (id, workspace_id, type, created_at, body)
-         SELECT $1::text, $2::text, $3::text, $4::timestamptz, $5::bytea FROM go
+         INSERT INTO events (id, workspace_id, type, created_at, body, traceparent, tracestate)
+         SELECT $1::text, $2::text, $3::text, $4::timestamptz, $5::bytea, $11::text, $12::text
+         FROM go
          RETURNING 1
      ), queued AS (
          INSERT INTO deliveries (webhook_id, seq, id, event_id, workspace_id, event_type, status,
@@ -500,6 +502,8 @@ async fn write(
                 Box::new(w.event.timestamp - IDEMPOTENCY_WINDOW),
                 Box::new(w.seqs.clone()),
                 Box::new(w.deliveries.clone()),
+                Box::new(new.trace.as_ref().map(|t| t.traceparent())),
+                Box::new(new.trace.as_ref().and_then(|t| t.state.clone())),
             ],
         }
     };
@@ -552,6 +556,8 @@ struct Columns {
     types: Vec<String>,
     times: Vec<DateTime<Utc>>,
     bodies: Vec<Vec<u8>>,
+    traceparents: Vec<Option<String>>,
+    tracestates: Vec<Option<String>>,
     delivery_webhooks: Vec<String>,
     delivery_seqs: Vec<i64>,
     delivery_ids: Vec<String>,
@@ -575,6 +581,10 @@ async fn batch(
         c.types.push(new.event_type.clone());
         c.times.push(w.event.timestamp);
         c.bodies.push(w.event.body.clone());
+        c.traceparents
+            .push(new.trace.as_ref().map(|t| t.traceparent()));
+        c.tracestates
+            .push(new.trace.as_ref().and_then(|t| t.state.clone()));
         for ((target, seq), id) in w.targets.iter().zip(&w.seqs).zip(&w.deliveries) {
             c.delivery_webhooks.push(target.clone());
             c.delivery_seqs.push(*seq);
@@ -600,6 +610,8 @@ async fn batch(
             Box::new(c.delivery_workspaces),
             Box::new(c.delivery_types),
             Box::new(c.delivery_times),
+            Box::new(c.traceparents),
+            Box::new(c.tracestates),
         ],
     })
 }

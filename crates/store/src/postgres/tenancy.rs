@@ -19,7 +19,8 @@ use tokio_postgres::Row;
 
 use super::rows::{collect, is_unique_violation, now, parse, unsigned};
 use crate::{
-    ApiKey, ConflictKind, EventType, NewApiKey, Page, PageRequest, Result, StoreError, Workspace,
+    ApiKey, ConflictKind, EventType, EventTypePatch, NewApiKey, Page, PageRequest, Result,
+    StoreError, Workspace,
 };
 
 const WORKSPACE_COLUMNS: &str = "id, name, max_enabled_webhooks, created_at";
@@ -320,38 +321,45 @@ pub(super) async fn shared_secret(
         .map_err(|_| StoreError::Backend("a shared secret is not 32 bytes long".into()))
 }
 
+const EVENT_TYPE_COLUMNS: &str = "name, category, description, builtin, payload_schema";
+
+fn event_type_row(row: &Row) -> Result<EventType> {
+    Ok(EventType {
+        name: row.try_get(0)?,
+        category: row.try_get(1)?,
+        description: row.try_get(2)?,
+        builtin: row.try_get(3)?,
+        schema: row.try_get(4)?,
+    })
+}
+
 pub(super) async fn list_event_types(
     client: &impl GenericClient,
     workspace: &WorkspaceId,
 ) -> Result<Vec<EventType>> {
     // Built-ins first, then by category and name: the order the dashboard groups them in.
     let statement = client
-        .prepare_cached(
-            "SELECT name, category, description, builtin FROM event_types
-             WHERE workspace_id = $1 ORDER BY builtin DESC, category, name",
-        )
+        .prepare_cached(&format!(
+            "SELECT {EVENT_TYPE_COLUMNS} FROM event_types
+             WHERE workspace_id = $1 ORDER BY builtin DESC, category, name"
+        ))
         .await?;
     let rows = client.query(&statement, &[&workspace.as_str()]).await?;
-    collect(&rows, |row| {
-        Ok(EventType {
-            name: row.try_get(0)?,
-            category: row.try_get(1)?,
-            description: row.try_get(2)?,
-            builtin: row.try_get(3)?,
-        })
-    })
+    collect(&rows, event_type_row)
 }
 
 pub(super) async fn create_event_type(
     client: &impl GenericClient,
     workspace: &WorkspaceId,
     def: &EventTypeDef,
+    schema: Option<&str>,
 ) -> Result<EventType> {
     require_workspace(client, workspace).await?;
     let statement = client
         .prepare_cached(
-            "INSERT INTO event_types (workspace_id, name, category, description, builtin, created_at)
-             VALUES ($1, $2, $3, $4, FALSE, $5)
+            "INSERT INTO event_types (workspace_id, name, category, description, builtin, created_at,
+                                      payload_schema)
+             VALUES ($1, $2, $3, $4, FALSE, $5, $6)
              ON CONFLICT (workspace_id, name) DO NOTHING",
         )
         .await?;
@@ -364,6 +372,7 @@ pub(super) async fn create_event_type(
                 &def.category,
                 &def.description,
                 &now(),
+                &schema,
             ],
         )
         .await?;
@@ -377,5 +386,42 @@ pub(super) async fn create_event_type(
         category: def.category.clone(),
         description: def.description.clone(),
         builtin: false,
+        schema: schema.map(str::to_owned),
     })
+}
+
+pub(super) async fn update_event_type(
+    client: &impl GenericClient,
+    workspace: &WorkspaceId,
+    name: &str,
+    patch: &EventTypePatch,
+) -> Result<EventType> {
+    let statement = client
+        .prepare_cached(&format!(
+            "UPDATE event_types SET category = COALESCE($3, category),
+                                    description = COALESCE($4, description),
+                                    payload_schema = CASE WHEN $5 THEN $6 ELSE payload_schema END
+             WHERE workspace_id = $1 AND name = $2
+             RETURNING {EVENT_TYPE_COLUMNS}"
+        ))
+        .await?;
+    let (set_schema, schema) = match &patch.schema {
+        Some(schema) => (true, schema.as_deref()),
+        None => (false, None),
+    };
+    let row = client
+        .query_opt(
+            &statement,
+            &[
+                &workspace.as_str(),
+                &name,
+                &patch.category,
+                &patch.description,
+                &set_schema,
+                &schema,
+            ],
+        )
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    event_type_row(&row)
 }

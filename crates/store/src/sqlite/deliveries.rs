@@ -95,7 +95,7 @@ pub(super) fn lanes_with_work(conn: &Connection) -> Result<Vec<WebhookId>> {
 
 const LANE_WINDOW: &str =
     "SELECT d.id, d.event_id, d.event_type, d.seq, d.attempts, d.next_attempt_at,
-            COALESCE(d.open_since, e.created_at), e.body
+            COALESCE(d.open_since, e.created_at), e.body, e.traceparent, e.tracestate
      FROM deliveries d INDEXED BY deliveries_open JOIN events e ON e.id = d.event_id
      WHERE d.webhook_id = ?1 AND d.seq > ?2 AND d.status IN ('pending', 'failed')
      ORDER BY d.seq LIMIT ?3";
@@ -120,6 +120,7 @@ pub(super) fn lane_window(
                 next_attempt_at: opt_time(row, 5)?.unwrap_or_else(now),
                 event_created_at: time(row, 6)?,
                 body: Arc::from(row.get_ref(7)?.as_blob()?),
+                trace: crate::records::stored_trace(row.get(8)?, row.get(9)?),
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -50,7 +50,7 @@ use self::writer::Writer;
 use crate::announce::{self, Announcer};
 use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
-    LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
+    EventTypePatch,    LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
     PruneReport, Published, ReplayFilter, Result, SecretCipher, SecretRotation, Session, Wakeup,
     Webhook, WebhookPatch, WebhookStats, Workspace,
 };
@@ -345,11 +345,26 @@ impl TenancyStore for SqliteStore {
         &self,
         workspace: &WorkspaceId,
         def: EventTypeDef,
+        schema: Option<String>,
     ) -> Result<EventType> {
         let workspace = workspace.clone();
         self.writer
             .write("create_event_type", move |tx| {
-                tenancy::create_event_type(tx, &workspace, &def)
+                tenancy::create_event_type(tx, &workspace, &def, schema.as_deref())
+            })
+            .await
+    }
+
+    async fn update_event_type(
+        &self,
+        workspace: &WorkspaceId,
+        name: &str,
+        patch: EventTypePatch,
+    ) -> Result<EventType> {
+        let (workspace, name) = (workspace.clone(), name.to_owned());
+        self.writer
+            .write("update_event_type", move |tx| {
+                tenancy::update_event_type(tx, &workspace, &name, &patch)
             })
             .await
     }

@@ -64,14 +64,17 @@ pub(super) fn publish(conn: &Connection, new: &NewEvent) -> Result<Published> {
     let body =
         domain::event::render_body(&id, &new.event_type, at, &new.data, new.metadata.as_deref());
     conn.prepare_cached(
-        "INSERT INTO events (id, workspace_id, type, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO events (id, workspace_id, type, created_at, body, traceparent, tracestate)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         id.as_str(),
         new.workspace_id.as_str(),
         new.event_type,
         to_ms(at),
-        body
+        body,
+        new.trace.as_ref().map(|t| t.traceparent()),
+        new.trace.as_ref().and_then(|t| t.state.as_deref())
     ])?;
 
     if let Some(key) = &new.idempotency_key {

@@ -28,6 +28,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_alerts.sql")),
     (5, include_str!("migrations/0005_gone_and_throttling.sql")),
     (6, include_str!("migrations/0006_shared_secrets.sql")),
+    (
+        10,
+        include_str!("migrations/0010_schemas_and_trace_context.sql"),
+    ),
 ];
 
 /// The schema version this binary brings a database to.

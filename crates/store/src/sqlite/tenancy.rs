@@ -14,7 +14,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::rows::{is_unique_violation, now, parse, time, to_ms};
 use crate::{
-    ApiKey, ConflictKind, EventType, NewApiKey, Page, PageRequest, Result, StoreError, Workspace,
+    ApiKey, ConflictKind, EventType, EventTypePatch, NewApiKey, Page, PageRequest, Result,
+    StoreError, Workspace,
 };
 
 const WORKSPACE_COLUMNS: &str = "id, name, max_enabled_webhooks, created_at";
@@ -68,7 +69,7 @@ pub(super) fn create_workspace(
         to_ms(workspace.created_at)
     ])?;
     for def in domain::catalog::builtin_event_types() {
-        insert_event_type(conn, &workspace.id, &def, true)?;
+        insert_event_type(conn, &workspace.id, &def, None, true)?;
     }
     let key = insert_api_key(conn, &workspace.id, first_key)?;
     Ok((workspace, key))
@@ -222,24 +223,30 @@ pub(super) fn shared_secret(
         .map_err(|_| StoreError::Backend("a shared secret is not 32 bytes long".into()))
 }
 
+const EVENT_TYPE_COLUMNS: &str = "name, category, description, builtin, payload_schema";
+
+fn event_type_row(row: &Row<'_>) -> rusqlite::Result<EventType> {
+    Ok(EventType {
+        name: row.get(0)?,
+        category: row.get(1)?,
+        description: row.get(2)?,
+        builtin: row.get(3)?,
+        schema: row.get(4)?,
+    })
+}
+
 pub(super) fn list_event_types(
     conn: &Connection,
     workspace: &WorkspaceId,
 ) -> Result<Vec<EventType>> {
     // Built-ins first, then by category and name: the order the dashboard groups them in.
+    let sql = format!(
+        "SELECT {EVENT_TYPE_COLUMNS} FROM event_types
+         WHERE workspace_id = ?1 ORDER BY builtin DESC, category, name"
+    );
     let rows = conn
-        .prepare_cached(
-            "SELECT name, category, description, builtin FROM event_types
-             WHERE workspace_id = ?1 ORDER BY builtin DESC, category, name",
-        )?
-        .query_map([workspace.as_str()], |row| {
-            Ok(EventType {
-                name: row.get(0)?,
-                category: row.get(1)?,
-                description: row.get(2)?,
-                builtin: row.get(3)?,
-            })
-        })?
+        .prepare_cached(&sql)?
+        .query_map([workspace.as_str()], event_type_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
@@ -248,20 +255,23 @@ pub(super) fn create_event_type(
     conn: &Connection,
     workspace: &WorkspaceId,
     def: &EventTypeDef,
+    schema: Option<&str>,
 ) -> Result<EventType> {
     require_workspace(conn, workspace)?;
-    insert_event_type(conn, workspace, def, false)
+    insert_event_type(conn, workspace, def, schema, false)
 }
 
 fn insert_event_type(
     conn: &Connection,
     workspace: &WorkspaceId,
     def: &EventTypeDef,
+    schema: Option<&str>,
     builtin: bool,
 ) -> Result<EventType> {
     conn.prepare_cached(
-        "INSERT INTO event_types (workspace_id, name, category, description, builtin, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO event_types (workspace_id, name, category, description, builtin, created_at,
+                                  payload_schema)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         workspace.as_str(),
@@ -269,7 +279,8 @@ fn insert_event_type(
         def.category,
         def.description,
         builtin,
-        to_ms(now())
+        to_ms(now()),
+        schema
     ])
     .map_err(|e| {
         ConflictKind::EventTypeExists(def.name.clone()).if_unique(is_unique_violation(&e), e)
@@ -279,7 +290,38 @@ fn insert_event_type(
         category: def.category.clone(),
         description: def.description.clone(),
         builtin,
+        schema: schema.map(str::to_owned),
     })
+}
+
+pub(super) fn update_event_type(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    name: &str,
+    patch: &EventTypePatch,
+) -> Result<EventType> {
+    let sql = format!(
+        "UPDATE event_types SET category = COALESCE(?3, category),
+                                description = COALESCE(?4, description),
+                                payload_schema = CASE WHEN ?5 THEN ?6 ELSE payload_schema END
+         WHERE workspace_id = ?1 AND name = ?2
+         RETURNING {EVENT_TYPE_COLUMNS}"
+    );
+    let (set_schema, schema) = match &patch.schema {
+        Some(schema) => (true, schema.as_deref()),
+        None => (false, None),
+    };
+    Ok(conn.prepare_cached(&sql)?.query_row(
+        params![
+            workspace.as_str(),
+            name,
+            patch.category,
+            patch.description,
+            set_schema,
+            schema
+        ],
+        event_type_row,
+    )?)
 }
 
 /// Whether publishing `event_type` in `workspace` is allowed by its catalog.

@@ -16,7 +16,7 @@ pub async fn data_survives_reopening(h: Harness) {
             category: "Billing".into(),
             description: "Paid".into(),
         };
-        store.create_event_type(&ws.id, def).await.unwrap();
+        store.create_event_type(&ws.id, def, None).await.unwrap();
         let hook = webhook(store, &ws.id, &["*"]).await;
         let event_id = publish(store, &ws.id, "invoice.paid").await;
         publish(store, &ws.id, "user.created").await;

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use domain::{EventId, EventTypeDef, WebhookId};
-use store::{StoreError, WebhookPatch};
+use store::{NewEvent, StoreError, WebhookPatch};
 
 use crate::assert_err;
 use crate::support::{Harness, event, open_deliveries, publish, raw, webhook, workspace};
@@ -50,7 +50,7 @@ pub async fn publish_reaches_matching_enabled_webhooks(h: Harness) {
         category: "Users".into(),
         description: String::new(),
     };
-    store.create_event_type(&ws, def).await.unwrap();
+    store.create_event_type(&ws, def, None).await.unwrap();
     let p = store.publish(event(&ws, "user.deleted")).await.unwrap();
     assert_eq!(set(&p.webhooks), set(&[group.clone(), all.clone()]));
 
@@ -174,7 +174,7 @@ pub async fn unknown_event_type_is_refused(h: Harness) {
         category: "Billing".into(),
         description: String::new(),
     };
-    store.create_event_type(&other, def).await.unwrap();
+    store.create_event_type(&other, def, None).await.unwrap();
     assert_err!(
         store.publish(event(&ws, "invoice.paid")).await,
         StoreError::UnknownEventType(_)
@@ -310,4 +310,44 @@ pub async fn stored_body_is_the_rendered_body(h: Harness) {
         0,
         "kept to the millisecond"
     );
+}
+
+pub async fn trace_context_is_kept_with_the_event(h: Harness) {
+    let store = &*h.store;
+    let ws = workspace(store, "a").await;
+    let hook = webhook(store, &ws, &["*"]).await;
+    let traced = domain::TraceContext::from_headers(
+        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        Some("rojo=00f067aa0ba902b7"),
+    )
+    .unwrap();
+    let bare = domain::TraceContext::fresh(false);
+    store
+        .publish(NewEvent {
+            trace: Some(traced.clone()),
+            ..event(&ws, "user.created")
+        })
+        .await
+        .unwrap();
+    publish(store, &ws, "user.created").await;
+    let answers = store
+        .publish_batch(vec![
+            NewEvent {
+                trace: Some(bare.clone()),
+                ..event(&ws, "user.created")
+            },
+            NewEvent {
+                trace: Some(traced.clone()),
+                idempotency_key: Some("k".into()),
+                ..event(&ws, "user.created")
+            },
+        ])
+        .await;
+    assert!(answers.iter().all(Result::is_ok));
+    let traces: Vec<_> = open_deliveries(store, &hook.id)
+        .await
+        .into_iter()
+        .map(|d| d.trace)
+        .collect();
+    assert_eq!(traces, vec![Some(traced.clone()), None, Some(bare), Some(traced)]);
 }

@@ -95,6 +95,7 @@ pub fn event(ws: &WorkspaceId, event_type: &str) -> NewEvent {
         metadata: None,
         idempotency_key: None,
         only_webhook: None,
+        trace: None,
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use domain::{EventTypeDef, WorkspaceId};
-use store::{PageRequest, StoreError};
+use store::{EventTypePatch, PageRequest, StoreError};
 
 use crate::assert_err;
 use crate::support::{Harness, collect_pages, new_key, workspace};
@@ -61,7 +61,7 @@ pub async fn custom_event_types_add_and_conflict(h: Harness) {
         category: "Billing".into(),
         description: "An invoice was paid".into(),
     };
-    let created = store.create_event_type(&a, def.clone()).await.unwrap();
+    let created = store.create_event_type(&a, def.clone(), None).await.unwrap();
     assert!(!created.builtin);
     assert_eq!(created.name, "invoice.paid");
 
@@ -70,9 +70,9 @@ pub async fn custom_event_types_add_and_conflict(h: Harness) {
     assert!(types.contains(&created));
     // Another workspace's catalog is its own.
     assert_eq!(store.list_event_types(&b).await.unwrap().len(), 5);
-    store.create_event_type(&b, def.clone()).await.unwrap();
+    store.create_event_type(&b, def.clone(), None).await.unwrap();
 
-    match store.create_event_type(&a, def).await {
+    match store.create_event_type(&a, def, None).await {
         Err(StoreError::Conflict(message)) => {
             assert!(message.to_string().contains("invoice.paid"), "{message}")
         }
@@ -84,7 +84,7 @@ pub async fn custom_event_types_add_and_conflict(h: Harness) {
         description: String::new(),
     };
     assert_err!(
-        store.create_event_type(&a, builtin).await,
+        store.create_event_type(&a, builtin, None).await,
         StoreError::Conflict(_)
     );
     let nowhere = WorkspaceId::generate();
@@ -94,7 +94,7 @@ pub async fn custom_event_types_add_and_conflict(h: Harness) {
         description: String::new(),
     };
     assert_err!(
-        store.create_event_type(&nowhere, def).await,
+        store.create_event_type(&nowhere, def, None).await,
         StoreError::NotFound
     );
 }
@@ -324,4 +324,102 @@ pub async fn shared_secrets_are_written_once(h: Harness) {
         h.store.shared_secret("sign-in", [4; 32]).await.unwrap(),
         [1; 32]
     );
+}
+
+pub async fn event_type_schemas_are_stored_and_changed(h: Harness) {
+    let store = &*h.store;
+    let a = workspace(store, "a").await;
+    let b = workspace(store, "b").await;
+    let schema = r#"{"type":"object","required":["invoice_id"]}"#;
+    let def = EventTypeDef {
+        name: "invoice.paid".into(),
+        category: "Billing".into(),
+        description: "An invoice was paid".into(),
+    };
+    let created = store
+        .create_event_type(&a, def, Some(schema.to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(created.schema.as_deref(), Some(schema));
+    let listed = store.list_event_types(&a).await.unwrap();
+    let found = listed.iter().find(|t| t.name == "invoice.paid").unwrap();
+    assert_eq!(found, &created);
+    assert!(
+        listed.iter().filter(|t| t.builtin).all(|t| t.schema.is_none()),
+        "built-in types store no schema of their own until one is set"
+    );
+
+    // Only what the patch names changes.
+    let tighter = r#"{"type":"object","required":["invoice_id","amount"]}"#;
+    let changed = store
+        .update_event_type(
+            &a,
+            "invoice.paid",
+            EventTypePatch {
+                schema: Some(Some(tighter.to_owned())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.schema.as_deref(), Some(tighter));
+    assert_eq!(changed.category, "Billing");
+    let renamed = store
+        .update_event_type(
+            &a,
+            "invoice.paid",
+            EventTypePatch {
+                category: Some("Payments".into()),
+                description: Some("Paid".into()),
+                schema: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (renamed.category.as_str(), renamed.description.as_str()),
+        ("Payments", "Paid")
+    );
+    assert_eq!(renamed.schema.as_deref(), Some(tighter), "schema kept");
+    let cleared = store
+        .update_event_type(
+            &a,
+            "invoice.paid",
+            EventTypePatch {
+                schema: Some(None),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(cleared.schema, None);
+    // A built-in type takes a schema too.
+    let builtin = store
+        .update_event_type(
+            &a,
+            "user.created",
+            EventTypePatch {
+                schema: Some(Some(schema.to_owned())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(builtin.builtin);
+    assert_eq!(builtin.schema.as_deref(), Some(schema));
+    // Another workspace's types and missing ones are not found.
+    assert_err!(
+        store
+            .update_event_type(&b, "invoice.paid", EventTypePatch::default())
+            .await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        store
+            .update_event_type(&a, "no.such", EventTypePatch::default())
+            .await,
+        StoreError::NotFound
+    );
+    let in_b = store.list_event_types(&b).await.unwrap();
+    assert!(in_b.iter().all(|t| t.schema.is_none()), "{in_b:?}");
 }
