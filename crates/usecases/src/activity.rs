@@ -9,7 +9,9 @@
 //!   item passes the same rules as a single publish or is refused alone; the valid ones
 //!   go to the store in one call (one commit where the backend allows).
 //! - `data` and `metadata` stay `RawValue`s to the store, so the bytes the producer sent
-//!   are the bytes delivered; both must be JSON objects.
+//!   are the bytes delivered; both must be JSON objects, and `data` must match its type's
+//!   payload schema when the type has one (checked against schemas compiled once and
+//!   cached, [`crate::schemas`]).
 //! - A webhook or delivery of another workspace is `NotFound`, like one that does not
 //!   exist; listing the deliveries of one is `NotFound`, not an empty list.
 //! - A retried or replayed delivery goes back to its original place in the endpoint's
@@ -26,6 +28,7 @@ use store::{
 
 use crate::Application;
 use crate::error::{FoundOr, Resource, UseCaseError, UseCaseResult};
+use crate::schemas::Lookup;
 
 /// An event to publish, as the producer sent it.
 #[derive(Debug)]
@@ -35,6 +38,8 @@ pub struct EventDraft {
     /// Absent means none (delivered as `{}`).
     pub metadata: Option<Box<RawValue>>,
     pub idempotency_key: Option<String>,
+    /// The trace the event joins (the publish request's, or a fresh one).
+    pub trace: Option<domain::TraceContext>,
 }
 
 /// Refuses a value that is not a JSON object, naming the field and what it got.
@@ -102,6 +107,7 @@ impl Application {
         draft: EventDraft,
     ) -> UseCaseResult<Published> {
         let new = self.checked_event(workspace, draft)?;
+        self.check_schema(&new).await?;
         Ok(self.store.publish(new).await?)
     }
 
@@ -122,10 +128,14 @@ impl Application {
                 ),
             ));
         }
-        let checked: Vec<UseCaseResult<NewEvent>> = drafts
-            .into_iter()
-            .map(|draft| self.checked_event(workspace, draft))
-            .collect();
+        let mut checked: Vec<UseCaseResult<NewEvent>> = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let item = match self.checked_event(workspace, draft) {
+                Ok(new) => self.check_schema(&new).await.map(|()| new),
+                Err(refused) => Err(refused),
+            };
+            checked.push(item);
+        }
         let mut news = Vec::with_capacity(checked.len());
         let mut answers: Vec<Option<UseCaseResult<Published>>> = Vec::with_capacity(checked.len());
         for item in checked {
@@ -152,6 +162,30 @@ impl Application {
             .collect())
     }
 
+    /// Refuses an event whose `data` does not match its type's payload schema (types
+    /// without one pass as they are).
+    async fn check_schema(&self, new: &NewEvent) -> UseCaseResult<()> {
+        let schema = match self.schemas.lookup(&new.workspace_id, &new.event_type) {
+            Lookup::Known(schema) => schema,
+            Lookup::Unknown => {
+                let catalog = self.store.list_event_types(&new.workspace_id).await?;
+                self.schemas
+                    .refresh(&new.workspace_id, &catalog, &new.event_type)
+            }
+        };
+        let Some(schema) = schema else {
+            return Ok(());
+        };
+        let data: serde_json::Value = serde_json::from_str(new.data.get())
+            .map_err(|e| UseCaseError::validation("data", format!("`data` is not JSON: {e}.")))?;
+        schema
+            .check(&data)
+            .map_err(|violations| UseCaseError::SchemaMismatch {
+                event_type: new.event_type.clone(),
+                violations,
+            })
+    }
+
     /// The event to store for `draft`, once it passed every rule of a publish.
     fn checked_event(&self, workspace: &WorkspaceId, draft: EventDraft) -> UseCaseResult<NewEvent> {
         // A malformed name could never be added to the catalog, so say what is wrong with
@@ -175,6 +209,7 @@ impl Application {
             metadata: draft.metadata,
             idempotency_key: draft.idempotency_key,
             only_webhook: None,
+            trace: draft.trace,
         })
     }
 

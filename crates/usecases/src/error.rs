@@ -12,7 +12,7 @@
 
 use std::fmt::{self, Display};
 
-use domain::WebhookId;
+use domain::{Violation, WebhookId};
 use store::{ConflictKind, InvalidCursor, StoreError};
 
 pub type UseCaseResult<T> = Result<T, UseCaseError>;
@@ -43,6 +43,25 @@ pub enum UseCaseError {
     /// The store failed for a reason no rule explains.
     #[error("the store failed")]
     Store(#[source] StoreError),
+    /// A published `data` does not match its event type's payload schema.
+    #[error("{}", schema_mismatch(event_type, violations))]
+    SchemaMismatch {
+        event_type: String,
+        /// Where and why, at most `domain::event_schema::MAX_VIOLATIONS` of them.
+        violations: Vec<Violation>,
+    },
+}
+
+fn schema_mismatch(event_type: &str, violations: &[Violation]) -> String {
+    let listed: Vec<String> = violations
+        .iter()
+        .map(|v| format!("`/data{}` {}", v.path, v.message))
+        .collect();
+    format!(
+        "`data` does not match the schema of event type `{event_type}` (GET /v1/event-types \
+         shows it): {}.",
+        listed.join("; ")
+    )
 }
 
 /// What kind of object was not found; edges name it in their answers.
@@ -53,6 +72,7 @@ pub enum Resource {
     Event,
     ApiKey,
     Workspace,
+    EventType,
 }
 
 impl Display for Resource {
@@ -63,6 +83,7 @@ impl Display for Resource {
             Self::Event => "event",
             Self::ApiKey => "API key",
             Self::Workspace => "workspace",
+            Self::EventType => "event type",
         })
     }
 }
@@ -153,6 +174,7 @@ impl UseCaseError {
             Self::InvalidCursor(_) => ErrorCategory::Malformed,
             Self::Validation { .. }
             | Self::UrlNotAllowed(_)
+            | Self::SchemaMismatch { .. }
             | Self::Conflict(Conflict::UnknownEventType(_)) => ErrorCategory::Invalid,
             Self::NotFound { .. } | Self::Store(StoreError::NotFound) => ErrorCategory::NotFound,
             Self::Conflict(_) => ErrorCategory::Conflict,

@@ -4,7 +4,8 @@
 //! An edge parses its request, calls one method of [`Application`] and renders what it
 //! gets back; it never speaks to the store itself. Validation rules and their messages
 //! (field lengths, subscriptions, the destination URL check with its DNS resolution and
-//! SSRF policy, key names, event type definitions, "the webhook is disabled") live here,
+//! SSRF policy, key names, event type definitions and payload schemas, "the webhook is
+//! disabled") live here,
 //! so the API and the dashboard refuse the same things with the same words.
 //!
 //! Invariants:
@@ -20,6 +21,7 @@ mod catalog;
 pub mod destination;
 mod error;
 mod fields;
+pub mod schemas;
 mod webhooks;
 mod workspaces;
 
@@ -32,7 +34,7 @@ use store::{MigrationStatus, Store};
 pub use activity::{EventDraft, MAX_BATCH_EVENTS, MAX_IDEMPOTENCY_KEY};
 pub use api_keys::CreatedKey;
 pub use auth_failures::{AuthEdge, AuthFailureLimiter, FailureLimit, TooManyFailures};
-pub use catalog::EventTypeDraft;
+pub use catalog::{EventTypeChanges, EventTypeDraft};
 pub use error::{
     Conflict, ErrorCategory, Refused, Resource, Truncated, UseCaseError, UseCaseResult,
     source_chain,
@@ -73,11 +75,17 @@ impl Default for Settings {
 pub struct Application {
     store: Arc<dyn Store>,
     settings: Settings,
+    /// Compiled payload schemas of the catalogs, shared by every clone.
+    schemas: Arc<schemas::SchemaCache>,
 }
 
 impl Application {
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
-        Self { store, settings }
+        Self {
+            store,
+            settings,
+            schemas: Arc::default(),
+        }
     }
 
     pub fn settings(&self) -> &Settings {

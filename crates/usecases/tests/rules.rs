@@ -8,8 +8,8 @@
 use std::sync::{Arc, Mutex};
 
 use admin_webhooks_usecases::{
-    Application, Conflict, EventDraft, EventTypeDraft, Refused, Resource, Settings, UseCaseError,
-    WebhookChanges, WebhookDraft,
+    Application, Conflict, EventDraft, EventTypeChanges, EventTypeDraft, Refused, Resource,
+    Settings, UseCaseError, WebhookChanges, WebhookDraft,
 };
 use chrono::{Duration, Utc};
 use domain::api_key::{generate_key, hash_key, key_hint};
@@ -90,6 +90,7 @@ fn event(event_type: &str, key: Option<&str>) -> EventDraft {
         data: raw(r#"{"user_id":"usr_1"}"#),
         metadata: None,
         idempotency_key: key.map(str::to_owned),
+        trace: None,
     }
 }
 
@@ -295,6 +296,7 @@ async fn catalog_keys_and_events_keep_their_rules() {
         name: "webhook.test".to_owned(),
         category: "Tests".to_owned(),
         description: String::new(),
+        schema: None,
     };
     let error = s.app.add_event_type(ws, &reserved).await.unwrap_err();
     assert!(
@@ -305,6 +307,7 @@ async fn catalog_keys_and_events_keep_their_rules() {
         name: "invoice.paid".to_owned(),
         category: " ".to_owned(),
         description: String::new(),
+        schema: None,
     };
     assert_eq!(
         field_of(s.app.add_event_type(ws, &paid).await.unwrap_err()),
@@ -447,5 +450,146 @@ async fn a_batch_is_checked_item_by_item_and_stored_in_one_call() {
         s.lanes.take(),
         vec![wake.clone(), wake],
         "one per new event"
+    );
+}
+
+fn data_event(event_type: &str, data: &str) -> EventDraft {
+    EventDraft {
+        data: raw(data),
+        ..event(event_type, None)
+    }
+}
+
+#[track_caller]
+fn paths_of(error: UseCaseError) -> Vec<String> {
+    match error {
+        UseCaseError::SchemaMismatch { violations, .. } => {
+            violations.into_iter().map(|v| v.path).collect()
+        }
+        other => panic!("not a schema mismatch: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn payload_schemas_refuse_what_does_not_match_from_the_next_publish_on() {
+    let s = setup(true).await;
+    let ws = &s.workspace;
+    let invoice = EventTypeDraft {
+        name: "invoice.paid".to_owned(),
+        category: "Billing".to_owned(),
+        description: String::new(),
+        schema: Some(serde_json::json!({"type": "object", "minLength": -1})),
+    };
+    let error = s.app.add_event_type(ws, &invoice).await.unwrap_err();
+    assert!(error.to_string().contains("not a valid JSON Schema"), "{error}");
+    assert_eq!(field_of(error), "schema");
+
+    let invoice = EventTypeDraft {
+        schema: Some(serde_json::json!({
+            "type": "object",
+            "required": ["invoice_id"],
+            "properties": {"invoice_id": {"type": "string"}, "amount": {"type": "integer"}}
+        })),
+        ..invoice
+    };
+    let created = s.app.add_event_type(ws, &invoice).await.unwrap();
+    assert!(created.schema.is_some());
+    s.app
+        .publish(ws, data_event("invoice.paid", r#"{"invoice_id":"inv_1","amount":5}"#))
+        .await
+        .unwrap();
+    let error = s
+        .app
+        .publish(ws, data_event("invoice.paid", r#"{"invoice_id":7,"amount":"5"}"#))
+        .await
+        .unwrap_err();
+    assert_eq!(error.http_status(), 422);
+    assert!(error.to_string().contains("`/data/invoice_id`"), "{error}");
+    let mut paths = paths_of(error);
+    paths.sort();
+    assert_eq!(paths, ["/amount", "/invoice_id"]);
+
+    // A change applies to the very next publish (the cached schema is dropped).
+    let loosen = EventTypeChanges {
+        schema: Some(None),
+        ..Default::default()
+    };
+    s.app
+        .change_event_type(ws, "invoice.paid", &loosen)
+        .await
+        .unwrap();
+    s.app
+        .publish(ws, data_event("invoice.paid", r#"{"anything":true}"#))
+        .await
+        .unwrap();
+
+    // In a batch, only the item that does not match is refused.
+    let mut answers = s
+        .app
+        .publish_batch(
+            ws,
+            vec![
+                data_event("user.created", r#"{"email":42}"#),
+                data_event("user.created", r#"{"email":"a@example.com","n":1}"#),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(answers[1].is_ok());
+    assert_eq!(paths_of(answers.remove(0).unwrap_err()), ["/email"]);
+}
+
+#[tokio::test]
+async fn built_in_types_change_only_their_schema() {
+    let s = setup(true).await;
+    let ws = &s.workspace;
+    let strict = EventTypeChanges {
+        schema: Some(Some(serde_json::json!({"required": ["user_id"]}))),
+        ..Default::default()
+    };
+    let changed = s
+        .app
+        .change_event_type(ws, "user.created", &strict)
+        .await
+        .unwrap();
+    assert!(changed.builtin);
+    let error = s
+        .app
+        .publish(ws, data_event("user.created", "{}"))
+        .await
+        .unwrap_err();
+    assert_eq!(paths_of(error), [""]);
+    // Back to the built-in schema, which requires nothing.
+    let reset = EventTypeChanges {
+        schema: Some(None),
+        ..Default::default()
+    };
+    s.app
+        .change_event_type(ws, "user.created", &reset)
+        .await
+        .unwrap();
+    s.app
+        .publish(ws, data_event("user.created", "{}"))
+        .await
+        .unwrap();
+
+    let rename = EventTypeChanges {
+        category: Some("Mine".to_owned()),
+        ..Default::default()
+    };
+    let error = s
+        .app
+        .change_event_type(ws, "user.created", &rename)
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(error), "category");
+    let error = s
+        .app
+        .change_event_type(ws, "no.such", &reset)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, UseCaseError::NotFound { kind: Resource::EventType, .. }),
+        "{error:?}"
     );
 }
