@@ -8,8 +8,9 @@
 //! - A 4xx `detail` tells the caller what was wrong and what to do about it.
 //! - A 5xx never sends its cause to the client: the cause is logged with its whole source
 //!   chain and the client gets a generic detail (the cause may name files, SQL or hosts).
-//! - Use case errors map in one place ([`ApiError::UseCase`]): validation and unknown
-//!   event types → 422, a cursor no page gave → 400, conflicts → 409, not found → 404, an unavailable store → 503, the
+//! - Use case errors map in one place ([`ApiError::UseCase`]): validation, unknown
+//!   event types and payloads that do not match their schema (with `errors`: a JSON
+//!   pointer and a message per place) → 422, a cursor no page gave → 400, conflicts → 409, not found → 404, an unavailable store → 503, the
 //!   rest → 500. Their `detail` is the use case's own sentence, shared with the dashboard.
 
 use axum::Json;
@@ -96,6 +97,23 @@ pub struct Problem<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "req_01JABCDEF0123456789ABCDEFG")]
     pub request_id: Option<String>,
+    /// Each place in the request body that broke a rule, when the problem can point at
+    /// them (a `data` that does not match its event type's schema: up to 10); left out
+    /// otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 10)]
+    pub errors: Vec<ProblemPlace>,
+}
+
+/// One place a request broke a rule (RFC 9457's `errors` extension, as in its example).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemPlace {
+    /// A JSON pointer (RFC 6901) into the request body (for a batch item, into the item).
+    #[schema(example = "/data/user_id")]
+    pub pointer: String,
+    /// What is wrong there.
+    #[schema(example = "value is not of type \"string\"")]
+    pub detail: String,
 }
 
 impl ApiError {
@@ -164,6 +182,10 @@ fn use_case_problem(error: &UseCaseError) -> (&'static str, Option<&'static str>
         UseCaseError::Conflict(Conflict::UnknownEventType(_)) => {
             ("/problems/unknown-event-type", Some("Unknown event type"))
         }
+        UseCaseError::SchemaMismatch { .. } => (
+            "/problems/schema-mismatch",
+            Some("Payload does not match its schema"),
+        ),
         UseCaseError::Conflict(Conflict::Store(ConflictKind::LastApiKey)) => {
             ("/problems/last-api-key", Some("Last API key"))
         }
@@ -208,12 +230,23 @@ impl ApiError {
         } else {
             self.to_string()
         };
+        let errors = match self {
+            Self::UseCase(UseCaseError::SchemaMismatch { violations, .. }) => violations
+                .iter()
+                .map(|v| ProblemPlace {
+                    pointer: format!("/data{}", v.path),
+                    detail: v.message.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         Problem {
             kind: self.problem_type(),
             title: self.title(),
             status: status.as_u16(),
             detail,
             request_id: crate::request_id::current(),
+            errors,
         }
     }
 }

@@ -20,6 +20,8 @@
 //!   24 h answers the first event, again with 202 — the answer the first request got,
 //!   as Stripe does — plus `Idempotent-Replayed: true`; nothing new is created and no lane
 //!   is woken.
+//! - A publish's W3C `traceparent`/`tracestate` is kept with each event it stores
+//!   ([`crate::trace`]); an invalid one is ignored, never refused.
 //! - A body that is not JSON is a 400; JSON whose `data` (or `metadata`) is not an object
 //!   or breaks the payload rules (`domain::payload`: nesting depth, finite numbers, no
 //!   lone surrogates) is a 422; an unknown type is a 422 that says how to add it (the use
@@ -197,12 +199,16 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     operation_id = "publishEvent",
     tag = "events",
     security(("api_key" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[ -~]*[!-~][ -~]*$", description = "Repeating a key of this workspace within 24 h answers the first event and creates nothing (1 to 255 visible ASCII characters)")),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[ -~]*[!-~][ -~]*$", description = "Repeating a key of this workspace within 24 h answers the first event and creates nothing (1 to 255 visible ASCII characters)"),
+        ("traceparent" = Option<String>, Header, description = "W3C Trace Context: the event joins this trace, and every delivery attempt sends a `traceparent` of the same trace with a span of its own. An invalid value is ignored (the event starts a trace of its own), never refused"),
+        ("tracestate" = Option<String>, Header, description = "W3C Trace Context: passed on unchanged to every attempt when `traceparent` is valid and it is well-formed (at most 512 bytes, 32 members)"),
+    ),
     request_body = PublishEvent,
     responses(
         (status = 202, description = "Stored; `Idempotent-Replayed: true` when it repeats an earlier key's event", body = EventBody,
             headers(("Location" = String, description = "/v1/events/{id}"))),
-        (status = 422, description = "An unknown type, or `data`/`metadata` that is not an object or breaks the payload rules: arrays and objects nested deeper than `--max-payload-depth` (64), numbers beyond a 64-bit double (`1e999999`), `\\u` escapes of half a surrogate pair (`\\ud800`)", content_type = "application/problem+json", body = Problem),
+        (status = 422, description = "An unknown type, `data`/`metadata` that is not an object or breaks the payload rules (arrays and objects nested deeper than `--max-payload-depth` (64), numbers beyond a 64-bit double (`1e999999`), `\\u` escapes of half a surrogate pair (`\\ud800`)), or `data` that does not match its type's payload schema (`/problems/schema-mismatch`, with `errors`: each failing place as a JSON pointer and a message)", content_type = "application/problem+json", body = Problem),
     )
 )]
 async fn publish(
@@ -216,6 +222,7 @@ async fn publish(
         data: body.data,
         metadata: body.metadata,
         idempotency_key: idempotency_key(&headers)?,
+        trace: Some(crate::trace::event_context(&headers)),
     };
     let started = std::time::Instant::now();
     let published = state.app.publish(&auth.workspace_id, draft).await;
@@ -232,6 +239,10 @@ async fn publish(
     operation_id = "publishEventBatch",
     tag = "events",
     security(("api_key" = [])),
+    params(
+        ("traceparent" = Option<String>, Header, description = "W3C Trace Context, as for POST /v1/events: every event of the batch joins this trace"),
+        ("tracestate" = Option<String>, Header, description = "W3C Trace Context, passed on with `traceparent`"),
+    ),
     request_body = PublishBatch,
     responses(
         (status = 200, description = "One result per event, in request order: `{\"status\": 202, \"event\": …}` for a stored event (with `\"idempotent_replayed\": true` when its key was used before), or `{\"status\": 422, \"error\": problem}` for a refused one (unknown type, `data`/`metadata` breaking the rules, a bad `idempotency_key`). Per item, not all-or-nothing: the valid events are stored (in one commit) whatever the others", body = BatchResults),
@@ -241,8 +252,11 @@ async fn publish(
 async fn publish_batch(
     State(state): State<AppState>,
     auth: Authenticated,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<PublishBatch>,
 ) -> ApiResult<Json<BatchResults>> {
+    // Every event of the batch joins the request's trace.
+    let trace = crate::trace::event_context(&headers);
     let drafts = body
         .events
         .into_iter()
@@ -251,6 +265,7 @@ async fn publish_batch(
             data: item.data,
             metadata: item.metadata,
             idempotency_key: item.idempotency_key,
+            trace: Some(trace.clone()),
         })
         .collect();
     let started = std::time::Instant::now();
@@ -287,7 +302,7 @@ fn publish_result(published: &Result<Published, UseCaseError>) -> Option<&'stati
     match published {
         Ok(p) if p.duplicate => Some("duplicate"),
         Ok(_) => Some("accepted"),
-        Err(UseCaseError::Validation { .. }) => None,
+        Err(UseCaseError::Validation { .. } | UseCaseError::SchemaMismatch { .. }) => None,
         Err(_) => Some("refused"),
     }
 }

@@ -139,6 +139,31 @@ pub fn webhook_url_or_null() -> Schema {
     schema(json!({ "anyOf": [webhook_url(), { "type": "null" }] }))
 }
 
+/// [`category`], or `null` to leave it as it is.
+pub fn category_or_null() -> Schema {
+    schema(json!({ "anyOf": [category(), { "type": "null" }] }))
+}
+
+/// A payload schema: a JSON Schema (draft 2020-12) as an object, or `null` for none.
+/// That it is itself a valid schema (the meta-schema) is checked by the use case (a 422);
+/// the document cannot say it without pointing tools at a schema to fetch.
+pub fn payload_schema_or_null() -> Schema {
+    schema(json!({
+        "anyOf": [
+            {
+                "type": "object",
+                "description": "A JSON Schema, draft 2020-12 (at most 64 KiB)",
+                "example": {
+                    "type": "object",
+                    "required": ["invoice_id"],
+                    "properties": { "invoice_id": { "type": "string" } }
+                }
+            },
+            { "type": "null" }
+        ]
+    }))
+}
+
 /// [`description`], or `null` to leave it as it is.
 pub fn description_or_null() -> Schema {
     schema(json!({ "anyOf": [description(), { "type": "null" }] }))

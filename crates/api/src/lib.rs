@@ -49,6 +49,7 @@ pub mod request_id;
 pub mod secrets;
 pub mod stats;
 pub mod time_range;
+pub mod trace;
 pub mod webhooks;
 pub mod workspaces;
 

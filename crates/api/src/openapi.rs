@@ -22,7 +22,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::Problem;
+use crate::error::{Problem, ProblemPlace};
 
 /// The security scheme of workspace routes: `Authorization: Bearer <API key>`.
 pub const API_KEY: &str = "api_key";
@@ -37,7 +37,7 @@ pub const OPERATOR_KEY: &str = "operator_key";
             delivered to: signed, ordered per endpoint, retried, with an activity log. Errors \
             are RFC 9457 `application/problem+json`; every answer carries `X-Request-Id`."
     ),
-    components(schemas(Problem)),
+    components(schemas(Problem, ProblemPlace)),
     tags(
         (name = "events", description = "Publishing events and reading them back"),
         (name = "webhooks", description = "Endpoints, their secrets, tests and stats"),

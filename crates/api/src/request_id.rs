@@ -89,14 +89,22 @@ pub fn span<B>(request: &http::Request<B>) -> Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("<unmatched>", MatchedPath::as_str);
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
         request_id = %id_of(request),
         method = %request.method(),
         route,
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
-    )
+        otel.kind = "server",
+        otel.name = %format_args!("{} {route}", request.method()),
+    );
+    // A caller's trace continues through the request (W3C Trace Context; an invalid
+    // `traceparent` is ignored and the request starts a trace of its own).
+    if let Some(parent) = crate::trace::caller_context(request.headers()) {
+        domain::trace_span::set_parent(&span, &parent);
+    }
+    span
 }
 
 /// Records the answer on the span and logs it: successes at debug (a busy producer

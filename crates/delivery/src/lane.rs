@@ -37,6 +37,7 @@ use domain::{
 use rand::Rng;
 use store::{Ack, AttemptLog, DueDelivery, LaneStore, LaneTarget, Outcome, StoreError};
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 pub(crate) use self::control::{LaneHost, LaneSignal};
 use crate::clock::Clock;
@@ -233,6 +234,25 @@ impl Lane {
             return Step::Stop;
         };
         let attempted_at = context.clock.now();
+        // Each attempt is a span of its own, a child of the event's trace: the receiver
+        // gets its id as the parent in `traceparent` (new on every attempt), and with
+        // `--otlp-endpoint` it is exported.
+        let span = tracing::info_span!(
+            "attempt",
+            otel.kind = "client",
+            otel.name = "POST webhook",
+            webhook_id = %self.id,
+            delivery_id = %head.id,
+            event_id = %head.event_id,
+            event_type = %head.event_type,
+            attempt = head.attempts + 1,
+            http.response.status_code = tracing::field::Empty,
+            error_class = tracing::field::Empty,
+        );
+        let trace = head
+            .trace
+            .as_ref()
+            .map(|parent| domain::trace_span::child_of(&span, parent));
         let result = context
             .sender
             .send(&AttemptRequest {
@@ -242,8 +262,17 @@ impl Lane {
                 event_type: &head.event_type,
                 delivery_id: head.id.as_str(),
                 body: &head.body,
+                trace: trace.as_ref(),
             })
+            .instrument(span.clone())
             .await;
+        if let Some(code) = result.status_code {
+            span.record("http.response.status_code", code);
+        }
+        if let Some(class) = result.outcome.error_class() {
+            span.record("error_class", class.as_str());
+        }
+        drop(span);
         drop(permit);
         self.record(head, schedule, attempted_at, result).await
     }

@@ -109,6 +109,9 @@ pub struct AttemptRequest<'a> {
     pub delivery_id: &'a str,
     /// The exact body bytes, identical on every attempt; shared, not copied.
     pub body: &'a Arc<[u8]>,
+    /// This attempt's trace context (a child of the event's): sent as `traceparent`,
+    /// with the event's `tracestate`. `None` for events stored without one.
+    pub trace: Option<&'a domain::TraceContext>,
 }
 
 /// Written by hand so that logging a request can never print a secret or a body.
@@ -355,7 +358,7 @@ fn signed_headers(request: &AttemptRequest<'_>) -> Option<HeaderMap> {
     let standard =
         domain::signature::standard_signature_header(&secrets, event_id, timestamp, request.body);
 
-    let mut headers = HeaderMap::with_capacity(10);
+    let mut headers = HeaderMap::with_capacity(12);
     let mut put = |name: &'static str, value: &str| {
         // Ids are prefixed base32, types are validated `noun.verb` names and signatures
         // are hex/base64, so every value is a valid header value; a value that is not
@@ -372,6 +375,12 @@ fn signed_headers(request: &AttemptRequest<'_>) -> Option<HeaderMap> {
     put("webhook-id", event_id);
     put("webhook-timestamp", &timestamp.to_string());
     put("webhook-signature", &standard);
+    if let Some(trace) = request.trace {
+        put("traceparent", &trace.traceparent());
+        if let Some(state) = &trace.state {
+            put("tracestate", state);
+        }
+    }
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Some(headers)
 }

@@ -22,6 +22,8 @@ pub mod payload;
 pub mod signature;
 pub mod subscription;
 pub mod trace_context;
+#[cfg(feature = "otel")]
+pub mod trace_span;
 
 pub use address::{AddressClass, UrlError, UrlPolicy, classify_ip};
 pub use attempt::{AttemptVerdict, HeadSchedule, NextState, Readiness};

@@ -63,6 +63,7 @@ fn request<'a>(url: &'a str, secrets: &'a [String], body: &'a Arc<[u8]>) -> Atte
         event_type: "user.created",
         delivery_id: "dlv_01JH0000000000000000000000",
         body,
+        trace: None,
     }
 }
 

@@ -77,6 +77,7 @@ impl Delivery {
             event_type: &self.event_type,
             delivery_id: self.delivery_id.as_str(),
             body: &self.body,
+            trace: None,
         }
     }
 }
