@@ -56,7 +56,9 @@ pub fn child_main() -> anyhow::Result<()> {
     // argv[1] is the subcommand; clap takes it for the program name.
     let cli = ServiceCli::parse_from(std::env::args_os().skip(1));
     let settings = cli.serve.resolve()?;
-    admin_webhooks::telemetry::init(settings.log_format);
+    // The bench measures the service without exporting spans (no collector to send to).
+    let _telemetry = admin_webhooks::telemetry::init(settings.log_format, None)
+        .map_err(|e| anyhow::anyhow!(e))?;
     std::thread::spawn(|| {
         // The bench holds our stdin open; end of file means it is gone.
         let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());

@@ -1,5 +1,6 @@
-//! The event catalog: the workspace's event types by category, and adding a custom type
-//! (through the same use case as the API, so with its rules and messages).
+//! The event catalog: the workspace's event types by category, each with the payload
+//! schema publishing checks its `data` against, and adding a custom type (optionally with
+//! a schema) through the same use case as the API, so with its rules and messages.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -17,6 +18,17 @@ struct TypeRow {
     name: String,
     description: String,
     builtin: bool,
+    /// The schema its `data` must match, pretty-printed; `None` when it has none.
+    schema: Option<String>,
+}
+
+/// What the add form holds, to show it again after a refusal.
+#[derive(Default)]
+struct Entered {
+    name: String,
+    category: String,
+    description: String,
+    schema: String,
 }
 
 struct CategoryView {
@@ -34,7 +46,7 @@ struct CatalogPage {
     /// Existing category names, offered while typing a new type's category.
     category_names: Vec<String>,
     notice: Option<Notice>,
-    entered: (String, String, String),
+    entered: Entered,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -47,7 +59,7 @@ async fn render(
     session: &SignedIn,
     status: StatusCode,
     mut notice: Option<Notice>,
-    entered: (String, String, String),
+    entered: Entered,
     added: Option<&str>,
 ) -> PageResult<Response> {
     let ctx = Ctx::new(state, session, "catalog").await?;
@@ -80,10 +92,13 @@ async fn render(
                 t.name
             ));
         }
+        let schema = usecases::schemas::effective_schema(&t)
+            .and_then(|schema| serde_json::to_string_pretty(&schema).ok());
         category.types.push(TypeRow {
             name: t.name,
             description: t.description,
             builtin: t.builtin,
+            schema,
         });
     }
     let category_names = categories.iter().map(|c| c.name.clone()).collect();
@@ -120,10 +135,30 @@ pub(crate) async fn create(
     State(state): State<DashState>,
     Posted { session, form }: Posted,
 ) -> PageResult<Response> {
-    let draft = EventTypeDraft {
+    let entered = Entered {
         name: form.text("type").trim().to_owned(),
         category: form.text("category").to_owned(),
         description: form.text("description").to_owned(),
+        schema: form.text("schema").to_owned(),
+    };
+    let schema = match entered.schema.trim() {
+        "" => None,
+        text => match serde_json::from_str(text) {
+            Ok(schema) => Some(schema),
+            Err(error) => {
+                let notice = Notice::error(format!(
+                    "`schema` is not JSON ({error}); write a JSON Schema object, or leave it empty."
+                ));
+                let status = StatusCode::UNPROCESSABLE_ENTITY;
+                return render(&state, &session, status, notice, entered, None).await;
+            }
+        },
+    };
+    let draft = EventTypeDraft {
+        name: entered.name.clone(),
+        category: entered.category.clone(),
+        description: entered.description.clone(),
+        schema,
     };
     match state
         .app
@@ -140,7 +175,6 @@ pub(crate) async fn create(
         Err(error) if !use_case_status(&error).is_server_error() => {
             let status = use_case_status(&error);
             let notice = Notice::error(error.to_string());
-            let entered = (draft.name, draft.category, draft.description);
             render(&state, &session, status, notice, entered, None).await
         }
         Err(error) => Err(error.into()),

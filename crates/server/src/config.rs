@@ -205,6 +205,12 @@ pub struct ServeArgs {
     /// operational alerts [default: 15s].
     #[arg(long, env = "ADMIN_WEBHOOKS_MONITOR_INTERVAL")]
     pub monitor_interval: Option<HumanDuration>,
+
+    /// Export the service's spans (API requests, delivery attempts) over OTLP/HTTP
+    /// (protobuf) to this collector URL, e.g. http://127.0.0.1:4318; `/v1/traces` is
+    /// added to it [default: off].
+    #[arg(long, env = "ADMIN_WEBHOOKS_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Settings after layering and checking: what the service runs with.
@@ -234,6 +240,8 @@ pub struct Settings {
     pub auth_failure_limit: Option<FailureLimit>,
     pub alert_after: Duration,
     pub monitor_interval: Duration,
+    /// `--otlp-endpoint`: where spans are exported; `None`: nowhere.
+    pub otlp_endpoint: Option<url::Url>,
     /// `ADMIN_WEBHOOKS_BOOTSTRAP_KEY`: the value of the first API key, for automation.
     pub bootstrap_key: Option<Secret>,
     /// `ADMIN_WEBHOOKS_OPERATOR_KEY`: enables the operator API.
@@ -365,6 +373,11 @@ impl ServeArgs {
             )?,
             alert_after: secs(self.alert_after, file.alert_after, 3600),
             monitor_interval: secs(self.monitor_interval, file.monitor_interval, 15),
+            otlp_endpoint: otlp_endpoint(
+                self.otlp_endpoint
+                    .or(file.otlp_endpoint)
+                    .filter(|u| !u.trim().is_empty()),
+            )?,
             bootstrap_key: non_empty_env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY").map(Secret),
             operator_key: non_empty_env("ADMIN_WEBHOOKS_OPERATOR_KEY").map(Secret),
             secret_key_file: self.secret_key_file.or(file.secret_key_file),
@@ -373,6 +386,32 @@ impl ServeArgs {
         settings.check()?;
         Ok(settings)
     }
+}
+
+/// The collector URL of `--otlp-endpoint`: `http(s)://host[:port][/path]`, with
+/// `/v1/traces` added (the OTLP/HTTP convention for a base URL) unless it ends with it.
+fn otlp_endpoint(text: Option<String>) -> Result<Option<url::Url>, ConfigError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let invalid = |why: &str| {
+        ConfigError::Invalid(format!(
+            "--otlp-endpoint must be an http:// or https:// URL of an OTLP/HTTP collector \
+             (such as http://127.0.0.1:4318): {why}"
+        ))
+    };
+    let mut url = url::Url::parse(text.trim()).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid("not an http(s) URL with a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("credentials in the URL would be logged; use a proxy or network policy"));
+    }
+    if !url.path().ends_with("/v1/traces") {
+        let path = format!("{}/v1/traces", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+    }
+    Ok(Some(url))
 }
 
 /// The service's default limit per API key: generous for one producer (a thousand
@@ -744,6 +783,27 @@ mod example_file {
     use clap::CommandFactory;
 
     const EXAMPLE: &str = include_str!("../../../admin-webhooks.example.toml");
+
+    #[test]
+    fn otlp_endpoints_are_collector_urls() {
+        let resolved = |u: &str| otlp_endpoint(Some(u.to_owned())).map(|u| u.map(String::from));
+        assert_eq!(
+            resolved("http://127.0.0.1:4318").unwrap().as_deref(),
+            Some("http://127.0.0.1:4318/v1/traces")
+        );
+        assert_eq!(
+            resolved("https://otel.example.com/base/").unwrap().as_deref(),
+            Some("https://otel.example.com/base/v1/traces")
+        );
+        assert_eq!(
+            resolved("http://c:4318/v1/traces").unwrap().as_deref(),
+            Some("http://c:4318/v1/traces")
+        );
+        for bad in ["localhost:4318", "ftp://c/x", "http://user:pw@c:4318", "not a url"] {
+            assert!(resolved(bad).is_err(), "{bad}");
+        }
+        assert_eq!(otlp_endpoint(None).unwrap(), None);
+    }
 
     #[test]
     fn the_example_config_parses_to_the_defaults() {

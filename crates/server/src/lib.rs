@@ -11,6 +11,7 @@ pub mod config;
 pub mod http_server;
 pub mod metrics;
 pub mod monitor;
+pub mod otlp;
 pub mod receive;
 pub mod telemetry;
 

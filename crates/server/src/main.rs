@@ -12,12 +12,16 @@ async fn main() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             let settings = args.resolve()?;
-            admin_webhooks::telemetry::init(settings.log_format);
+            let telemetry =
+                admin_webhooks::telemetry::init(settings.log_format, settings.otlp_endpoint.as_ref())
+                    .map_err(|e| anyhow::anyhow!(e))?;
             let listener = tokio::net::TcpListener::bind(settings.listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
             let shutdown = admin_webhooks::shutdown_on_signal();
-            admin_webhooks::run(settings, listener, shutdown).await?;
+            let served = admin_webhooks::run(settings, listener, shutdown).await;
+            telemetry.shutdown().await;
+            served?;
         }
         Command::Receive(args) => admin_webhooks::receive::run(args).await?,
         Command::Api(command) => return Ok(admin_webhooks::cli::run(command).await),

@@ -22,16 +22,29 @@ async fn every_workspace_starts_with_the_guides_five_types() {
             "user.updated"
         ]
     );
-    let created = types.iter().find(|t| t["name"] == "user.created").unwrap();
+    let mut created = types
+        .iter()
+        .find(|t| t["name"] == "user.created")
+        .unwrap()
+        .clone();
+    // Each built-in type shows the payload schema it ships with.
+    let schema = created.as_object_mut().unwrap().remove("schema").unwrap();
+    assert_eq!(
+        Some(schema),
+        domain::catalog::builtin_schema("user.created")
+    );
     assert_eq!(
         created,
-        &json!({
+        json!({
             "name": "user.created",
             "category": "Users",
             "description": "New user registered in the system",
             "builtin": true,
         })
     );
+    for t in types {
+        assert!(t["schema"].is_object(), "{t}");
+    }
 }
 
 #[tokio::test]
@@ -41,7 +54,7 @@ async fn a_workspace_adds_its_own_types() {
     let created = app.post("/v1/event-types", body.clone()).await.expect(201);
     assert_eq!(
         created,
-        json!({"name": "invoice.paid", "category": "Billing", "description": "An invoice was paid", "builtin": false})
+        json!({"name": "invoice.paid", "category": "Billing", "description": "An invoice was paid", "builtin": false, "schema": null})
     );
     let detail = app.post("/v1/event-types", body).await.problem(409);
     assert!(detail.contains("invoice.paid"), "{detail}");
