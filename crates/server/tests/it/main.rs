@@ -22,3 +22,4 @@ mod receive_command;
 mod resend;
 mod restart;
 mod support;
+mod trace_context;

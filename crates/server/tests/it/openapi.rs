@@ -32,6 +32,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("delete", "/v1/api-keys/{id}"),
     ("get", "/v1/event-types"),
     ("post", "/v1/event-types"),
+    ("patch", "/v1/event-types/{name}"),
     ("get", "/v1/webhooks"),
     ("post", "/v1/webhooks"),
     ("get", "/v1/webhooks/{id}"),
