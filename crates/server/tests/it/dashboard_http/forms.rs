@@ -255,3 +255,60 @@ async fn changes_wake_the_lanes_like_the_api() {
     assert_eq!(refused.status, 409);
     assert!(refused.text.contains(&html(&detail)), "{detail}");
 }
+
+#[tokio::test]
+async fn the_catalog_shows_payload_schemas_and_takes_one_with_the_apis_rules() {
+    let app = setup().await;
+    let session = app.sign_in(&app.key).await;
+    let page = app.get("/dashboard/event-types", Some(&session)).await;
+    assert!(page.text.contains("Payload schema"), "{}", page.text);
+    // The built-in user.created schema, as the guide's fields.
+    assert!(page.text.contains(&html("\"created_via\"")), "{}", page.text);
+
+    let form = |schema: &str| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("type", "invoice.paid")
+            .append_pair("category", "Billing")
+            .append_pair("schema", schema)
+            .finish()
+    };
+    let answer = app
+        .post_as("/dashboard/event-types", &session, &form("{not json"))
+        .await;
+    assert_eq!(answer.status, 422);
+    assert!(answer.text.contains("is not JSON"), "{}", answer.text);
+    assert!(answer.text.contains("{not json</textarea>"), "kept: {}", answer.text);
+
+    let invalid = json!({"type": "text"});
+    let (status, detail) = app
+        .api_problem(
+            Method::POST,
+            "/v1/event-types",
+            json!({"type": "invoice.paid", "category": "Billing", "schema": invalid}),
+        )
+        .await;
+    let answer = app
+        .post_as("/dashboard/event-types", &session, &form(&invalid.to_string()))
+        .await;
+    assert_eq!(answer.status.as_u16(), status);
+    assert!(answer.text.contains(&html(&detail)), "{detail:?}:\n{}", answer.text);
+
+    let answer = app
+        .post_as(
+            "/dashboard/event-types",
+            &session,
+            &form(r#"{"type": "object", "required": ["invoice_id"]}"#),
+        )
+        .await;
+    assert_eq!(answer.status, 303);
+    let page = app.get(answer.location(), Some(&session)).await;
+    assert!(page.text.contains(&html("\"invoice_id\"")), "{}", page.text);
+    let (status, _) = app
+        .api_problem(
+            Method::POST,
+            "/v1/events",
+            json!({"type": "invoice.paid", "data": {}}),
+        )
+        .await;
+    assert_eq!(status, 422, "the schema added in the dashboard applies");
+}
