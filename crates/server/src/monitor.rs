@@ -429,4 +429,19 @@ mod tests {
         assert_eq!(data["pending"], 3);
         assert!(data["since"].as_str().unwrap().ends_with('Z'));
     }
+
+    #[test]
+    fn every_alert_matches_the_built_in_system_alert_schema() {
+        let schema = domain::catalog::builtin_schema("system.alert").unwrap();
+        let schema = domain::EventSchema::compile(&schema).unwrap();
+        let now = store_time(Utc::now());
+        let old = now - chrono::Duration::hours(23) - chrono::Duration::minutes(30);
+        let mut b = backlog(Some(old), old);
+        b.gone_since = Some(now);
+        let due = due_alerts(&b, &CONFIG, now);
+        assert_eq!(due.len(), 3, "one of each condition");
+        for due in &due {
+            schema.check(&alert_data(&b, due)).unwrap();
+        }
+    }
 }
