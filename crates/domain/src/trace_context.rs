@@ -171,15 +171,17 @@ fn checked_tracestate(text: &str) -> Option<String> {
         !key.is_empty()
             && key.len() <= 256
             && key.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && key.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/@".contains(&b)
-            })
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/@".contains(&b))
             && key.matches('@').count() <= 1
     };
     let value_ok = |value: &str| {
         !value.is_empty()
             && value.len() <= 256
-            && value.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
+            && value
+                .bytes()
+                .all(|b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
             && !value.ends_with(' ')
     };
     let well_formed = members.iter().all(|member| {
@@ -259,15 +261,18 @@ mod tests {
             let context = TraceContext::from_headers(Some(EXAMPLE), Some(bad)).unwrap();
             assert_eq!(context.state, None, "{bad}");
         }
-        let many = (0..33).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",");
+        let many = (0..33)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join(",");
         assert_eq!(
             TraceContext::from_headers(Some(EXAMPLE), Some(&many))
                 .unwrap()
                 .state,
             None
         );
-        let kept = TraceContext::from_headers(Some(EXAMPLE), Some("congo=t61rcWkgMzE, rojo=1"))
-            .unwrap();
+        let kept =
+            TraceContext::from_headers(Some(EXAMPLE), Some("congo=t61rcWkgMzE, rojo=1")).unwrap();
         assert_eq!(kept.state.as_deref(), Some("congo=t61rcWkgMzE,rojo=1"));
     }
 

@@ -7,9 +7,7 @@
 //! is filtered out), the ids are made here instead: the trace still runs through, only
 //! nothing of ours is exported.
 
-use opentelemetry::trace::{
-    SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
-};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::TraceContext;

@@ -405,7 +405,9 @@ fn otlp_endpoint(text: Option<String>) -> Result<Option<url::Url>, ConfigError> 
         return Err(invalid("not an http(s) URL with a host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("credentials in the URL would be logged; use a proxy or network policy"));
+        return Err(invalid(
+            "credentials in the URL would be logged; use a proxy or network policy",
+        ));
     }
     if !url.path().ends_with("/v1/traces") {
         let path = format!("{}/v1/traces", url.path().trim_end_matches('/'));
@@ -792,14 +794,21 @@ mod example_file {
             Some("http://127.0.0.1:4318/v1/traces")
         );
         assert_eq!(
-            resolved("https://otel.example.com/base/").unwrap().as_deref(),
+            resolved("https://otel.example.com/base/")
+                .unwrap()
+                .as_deref(),
             Some("https://otel.example.com/base/v1/traces")
         );
         assert_eq!(
             resolved("http://c:4318/v1/traces").unwrap().as_deref(),
             Some("http://c:4318/v1/traces")
         );
-        for bad in ["localhost:4318", "ftp://c/x", "http://user:pw@c:4318", "not a url"] {
+        for bad in [
+            "localhost:4318",
+            "ftp://c/x",
+            "http://user:pw@c:4318",
+            "not a url",
+        ] {
             assert!(resolved(bad).is_err(), "{bad}");
         }
         assert_eq!(otlp_endpoint(None).unwrap(), None);

@@ -12,9 +12,11 @@ async fn main() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             let settings = args.resolve()?;
-            let telemetry =
-                admin_webhooks::telemetry::init(settings.log_format, settings.otlp_endpoint.as_ref())
-                    .map_err(|e| anyhow::anyhow!(e))?;
+            let telemetry = admin_webhooks::telemetry::init(
+                settings.log_format,
+                settings.otlp_endpoint.as_ref(),
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
             let listener = tokio::net::TcpListener::bind(settings.listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;

@@ -70,7 +70,9 @@ impl EventTypeDraft {
 }
 
 fn is_builtin(name: &str) -> bool {
-    domain::BUILTIN_EVENT_TYPES.iter().any(|(_, n, _)| *n == name)
+    domain::BUILTIN_EVENT_TYPES
+        .iter()
+        .any(|(_, n, _)| *n == name)
 }
 
 impl Application {

@@ -481,7 +481,10 @@ async fn payload_schemas_refuse_what_does_not_match_from_the_next_publish_on() {
         schema: Some(serde_json::json!({"type": "object", "minLength": -1})),
     };
     let error = s.app.add_event_type(ws, &invoice).await.unwrap_err();
-    assert!(error.to_string().contains("not a valid JSON Schema"), "{error}");
+    assert!(
+        error.to_string().contains("not a valid JSON Schema"),
+        "{error}"
+    );
     assert_eq!(field_of(error), "schema");
 
     let invoice = EventTypeDraft {
@@ -495,12 +498,18 @@ async fn payload_schemas_refuse_what_does_not_match_from_the_next_publish_on() {
     let created = s.app.add_event_type(ws, &invoice).await.unwrap();
     assert!(created.schema.is_some());
     s.app
-        .publish(ws, data_event("invoice.paid", r#"{"invoice_id":"inv_1","amount":5}"#))
+        .publish(
+            ws,
+            data_event("invoice.paid", r#"{"invoice_id":"inv_1","amount":5}"#),
+        )
         .await
         .unwrap();
     let error = s
         .app
-        .publish(ws, data_event("invoice.paid", r#"{"invoice_id":7,"amount":"5"}"#))
+        .publish(
+            ws,
+            data_event("invoice.paid", r#"{"invoice_id":7,"amount":"5"}"#),
+        )
         .await
         .unwrap_err();
     assert_eq!(error.http_status(), 422);
@@ -589,7 +598,13 @@ async fn built_in_types_change_only_their_schema() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, UseCaseError::NotFound { kind: Resource::EventType, .. }),
+        matches!(
+            error,
+            UseCaseError::NotFound {
+                kind: Resource::EventType,
+                ..
+            }
+        ),
         "{error:?}"
     );
 }

@@ -29,7 +29,10 @@ async fn invoice_type(app: &App) -> Value {
 async fn a_payload_that_does_not_match_is_422_with_each_failing_path() {
     let app = setup().await;
     let created = invoice_type(&app).await;
-    assert_eq!(created["schema"]["required"], json!(["invoice_id", "amount"]));
+    assert_eq!(
+        created["schema"]["required"],
+        json!(["invoice_id", "amount"])
+    );
 
     app.post(
         "/v1/events",
@@ -90,7 +93,10 @@ async fn a_batch_refuses_only_the_items_that_do_not_match() {
         .await
         .expect(200);
     let items = answer["data"].as_array().unwrap();
-    let statuses: Vec<u64> = items.iter().map(|i| i["status"].as_u64().unwrap()).collect();
+    let statuses: Vec<u64> = items
+        .iter()
+        .map(|i| i["status"].as_u64().unwrap())
+        .collect();
     assert_eq!(statuses, [202, 422, 422, 202]);
     assert_eq!(items[1]["error"]["type"], "/problems/schema-mismatch");
     assert_eq!(items[1]["error"]["errors"][0]["pointer"], "/data/amount");
@@ -161,12 +167,18 @@ async fn schemas_that_are_not_valid_draft_2020_12_are_422() {
     for (schema, says) in [
         (json!([1, 2]), "must be a JSON object"),
         (json!({"type": "text"}), "not a valid JSON Schema"),
-        (json!({"properties": {"a": {"minimum": "zero"}}}), "not a valid JSON Schema"),
+        (
+            json!({"properties": {"a": {"minimum": "zero"}}}),
+            "not a valid JSON Schema",
+        ),
         (
             json!({"$schema": "http://json-schema.org/draft-07/schema#"}),
             "draft 2020-12",
         ),
-        (json!({"$ref": "https://schemas.example.com/user.json"}), "not a valid JSON Schema"),
+        (
+            json!({"$ref": "https://schemas.example.com/user.json"}),
+            "not a valid JSON Schema",
+        ),
     ] {
         let answer = app
             .post(
@@ -175,7 +187,10 @@ async fn schemas_that_are_not_valid_draft_2020_12_are_422() {
             )
             .await;
         let detail = answer.problem(422);
-        assert!(detail.contains("`schema`") && detail.contains(says), "{schema}: {detail}");
+        assert!(
+            detail.contains("`schema`") && detail.contains(says),
+            "{schema}: {detail}"
+        );
         let detail = app
             .patch("/v1/event-types/user.created", json!({"schema": schema}))
             .await
@@ -213,8 +228,19 @@ async fn types_without_a_schema_publish_anything_as_before() {
     .await
     .expect(202);
     // The built-in schemas are open: the shapes producers already send still pass.
-    for data in [json!({}), json!({"n": 1}), json!({"order": 7}), json!({"user_id": "usr_1", "extra": {"a": 1}})] {
-        for t in ["user.created", "user.updated", "order.completed", "system.alert", "integration.connected"] {
+    for data in [
+        json!({}),
+        json!({"n": 1}),
+        json!({"order": 7}),
+        json!({"user_id": "usr_1", "extra": {"a": 1}}),
+    ] {
+        for t in [
+            "user.created",
+            "user.updated",
+            "order.completed",
+            "system.alert",
+            "integration.connected",
+        ] {
             app.post("/v1/events", json!({"type": t, "data": data}))
                 .await
                 .expect(202);

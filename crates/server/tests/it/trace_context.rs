@@ -66,13 +66,19 @@ async fn every_attempt_continues_the_publishers_trace_with_a_span_of_its_own() {
     let caller = format!("00-{TRACE_ID}-{CALLER_SPAN}-01");
     let traced = publish_traced(
         &service,
-        &[("traceparent", &caller), ("tracestate", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")],
+        &[
+            ("traceparent", &caller),
+            ("tracestate", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
+        ],
     )
     .await;
     let invalid = publish_traced(
         &service,
         &[
-            ("traceparent", "00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            (
+                "traceparent",
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            ),
             ("tracestate", "rojo=1"),
         ],
     )

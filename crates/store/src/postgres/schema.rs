@@ -25,7 +25,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_alerts.sql")),
     (4, include_str!("migrations/0004_gone_and_throttling.sql")),
     (5, include_str!("migrations/0005_shared_secrets.sql")),
-    (9, include_str!("migrations/0009_schemas_and_trace_context.sql")),
+    (
+        9,
+        include_str!("migrations/0009_schemas_and_trace_context.sql"),
+    ),
 ];
 
 /// The schema version this binary brings a database to.

@@ -50,9 +50,9 @@ use self::writer::Writer;
 use crate::announce::{self, Announcer};
 use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
-    EventTypePatch,    LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
-    PruneReport, Published, ReplayFilter, Result, SecretCipher, SecretRotation, Session, Wakeup,
-    Webhook, WebhookPatch, WebhookStats, Workspace,
+    EventTypePatch, LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page,
+    PageRequest, PruneReport, Published, ReplayFilter, Result, SecretCipher, SecretRotation,
+    Session, Wakeup, Webhook, WebhookPatch, WebhookStats, Workspace,
 };
 use crate::{ActivityStore, LaneStore, OperationsStore, TenancyStore};
 use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};

@@ -349,5 +349,8 @@ pub async fn trace_context_is_kept_with_the_event(h: Harness) {
         .into_iter()
         .map(|d| d.trace)
         .collect();
-    assert_eq!(traces, vec![Some(traced.clone()), None, Some(bare), Some(traced)]);
+    assert_eq!(
+        traces,
+        vec![Some(traced.clone()), None, Some(bare), Some(traced)]
+    );
 }

@@ -61,7 +61,10 @@ pub async fn custom_event_types_add_and_conflict(h: Harness) {
         category: "Billing".into(),
         description: "An invoice was paid".into(),
     };
-    let created = store.create_event_type(&a, def.clone(), None).await.unwrap();
+    let created = store
+        .create_event_type(&a, def.clone(), None)
+        .await
+        .unwrap();
     assert!(!created.builtin);
     assert_eq!(created.name, "invoice.paid");
 
@@ -70,7 +73,10 @@ pub async fn custom_event_types_add_and_conflict(h: Harness) {
     assert!(types.contains(&created));
     // Another workspace's catalog is its own.
     assert_eq!(store.list_event_types(&b).await.unwrap().len(), 5);
-    store.create_event_type(&b, def.clone(), None).await.unwrap();
+    store
+        .create_event_type(&b, def.clone(), None)
+        .await
+        .unwrap();
 
     match store.create_event_type(&a, def, None).await {
         Err(StoreError::Conflict(message)) => {
@@ -345,7 +351,10 @@ pub async fn event_type_schemas_are_stored_and_changed(h: Harness) {
     let found = listed.iter().find(|t| t.name == "invoice.paid").unwrap();
     assert_eq!(found, &created);
     assert!(
-        listed.iter().filter(|t| t.builtin).all(|t| t.schema.is_none()),
+        listed
+            .iter()
+            .filter(|t| t.builtin)
+            .all(|t| t.schema.is_none()),
         "built-in types store no schema of their own until one is set"
     );
 

@@ -263,7 +263,11 @@ async fn the_catalog_shows_payload_schemas_and_takes_one_with_the_apis_rules() {
     let page = app.get("/dashboard/event-types", Some(&session)).await;
     assert!(page.text.contains("Payload schema"), "{}", page.text);
     // The built-in user.created schema, as the guide's fields.
-    assert!(page.text.contains(&html("\"created_via\"")), "{}", page.text);
+    assert!(
+        page.text.contains(&html("\"created_via\"")),
+        "{}",
+        page.text
+    );
 
     let form = |schema: &str| {
         url::form_urlencoded::Serializer::new(String::new())
@@ -277,7 +281,11 @@ async fn the_catalog_shows_payload_schemas_and_takes_one_with_the_apis_rules() {
         .await;
     assert_eq!(answer.status, 422);
     assert!(answer.text.contains("is not JSON"), "{}", answer.text);
-    assert!(answer.text.contains("{not json</textarea>"), "kept: {}", answer.text);
+    assert!(
+        answer.text.contains("{not json</textarea>"),
+        "kept: {}",
+        answer.text
+    );
 
     let invalid = json!({"type": "text"});
     let (status, detail) = app
@@ -288,10 +296,18 @@ async fn the_catalog_shows_payload_schemas_and_takes_one_with_the_apis_rules() {
         )
         .await;
     let answer = app
-        .post_as("/dashboard/event-types", &session, &form(&invalid.to_string()))
+        .post_as(
+            "/dashboard/event-types",
+            &session,
+            &form(&invalid.to_string()),
+        )
         .await;
     assert_eq!(answer.status.as_u16(), status);
-    assert!(answer.text.contains(&html(&detail)), "{detail:?}:\n{}", answer.text);
+    assert!(
+        answer.text.contains(&html(&detail)),
+        "{detail:?}:\n{}",
+        answer.text
+    );
 
     let answer = app
         .post_as(
