@@ -50,7 +50,7 @@ async fn every_attempt_continues_the_publishers_trace_with_a_span_of_its_own() {
     let seen = Arc::new(AtomicUsize::new(0));
     let counter = seen.clone();
     let receiver = Receiver::start_with(move |_| {
-        if counter.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        if counter.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
             Reply::status(500)
         } else {
             Reply::ok()
