@@ -32,9 +32,18 @@ pub const MAX_HEADER_VALUE: usize = 1024;
 
 /// Names the service sets itself (lowercase), and why each is refused.
 pub const RESERVED_NAMES: &[(&str, &str)] = &[
-    ("content-type", "the service sends the body as `application/json`"),
-    ("content-length", "the service sets it from the body it sends"),
-    ("content-encoding", "the service sends the body as it is, not encoded"),
+    (
+        "content-type",
+        "the service sends the body as `application/json`",
+    ),
+    (
+        "content-length",
+        "the service sets it from the body it sends",
+    ),
+    (
+        "content-encoding",
+        "the service sends the body as it is, not encoded",
+    ),
     (
         "user-agent",
         "the service identifies itself as `Admin-Webhooks/<version>`",
@@ -115,10 +124,11 @@ impl fmt::Display for Shown {
 }
 
 impl CustomHeaders {
+    /// No headers.
+    pub const EMPTY: CustomHeaders = CustomHeaders(Vec::new());
+
     /// Checks `headers` (name, value) against the rules above, keeping their order.
-    pub fn parse(
-        headers: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, HeaderError> {
+    pub fn parse(headers: impl IntoIterator<Item = (String, String)>) -> Result<Self, HeaderError> {
         let headers: Vec<(String, String)> = headers.into_iter().collect();
         if headers.len() > MAX_CUSTOM_HEADERS {
             return Err(HeaderError::TooMany {
@@ -159,7 +169,10 @@ impl fmt::Debug for CustomHeaders {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut map = f.debug_map();
         for header in &self.0 {
-            map.entry(&header.name, &format_args!("<{} chars>", header.value.len()));
+            map.entry(
+                &header.name,
+                &format_args!("<{} chars>", header.value.len()),
+            );
         }
         map.finish()
     }
@@ -189,15 +202,10 @@ fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
-fn check_name(name: &str) -> Result<(), HeaderError> {
-    let valid = !name.is_empty() && name.len() <= MAX_HEADER_NAME && name.chars().all(is_token_char);
-    if !valid {
-        return Err(HeaderError::InvalidName {
-            name: Shown(name.to_owned()),
-        });
-    }
+/// Why the service keeps the header `name` for itself, if it does (any letter case).
+pub fn reserved(name: &str) -> Option<&'static str> {
     let lower = name.to_ascii_lowercase();
-    let reason = RESERVED_NAMES
+    RESERVED_NAMES
         .iter()
         .find(|(reserved, _)| *reserved == lower)
         .or_else(|| {
@@ -205,8 +213,18 @@ fn check_name(name: &str) -> Result<(), HeaderError> {
                 .iter()
                 .find(|(prefix, _)| lower.starts_with(prefix))
         })
-        .map(|(_, reason)| *reason);
-    match reason {
+        .map(|(_, reason)| *reason)
+}
+
+fn check_name(name: &str) -> Result<(), HeaderError> {
+    let valid =
+        !name.is_empty() && name.len() <= MAX_HEADER_NAME && name.chars().all(is_token_char);
+    if !valid {
+        return Err(HeaderError::InvalidName {
+            name: Shown(name.to_owned()),
+        });
+    }
+    match reserved(name) {
         Some(reason) => Err(HeaderError::Reserved {
             name: name.to_owned(),
             reason,
@@ -223,7 +241,10 @@ fn value_problem(value: &str) -> Option<&'static str> {
     if value.len() > MAX_HEADER_VALUE {
         return Some("is longer than 1024 characters");
     }
-    if !value.chars().all(|c| c == '\t' || c == ' ' || c.is_ascii_graphic()) {
+    if !value
+        .chars()
+        .all(|c| c == '\t' || c == ' ' || c.is_ascii_graphic())
+    {
         return Some(
             "may hold only visible ASCII characters, spaces and tabs (no line breaks or \
              other control characters)",
@@ -287,7 +308,14 @@ mod tests {
 
     #[test]
     fn names_are_tokens() {
-        for name in ["", "Bad Name", "a:b", "é", "x\r\nInjected: 1", &"a".repeat(65)] {
+        for name in [
+            "",
+            "Bad Name",
+            "a:b",
+            "é",
+            "x\r\nInjected: 1",
+            &"a".repeat(65),
+        ] {
             assert!(
                 matches!(one(name, "x"), Err(HeaderError::InvalidName { .. })),
                 "{name:?}"

@@ -84,9 +84,7 @@ impl RateLimit {
     /// `count` attempts per `period`; refused outside 1..=[`MAX_RATE`].
     pub fn new(period: RatePeriod, count: u64) -> Result<Self, RateLimitError> {
         match u32::try_from(count) {
-            Ok(count) if (1..=MAX_RATE).contains(&u64::from(count)) => {
-                Ok(Self { period, count })
-            }
+            Ok(count) if (1..=MAX_RATE).contains(&u64::from(count)) => Ok(Self { period, count }),
             _ => Err(RateLimitError { period }),
         }
     }

@@ -4,8 +4,8 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use domain::{
-    ApiKeyId, AttemptId, CustomHeaders, DeliveryId, DeliveryStatus, ErrorClass, EventId,
-    RateLimit, Subscription, WebhookId, WorkspaceId,
+    ApiKeyId, AttemptId, CustomHeaders, DeliveryId, DeliveryStatus, ErrorClass, EventId, RateLimit,
+    Subscription, WebhookId, WorkspaceId,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use domain::{ApiKeyId, RateLimit, RatePeriod, WebhookId, WorkspaceId};
 
 use crate::{
-    ApiKey, DEFAULT_MAX_ENABLED_WEBHOOKS, NewApiKey, NewWebhook, StoreError, Webhook,
-    WebhookPatch, Workspace,
+    ApiKey, DEFAULT_MAX_ENABLED_WEBHOOKS, NewApiKey, NewWebhook, StoreError, Webhook, WebhookPatch,
+    Workspace,
 };
 
 impl Workspace {
@@ -150,8 +150,7 @@ pub(crate) fn stored_rate_limit(
             })
         }
         _ => Err(StoreError::Backend(
-            "a stored rate limit has a count without a period, or a period without a count"
-                .into(),
+            "a stored rate limit has a count without a period, or a period without a count".into(),
         )),
     }
 }

@@ -204,12 +204,14 @@ pub(super) fn update_webhook(
     // Sealed again only when they change: a fresh nonce for every write would be harmless,
     // but leaving the column alone keeps an unrelated change from touching a secret.
     if reseal_headers {
-        conn.prepare_cached("UPDATE webhooks SET headers = ?1 WHERE id = ?2 AND workspace_id = ?3")?
-            .execute(params![
-                cipher.seal_headers(id, &webhook.headers),
-                id.as_str(),
-                workspace.as_str()
-            ])?;
+        conn.prepare_cached(
+            "UPDATE webhooks SET headers = ?1 WHERE id = ?2 AND workspace_id = ?3",
+        )?
+        .execute(params![
+            cipher.seal_headers(id, &webhook.headers),
+            id.as_str(),
+            workspace.as_str()
+        ])?;
     }
     Ok(webhook)
 }
