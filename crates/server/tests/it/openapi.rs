@@ -252,9 +252,7 @@ async fn the_document_states_the_rules_of_what_is_sent() {
     assert_eq!(headers["additionalProperties"]["maxLength"], 1024);
     let names = headers["propertyNames"]["pattern"].as_str().unwrap();
     assert!(names.contains("[xX]-[aA][dD][mM][iI][nN]-"), "{names}");
-    assert!(
-        schemas["UpdateWebhook"]["properties"]["rate_limit"]["anyOf"][1]["type"] == "null"
-    );
+    assert!(schemas["UpdateWebhook"]["properties"]["rate_limit"]["anyOf"][1]["type"] == "null");
     assert_eq!(
         schemas["ReplayRequest"]["properties"]["since"]["format"],
         "date-time"
