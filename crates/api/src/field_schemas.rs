@@ -165,7 +165,13 @@ fn rate_limit() -> Value {
 
 /// A webhook's rate limit, or `null` for none.
 pub fn rate_limit_or_null() -> Schema {
-    schema(json!({ "anyOf": [rate_limit(), { "type": "null" }] }))
+    schema(json!({
+        "anyOf": [rate_limit(), { "type": "null" }],
+        "description": "At most this many attempts to the endpoint per second or per minute, \
+            evenly spaced (no burst), retries included; a backlog drains at this pace, in \
+            order. `null`: no limit (on an update, `null` removes the limit and leaving the \
+            field out keeps it).",
+    }))
 }
 
 /// `lower`, a reserved header name or prefix (letters and `-`, which needs no escape
@@ -225,7 +231,15 @@ fn custom_headers() -> Value {
 
 /// [`custom_headers`], or `null` (none, or on an update: leave them as they are).
 pub fn custom_headers_or_null() -> Schema {
-    schema(json!({ "anyOf": [custom_headers(), { "type": "null" }] }))
+    schema(json!({
+        "anyOf": [custom_headers(), { "type": "null" }],
+        "description": "Headers added to every attempt (e.g. `Authorization` for a receiver \
+            behind a gateway), at most 10. The service's own headers cannot be set \
+            (`X-Admin-*`, `webhook-*`, `Content-Type`, `Content-Length`, `Content-Encoding`, \
+            `User-Agent`, `Idempotency-Key`, `Host`, `traceparent`, `tracestate`, hop-by-hop \
+            headers, `Proxy-*`). Values are stored encrypted and answered masked. On an \
+            update they replace every header (`{}` removes them); `null` leaves them.",
+    }))
 }
 
 /// A webhook's custom headers as answered: name → masked value.
@@ -234,6 +248,8 @@ pub fn masked_headers() -> Schema {
         "type": "object",
         "maxProperties": domain::custom_headers::MAX_CUSTOM_HEADERS,
         "additionalProperties": { "type": "string" },
+        "description": "The custom headers, each value masked: at most its first quarter \
+            (4 characters at most), then its length. Values are never answered in full.",
         "example": { "Authorization": "Bear…(20 chars)" },
     }))
 }
