@@ -4,7 +4,8 @@
 //!
 //! Invariants:
 //! - The secret is in the page only when asked for (`?reveal=1`); every answer is
-//!   `no-store`, so it stays out of caches.
+//!   `no-store`, so it stays out of caches. Custom header values are never in the page:
+//!   only masked (`Bear…(17 chars)`).
 //! - A test event is sent by the same use case as `POST /v1/webhooks/{id}/test` (the
 //!   normal delivery path), and the page then follows its delivery in the log.
 //! - Changes go through the same use cases as the API's, which notify the endpoint's lane
@@ -34,6 +35,10 @@ struct HookView {
     events: String,
     enabled: bool,
     created: When,
+    /// "20 per second", or empty for none.
+    rate_limit: String,
+    /// Each custom header's name with its value masked.
+    headers: Vec<(String, String)>,
 }
 
 struct StatsView {
@@ -120,6 +125,14 @@ pub(crate) async fn render(
             description: hook.description,
             enabled: hook.enabled,
             created: when(hook.created_at),
+            rate_limit: hook
+                .rate_limit
+                .map_or_else(String::new, |limit| format!("{limit} at most")),
+            headers: hook
+                .headers
+                .masked()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
         },
         stats: StatsView {
             attempts: stats.attempts,

@@ -7,6 +7,8 @@
 //!   a "whole group" choice per type prefix (`user.*`, which also covers types added
 //!   later) and "all events" (`*`).
 //! - The success rate in the list is the store's own stats call over the last 24 h.
+//! - Create Webhook takes an optional rate limit (a count per second or per minute);
+//!   custom headers are set through the API, and shown masked on the webhook's page.
 
 use std::collections::BTreeSet;
 
@@ -14,9 +16,10 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, Utc};
+use domain::RatePeriod;
 use http::StatusCode;
 use store::{EventType, PageRequest};
-use usecases::{UseCaseError, WebhookDraft};
+use usecases::{RateLimitDraft, UseCaseError, WebhookDraft};
 
 use crate::DashState;
 use crate::error::{PageResult, use_case_status};
@@ -138,6 +141,37 @@ struct NewWebhookPage {
     notice: Option<Notice>,
     /// `--dev`: http:// and loopback URLs are allowed, and the form says so.
     dev: bool,
+    /// The rate limit as entered: a count (empty for none) and `second` or `minute`.
+    rate_limit: String,
+    per_minute: bool,
+}
+
+/// What the user entered in Create Webhook, shown again with a refusal.
+struct Entered<'a> {
+    url: &'a str,
+    description: &'a str,
+    events: &'a [String],
+    rate_limit: &'a str,
+    rate_period: &'a str,
+}
+
+impl Entered<'_> {
+    /// The rate limit entered: none when the count is left empty. A count that is not a
+    /// number goes to the use case as 0, whose refusal says what is allowed.
+    fn rate_limit(&self) -> Option<RateLimitDraft> {
+        let count = self.rate_limit.trim();
+        if count.is_empty() {
+            return None;
+        }
+        let period = match self.rate_period {
+            "minute" => RatePeriod::Minute,
+            _ => RatePeriod::Second,
+        };
+        Some(RateLimitDraft {
+            period,
+            count: count.parse().unwrap_or(0),
+        })
+    }
 }
 
 fn choice_id(value: &str) -> String {
@@ -196,21 +230,22 @@ async fn form_page(
     state: &DashState,
     session: &SignedIn,
     status: StatusCode,
-    entered: (&str, &str, &[String]),
+    entered: &Entered<'_>,
     notice: Option<Notice>,
 ) -> PageResult<Response> {
-    let (url, description, events) = entered;
     let ctx = Ctx::new(state, session, "webhooks").await?;
     let catalog = state.app.list_event_types(&session.workspace_id).await?;
-    let chosen: BTreeSet<String> = events.iter().cloned().collect();
+    let chosen: BTreeSet<String> = entered.events.iter().cloned().collect();
     let template = NewWebhookPage {
         ctx,
-        url: url.to_owned(),
-        description: description.to_owned(),
+        url: entered.url.to_owned(),
+        description: entered.description.to_owned(),
         all_checked: chosen.contains("*"),
         categories: categories(catalog, &chosen),
         notice,
         dev: state.app.settings().dev,
+        rate_limit: entered.rate_limit.to_owned(),
+        per_minute: entered.rate_period == "minute",
     };
     page(status, &template)
 }
@@ -219,23 +254,37 @@ pub(crate) async fn new_form(
     State(state): State<DashState>,
     session: SignedIn,
 ) -> PageResult<Response> {
-    form_page(&state, &session, StatusCode::OK, ("", "", &[]), None).await
+    let empty = Entered {
+        url: "",
+        description: "",
+        events: &[],
+        rate_limit: "",
+        rate_period: "second",
+    };
+    form_page(&state, &session, StatusCode::OK, &empty, None).await
 }
 
 pub(crate) async fn create(
     State(state): State<DashState>,
     Posted { session, form }: Posted,
 ) -> PageResult<Response> {
-    let (url, description, events) = (
-        form.text("url"),
-        form.text("description"),
-        form.all("events"),
-    );
+    let events = form.all("events");
+    let entered = Entered {
+        url: form.text("url"),
+        description: form.text("description"),
+        events: &events,
+        rate_limit: form.text("rate_limit"),
+        rate_period: form.text("rate_limit_period"),
+    };
     let draft = WebhookDraft {
-        url: url.to_owned(),
+        url: entered.url.to_owned(),
         events: events.clone(),
-        description: description.to_owned(),
+        description: entered.description.to_owned(),
         enabled: true,
+        rate_limit: entered.rate_limit(),
+        // Custom headers are set through the API (their values are secrets the page
+        // never shows back); the webhook's page lists them masked.
+        headers: Vec::new(),
     };
     match state.app.create_webhook(&session.workspace_id, draft).await {
         Ok(hook) => Ok(Redirect::to(&format!(
@@ -243,7 +292,7 @@ pub(crate) async fn create(
             hook.id
         ))
         .into_response()),
-        Err(error) => refuse(&state, &session, (url, description, &events), error).await,
+        Err(error) => refuse(&state, &session, &entered, error).await,
     }
 }
 
@@ -251,7 +300,7 @@ pub(crate) async fn create(
 async fn refuse(
     state: &DashState,
     session: &SignedIn,
-    entered: (&str, &str, &[String]),
+    entered: &Entered<'_>,
     error: UseCaseError,
 ) -> PageResult<Response> {
     let status = use_case_status(&error);

@@ -20,8 +20,10 @@
 //! - A 2xx received within the timeout is a success even when the rest of the response
 //!   body cannot be read: the receiver has accepted the event, and failing the attempt
 //!   would only make it receive the event again.
-//! - Secrets and bodies are never logged or put into error messages, and neither is the
-//!   URL (receivers put tokens in query strings).
+//! - Secrets, custom header values and bodies are never logged or put into error
+//!   messages, and neither is the URL (receivers put tokens in query strings).
+//! - An endpoint's custom headers go on every attempt, but never replace a header of the
+//!   service's own (SPEC §4's, `User-Agent`, `Host`, hop-by-hop ones).
 
 mod classify;
 mod resolver;
@@ -32,8 +34,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use domain::{ErrorClass, UrlPolicy};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use domain::{CustomHeaders, ErrorClass, UrlPolicy};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{StatusCode, redirect};
 
 use self::resolver::{GuardedResolver, Lookup};
@@ -109,6 +111,8 @@ pub struct AttemptRequest<'a> {
     pub delivery_id: &'a str,
     /// The exact body bytes, identical on every attempt; shared, not copied.
     pub body: &'a Arc<[u8]>,
+    /// The endpoint's custom headers, sent before the service's own (which win).
+    pub headers: &'a CustomHeaders,
 }
 
 /// Written by hand so that logging a request can never print a secret or a body.
@@ -123,6 +127,7 @@ impl std::fmt::Debug for AttemptRequest<'_> {
                 &format_args!("[{} redacted]", self.secrets.len()),
             )
             .field("body_bytes", &self.body.len())
+            .field("headers", &self.headers)
             .finish_non_exhaustive()
     }
 }
@@ -355,7 +360,23 @@ fn signed_headers(request: &AttemptRequest<'_>) -> Option<HeaderMap> {
     let standard =
         domain::signature::standard_signature_header(&secrets, event_id, timestamp, request.body);
 
-    let mut headers = HeaderMap::with_capacity(10);
+    let mut headers = HeaderMap::with_capacity(10 + request.headers.len());
+    // The endpoint's own headers first, so that the service's, inserted after, replace
+    // any of the same name; names the service keeps for itself are skipped outright
+    // (registration refuses them; this holds even for a row that slipped past).
+    for custom in request.headers.iter() {
+        if domain::custom_headers::reserved(&custom.name).is_some() {
+            continue;
+        }
+        if let (Ok(name), Ok(mut value)) = (
+            HeaderName::from_bytes(custom.name.as_bytes()),
+            HeaderValue::from_str(&custom.value),
+        ) {
+            // Kept out of HTTP/2 header compression tables, like any credential.
+            value.set_sensitive(true);
+            headers.append(name, value);
+        }
+    }
     let mut put = |name: &'static str, value: &str| {
         // Ids are prefixed base32, types are validated `noun.verb` names and signatures
         // are hex/base64, so every value is a valid header value; a value that is not

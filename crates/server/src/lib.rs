@@ -461,6 +461,8 @@ mod tests {
                     events: Vec::new(),
                     enabled: false,
                     secret: domain::signature::generate_secret(),
+                    rate_limit: None,
+                    headers: domain::CustomHeaders::default(),
                 },
             )
             .await

@@ -262,6 +262,8 @@ async fn setup(path: &std::path::Path) -> (WorkspaceId, WebhookId) {
             events: vec![Subscription::parse(events).unwrap()],
             enabled: true,
             secret: domain::signature::generate_secret(),
+            rate_limit: None,
+            headers: domain::CustomHeaders::default(),
         };
         hooks.push(store.create_webhook(&workspace.id, new).await.unwrap().id);
     }

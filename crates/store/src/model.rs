@@ -4,8 +4,8 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use domain::{
-    ApiKeyId, AttemptId, DeliveryId, DeliveryStatus, ErrorClass, EventId, Subscription, WebhookId,
-    WorkspaceId,
+    ApiKeyId, AttemptId, CustomHeaders, DeliveryId, DeliveryStatus, ErrorClass, EventId, RateLimit,
+    Subscription, WebhookId, WorkspaceId,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -77,6 +77,10 @@ pub struct NewWebhook {
     pub events: Vec<Subscription>,
     pub enabled: bool,
     pub secret: String,
+    /// At most this many attempts per second or minute; `None`: as fast as it answers.
+    pub rate_limit: Option<RateLimit>,
+    /// Added to every attempt; stored sealed like the secret.
+    pub headers: CustomHeaders,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -85,6 +89,10 @@ pub struct WebhookPatch {
     pub description: Option<String>,
     pub events: Option<Vec<Subscription>>,
     pub enabled: Option<bool>,
+    /// `Some(None)` removes the limit.
+    pub rate_limit: Option<Option<RateLimit>>,
+    /// Replaces every custom header (`Some` of an empty set removes them all).
+    pub headers: Option<CustomHeaders>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,6 +104,9 @@ pub struct Webhook {
     pub events: Vec<Subscription>,
     pub enabled: bool,
     pub secret: String,
+    pub rate_limit: Option<RateLimit>,
+    /// The custom headers, values in clear (edges mask them).
+    pub headers: CustomHeaders,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -244,6 +255,10 @@ pub struct LaneTarget {
     pub enabled: bool,
     /// The current secret first, then any previous one still in its grace period.
     pub secrets: Vec<String>,
+    /// The least time between the starts of two attempts, from the rate limit.
+    pub rate_limit: Option<RateLimit>,
+    /// Sent with every attempt.
+    pub headers: CustomHeaders,
 }
 
 /// An open delivery as a lane needs it.

@@ -37,7 +37,7 @@ pub use error::{
     Conflict, ErrorCategory, Refused, Resource, Truncated, UseCaseError, UseCaseResult,
     source_chain,
 };
-pub use webhooks::{WebhookChanges, WebhookDraft};
+pub use webhooks::{RateLimitDraft, WebhookChanges, WebhookDraft};
 pub use workspaces::{CreatedWorkspace, MAX_WEBHOOK_LIMIT};
 
 /// How long registering a webhook may wait for its host name to resolve.

@@ -7,6 +7,7 @@ mod api_keys;
 mod auth;
 mod batch;
 mod deliveries;
+mod endpoint_controls;
 mod event_types;
 mod events;
 mod guessing;

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{DeliveryId, DeliveryStatus, ErrorClass, EventId, WebhookId};
+use domain::{
+    CustomHeaders, DeliveryId, DeliveryStatus, ErrorClass, EventId, RateLimit, WebhookId,
+};
 use store::{Ack, DueDelivery, LaneStore, LaneTarget, Outcome, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
@@ -71,6 +73,8 @@ impl FakeLaneStore {
                     url: "https://receiver.example/hook".to_owned(),
                     enabled: true,
                     secrets: vec!["whsec_test".to_owned()],
+                    rate_limit: None,
+                    headers: CustomHeaders::default(),
                 }),
                 ..StoreState::default()
             }),
@@ -135,6 +139,12 @@ impl FakeLaneStore {
 
     pub(super) fn is_enabled(&self) -> bool {
         self.state().target.as_ref().is_some_and(|t| t.enabled)
+    }
+
+    pub(super) fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        if let Some(target) = &mut self.state().target {
+            target.rate_limit = limit;
+        }
     }
 
     pub(super) fn set_enabled(&self, enabled: bool) {

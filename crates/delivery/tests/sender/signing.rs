@@ -102,6 +102,48 @@ async fn a_2xx_succeeds_and_carries_every_header_of_the_contract() {
 }
 
 #[tokio::test]
+async fn custom_headers_are_sent_and_never_replace_the_services_own() {
+    let mut delivery = Delivery::new();
+    delivery.headers = domain::CustomHeaders::parse([
+        (
+            "Authorization".to_owned(),
+            "Bearer gateway-token-0123".to_owned(),
+        ),
+        ("X-Tenant".to_owned(), "t_42".to_owned()),
+    ])
+    .unwrap();
+    let seen = deliver_once(&delivery).await;
+    assert_eq!(seen.header("authorization"), "Bearer gateway-token-0123");
+    assert_eq!(seen.header("x-tenant"), "t_42");
+
+    // Registration refuses the service's own names; a stored set that holds them anyway
+    // (read straight from JSON, past the rules) still cannot replace one.
+    let mut delivery = Delivery::new();
+    delivery.headers = serde_json::from_value(serde_json::json!([
+        { "name": "User-Agent", "value": "evil" },
+        { "name": "Content-Type", "value": "text/plain" },
+        { "name": "X-Admin-Signature", "value": "sha256=forged" },
+        { "name": "webhook-id", "value": "evt_forged" },
+        { "name": "Host", "value": "elsewhere.example" },
+        { "name": "X-Kept", "value": "yes" },
+    ]))
+    .unwrap();
+    let seen = deliver_once(&delivery).await;
+    assert_eq!(
+        seen.header("user-agent"),
+        format!("Admin-Webhooks/{}", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(seen.header("content-type"), "application/json");
+    assert_eq!(
+        seen.header("x-admin-signature"),
+        domain::signature::admin_signature(&delivery.secrets[0], &delivery.body)
+    );
+    assert_eq!(seen.header("webhook-id"), delivery.event_id.as_str());
+    assert_ne!(seen.header("host"), "elsewhere.example");
+    assert_eq!(seen.header("x-kept"), "yes");
+}
+
+#[tokio::test]
 async fn signatures_verify_with_the_verify_crate() {
     let delivery = Delivery::new();
     let seen = deliver_once(&delivery).await;

@@ -11,6 +11,7 @@ mod dashboard;
 mod dashboard_http;
 mod data_dir;
 mod delivery;
+mod endpoint_controls;
 mod first_minutes;
 mod gone;
 mod guessing;

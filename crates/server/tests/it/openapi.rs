@@ -239,6 +239,20 @@ async fn the_document_states_the_rules_of_what_is_sent() {
         assert!(property["pattern"].is_string(), "{schema}.{field}");
     }
     assert!(schemas["PublishEvent"]["properties"]["type"]["pattern"].is_string());
+    // Endpoint controls: a rate limit of one period, headers with their rules.
+    let rate_limit = &create_webhook["rate_limit"]["anyOf"][0]["oneOf"];
+    assert_eq!(
+        rate_limit[0]["properties"]["per_second"]["maximum"],
+        json!(10000)
+    );
+    assert_eq!(rate_limit[1]["required"], json!(["per_minute"]));
+    assert_eq!(rate_limit[1]["additionalProperties"], json!(false));
+    let headers = &create_webhook["headers"]["anyOf"][0];
+    assert_eq!(headers["maxProperties"], 10);
+    assert_eq!(headers["additionalProperties"]["maxLength"], 1024);
+    let names = headers["propertyNames"]["pattern"].as_str().unwrap();
+    assert!(names.contains("[xX]-[aA][dD][mM][iI][nN]-"), "{names}");
+    assert!(schemas["UpdateWebhook"]["properties"]["rate_limit"]["anyOf"][1]["type"] == "null");
     assert_eq!(
         schemas["ReplayRequest"]["properties"]["since"]["format"],
         "date-time"

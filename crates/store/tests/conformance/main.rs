@@ -45,6 +45,7 @@ macro_rules! conformance {
             tenancy::the_last_live_key_cannot_be_revoked,
             tenancy::shared_secrets_are_written_once,
             webhooks::webhook_crud_round_trips,
+            webhooks::webhook_controls_round_trip,
             webhooks::webhooks_paginate_by_id,
             webhooks::workspaces_cannot_see_each_other,
             webhooks::enabled_webhook_limit_is_enforced,
