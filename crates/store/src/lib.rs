@@ -58,8 +58,8 @@ pub mod operations;
 pub mod postgres;
 mod records;
 pub mod sealing;
-pub mod sqlite;
 pub mod series;
+pub mod sqlite;
 mod stats;
 pub mod timing;
 
@@ -71,11 +71,11 @@ use domain::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 
 pub use health::{LaneHead, WebhookHealth};
 pub use model::*;
-pub use series::{SeriesSpec, StatsBucket};
 pub use operations::{
     AlertCondition, EndpointBacklog, MigrationStatus, NewAlert, alert_idempotency_key,
 };
 pub use sealing::{SealingError, SecretCipher};
+pub use series::{SeriesSpec, StatsBucket};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -149,8 +149,11 @@ impl fmt::Display for Span {
 }
 
 /// The windows a series covers, and the bucket width each has by default.
-pub const SERIES_WINDOWS: [(&str, i64, &str); 3] =
-    [("1h", 3600, "5m"), ("24h", 86_400, "1h"), ("7d", 604_800, "6h")];
+pub const SERIES_WINDOWS: [(&str, i64, &str); 3] = [
+    ("1h", 3600, "5m"),
+    ("24h", 86_400, "1h"),
+    ("7d", 604_800, "6h"),
+];
 
 /// The bucket widths a series may be cut into.
 pub const SERIES_BUCKETS: [(&str, i64); 6] = [
@@ -179,8 +182,10 @@ pub struct SeriesWindow(pub Span);
 impl FromStr for SeriesWindow {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        let table: Vec<(&'static str, i64)> =
-            SERIES_WINDOWS.iter().map(|(n, secs, _)| (*n, *secs)).collect();
+        let table: Vec<(&'static str, i64)> = SERIES_WINDOWS
+            .iter()
+            .map(|(n, secs, _)| (*n, *secs))
+            .collect();
         span(&table, s).map(SeriesWindow).ok_or(())
     }
 }

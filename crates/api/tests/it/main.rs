@@ -14,6 +14,7 @@ mod isolation;
 mod lockout;
 mod payloads;
 mod protocol;
+mod series;
 mod strictness;
 mod support;
 mod webhooks;

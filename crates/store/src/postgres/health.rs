@@ -83,5 +83,9 @@ pub(super) async fn deliveries_ahead(
         .await?
         .ok_or(StoreError::NotFound)?;
     let open: bool = row.try_get(0)?;
-    Ok(if open { unsigned::<u64, i64>(&row, 1)? } else { 0 })
+    Ok(if open {
+        unsigned::<u64, i64>(&row, 1)?
+    } else {
+        0
+    })
 }

@@ -55,9 +55,9 @@ use crate::{
     PruneReport, Published, ReplayFilter, Result, SecretCipher, SecretRotation, Session, Wakeup,
     Webhook, WebhookHealth, WebhookPatch, WebhookStats, Workspace,
 };
-use crate::{SeriesSpec, StatsBucket};
 use crate::{ActivityStore, LaneStore, OperationsStore, TenancyStore};
 use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};
+use crate::{SeriesSpec, StatsBucket};
 
 /// The file name used under the service's data directory.
 pub const DATABASE_FILE: &str = "admin-webhooks.db";
@@ -624,7 +624,9 @@ impl ActivityStore for SqliteStore {
         let (workspace, webhook) = (workspace.clone(), webhook.clone());
         self.readers
             .read("webhook_health", move |conn| {
-                snapshot(conn, |conn| health::webhook_health(conn, &workspace, &webhook))
+                snapshot(conn, |conn| {
+                    health::webhook_health(conn, &workspace, &webhook)
+                })
             })
             .await
     }

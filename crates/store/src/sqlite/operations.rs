@@ -43,7 +43,8 @@ pub(super) const LATEST_ATTEMPT: &str = "SELECT attempted_at, error_class
      FROM attempts INDEXED BY attempts_by_webhook
      WHERE webhook_id = ?1 ORDER BY attempted_at DESC LIMIT 1";
 
-pub(super) const LAST_SUCCESS: &str = "SELECT attempted_at FROM attempts INDEXED BY attempts_by_webhook
+pub(super) const LAST_SUCCESS: &str =
+    "SELECT attempted_at FROM attempts INDEXED BY attempts_by_webhook
      WHERE webhook_id = ?1 AND error_class IS NULL ORDER BY attempted_at DESC LIMIT 1";
 
 const FIRST_ATTEMPT_AFTER: &str =

@@ -123,7 +123,10 @@ pub async fn series_bucket_attempts_and_rank_answered_times(h: Harness) {
     assert_eq!((series[0].attempts, series[0].unanswered), (1, 1));
     assert_eq!(series[0].p50_ms, None);
     let stats = store.webhook_stats(&ws, &silent, spec.start).await.unwrap();
-    assert_eq!((stats.attempts, stats.responses, stats.p50_ms), (1, 0, None));
+    assert_eq!(
+        (stats.attempts, stats.responses, stats.p50_ms),
+        (1, 0, None)
+    );
 
     let other = workspace(store, "other").await;
     assert_err!(
@@ -146,7 +149,10 @@ pub async fn health_reports_the_waiting_line_and_the_failure_run(h: Harness) {
     let open = open_deliveries(store, &hook).await;
     let health = store.webhook_health(&ws, &hook).await.unwrap();
     let head = health.head.clone().expect("a head");
-    assert_eq!((health.waiting, &head.id, head.attempts), (3, &open[0].id, 0));
+    assert_eq!(
+        (health.waiting, &head.id, head.attempts),
+        (3, &open[0].id, 0)
+    );
     assert_eq!(head.window_start, open[0].event_created_at);
     assert_eq!(store.deliveries_ahead(&ws, &open[0].id).await.unwrap(), 0);
     assert_eq!(store.deliveries_ahead(&ws, &open[2].id).await.unwrap(), 2);
@@ -158,7 +164,10 @@ pub async fn health_reports_the_waiting_line_and_the_failure_run(h: Harness) {
     record(store, tried(&open[0], &hook, 1, t1, 12, Some(503))).await;
     let health = store.webhook_health(&ws, &hook).await.unwrap();
     let head = health.head.clone().expect("a head");
-    assert_eq!((health.waiting, &head.id, head.attempts), (3, &open[0].id, 2));
+    assert_eq!(
+        (health.waiting, &head.id, head.attempts),
+        (3, &open[0].id, 2)
+    );
     assert_eq!(head.next_attempt_at, Some(t1 + Duration::minutes(5)));
     assert_eq!(health.failing_since, Some(t0));
     assert_eq!(health.last_attempt, Some((t1, false)));
