@@ -176,11 +176,11 @@ fn rate_chart(series: &Series) -> Chart {
     } else {
         format!(
             "Success rate per {} over the last {}: {} overall ({successes} of {attempts} \
-             attempts), lowest {} ; {} of {} buckets had attempts.",
+             attempts), lowest {}; {} of {} buckets had attempts.",
             series.bucket.0,
             series.window.0,
             rate(Some(successes as f64 / attempts as f64)),
-            lowest.map_or_else(|| "—".to_owned(), |l| format!("{l:.1} %")),
+            rate(lowest.map(|l| l / 100.0)),
             tried.len(),
             series.buckets.len()
         )
@@ -212,12 +212,13 @@ fn latency_chart(series: &Series) -> Chart {
         .iter()
         .map(|b| b.p95_ms.map(f64::from))
         .collect();
+    // At least 10 ms, so a fast receiver's scale reads 0, 5, 10 ms rather than 0, 0, 1.
     let top = nice(
         p95.iter()
             .chain(&p50)
             .flatten()
             .copied()
-            .fold(0.0, f64::max),
+            .fold(10.0, f64::max),
     );
     let slowest = series.buckets.iter().filter_map(|b| b.p95_ms).max();
     let median_of_medians = {

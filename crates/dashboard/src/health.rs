@@ -41,14 +41,20 @@ pub(crate) struct HealthView {
     pub(crate) last_delivery: String,
 }
 
+/// How long ago `at` was: "just now" for the last few seconds (and for a time a moment
+/// ahead of this clock: the store's clock and this one differ by a few milliseconds).
+fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    if now - at < Duration::seconds(5) {
+        "just now".to_owned()
+    } else {
+        relative(at, now)
+    }
+}
+
 pub(crate) fn health_view(health: &EndpointHealth, now: DateTime<Utc>) -> HealthView {
     let headline = match health.state {
         HealthState::Failing => match health.failing_since {
-            Some(since) => format!(
-                "Failing since {} ({})",
-                when(since).text,
-                relative(since, now)
-            ),
+            Some(since) => format!("Failing since {} ({})", when(since).text, ago(since, now)),
             None => "Failing".to_owned(),
         },
         HealthState::Backlog => "Backed up: deliveries are waiting longer than usual".to_owned(),
@@ -67,9 +73,9 @@ pub(crate) fn health_view(health: &EndpointHealth, now: DateTime<Utc>) -> Health
         format!("{} waiting{expires}", health.waiting)
     });
     let last_delivery = match (health.last_success_at, health.last_attempt) {
-        (Some(at), _) => format!("Last delivered {}", relative(at, now)),
+        (Some(at), _) => format!("Last delivered {}", ago(at, now)),
         (None, Some((at, _))) => {
-            format!("Nothing delivered yet; last attempt {}", relative(at, now))
+            format!("Nothing delivered yet; last attempt {}", ago(at, now))
         }
         (None, None) => "Nothing delivered yet".to_owned(),
     };
@@ -290,6 +296,7 @@ mod tests {
         let now = Utc::now();
         let view = health_view(&judged(now, Some(now - Duration::minutes(12)), 6), now);
         assert_eq!(view.state, "failing");
+        assert_eq!(ago(now + Duration::milliseconds(3), now), "just now");
         assert!(
             view.headline.starts_with("Failing since "),
             "{}",

@@ -115,7 +115,7 @@ async fn a_failing_endpoint_explains_itself_and_charts_draw_its_history() {
     assert_eq!(browser.text("#health-badge").await, "failing");
     let head_row = browser
         .wait_for_text(
-            &format!("tr.delivery:has(a[href='/dashboard/deliveries/{head}'])"),
+            &format!("tr.delivery[data-delivery='{head}']"),
             "the connection was refused",
         )
         .await;
@@ -159,6 +159,19 @@ async fn a_failing_endpoint_explains_itself_and_charts_draw_its_history() {
     assert_eq!(browser.url().await, before, "no navigation happened");
     assert!(browser.text("#stat-p50").await.ends_with(" ms"));
 
+    // The list refreshes too: the next delivery shows in its row without a reload.
+    browser.goto(&service.url("/dashboard/webhooks")).await;
+    let row = format!("tr[data-webhook='{live}']");
+    browser.wait_for_text(&row, "of 2 attempts").await;
+    let before = browser.url().await;
+    service
+        .publish("order.completed", json!({"order_id": "ord_3"}))
+        .await;
+    receiver.wait_for(3, DEADLINE).await;
+    browser.wait_for_text(&row, "of 3 attempts").await;
+    browser.find("#webhook-rows[data-refreshed]").await;
+    assert_eq!(browser.url().await, before, "no navigation happened");
+
     // Charts: SVG with a text alternative, one bucket per hour over 24 h.
     browser
         .goto(&service.url(&format!("/dashboard/webhooks/{live}/charts")))
@@ -169,7 +182,7 @@ async fn a_failing_endpoint_explains_itself_and_charts_draw_its_history() {
     assert!(count(&browser, "#chart-attempts rect.bar-ok").await >= 1);
     assert!(count(&browser, "#chart-rate circle.dot").await >= 1);
     let described = browser.text("#chart-attempts .chart-summary").await;
-    assert!(described.contains("2 in all, 2 succeeded"), "{described}");
+    assert!(described.contains("3 in all, 3 succeeded"), "{described}");
     let api = api_json(&service, &format!("/v1/webhooks/{live}/stats/series")).await;
     assert_eq!(api["buckets"].as_array().unwrap().len(), 24);
     browser.screenshot_full("22-charts-24h", WIDTH).await;
@@ -197,5 +210,14 @@ async fn a_failing_endpoint_explains_itself_and_charts_draw_its_history() {
     assert_eq!(count(&browser, "#chart-latency circle.dot").await, 0);
     assert!(count(&browser, "#chart-attempts rect.bar-unanswered").await >= 1);
     browser.screenshot_full("24-charts-failing", WIDTH).await;
+
+    // At phone width the failing endpoint still says what is wrong.
+    browser
+        .goto(&service.url(&format!("/dashboard/webhooks/{dead}")))
+        .await;
+    browser.wait_for_text("#glance", "Failing since").await;
+    browser
+        .screenshot_full("25-webhook-failing-phone", 390)
+        .await;
     browser.close().await;
 }
