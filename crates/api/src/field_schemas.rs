@@ -313,6 +313,49 @@ pub fn window_query() -> Schema {
     or_empty(json!({ "type": "string", "enum": windows }))
 }
 
+/// `?window=` of a series: `1h`, `24h` or `7d`.
+pub fn series_window_query() -> Schema {
+    or_empty(json!({ "type": "string", "enum": series_windows() }))
+}
+
+/// `?bucket=` of a series: a bucket width.
+pub fn series_bucket_query() -> Schema {
+    or_empty(json!({ "type": "string", "enum": series_buckets() }))
+}
+
+/// A series' window, as answered.
+pub fn series_window() -> Schema {
+    schema(json!({ "type": "string", "enum": series_windows() }))
+}
+
+/// A series' bucket width, as answered.
+pub fn series_bucket() -> Schema {
+    schema(json!({ "type": "string", "enum": series_buckets() }))
+}
+
+fn series_windows() -> Vec<&'static str> {
+    usecases::SERIES_WINDOWS.iter().map(|w| w.0).collect()
+}
+
+fn series_buckets() -> Vec<&'static str> {
+    usecases::SERIES_BUCKETS.iter().map(|b| b.0).collect()
+}
+
+/// An endpoint's health state (`usecases::HealthState`).
+pub fn health_state() -> Schema {
+    let states: Vec<&str> = usecases::HealthState::ALL.map(|s| s.as_str()).to_vec();
+    schema(json!({ "type": "string", "enum": states }))
+}
+
+/// A delivery id (`dlv_` and a ULID), or `null`.
+pub fn delivery_id_or_null() -> Schema {
+    schema(json!({
+        "type": ["string", "null"],
+        "pattern": <domain::DeliveryId as CursorKind>::pattern(),
+        "example": "dlv_01JABCDEF0123456789ABCDEFG",
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,6 +384,12 @@ mod tests {
             ("time_query", time_query),
             ("delivery_status_query", delivery_status_query),
             ("window_query", window_query),
+            ("series_window_query", series_window_query),
+            ("series_bucket_query", series_bucket_query),
+            ("series_window", series_window),
+            ("series_bucket", series_bucket),
+            ("health_state", health_state),
+            ("delivery_id_or_null", delivery_id_or_null),
         ] {
             let made = std::panic::catch_unwind(make);
             assert!(made.is_ok(), "{name}");

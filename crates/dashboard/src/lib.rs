@@ -5,7 +5,8 @@
 //! [`router`] serves everything under `/dashboard` (and redirects `/` there). Pages are
 //! askama templates compiled into the binary; the stylesheet and the script are embedded
 //! with `include_str!` ([`assets`]). Every page works without JavaScript; the script only
-//! adds copy-to-clipboard, confirmations and the live refresh of the activity log.
+//! adds copy-to-clipboard, confirmations and the live refresh of the activity log, the
+//! webhook list and a webhook's health panel.
 //!
 //! Invariants:
 //! - Every page and action needs a live session ([`session`]); without one a page
@@ -24,9 +25,11 @@ mod activity;
 mod api_keys;
 mod assets;
 mod catalog;
+mod charts;
 mod error;
 mod form;
 mod headers;
+mod health;
 pub mod session;
 mod signin;
 mod views;
@@ -127,6 +130,9 @@ pub fn router(app: usecases::Application, config: DashboardConfig) -> Router {
             "/dashboard/event-types",
             get(catalog::list).post(catalog::create),
         )
+        .route("/dashboard/webhooks/rows", get(health::rows))
+        .route("/dashboard/webhooks/{id}/glance", get(health::glance))
+        .route("/dashboard/webhooks/{id}/charts", get(charts::show))
         .with_state(state)
         .layer(axum::middleware::map_response(headers::protect))
 }

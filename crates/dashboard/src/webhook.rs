@@ -1,6 +1,7 @@
 //! One webhook's page: its settings, its signing secret (hidden until revealed, with copy
 //! and rotate), Send Test Event, enable/disable, delete (with a confirmation step), its
-//! success rate and response times, and its activity log ([`crate::activity`]).
+//! health, success rate and response times ([`crate::health`], refreshed live; charts in
+//! [`crate::charts`]), and its activity log ([`crate::activity`]).
 //!
 //! Invariants:
 //! - The secret is in the page only when asked for (`?reveal=1`); every answer is
@@ -15,7 +16,6 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{Duration, Utc};
 use domain::WebhookId;
 use http::StatusCode;
 use usecases::{UseCaseError, WebhookChanges};
@@ -24,8 +24,9 @@ use crate::DashState;
 use crate::activity::{ActivityView, LogQuery, activity_view};
 use crate::error::{PageResult, parse_id, use_case_status};
 use crate::form::Posted;
+use crate::health::{GlanceView, glance_view};
 use crate::session::SignedIn;
-use crate::views::{Ctx, Notice, When, duration, millis, page, rate, when};
+use crate::views::{Ctx, Notice, When, duration, page, when};
 use crate::webhooks::join_events;
 
 struct HookView {
@@ -41,13 +42,6 @@ struct HookView {
     headers: Vec<(String, String)>,
 }
 
-struct StatsView {
-    attempts: u64,
-    rate: String,
-    p50: String,
-    p95: String,
-}
-
 #[derive(Template)]
 #[template(path = "webhook.html")]
 struct WebhookPage {
@@ -55,7 +49,8 @@ struct WebhookPage {
     hook: HookView,
     /// The signing secret, when revealed.
     secret: Option<String>,
-    stats: StatsView,
+    /// Health, sparkline and the last 24 hours (refreshed live).
+    glance: GlanceView,
     notice: Option<Notice>,
     log: ActivityView,
     /// How long a replaced secret keeps signing (`--secret-grace`).
@@ -83,10 +78,7 @@ pub(crate) async fn render(
 ) -> PageResult<Response> {
     let hook = state.app.get_webhook(&session.workspace_id, id).await?;
     let ctx = Ctx::new(state, session, "webhooks").await?;
-    let stats = state
-        .app
-        .webhook_stats(&session.workspace_id, id, Utc::now() - Duration::hours(24))
-        .await?;
+    let glance = glance_view(state, session, id).await?;
     let log = activity_view(state, session, &hook, q).await?;
     let grace = state.app.settings().secret_grace;
     let notice = notice.or_else(|| match q.done.as_deref() {
@@ -134,12 +126,7 @@ pub(crate) async fn render(
                 .map(|(name, value)| (name.to_owned(), value))
                 .collect(),
         },
-        stats: StatsView {
-            attempts: stats.attempts,
-            rate: rate(stats.success_rate()),
-            p50: millis(stats.p50_ms),
-            p95: millis(stats.p95_ms),
-        },
+        glance,
         notice,
         log,
         grace: duration(grace),

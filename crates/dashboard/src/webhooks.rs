@@ -6,7 +6,8 @@
 //! - The events form offers every type of the workspace's catalog grouped by category,
 //!   a "whole group" choice per type prefix (`user.*`, which also covers types added
 //!   later) and "all events" (`*`).
-//! - The success rate in the list is the store's own stats call over the last 24 h.
+//! - Each row shows the endpoint's health, a 24 h sparkline and its success rate, from
+//!   the use cases ([`crate::health`]); the rows refresh live.
 //! - Create Webhook takes an optional rate limit (a count per second or per minute);
 //!   custom headers are set through the API, and shown masked on the webhook's page.
 
@@ -15,33 +16,20 @@ use std::collections::BTreeSet;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{Duration, Utc};
 use domain::RatePeriod;
 use http::StatusCode;
-use store::{EventType, PageRequest};
+use store::EventType;
 use usecases::{RateLimitDraft, UseCaseError, WebhookDraft};
 
 use crate::DashState;
 use crate::error::{PageResult, use_case_status};
 use crate::form::Posted;
+use crate::health::{WebhookRow, list_rows, rows_url};
 use crate::session::SignedIn;
-use crate::views::{Ctx, Notice, page, query, rate};
-
-/// Webhooks per page of the list; the stats of each are one index range read.
-const PAGE_SIZE: u32 = 50;
+use crate::views::{Ctx, Notice, page, query};
 
 pub(crate) async fn home(_session: SignedIn) -> Redirect {
     Redirect::to("/dashboard/webhooks")
-}
-
-struct WebhookRow {
-    id: String,
-    url: String,
-    description: String,
-    events: String,
-    enabled: bool,
-    rate: String,
-    attempts: u64,
 }
 
 #[derive(Template)]
@@ -51,6 +39,8 @@ struct WebhooksPage {
     rows: Vec<WebhookRow>,
     next: Option<String>,
     notice: Option<Notice>,
+    /// The rows' fragment, re-fetched by the script (health and numbers live).
+    refresh: String,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -65,31 +55,8 @@ pub(crate) async fn list(
     Query(q): Query<ListQuery>,
 ) -> PageResult<Response> {
     let ctx = Ctx::new(&state, &session, "webhooks").await?;
-    let page_request = PageRequest {
-        limit: PAGE_SIZE,
-        cursor: q.cursor.filter(|c| !c.is_empty()),
-    };
-    let hooks = state
-        .app
-        .list_webhooks(&session.workspace_id, page_request)
-        .await?;
-    let since = Utc::now() - Duration::hours(24);
-    let mut rows = Vec::with_capacity(hooks.data.len());
-    for hook in hooks.data {
-        let stats = state
-            .app
-            .webhook_stats(&session.workspace_id, &hook.id, since)
-            .await?;
-        rows.push(WebhookRow {
-            id: hook.id.to_string(),
-            events: join_events(&hook.events),
-            url: hook.url,
-            description: hook.description,
-            enabled: hook.enabled,
-            rate: rate(stats.success_rate()),
-            attempts: stats.attempts,
-        });
-    }
+    let cursor = q.cursor.filter(|c| !c.is_empty());
+    let (rows, next_cursor) = list_rows(&state, &session, cursor.clone()).await?;
     let notice = match q.done.as_deref() {
         Some("deleted") => Notice::success("The webhook was deleted, with its activity log."),
         _ => None,
@@ -97,10 +64,9 @@ pub(crate) async fn list(
     let template = WebhooksPage {
         ctx,
         rows,
-        next: hooks
-            .next_cursor
-            .map(|c| format!("/dashboard/webhooks{}", query(&[("cursor", &c)]))),
+        next: next_cursor.map(|c| format!("/dashboard/webhooks{}", query(&[("cursor", &c)]))),
         notice,
+        refresh: rows_url(cursor.as_deref()),
     };
     page(StatusCode::OK, &template)
 }

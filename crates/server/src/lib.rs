@@ -136,6 +136,7 @@ pub async fn run(
             dev: settings.dev,
             secret_grace: settings.secret_grace,
             payload_rules: settings.payload_rules,
+            retention: settings.retention,
         },
     );
     // One budget of failed authentications per client address, whichever edge they hit.

@@ -213,8 +213,11 @@ pub struct WebhookStats {
     /// Attempts the receiver answered 429, 502, 503 or 504: it asked to be sent less
     /// (counted among the failures).
     pub throttled: u64,
-    /// Response-time percentiles (nearest rank: the value at rank ⌈p·n/100⌉ of the
-    /// attempts sorted by response time); `None` when there was no attempt.
+    /// Attempts that got an answer (a status code). A refused connection, a TLS failure
+    /// or a timeout has no response time.
+    pub responses: u64,
+    /// Response-time percentiles of the attempts that got an answer (nearest rank: the
+    /// value at rank ⌈p·n/100⌉ of them sorted by response time); `None` when none did.
     pub p50_ms: Option<u32>,
     pub p95_ms: Option<u32>,
     pub p99_ms: Option<u32>,

@@ -15,6 +15,7 @@ mod isolation;
 mod lockout;
 mod payloads;
 mod protocol;
+mod series;
 mod strictness;
 mod support;
 mod webhooks;

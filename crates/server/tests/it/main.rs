@@ -8,6 +8,7 @@ mod cli;
 mod connections;
 mod crash;
 mod dashboard;
+mod dashboard_health;
 mod dashboard_http;
 mod data_dir;
 mod delivery;

@@ -41,6 +41,8 @@ const EXPECTED: &[(&str, &str)] = &[
     ("post", "/v1/webhooks/{id}/secret/rotate"),
     ("post", "/v1/webhooks/{id}/replay"),
     ("get", "/v1/webhooks/{id}/stats"),
+    ("get", "/v1/webhooks/{id}/stats/series"),
+    ("get", "/v1/webhooks/{id}/health"),
     ("get", "/v1/webhooks/{id}/deliveries"),
     ("get", "/v1/deliveries/{id}"),
     ("post", "/v1/deliveries/{id}/retry"),

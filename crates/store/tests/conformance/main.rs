@@ -15,6 +15,7 @@ mod batch;
 mod dispatch;
 mod durability;
 mod gone;
+mod health;
 mod operations;
 mod postgres;
 mod publish;
@@ -83,6 +84,8 @@ macro_rules! conformance {
             gone::stats_of_attempts_without_any_answer,
             sessions::sessions_live_until_expiry_sign_out_or_revocation,
             sessions::sessions_survive_reopening,
+            health::series_bucket_attempts_and_rank_answered_times,
+            health::health_reports_the_waiting_line_and_the_failure_run,
         );
     };
     (@tests $backend:ident, $setup:path; $($module:ident :: $check:ident),* $(,)?) => {
