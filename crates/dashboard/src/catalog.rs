@@ -9,6 +9,7 @@ use usecases::EventTypeDraft;
 
 use crate::DashState;
 use crate::error::{PageResult, use_case_status};
+use crate::field_errors::plain_text;
 use crate::form::Posted;
 use crate::session::SignedIn;
 use crate::views::{Ctx, Notice, page};
@@ -139,7 +140,7 @@ pub(crate) async fn create(
         }
         Err(error) if !use_case_status(&error).is_server_error() => {
             let status = use_case_status(&error);
-            let notice = Notice::error(error.to_string());
+            let notice = Notice::error(plain_text(&error.to_string()));
             let entered = (draft.name, draft.category, draft.description);
             render(&state, &session, status, notice, entered, None).await
         }

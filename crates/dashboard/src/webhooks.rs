@@ -2,7 +2,8 @@
 //!
 //! Invariants:
 //! - A webhook created here goes through the same use case as the API's (same checks, same
-//!   order); a refusal shows its message above the form, with what the user entered kept.
+//!   order); a refusal shows its message beside the field it is about (above the form
+//!   when it is about none), with what the user entered kept.
 //! - The events form offers every type of the workspace's catalog grouped by category,
 //!   a "whole group" choice per type prefix (`user.*`, which also covers types added
 //!   later) and "all events" (`*`).
@@ -20,6 +21,7 @@ use usecases::{UseCaseError, WebhookDraft};
 
 use crate::DashState;
 use crate::error::{PageResult, use_case_status};
+use crate::field_errors::{FieldErrors, plain_text};
 use crate::form::Posted;
 use crate::session::SignedIn;
 use crate::views::{Ctx, Notice, page, query, rate};
@@ -111,7 +113,7 @@ pub(crate) fn join_events(events: &[domain::Subscription]) -> String {
 }
 
 /// One checkbox of the events form.
-struct EventChoice {
+pub(crate) struct EventChoice {
     /// The subscription it adds (`user.created`, `user.*`).
     value: String,
     /// The element id, for its label.
@@ -120,7 +122,7 @@ struct EventChoice {
     checked: bool,
 }
 
-struct CategoryChoice {
+pub(crate) struct CategoryChoice {
     name: String,
     /// "Every `user.*` event" choices: one per type prefix in the category.
     groups: Vec<EventChoice>,
@@ -138,6 +140,7 @@ struct NewWebhookPage {
     notice: Option<Notice>,
     /// `--dev`: http:// and loopback URLs are allowed, and the form says so.
     dev: bool,
+    errors: FieldErrors,
 }
 
 fn choice_id(value: &str) -> String {
@@ -153,7 +156,10 @@ fn choice_id(value: &str) -> String {
 }
 
 /// The catalog grouped by category, in the store's order, with `chosen` ticked.
-fn categories(catalog: Vec<EventType>, chosen: &BTreeSet<String>) -> Vec<CategoryChoice> {
+pub(crate) fn categories(
+    catalog: Vec<EventType>,
+    chosen: &BTreeSet<String>,
+) -> Vec<CategoryChoice> {
     let mut out: Vec<CategoryChoice> = Vec::new();
     for event_type in catalog {
         let index = match out.iter().position(|c| c.name == event_type.category) {
@@ -197,7 +203,7 @@ async fn form_page(
     session: &SignedIn,
     status: StatusCode,
     entered: (&str, &str, &[String]),
-    notice: Option<Notice>,
+    (notice, errors): (Option<Notice>, FieldErrors),
 ) -> PageResult<Response> {
     let (url, description, events) = entered;
     let ctx = Ctx::new(state, session, "webhooks").await?;
@@ -211,6 +217,7 @@ async fn form_page(
         categories: categories(catalog, &chosen),
         notice,
         dev: state.app.settings().dev,
+        errors,
     };
     page(status, &template)
 }
@@ -219,7 +226,14 @@ pub(crate) async fn new_form(
     State(state): State<DashState>,
     session: SignedIn,
 ) -> PageResult<Response> {
-    form_page(&state, &session, StatusCode::OK, ("", "", &[]), None).await
+    form_page(
+        &state,
+        &session,
+        StatusCode::OK,
+        ("", "", &[]),
+        (None, FieldErrors::none()),
+    )
+    .await
 }
 
 pub(crate) async fn create(
@@ -247,6 +261,9 @@ pub(crate) async fn create(
     }
 }
 
+/// The fields of the webhook forms (create and edit) an error can be shown beside.
+pub(crate) const FORM_FIELDS: [&str; 4] = ["url", "events", "description", "enabled"];
+
 /// Shows the form again with the use case's message, or the error page for a 5xx.
 async fn refuse(
     state: &DashState,
@@ -258,12 +275,9 @@ async fn refuse(
     if status.is_server_error() {
         return Err(error.into());
     }
-    form_page(
-        state,
-        session,
-        status,
-        entered,
-        Notice::error(error.to_string()),
-    )
-    .await
+    let shown = match FieldErrors::from_error(&error, &FORM_FIELDS) {
+        Some(errors) => (None, errors),
+        None => (Notice::error(plain_text(&error.to_string())), FieldErrors::none()),
+    };
+    form_page(state, session, status, entered, shown).await
 }

@@ -36,6 +36,8 @@ use domain::{ErrorClass, UrlPolicy};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{StatusCode, redirect};
 
+use store::RecordedHeaders;
+
 use self::resolver::{GuardedResolver, Lookup};
 
 /// How much of a response body is kept for the activity log.
@@ -165,6 +167,12 @@ pub struct AttemptResult {
     /// A short sentence for the log and the dashboard; never holds secrets, the body or
     /// the URL.
     pub error_message: Option<String>,
+    /// The headers of the request as sent (`None` when nothing was sent): the
+    /// service's own headers of SPEC §4, signatures included. Only headers the service
+    /// sets itself are recorded, never one that could carry a receiver's credentials.
+    pub request_headers: Option<RecordedHeaders>,
+    /// The response's headers, when a response head arrived.
+    pub response_headers: Option<RecordedHeaders>,
 }
 
 impl AttemptResult {
@@ -176,6 +184,8 @@ impl AttemptResult {
             response_body: None,
             retry_after: None,
             error_message: Some(message),
+            request_headers: None,
+            response_headers: None,
         }
     }
 }
@@ -205,6 +215,8 @@ pub struct Sender {
     client: reqwest::Client,
     policy: UrlPolicy,
     attempt_timeout: Duration,
+    /// The client sends it on every request; recorded with each attempt's headers.
+    user_agent: String,
 }
 
 impl std::fmt::Debug for Sender {
@@ -257,6 +269,7 @@ impl Sender {
             client,
             policy: UrlPolicy { dev: config.dev },
             attempt_timeout: config.attempt_timeout,
+            user_agent: config.user_agent,
         })
     }
 
@@ -295,6 +308,7 @@ impl Sender {
                 started,
             );
         };
+        let sent = recorded_request(&headers, &self.user_agent, request.body.len());
         let body = Bytes::from_owner(Arc::clone(request.body));
 
         let response = match self
@@ -308,7 +322,10 @@ impl Sender {
             Ok(response) => response,
             Err(error) => {
                 let (class, message) = classify::request_error(&error, self.attempt_timeout);
-                return AttemptResult::failure(class, message, started);
+                return AttemptResult {
+                    request_headers: Some(sent),
+                    ..AttemptResult::failure(class, message, started)
+                };
             }
         };
 
@@ -321,6 +338,12 @@ impl Sender {
                 .and_then(|v| classify::parse_retry_after(v, std::time::SystemTime::now())),
             _ => None,
         };
+        let received = RecordedHeaders::bounded(
+            response
+                .headers()
+                .iter()
+                .map(|(name, value)| (name.as_str(), String::from_utf8_lossy(value.as_bytes()))),
+        );
         let redirect_note = status
             .is_redirection()
             .then(|| classify::redirect_note(response.headers().get(LOCATION)));
@@ -340,8 +363,22 @@ impl Sender {
             response_body,
             retry_after,
             error_message,
+            request_headers: Some(sent),
+            response_headers: Some(received),
         }
     }
+}
+
+/// The request's headers as they go out: the signed ones, then the two the client adds.
+fn recorded_request(headers: &HeaderMap, user_agent: &str, body_len: usize) -> RecordedHeaders {
+    let own = headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()));
+    let added = [
+        ("user-agent".to_owned(), user_agent.to_owned()),
+        ("content-length".to_owned(), body_len.to_string()),
+    ];
+    RecordedHeaders::bounded(own.chain(added))
 }
 
 /// The headers of SPEC §4, or `None` when there is no secret to sign with.

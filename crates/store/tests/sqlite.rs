@@ -31,6 +31,8 @@ fn delivered(d: &store::DueDelivery, webhook: &domain::WebhookId) -> Outcome {
             error_class: None,
             error_message: None,
             response_body: None,
+            request_headers: None,
+            response_headers: None,
         }),
         status: DeliveryStatus::Delivered,
         next_attempt_at: None,

@@ -20,8 +20,10 @@ mod catalog;
 pub mod destination;
 mod error;
 mod fields;
+mod replay;
 mod webhooks;
 mod workspaces;
+pub mod time_range;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,7 @@ pub use error::{
     Conflict, ErrorCategory, Refused, Resource, Truncated, UseCaseError, UseCaseResult,
     source_chain,
 };
+pub use replay::ReplayDraft;
 pub use webhooks::{WebhookChanges, WebhookDraft};
 pub use workspaces::{CreatedWorkspace, MAX_WEBHOOK_LIMIT};
 

@@ -346,6 +346,8 @@ pub(super) fn succeeded() -> AttemptResult {
         status_code: Some(204),
         response_ms: 3,
         response_body: None,
+        request_headers: None,
+        response_headers: None,
         retry_after: None,
         error_message: None,
     }
@@ -357,6 +359,8 @@ pub(super) fn failed() -> AttemptResult {
         status_code: Some(500),
         response_ms: 3,
         response_body: None,
+        request_headers: None,
+        response_headers: None,
         retry_after: None,
         error_message: Some("the receiver answered 500".to_owned()),
     }

@@ -9,6 +9,7 @@ mod connections;
 mod crash;
 mod dashboard;
 mod dashboard_http;
+mod dashboard_inspector;
 mod data_dir;
 mod delivery;
 mod first_minutes;
