@@ -165,7 +165,14 @@ pub(crate) async fn create(
         Err(error @ UseCaseError::Validation { .. }) => {
             let status = use_case_status(&error);
             let errors = FieldErrors::one("name", &error.to_string());
-            return render(&state, &session, None, status, (None, None, entered, errors)).await;
+            return render(
+                &state,
+                &session,
+                None,
+                status,
+                (None, None, entered, errors),
+            )
+            .await;
         }
         Err(error) => return Err(error.into()),
     };

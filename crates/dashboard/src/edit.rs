@@ -118,8 +118,7 @@ pub(crate) async fn save(
         url: (entered.url != hook.url).then(|| entered.url.clone()),
         // An empty list is sent as it is, so that the use case refuses it.
         events: (wanted != stored || entered.events.is_empty()).then(|| entered.events.clone()),
-        description: (entered.description != hook.description)
-            .then(|| entered.description.clone()),
+        description: (entered.description != hook.description).then(|| entered.description.clone()),
         enabled: (entered.enabled != hook.enabled).then_some(entered.enabled),
     };
     match state

@@ -86,8 +86,15 @@ mod tests {
         );
         assert!(!errors.has("events"));
         let unknown = UseCaseError::Conflict(Conflict::UnknownEventType("a.b".into()));
-        assert!(FieldErrors::from_error(&unknown, &["events"]).unwrap().has("events"));
-        assert!(FieldErrors::from_error(&url, &["name"]).is_none(), "not a field here");
+        assert!(
+            FieldErrors::from_error(&unknown, &["events"])
+                .unwrap()
+                .has("events")
+        );
+        assert!(
+            FieldErrors::from_error(&url, &["name"]).is_none(),
+            "not a field here"
+        );
         let limit = UseCaseError::Conflict(Conflict::LimitReached { limit: 50 });
         assert!(FieldErrors::from_error(&limit, &["url"]).is_none());
     }

@@ -90,7 +90,10 @@ mod tests {
         let (key, other) = ([1u8; 32], [2u8; 32]);
         let sealed = seal(&key, "api-key", "awk_secret");
         assert!(!sealed.contains("awk_secret"));
-        assert_eq!(open(&key, "api-key", &sealed).as_deref(), Some("awk_secret"));
+        assert_eq!(
+            open(&key, "api-key", &sealed).as_deref(),
+            Some("awk_secret")
+        );
         assert_eq!(open(&other, "api-key", &sealed), None);
         assert_eq!(open(&key, "other", &sealed), None);
         assert_ne!(sealed, seal(&key, "api-key", "awk_secret"), "fresh nonce");

@@ -199,7 +199,10 @@ mod tests {
              \"metadata\": {}\n}"
         );
         let back: serde_json::Value = serde_json::from_str(&pretty_json(raw)).unwrap();
-        assert_eq!(back, serde_json::from_str::<serde_json::Value>(raw).unwrap());
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(raw).unwrap()
+        );
         assert_eq!(pretty_json("not json {"), "not json {");
     }
 

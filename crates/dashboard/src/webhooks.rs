@@ -115,18 +115,18 @@ pub(crate) fn join_events(events: &[domain::Subscription]) -> String {
 /// One checkbox of the events form.
 pub(crate) struct EventChoice {
     /// The subscription it adds (`user.created`, `user.*`).
-    value: String,
+    pub(crate) value: String,
     /// The element id, for its label.
-    id: String,
-    description: String,
-    checked: bool,
+    pub(crate) id: String,
+    pub(crate) description: String,
+    pub(crate) checked: bool,
 }
 
 pub(crate) struct CategoryChoice {
-    name: String,
+    pub(crate) name: String,
     /// "Every `user.*` event" choices: one per type prefix in the category.
-    groups: Vec<EventChoice>,
-    types: Vec<EventChoice>,
+    pub(crate) groups: Vec<EventChoice>,
+    pub(crate) types: Vec<EventChoice>,
 }
 
 #[derive(Template)]
@@ -277,7 +277,10 @@ async fn refuse(
     }
     let shown = match FieldErrors::from_error(&error, &FORM_FIELDS) {
         Some(errors) => (None, errors),
-        None => (Notice::error(plain_text(&error.to_string())), FieldErrors::none()),
+        None => (
+            Notice::error(plain_text(&error.to_string())),
+            FieldErrors::none(),
+        ),
     };
     form_page(state, session, status, entered, shown).await
 }

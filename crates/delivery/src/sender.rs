@@ -371,9 +371,12 @@ impl Sender {
 
 /// The request's headers as they go out: the signed ones, then the two the client adds.
 fn recorded_request(headers: &HeaderMap, user_agent: &str, body_len: usize) -> RecordedHeaders {
-    let own = headers
-        .iter()
-        .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()));
+    let own = headers.iter().map(|(name, value)| {
+        (
+            name.as_str().to_owned(),
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        )
+    });
     let added = [
         ("user-agent".to_owned(), user_agent.to_owned()),
         ("content-length".to_owned(), body_len.to_string()),

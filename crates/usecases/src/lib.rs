@@ -21,9 +21,9 @@ pub mod destination;
 mod error;
 mod fields;
 mod replay;
+pub mod time_range;
 mod webhooks;
 mod workspaces;
-pub mod time_range;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -40,9 +40,10 @@ impl ReplayDraft {
             UseCaseError::validation("since", "`since` must be an RFC 3339 time, not empty.")
         })?;
         let status = match self.status.as_deref() {
-            Some(text) => Some(text.parse::<DeliveryStatus>().map_err(|e| {
-                UseCaseError::validation("status", format!("`status`: {e}."))
-            })?),
+            Some(text) => Some(
+                text.parse::<DeliveryStatus>()
+                    .map_err(|e| UseCaseError::validation("status", format!("`status`: {e}.")))?,
+            ),
             None => None,
         };
         Ok(ReplayFilter {
@@ -107,13 +108,19 @@ mod tests {
             "`since` must be an RFC 3339 time, not empty."
         );
         assert_eq!(refusal(draft("yesterday", None, None)).0, "since");
-        assert_eq!(refusal(draft("2025-01-15T14:32:00Z", Some(""), None)).0, "until");
+        assert_eq!(
+            refusal(draft("2025-01-15T14:32:00Z", Some(""), None)).0,
+            "until"
+        );
         let (field, message) = refusal(draft(
             "2025-01-15T14:32:00Z",
             Some("2025-01-15T14:00:00Z"),
             None,
         ));
-        assert_eq!((field, message.as_str()), ("until", "`until` must be later than `since`."));
+        assert_eq!(
+            (field, message.as_str()),
+            ("until", "`until` must be later than `since`.")
+        );
         let (field, message) = refusal(draft("2025-01-15T14:32:00Z", None, Some("lost")));
         assert_eq!(field, "status");
         assert!(message.starts_with("`status`: "), "{message}");

@@ -261,12 +261,7 @@ async fn http1_is_used_when_the_receiver_offers_only_http1() {
 #[tokio::test]
 async fn the_attempt_records_the_headers_it_sent_and_received() {
     let delivery = Delivery::new();
-    let receiver = Receiver::http(
-        Reply::ok()
-            .header("x-receiver", "seen")
-            .body("Received"),
-    )
-    .await;
+    let receiver = Receiver::http(Reply::ok().header("x-receiver", "seen").body("Received")).await;
     let result = dev_sender()
         .send(&delivery.request(&receiver.url("/webhook")))
         .await;

@@ -83,7 +83,10 @@ async fn the_inspector_edit_replay_and_form_hygiene_in_chromium() {
     let request = browser.text("#attempt-1 .request-headers").await;
     for name in ["x-admin-signature", "webhook-signature"] {
         assert!(request.contains(name), "{request}");
-        assert!(request.contains(seen.header(name)), "{name} as received: {request}");
+        assert!(
+            request.contains(seen.header(name)),
+            "{name} as received: {request}"
+        );
     }
     browser
         .find("#attempt-1 .request-headers tr.signature")
@@ -102,7 +105,10 @@ async fn the_inspector_edit_replay_and_form_hygiene_in_chromium() {
     assert!(curl.contains(seen.header("webhook-signature")), "{curl}");
     assert!(curl.contains("--data-binary"), "{curl}");
     let source = browser.client.source().await.unwrap();
-    assert!(!source.contains(&good_secret), "the secret is nowhere on the page");
+    assert!(
+        !source.contains(&good_secret),
+        "the secret is nowhere on the page"
+    );
     assert!(
         browser
             .find("button[data-copy='curl-1']")
@@ -130,7 +136,9 @@ async fn the_inspector_edit_replay_and_form_hygiene_in_chromium() {
         .click("nav.crumbs a[href='/dashboard/integrations']")
         .await;
     browser.wait_for_text("main h1", "Integrations").await;
-    browser.click("nav.crumbs a[href='/dashboard/settings']").await;
+    browser
+        .click("nav.crumbs a[href='/dashboard/settings']")
+        .await;
     browser.wait_for_text("main h1", "Settings").await;
     browser.screenshot("13-settings").await;
     browser.click("main a[href='/dashboard/api-keys']").await;
@@ -164,7 +172,9 @@ async fn the_inspector_edit_replay_and_form_hygiene_in_chromium() {
     assert_eq!(hook["secret"], dead_secret.as_str(), "the secret is kept");
     assert_eq!(hook["url"], receiver.webhook_url().as_str());
     browser
-        .find(&format!("tr.delivery[data-delivery='{id}'][data-status='failed']"))
+        .find(&format!(
+            "tr.delivery[data-delivery='{id}'][data-status='failed']"
+        ))
         .await;
 
     // Replay the failed delivery: it goes out now, not in ten minutes.
@@ -177,8 +187,12 @@ async fn the_inspector_edit_replay_and_form_hygiene_in_chromium() {
         .await;
     let got = receiver.wait_for(2, DEADLINE).await;
     assert_eq!(got[1].header("x-admin-delivery"), id);
-    verify::verify_admin_signature(&dead_secret, &got[1].body, got[1].header("x-admin-signature"))
-        .expect("signed with the kept secret");
+    verify::verify_admin_signature(
+        &dead_secret,
+        &got[1].body,
+        got[1].header("x-admin-signature"),
+    )
+    .expect("signed with the kept secret");
     browser
         .wait_for_text(&format!("tr.delivery[data-delivery='{id}']"), "delivered")
         .await;
@@ -188,11 +202,19 @@ async fn the_inspector_edit_replay_and_form_hygiene_in_chromium() {
         .goto(&service.url(&format!("/dashboard/webhooks/{good}")))
         .await;
     let log = browser.find("#activity-log").await;
-    assert_eq!(log.attr("aria-live").await.unwrap(), None, "not one big live region");
+    assert_eq!(
+        log.attr("aria-live").await.unwrap(),
+        None,
+        "not one big live region"
+    );
     browser
         .find("#activity-announcer[aria-live='polite']")
         .await;
-    script(&browser, "document.querySelector('tr.delivery').kept = 'same element';").await;
+    script(
+        &browser,
+        "document.querySelector('tr.delivery').kept = 'same element';",
+    )
+    .await;
     let refreshed = |browser: &Browser| {
         let browser = browser.client.clone();
         async move {
@@ -214,8 +236,16 @@ async fn the_inspector_edit_replay_and_form_hygiene_in_chromium() {
             refreshed(&browser).await.filter(|r| *r != first)
         })
         .await;
-    let kept = script(&browser, "return document.querySelector('tr.delivery').kept || null;").await;
-    assert_eq!(kept, json!("same element"), "an unchanged row is not replaced");
+    let kept = script(
+        &browser,
+        "return document.querySelector('tr.delivery').kept || null;",
+    )
+    .await;
+    assert_eq!(
+        kept,
+        json!("same element"),
+        "an unchanged row is not replaced"
+    );
     service
         .publish("user.updated", json!({"user_id": "usr_9x2k4m7"}))
         .await;
@@ -240,7 +270,12 @@ async fn the_inspector_edit_replay_and_form_hygiene_in_chromium() {
         .click("form[action='/dashboard/api-keys'] button[type=submit]")
         .await;
     let new_key = browser.wait_for_text("#new-key", "awk_").await;
-    assert!(browser.url().await.ends_with("/dashboard/api-keys?done=created"));
+    assert!(
+        browser
+            .url()
+            .await
+            .ends_with("/dashboard/api-keys?done=created")
+    );
     assert_eq!(key_count(&service).await, 2);
     browser.client.refresh().await.unwrap();
     browser.wait_for_text("main", "shown once").await;
@@ -255,11 +290,21 @@ async fn the_inspector_edit_replay_and_form_hygiene_in_chromium() {
     let error = browser.wait_for_text("#key-name-error", "empty").await;
     assert!(!error.contains('`'), "{error}");
     let field = browser.find("#key-name").await;
-    assert_eq!(field.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    assert_eq!(
+        field.attr("aria-invalid").await.unwrap().as_deref(),
+        Some("true")
+    );
     let described = field.attr("aria-describedby").await.unwrap().unwrap();
-    assert!(described.split(' ').any(|id| id == "key-name-error"), "{described}");
+    assert!(
+        described.split(' ').any(|id| id == "key-name-error"),
+        "{described}"
+    );
     let focused = script(&browser, "return document.activeElement.id;").await;
-    assert_eq!(focused, json!("key-name"), "the refused field has the focus");
+    assert_eq!(
+        focused,
+        json!("key-name"),
+        "the refused field has the focus"
+    );
     browser.screenshot("16-field-error").await;
     assert_eq!(key_count(&service).await, 2);
 

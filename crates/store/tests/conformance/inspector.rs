@@ -69,10 +69,18 @@ pub async fn attempt_headers_round_trip(h: Harness) {
     assert_eq!(attempts[1].request_headers.as_ref(), Some(&sent));
     let back = attempts[1].response_headers.clone().expect("recorded");
     assert_eq!(back, received);
-    assert_eq!(back.headers.len(), 2, "repeats kept, the oversized one dropped");
+    assert_eq!(
+        back.headers.len(),
+        2,
+        "repeats kept, the oversized one dropped"
+    );
     assert!(back.truncated);
     assert_eq!(
-        attempts[1].request_headers.as_ref().unwrap().get("Webhook-Signature"),
+        attempts[1]
+            .request_headers
+            .as_ref()
+            .unwrap()
+            .get("Webhook-Signature"),
         Some("v1,new= v1,old=")
     );
 }

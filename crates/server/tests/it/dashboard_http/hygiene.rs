@@ -38,9 +38,15 @@ async fn a_new_key_is_shown_once_after_a_redirect_and_a_reload_creates_nothing()
         .await;
     assert_eq!(created.status, 303, "{}", created.text);
     assert_eq!(created.location(), "/dashboard/api-keys?done=created");
-    assert!(!created.text.contains("awk_"), "the POST's answer holds no key");
+    assert!(
+        !created.text.contains("awk_"),
+        "the POST's answer holds no key"
+    );
     let flash = created.set_cookie("aw_flash").expect("a one-time notice");
-    assert!(flash.contains("HttpOnly") && flash.contains("SameSite=Strict"), "{flash}");
+    assert!(
+        flash.contains("HttpOnly") && flash.contains("SameSite=Strict"),
+        "{flash}"
+    );
     assert!(flash.contains("Path=/dashboard/api-keys"), "{flash}");
     let sealed = created.cookie_value("aw_flash").unwrap();
     assert!(!sealed.contains("awk_"), "sealed, not the key itself");
@@ -95,9 +101,18 @@ async fn a_refused_name_is_shown_beside_its_field_in_plain_text() {
         .post_as("/dashboard/api-keys", &session, "name=+++")
         .await;
     assert_eq!(answer.status, 422);
-    let (_, problem) = api(&app, Method::POST, "/v1/api-keys", Some(json!({"name": "   "}))).await;
+    let (_, problem) = api(
+        &app,
+        Method::POST,
+        "/v1/api-keys",
+        Some(json!({"name": "   "})),
+    )
+    .await;
     let detail = problem["detail"].as_str().unwrap();
-    assert!(detail.contains('`'), "the API's words carry code marks: {detail}");
+    assert!(
+        detail.contains('`'),
+        "the API's words carry code marks: {detail}"
+    );
     let error = answer
         .text
         .split("id=\"key-name-error\" class=\"field-error\">")
@@ -116,7 +131,10 @@ async fn a_refused_name_is_shown_beside_its_field_in_plain_text() {
         .and_then(|rest| rest.split('>').next())
         .unwrap();
     assert!(field.contains("aria-invalid=\"true\""), "{field}");
-    assert!(field.contains("aria-describedby=\"key-name-error key-name-help\""), "{field}");
+    assert!(
+        field.contains("aria-describedby=\"key-name-error key-name-help\""),
+        "{field}"
+    );
     assert_eq!(key_count(&app).await, 1);
 }
 
@@ -131,9 +149,19 @@ async fn unknown_dashboard_paths_are_an_html_404_and_the_favicon_is_served() {
     ] {
         let answer = app.get(path, Some(&session)).await;
         assert_eq!(answer.status, 404, "{path}");
-        assert!(answer.header("content-type").starts_with("text/html"), "{path}");
-        assert!(answer.text.contains("/dashboard/assets/dashboard.css"), "styled");
-        assert!(answer.text.contains("There is no such page"), "{}", answer.text);
+        assert!(
+            answer.header("content-type").starts_with("text/html"),
+            "{path}"
+        );
+        assert!(
+            answer.text.contains("/dashboard/assets/dashboard.css"),
+            "styled"
+        );
+        assert!(
+            answer.text.contains("There is no such page"),
+            "{}",
+            answer.text
+        );
     }
     // The API's own 404 stays JSON.
     let api = app.get("/v1/nope", None).await;
@@ -148,7 +176,10 @@ async fn unknown_dashboard_paths_are_an_html_404_and_the_favicon_is_served() {
     assert_eq!(ico.status, 308);
     assert_eq!(ico.location(), "/dashboard/assets/favicon.svg");
     let page = app.get("/dashboard/webhooks", Some(&session)).await;
-    assert!(page.text.contains("rel=\"icon\" href=\"/dashboard/assets/favicon.svg\""));
+    assert!(
+        page.text
+            .contains("rel=\"icon\" href=\"/dashboard/assets/favicon.svg\"")
+    );
 }
 
 #[tokio::test]
@@ -157,12 +188,23 @@ async fn settings_and_integrations_are_pages_the_breadcrumbs_link_to() {
     let session = app.sign_in(&app.key).await;
     let settings = app.get("/dashboard/settings", Some(&session)).await;
     assert_eq!(settings.status, 200);
-    for link in ["/dashboard/integrations", "/dashboard/api-keys", "/dashboard/webhooks"] {
-        assert!(settings.text.contains(&format!("href=\"{link}\"")), "{link}");
+    for link in [
+        "/dashboard/integrations",
+        "/dashboard/api-keys",
+        "/dashboard/webhooks",
+    ] {
+        assert!(
+            settings.text.contains(&format!("href=\"{link}\"")),
+            "{link}"
+        );
     }
     let integrations = app.get("/dashboard/integrations", Some(&session)).await;
     assert_eq!(integrations.status, 200);
-    assert!(integrations.text.contains("href=\"/dashboard/event-types\""));
+    assert!(
+        integrations
+            .text
+            .contains("href=\"/dashboard/event-types\"")
+    );
     let list = app.get("/dashboard/webhooks", Some(&session)).await;
     let crumbs = list
         .text
@@ -170,11 +212,21 @@ async fn settings_and_integrations_are_pages_the_breadcrumbs_link_to() {
         .nth(1)
         .and_then(|rest| rest.split("</nav>").next())
         .expect("breadcrumbs");
-    for link in ["/dashboard/settings", "/dashboard/integrations", "/dashboard/webhooks"] {
-        assert!(crumbs.contains(&format!("href=\"{link}\"")), "{link}: {crumbs}");
+    for link in [
+        "/dashboard/settings",
+        "/dashboard/integrations",
+        "/dashboard/webhooks",
+    ] {
+        assert!(
+            crumbs.contains(&format!("href=\"{link}\"")),
+            "{link}: {crumbs}"
+        );
     }
     let keys = app.get("/dashboard/api-keys", Some(&session)).await;
-    assert!(keys.text.contains("<a href=\"/dashboard/settings\">Settings</a>"));
+    assert!(
+        keys.text
+            .contains("<a href=\"/dashboard/settings\">Settings</a>")
+    );
 }
 
 #[tokio::test]
@@ -198,16 +250,35 @@ async fn edit_and_replay_answer_with_the_apis_rules() {
 
     // No events: refused with the API's words, beside the events.
     let (status, detail) = app
-        .api_problem(Method::PATCH, &format!("/v1/webhooks/{id}"), json!({"events": []}))
+        .api_problem(
+            Method::PATCH,
+            &format!("/v1/webhooks/{id}"),
+            json!({"events": []}),
+        )
         .await;
     assert_eq!(status, 422);
     let refused = app
-        .post_as(&edit, &session, "url=http%3A%2F%2F127.0.0.1%3A9%2Fhook&description=d&enabled=true")
+        .post_as(
+            &edit,
+            &session,
+            "url=http%3A%2F%2F127.0.0.1%3A9%2Fhook&description=d&enabled=true",
+        )
         .await;
     assert_eq!(refused.status, 422);
-    assert!(refused.text.contains("id=\"events-error\""), "{}", refused.text);
-    assert!(refused.text.contains(&dashboard::plain_text(&detail).replace('“', "&#8220;").replace('”', "&#8221;"))
-        || refused.text.contains(&dashboard::plain_text(&detail)), "{detail}: {}", refused.text);
+    assert!(
+        refused.text.contains("id=\"events-error\""),
+        "{}",
+        refused.text
+    );
+    assert!(
+        refused.text.contains(
+            &dashboard::plain_text(&detail)
+                .replace('“', "&#8220;")
+                .replace('”', "&#8221;")
+        ) || refused.text.contains(&dashboard::plain_text(&detail)),
+        "{detail}: {}",
+        refused.text
+    );
 
     // A change of subscriptions and description keeps the id and the secret.
     let saved = app
@@ -218,7 +289,10 @@ async fn edit_and_replay_answer_with_the_apis_rules() {
         )
         .await;
     assert_eq!(saved.status, 303, "{}", saved.text);
-    assert_eq!(saved.location(), format!("/dashboard/webhooks/{id}?done=edited"));
+    assert_eq!(
+        saved.location(),
+        format!("/dashboard/webhooks/{id}?done=edited")
+    );
     let (_, after) = api(&app, Method::GET, &format!("/v1/webhooks/{id}"), None).await;
     assert_eq!(after["events"], json!(["order.completed", "user.created"]));
     assert_eq!(after["description"], "new");
@@ -229,17 +303,34 @@ async fn edit_and_replay_answer_with_the_apis_rules() {
     let replay = format!("/dashboard/webhooks/{id}/replay");
     assert_eq!(app.get(&replay, Some(&session)).await.status, 200);
     let (status, detail) = app
-        .api_problem(Method::POST, &format!("/v1/webhooks/{id}/replay"), json!({"since": "yesterday"}))
+        .api_problem(
+            Method::POST,
+            &format!("/v1/webhooks/{id}/replay"),
+            json!({"since": "yesterday"}),
+        )
         .await;
     assert_eq!(status, 422);
-    let refused = app.post_as(&replay, &session, "since=yesterday&status=failed").await;
+    let refused = app
+        .post_as(&replay, &session, "since=yesterday&status=failed")
+        .await;
     assert_eq!(refused.status, 422);
-    assert!(refused.text.contains("id=\"since-error\""), "{}", refused.text);
+    assert!(
+        refused.text.contains("id=\"since-error\""),
+        "{}",
+        refused.text
+    );
     assert!(refused.text.contains("aria-invalid=\"true\""));
     assert!(detail.contains("yesterday"), "{detail}");
-    assert!(refused.text.contains("value=\"yesterday\""), "kept as typed");
+    assert!(
+        refused.text.contains("value=\"yesterday\""),
+        "kept as typed"
+    );
     let done = app
-        .post_as(&replay, &session, "since=2020-01-01T00%3A00%3A00Z&until=&status=failed")
+        .post_as(
+            &replay,
+            &session,
+            "since=2020-01-01T00%3A00%3A00Z&until=&status=failed",
+        )
         .await;
     assert_eq!(done.status, 303, "{}", done.text);
     assert_eq!(
@@ -249,13 +340,21 @@ async fn edit_and_replay_answer_with_the_apis_rules() {
 
     // Disabled: the API's conflict, as a notice.
     let disabled = app
-        .post_as(&edit, &session, "url=http%3A%2F%2F127.0.0.1%3A9%2Fhook&events=user.created&description=new")
+        .post_as(
+            &edit,
+            &session,
+            "url=http%3A%2F%2F127.0.0.1%3A9%2Fhook&events=user.created&description=new",
+        )
         .await;
     assert_eq!(disabled.status, 303);
     let (_, after) = api(&app, Method::GET, &format!("/v1/webhooks/{id}"), None).await;
     assert_eq!(after["enabled"], false);
     let refused = app
-        .post_as(&replay, &session, "since=2020-01-01T00%3A00%3A00Z&status=failed")
+        .post_as(
+            &replay,
+            &session,
+            "since=2020-01-01T00%3A00%3A00Z&status=failed",
+        )
         .await;
     assert_eq!(refused.status, 409);
     assert!(refused.text.contains("is disabled"), "{}", refused.text);
