@@ -93,8 +93,14 @@ async fn the_inspector_edit_replay_and_form_hygiene_in_chromium() {
         .await;
     let payload = browser.text("#payload").await;
     assert!(
-        payload.contains("\"data\": {\n    \"user_id\": \"usr_9x2k4m7\","),
-        "pretty-printed in the order sent: {payload}"
+        payload.contains("\"data\": {\n    \"email\": \"developer@example.com\",\n"),
+        "pretty-printed: {payload}"
+    );
+    let squeezed = |text: &str| text.split_whitespace().collect::<String>();
+    assert_eq!(
+        squeezed(&payload),
+        squeezed(std::str::from_utf8(&seen.body).unwrap()),
+        "the bytes the receiver got, keys in the order sent"
     );
     let response = browser.text("#attempt-1 .response-headers").await;
     assert!(response.contains("content-length"), "{response}");
