@@ -29,7 +29,7 @@ pub(super) enum StoreEvent {
 
 /// A write waiting for the committer.
 enum Write {
-    Outcome(Outcome, oneshot::Sender<store::Result<()>>),
+    Outcome(Box<Outcome>, oneshot::Sender<store::Result<()>>),
     Reopen { seq: i64, at: DateTime<Utc> },
 }
 
@@ -86,7 +86,7 @@ impl FakeLaneStore {
                 };
                 match write {
                     Write::Outcome(outcome, ack) => {
-                        let _ = ack.send(store.commit(outcome));
+                        let _ = ack.send(store.commit(*outcome));
                     }
                     Write::Reopen { seq, at } => store.apply_reopen(seq, at),
                 }
@@ -243,7 +243,7 @@ impl LaneStore for FakeLaneStore {
     fn submit_outcome(&self, outcome: Outcome) -> Ack {
         let (ack, acked) = oneshot::channel();
         // The committer lives as long as the store, so the queue is open.
-        let _ = self.writes.send(Write::Outcome(outcome, ack));
+        let _ = self.writes.send(Write::Outcome(Box::new(outcome), ack));
         acked
     }
 
