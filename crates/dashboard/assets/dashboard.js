@@ -98,7 +98,10 @@
       var old = oldBlocks[i];
       var oldBody = old.querySelector("tbody");
       var newBody = block.querySelector("tbody");
-      if (oldBody && newBody) {
+      var keyed = function (body) {
+        return body && body.querySelectorAll("tr:not([data-delivery])").length === 0;
+      };
+      if (keyed(oldBody) && keyed(newBody)) {
         morphRows(oldBody, newBody);
       } else if (old.outerHTML !== block.outerHTML) {
         region.replaceChild(block.cloneNode(true), old);
