@@ -125,6 +125,17 @@ async fn the_inspector_edit_replay_and_form_hygiene_in_chromium() {
         "the copy button is shown (the script runs under the CSP)"
     );
     browser.screenshot_full("12-delivery-inspector", 1280).await;
+    // At phone width the inspector reflows: nothing scrolls sideways.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    let overflow = script(
+        &browser,
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+    )
+    .await;
+    assert_eq!(overflow, json!(0), "no horizontal scrolling at 390 px");
+    browser
+        .screenshot_full("18-phone-delivery-inspector", 390)
+        .await;
     browser.client.set_window_size(1280, 900).await.unwrap();
 
     // A failed attempt: what was sent, and no response.
