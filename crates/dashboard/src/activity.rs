@@ -25,6 +25,7 @@ use usecases::UseCaseError;
 use crate::DashState;
 use crate::error::{PageResult, parse_id, use_case_status};
 use crate::form::Posted;
+use crate::inspector;
 use crate::session::SignedIn;
 use crate::views::{
     Ctx, Notice, STATUSES, When, code, millis, page, query, relative, status_hint, when,
@@ -257,16 +258,6 @@ pub(crate) async fn fragment(
     page(StatusCode::OK, &ActivityFragment { ctx, log })
 }
 
-struct AttemptRow {
-    /// 1 for the first attempt.
-    number: usize,
-    at: When,
-    code: String,
-    response: String,
-    error: Option<String>,
-    body: Option<String>,
-}
-
 #[derive(Template)]
 #[template(path = "delivery.html")]
 struct DeliveryPage {
@@ -274,7 +265,9 @@ struct DeliveryPage {
     delivery: DeliveryRow,
     webhook_id: String,
     webhook_url: String,
-    attempts: Vec<AttemptRow>,
+    /// The event's body as delivered, pretty-printed.
+    body: String,
+    attempts: Vec<inspector::AttemptView>,
     notice: Option<Notice>,
 }
 
@@ -300,34 +293,24 @@ async fn render_delivery(
         .get_webhook(&session.workspace_id, &delivery.webhook_id)
         .await?;
     let ctx = Ctx::new(state, session, "webhooks").await?;
-    let total = attempts.len();
-    let attempts = attempts
-        .into_iter()
-        .rev()
-        .enumerate()
-        .map(|(i, a)| AttemptRow {
-            number: total - i,
-            at: when(a.attempted_at),
-            code: code(a.status_code),
-            // Only an answer has a response time (never "0 ms" for a refused connection).
-            response: match a.status_code {
-                Some(_) => millis(Some(a.response_ms)),
-                None => "no response".to_owned(),
-            },
-            error: match (a.error_class, a.error_message) {
-                (Some(class), Some(message)) => Some(format!("{class}: {message}")),
-                (Some(class), None) => Some(class.to_string()),
-                (None, message) => message,
-            },
-            body: a.response_body.filter(|b| !b.is_empty()),
-        })
-        .collect();
+    // The body is the same on every attempt: the event's stored bytes. Retention may
+    // have pruned the event of an old delivery; the page then says so.
+    let body = match state
+        .app
+        .get_event(&session.workspace_id, &delivery.event_id)
+        .await
+    {
+        Ok((event, _)) => event.body,
+        Err(UseCaseError::NotFound { .. }) => Vec::new(),
+        Err(other) => return Err(other.into()),
+    };
     let template = DeliveryPage {
         ctx,
+        attempts: inspector::attempts(attempts, &hook.url, &body),
+        body: inspector::pretty_json(&String::from_utf8_lossy(&body)),
         delivery: row(delivery, Utc::now()),
         webhook_id: hook.id.to_string(),
         webhook_url: hook.url,
-        attempts,
         notice,
     };
     page(status, &template)
@@ -347,7 +330,7 @@ pub(crate) async fn retry(
         Err(error) if !use_case_status(&error).is_server_error() => {
             // Refused (a disabled endpoint): the page the button was on, with the reason.
             let status = use_case_status(&error);
-            let notice = Notice::error(error.to_string());
+            let notice = Notice::error(crate::field_errors::plain_text(&error.to_string()));
             return if from_delivery {
                 render_delivery(&state, &session, &id, status, notice).await
             } else {

@@ -101,6 +101,20 @@ pub(crate) async fn render(
             Notice::success("Webhook disabled: events wait in the store until you enable it.")
         }
         Some("retried") => Notice::success("The delivery was queued again, at its place in order."),
+        Some("edited") => {
+            Notice::success("Changes saved. The secret and the activity log are kept.")
+        }
+        Some(done) if done.starts_with("replayed-") => done
+            .trim_start_matches("replayed-")
+            .parse::<u64>()
+            .ok()
+            .and_then(|count| {
+                Notice::success(match count {
+                    0 => "Nothing to replay: no delivery matched.".to_owned(),
+                    1 => "1 delivery was queued again, at its place in order.".to_owned(),
+                    n => format!("{n} deliveries were queued again, each at its place in order."),
+                })
+            }),
         _ => None,
     });
     let template = WebhookPage {
@@ -145,7 +159,7 @@ async fn refused(
     if !matches!(error, UseCaseError::Conflict(_)) {
         return Err(error.into());
     }
-    let notice = Notice::error(error.to_string());
+    let notice = Notice::error(crate::field_errors::plain_text(&error.to_string()));
     let q = LogQuery::default();
     render(state, session, id, &q, use_case_status(&error), notice).await
 }

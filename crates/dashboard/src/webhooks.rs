@@ -2,7 +2,8 @@
 //!
 //! Invariants:
 //! - A webhook created here goes through the same use case as the API's (same checks, same
-//!   order); a refusal shows its message above the form, with what the user entered kept.
+//!   order); a refusal shows its message beside the field it is about (above the form
+//!   when it is about none), with what the user entered kept.
 //! - The events form offers every type of the workspace's catalog grouped by category,
 //!   a "whole group" choice per type prefix (`user.*`, which also covers types added
 //!   later) and "all events" (`*`).
@@ -23,6 +24,7 @@ use usecases::{RateLimitDraft, UseCaseError, WebhookDraft};
 
 use crate::DashState;
 use crate::error::{PageResult, use_case_status};
+use crate::field_errors::{FieldErrors, plain_text};
 use crate::form::Posted;
 use crate::health::{WebhookRow, list_rows, rows_url};
 use crate::session::SignedIn;
@@ -80,20 +82,20 @@ pub(crate) fn join_events(events: &[domain::Subscription]) -> String {
 }
 
 /// One checkbox of the events form.
-struct EventChoice {
+pub(crate) struct EventChoice {
     /// The subscription it adds (`user.created`, `user.*`).
-    value: String,
+    pub(crate) value: String,
     /// The element id, for its label.
-    id: String,
-    description: String,
-    checked: bool,
+    pub(crate) id: String,
+    pub(crate) description: String,
+    pub(crate) checked: bool,
 }
 
-struct CategoryChoice {
-    name: String,
+pub(crate) struct CategoryChoice {
+    pub(crate) name: String,
     /// "Every `user.*` event" choices: one per type prefix in the category.
-    groups: Vec<EventChoice>,
-    types: Vec<EventChoice>,
+    pub(crate) groups: Vec<EventChoice>,
+    pub(crate) types: Vec<EventChoice>,
 }
 
 #[derive(Template)]
@@ -110,6 +112,7 @@ struct NewWebhookPage {
     /// The rate limit as entered: a count (empty for none) and `second` or `minute`.
     rate_limit: String,
     per_minute: bool,
+    errors: FieldErrors,
 }
 
 /// What the user entered in Create Webhook, shown again with a refusal.
@@ -153,7 +156,10 @@ fn choice_id(value: &str) -> String {
 }
 
 /// The catalog grouped by category, in the store's order, with `chosen` ticked.
-fn categories(catalog: Vec<EventType>, chosen: &BTreeSet<String>) -> Vec<CategoryChoice> {
+pub(crate) fn categories(
+    catalog: Vec<EventType>,
+    chosen: &BTreeSet<String>,
+) -> Vec<CategoryChoice> {
     let mut out: Vec<CategoryChoice> = Vec::new();
     for event_type in catalog {
         let index = match out.iter().position(|c| c.name == event_type.category) {
@@ -197,7 +203,7 @@ async fn form_page(
     session: &SignedIn,
     status: StatusCode,
     entered: &Entered<'_>,
-    notice: Option<Notice>,
+    (notice, errors): (Option<Notice>, FieldErrors),
 ) -> PageResult<Response> {
     let ctx = Ctx::new(state, session, "webhooks").await?;
     let catalog = state.app.list_event_types(&session.workspace_id).await?;
@@ -212,6 +218,7 @@ async fn form_page(
         dev: state.app.settings().dev,
         rate_limit: entered.rate_limit.to_owned(),
         per_minute: entered.rate_period == "minute",
+        errors,
     };
     page(status, &template)
 }
@@ -227,7 +234,14 @@ pub(crate) async fn new_form(
         rate_limit: "",
         rate_period: "second",
     };
-    form_page(&state, &session, StatusCode::OK, &empty, None).await
+    form_page(
+        &state,
+        &session,
+        StatusCode::OK,
+        &empty,
+        (None, FieldErrors::none()),
+    )
+    .await
 }
 
 pub(crate) async fn create(
@@ -262,6 +276,9 @@ pub(crate) async fn create(
     }
 }
 
+/// The fields of the webhook forms (create and edit) an error can be shown beside.
+pub(crate) const FORM_FIELDS: [&str; 4] = ["url", "events", "description", "enabled"];
+
 /// Shows the form again with the use case's message, or the error page for a 5xx.
 async fn refuse(
     state: &DashState,
@@ -273,12 +290,12 @@ async fn refuse(
     if status.is_server_error() {
         return Err(error.into());
     }
-    form_page(
-        state,
-        session,
-        status,
-        entered,
-        Notice::error(error.to_string()),
-    )
-    .await
+    let shown = match FieldErrors::from_error(&error, &FORM_FIELDS) {
+        Some(errors) => (None, errors),
+        None => (
+            Notice::error(plain_text(&error.to_string())),
+            FieldErrors::none(),
+        ),
+    };
+    form_page(state, session, status, entered, shown).await
 }

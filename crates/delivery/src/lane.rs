@@ -351,6 +351,8 @@ impl Lane {
                 error_class: result.outcome.error_class(),
                 error_message: result.error_message,
                 response_body: result.response_body,
+                request_headers: result.request_headers,
+                response_headers: result.response_headers,
             }),
             status,
             next_attempt_at,

@@ -38,6 +38,8 @@ use domain::{CustomHeaders, ErrorClass, UrlPolicy};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{StatusCode, redirect};
 
+use store::RecordedHeaders;
+
 use self::resolver::{GuardedResolver, Lookup};
 
 /// How much of a response body is kept for the activity log.
@@ -170,6 +172,12 @@ pub struct AttemptResult {
     /// A short sentence for the log and the dashboard; never holds secrets, the body or
     /// the URL.
     pub error_message: Option<String>,
+    /// The headers of the request as sent (`None` when nothing was sent): the
+    /// service's own headers of SPEC §4, signatures included. Only headers the service
+    /// sets itself are recorded, never one that could carry a receiver's credentials.
+    pub request_headers: Option<RecordedHeaders>,
+    /// The response's headers, when a response head arrived.
+    pub response_headers: Option<RecordedHeaders>,
 }
 
 impl AttemptResult {
@@ -181,6 +189,8 @@ impl AttemptResult {
             response_body: None,
             retry_after: None,
             error_message: Some(message),
+            request_headers: None,
+            response_headers: None,
         }
     }
 }
@@ -210,6 +220,8 @@ pub struct Sender {
     client: reqwest::Client,
     policy: UrlPolicy,
     attempt_timeout: Duration,
+    /// The client sends it on every request; recorded with each attempt's headers.
+    user_agent: String,
 }
 
 impl std::fmt::Debug for Sender {
@@ -262,6 +274,7 @@ impl Sender {
             client,
             policy: UrlPolicy { dev: config.dev },
             attempt_timeout: config.attempt_timeout,
+            user_agent: config.user_agent,
         })
     }
 
@@ -300,6 +313,7 @@ impl Sender {
                 started,
             );
         };
+        let sent = recorded_request(&headers, &self.user_agent, request.body.len());
         let body = Bytes::from_owner(Arc::clone(request.body));
 
         let response = match self
@@ -313,7 +327,10 @@ impl Sender {
             Ok(response) => response,
             Err(error) => {
                 let (class, message) = classify::request_error(&error, self.attempt_timeout);
-                return AttemptResult::failure(class, message, started);
+                return AttemptResult {
+                    request_headers: Some(sent),
+                    ..AttemptResult::failure(class, message, started)
+                };
             }
         };
 
@@ -326,6 +343,12 @@ impl Sender {
                 .and_then(|v| classify::parse_retry_after(v, std::time::SystemTime::now())),
             _ => None,
         };
+        let received = RecordedHeaders::bounded(
+            response
+                .headers()
+                .iter()
+                .map(|(name, value)| (name.as_str(), String::from_utf8_lossy(value.as_bytes()))),
+        );
         let redirect_note = status
             .is_redirection()
             .then(|| classify::redirect_note(response.headers().get(LOCATION)));
@@ -345,8 +368,30 @@ impl Sender {
             response_body,
             retry_after,
             error_message,
+            request_headers: Some(sent),
+            response_headers: Some(received),
         }
     }
+}
+
+/// The request's headers as they go out: the endpoint's custom ones masked (they may be
+/// credentials, and the activity log is not a vault), the signed ones, then the two the
+/// client adds.
+fn recorded_request(headers: &HeaderMap, user_agent: &str, body_len: usize) -> RecordedHeaders {
+    let own = headers.iter().map(|(name, value)| {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let shown = if value.is_sensitive() {
+            domain::custom_headers::masked(&text)
+        } else {
+            text.into_owned()
+        };
+        (name.as_str().to_owned(), shown)
+    });
+    let added = [
+        ("user-agent".to_owned(), user_agent.to_owned()),
+        ("content-length".to_owned(), body_len.to_string()),
+    ];
+    RecordedHeaders::bounded(own.chain(added))
 }
 
 /// The headers of SPEC §4, or `None` when there is no secret to sign with.

@@ -31,6 +31,7 @@
 //! - `model.rs`: the records the store keeps and returns, and the paging rules
 //!   ([`PageRequest`]).
 //! - `operations.rs`: alerts, backlogs, migration status and the alert idempotency key.
+//! - `recorded_headers.rs`: the bounded header lists an attempt keeps ([`RecordedHeaders`]).
 //! - `records.rs`: records a write builds (ids, times, patches, secret grace, signing
 //!   secrets).
 //! - `stats.rs`: the percentiles of [`WebhookStats`] and their nearest-rank rule.
@@ -56,6 +57,7 @@ mod intake;
 pub mod model;
 pub mod operations;
 pub mod postgres;
+mod recorded_headers;
 mod records;
 pub mod sealing;
 pub mod series;
@@ -74,6 +76,7 @@ pub use model::*;
 pub use operations::{
     AlertCondition, EndpointBacklog, MigrationStatus, NewAlert, alert_idempotency_key,
 };
+pub use recorded_headers::{MAX_RECORDED_HEADER_BYTES, RecordedHeaders};
 pub use sealing::{SealingError, SecretCipher};
 pub use series::{SeriesSpec, StatsBucket};
 

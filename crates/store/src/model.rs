@@ -10,6 +10,8 @@ use domain::{
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::RecordedHeaders;
+
 /// The number of enabled webhooks a workspace may have unless the operator says otherwise.
 pub const DEFAULT_MAX_ENABLED_WEBHOOKS: u32 = 50;
 
@@ -170,6 +172,11 @@ pub struct Attempt {
     pub error_message: Option<String>,
     /// The first 4 KiB of the response body.
     pub response_body: Option<String>,
+    /// The headers sent (signatures included); `None` for attempts recorded before
+    /// headers were kept.
+    pub request_headers: Option<RecordedHeaders>,
+    /// The response's headers; `None` without a response (or from before they were kept).
+    pub response_headers: Option<RecordedHeaders>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -309,6 +316,8 @@ pub struct AttemptLog {
     pub error_class: Option<ErrorClass>,
     pub error_message: Option<String>,
     pub response_body: Option<String>,
+    pub request_headers: Option<RecordedHeaders>,
+    pub response_headers: Option<RecordedHeaders>,
 }
 
 impl AttemptLog {

@@ -21,6 +21,8 @@ pub mod destination;
 mod error;
 mod fields;
 mod health;
+mod replay;
+pub mod time_range;
 mod webhooks;
 mod workspaces;
 
@@ -42,6 +44,7 @@ pub use health::{
     EndpointHealth, HealthState, MAX_BUCKETS, MIN_BUCKETS, SERIES_BUCKETS, SERIES_WINDOWS, Series,
     SeriesBucket, SeriesWindow, Span,
 };
+pub use replay::ReplayDraft;
 pub use webhooks::{RateLimitDraft, WebhookChanges, WebhookDraft};
 pub use workspaces::{CreatedWorkspace, MAX_WEBHOOK_LIMIT};
 

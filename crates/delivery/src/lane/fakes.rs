@@ -31,7 +31,7 @@ pub(super) enum StoreEvent {
 
 /// A write waiting for the committer.
 enum Write {
-    Outcome(Outcome, oneshot::Sender<store::Result<()>>),
+    Outcome(Box<Outcome>, oneshot::Sender<store::Result<()>>),
     Reopen { seq: i64, at: DateTime<Utc> },
 }
 
@@ -90,7 +90,7 @@ impl FakeLaneStore {
                 };
                 match write {
                     Write::Outcome(outcome, ack) => {
-                        let _ = ack.send(store.commit(outcome));
+                        let _ = ack.send(store.commit(*outcome));
                     }
                     Write::Reopen { seq, at } => store.apply_reopen(seq, at),
                 }
@@ -253,7 +253,7 @@ impl LaneStore for FakeLaneStore {
     fn submit_outcome(&self, outcome: Outcome) -> Ack {
         let (ack, acked) = oneshot::channel();
         // The committer lives as long as the store, so the queue is open.
-        let _ = self.writes.send(Write::Outcome(outcome, ack));
+        let _ = self.writes.send(Write::Outcome(Box::new(outcome), ack));
         acked
     }
 
@@ -356,6 +356,8 @@ pub(super) fn succeeded() -> AttemptResult {
         status_code: Some(204),
         response_ms: 3,
         response_body: None,
+        request_headers: None,
+        response_headers: None,
         retry_after: None,
         error_message: None,
     }
@@ -367,6 +369,8 @@ pub(super) fn failed() -> AttemptResult {
         status_code: Some(500),
         response_ms: 3,
         response_body: None,
+        request_headers: None,
+        response_headers: None,
         retry_after: None,
         error_message: Some("the receiver answered 500".to_owned()),
     }

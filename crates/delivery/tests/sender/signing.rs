@@ -299,3 +299,80 @@ async fn http1_is_used_when_the_receiver_offers_only_http1() {
     assert_eq!(result.outcome, AttemptOutcome::Succeeded, "{result:?}");
     assert_eq!(receiver.requests()[0].version, Version::HTTP_11);
 }
+
+#[tokio::test]
+async fn the_attempt_records_the_headers_it_sent_and_received() {
+    let delivery = Delivery::new();
+    let receiver = Receiver::http(Reply::ok().header("x-receiver", "seen").body("Received")).await;
+    let result = dev_sender()
+        .send(&delivery.request(&receiver.url("/webhook")))
+        .await;
+    assert_eq!(result.outcome, AttemptOutcome::Succeeded, "{result:?}");
+    let seen = receiver.requests().remove(0);
+
+    let sent = result.request_headers.expect("request headers recorded");
+    assert!(!sent.truncated);
+    for name in [
+        "content-type",
+        "x-admin-signature",
+        "idempotency-key",
+        "x-admin-event",
+        "x-admin-delivery",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "user-agent",
+        "content-length",
+    ] {
+        assert_eq!(
+            sent.get(name),
+            Some(seen.header(name)),
+            "{name}: recorded as the receiver saw it"
+        );
+    }
+    let recorded = sent
+        .headers
+        .iter()
+        .map(|(_, v)| v.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        !recorded.contains(&delivery.secrets[0]),
+        "the secret is never recorded"
+    );
+
+    let received = result.response_headers.expect("response headers recorded");
+    assert_eq!(received.get("x-receiver"), Some("seen"));
+    assert_eq!(received.get("content-length"), Some("8"));
+}
+
+#[tokio::test]
+async fn an_attempt_records_custom_header_values_masked_only() {
+    let mut delivery = Delivery::new();
+    delivery.headers = domain::CustomHeaders::parse([(
+        "Authorization".to_owned(),
+        "Bearer gateway-token-0123".to_owned(),
+    )])
+    .unwrap();
+    let receiver = Receiver::http(Reply::ok()).await;
+    let result = dev_sender()
+        .send(&delivery.request(&receiver.url("/webhook")))
+        .await;
+    assert_eq!(result.outcome, AttemptOutcome::Succeeded, "{result:?}");
+    assert_eq!(
+        receiver.requests()[0].header("authorization"),
+        "Bearer gateway-token-0123",
+        "the receiver gets the value itself"
+    );
+
+    let sent = result.request_headers.expect("request headers recorded");
+    assert_eq!(
+        sent.get("authorization"),
+        Some(domain::custom_headers::masked("Bearer gateway-token-0123").as_str()),
+        "the record shows the header, masked as the API shows it"
+    );
+    assert!(
+        sent.headers.iter().all(|(_, v)| !v.contains("gateway-token")),
+        "the value never reaches the activity log"
+    );
+}

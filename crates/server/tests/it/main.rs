@@ -10,6 +10,7 @@ mod crash;
 mod dashboard;
 mod dashboard_health;
 mod dashboard_http;
+mod dashboard_inspector;
 mod data_dir;
 mod delivery;
 mod endpoint_controls;

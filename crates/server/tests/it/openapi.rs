@@ -259,6 +259,20 @@ async fn the_document_states_the_rules_of_what_is_sent() {
         schemas["ReplayRequest"]["properties"]["since"]["format"],
         "date-time"
     );
+    // An attempt's headers as sent and received (the delivery inspector's).
+    let attempt = &schemas["AttemptBody"]["properties"];
+    for field in ["request_headers", "response_headers"] {
+        assert!(
+            attempt[field].to_string().contains("RecordedHeadersBody"),
+            "{field}: {}",
+            attempt[field]
+        );
+    }
+    assert_eq!(schemas["HeaderBody"]["required"], json!(["name", "value"]));
+    assert_eq!(
+        schemas["RecordedHeadersBody"]["required"],
+        json!(["headers", "truncated"])
+    );
 
     let parameter_of = |method: &str, path: &str, name: &str| {
         document["paths"][path][method]["parameters"]

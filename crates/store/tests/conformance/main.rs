@@ -16,6 +16,7 @@ mod dispatch;
 mod durability;
 mod gone;
 mod health;
+mod inspector;
 mod operations;
 mod postgres;
 mod publish;
@@ -86,6 +87,7 @@ macro_rules! conformance {
             sessions::sessions_survive_reopening,
             health::series_bucket_attempts_and_rank_answered_times,
             health::health_reports_the_waiting_line_and_the_failure_run,
+            inspector::attempt_headers_round_trip,
         );
     };
     (@tests $backend:ident, $setup:path; $($module:ident :: $check:ident),* $(,)?) => {

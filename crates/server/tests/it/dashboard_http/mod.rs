@@ -7,6 +7,7 @@
 
 mod controls;
 mod forms;
+mod hygiene;
 mod lockout;
 mod sessions;
 mod signin;
