@@ -6,10 +6,12 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::StatusCode;
-use usecases::EventTypeDraft;
+use store::ConflictKind;
+use usecases::{Conflict, EventTypeDraft, UseCaseError};
 
 use crate::DashState;
 use crate::error::{PageResult, use_case_status};
+use crate::field_errors::{FieldErrors, plain_text};
 use crate::form::Posted;
 use crate::session::SignedIn;
 use crate::views::{Ctx, Notice, page};
@@ -47,6 +49,7 @@ struct CatalogPage {
     category_names: Vec<String>,
     notice: Option<Notice>,
     entered: Entered,
+    errors: FieldErrors,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -58,7 +61,7 @@ async fn render(
     state: &DashState,
     session: &SignedIn,
     status: StatusCode,
-    mut notice: Option<Notice>,
+    (mut notice, errors): (Option<Notice>, FieldErrors),
     entered: Entered,
     added: Option<&str>,
 ) -> PageResult<Response> {
@@ -110,6 +113,7 @@ async fn render(
             category_names,
             notice,
             entered,
+            errors,
         },
     )
 }
@@ -124,7 +128,7 @@ pub(crate) async fn list(
         &state,
         &session,
         StatusCode::OK,
-        None,
+        (None, FieldErrors::none()),
         Default::default(),
         added,
     )
@@ -146,11 +150,14 @@ pub(crate) async fn create(
         text => match serde_json::from_str(text) {
             Ok(schema) => Some(schema),
             Err(error) => {
-                let notice = Notice::error(format!(
-                    "`schema` is not JSON ({error}); write a JSON Schema object, or leave it empty."
-                ));
+                let errors = FieldErrors::one(
+                    "schema",
+                    &format!(
+                        "`schema` is not JSON ({error}); write a JSON Schema object, or leave it empty."
+                    ),
+                );
                 let status = StatusCode::UNPROCESSABLE_ENTITY;
-                return render(&state, &session, status, notice, entered, None).await;
+                return render(&state, &session, status, (None, errors), entered, None).await;
             }
         },
     };
@@ -174,8 +181,23 @@ pub(crate) async fn create(
         }
         Err(error) if !use_case_status(&error).is_server_error() => {
             let status = use_case_status(&error);
-            let notice = Notice::error(error.to_string());
-            render(&state, &session, status, notice, entered, None).await
+            // A type that exists already is the type field's problem too.
+            let shown = match &error {
+                UseCaseError::Conflict(Conflict::Store(ConflictKind::EventTypeExists(_))) => {
+                    (None, FieldErrors::one("type", &error.to_string()))
+                }
+                _ => match FieldErrors::from_error(
+                    &error,
+                    &["type", "category", "description", "schema"],
+                ) {
+                    Some(errors) => (None, errors),
+                    None => (
+                        Notice::error(plain_text(&error.to_string())),
+                        FieldErrors::none(),
+                    ),
+                },
+            };
+            render(&state, &session, status, shown, entered, None).await
         }
         Err(error) => Err(error.into()),
     }

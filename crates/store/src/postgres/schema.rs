@@ -25,10 +25,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_alerts.sql")),
     (4, include_str!("migrations/0004_gone_and_throttling.sql")),
     (5, include_str!("migrations/0005_shared_secrets.sql")),
+    (8, include_str!("migrations/0008_endpoint_controls.sql")),
     (
         9,
         include_str!("migrations/0009_schemas_and_trace_context.sql"),
     ),
+    (10, include_str!("migrations/0010_attempt_headers.sql")),
 ];
 
 /// The schema version this binary brings a database to.

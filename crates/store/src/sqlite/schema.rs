@@ -28,10 +28,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_alerts.sql")),
     (5, include_str!("migrations/0005_gone_and_throttling.sql")),
     (6, include_str!("migrations/0006_shared_secrets.sql")),
+    (9, include_str!("migrations/0009_endpoint_controls.sql")),
     (
         10,
         include_str!("migrations/0010_schemas_and_trace_context.sql"),
     ),
+    (11, include_str!("migrations/0011_attempt_headers.sql")),
 ];
 
 /// The schema version this binary brings a database to.
