@@ -203,6 +203,56 @@ pub fn window_query() -> Schema {
     or_empty(json!({ "type": "string", "enum": windows }))
 }
 
+/// An id of the kind `Id` (`wh_…`, `dlv_…`).
+fn id<Id: CursorKind>() -> Value {
+    json!({ "type": "string", "maxLength": Id::MAX_LEN, "pattern": Id::pattern() })
+}
+
+/// A webhook's (a listener's) id, or `null`.
+pub fn webhook_id_or_null() -> Schema {
+    schema(json!({ "anyOf": [id::<domain::WebhookId>(), { "type": "null" }] }))
+}
+
+/// A delivery's id.
+pub fn delivery_id() -> Schema {
+    schema(id::<domain::DeliveryId>())
+}
+
+/// `domain::listener::check_listener_name`, or `null`.
+pub fn listener_name_or_null() -> Schema {
+    schema(json!({ "anyOf": [{
+        "type": "string",
+        "minLength": 1,
+        "maxLength": domain::listener::MAX_LISTENER_NAME,
+        "pattern": "^[a-z0-9][a-z0-9-]*$",
+        "example": "alice-laptop",
+    }, { "type": "null" }] }))
+}
+
+/// Why a local request got no answer, or `null`.
+pub fn local_error_class_or_null() -> Schema {
+    schema(json!({ "anyOf": [
+        { "type": "string", "enum": ["timeout", "connect", "tls"] },
+        { "type": "null" },
+    ] }))
+}
+
+/// The start of a local answer's body, or `null`.
+pub fn response_excerpt_or_null() -> Schema {
+    schema(json!({ "anyOf": [
+        { "type": "string", "maxLength": crate::listeners::MAX_REPORTED_BODY },
+        { "type": "null" },
+    ] }))
+}
+
+/// A sentence on a local failure, or `null`.
+pub fn local_error_message_or_null() -> Schema {
+    schema(json!({ "anyOf": [
+        { "type": "string", "maxLength": crate::listeners::MAX_REPORTED_MESSAGE },
+        { "type": "null" },
+    ] }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +278,12 @@ mod tests {
             ("time_query", time_query),
             ("delivery_status_query", delivery_status_query),
             ("window_query", window_query),
+            ("webhook_id_or_null", webhook_id_or_null),
+            ("delivery_id", delivery_id),
+            ("listener_name_or_null", listener_name_or_null),
+            ("local_error_class_or_null", local_error_class_or_null),
+            ("response_excerpt_or_null", response_excerpt_or_null),
+            ("local_error_message_or_null", local_error_message_or_null),
         ] {
             let made = std::panic::catch_unwind(make);
             assert!(made.is_ok(), "{name}");

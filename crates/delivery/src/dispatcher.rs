@@ -31,7 +31,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::SystemClock;
 use crate::lane::{self, LaneContext, LaneHost, LaneSignal};
-use crate::sender::Sender;
+use crate::sender::AttemptSender;
 
 /// How late a sweep may be, beyond two intervals, before the dispatcher counts as dead:
 /// a sweep waits for the store, which may be slow without being down.
@@ -106,7 +106,7 @@ impl Dispatcher {
     /// stops when `shutdown` is cancelled; see [`Dispatcher::stopped`].
     pub fn start(
         store: Arc<dyn LaneStore>,
-        sender: Sender,
+        sender: Arc<dyn AttemptSender>,
         config: DispatchConfig,
         shutdown: CancellationToken,
     ) -> Dispatcher {
@@ -114,7 +114,7 @@ impl Dispatcher {
         let announcements = store.announcements();
         let lanes = Arc::new(LaneContext {
             store: store.clone(),
-            sender: Arc::new(sender),
+            sender,
             clock: Arc::new(SystemClock),
             in_flight: Semaphore::new(config.max_in_flight),
             backoff: config.backoff,
@@ -371,7 +371,7 @@ impl LaneHost for Dispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SenderConfig;
+    use crate::{Sender, SenderConfig};
 
     #[tokio::test(flavor = "multi_thread")]
     async fn the_heartbeat_follows_the_sweep_until_shutdown() {
@@ -389,7 +389,7 @@ mod tests {
             sweep_interval: Duration::from_millis(20),
             ..DispatchConfig::default()
         };
-        let dispatcher = Dispatcher::start(store, sender, config, shutdown.clone());
+        let dispatcher = Dispatcher::start(store, Arc::new(sender), config, shutdown.clone());
         // A pass that finished two intervals in shows the sweep beats on its own.
         let deadline = Instant::now() + Duration::from_secs(10);
         while dispatcher.shared.last_sweep_ms.load(Ordering::Relaxed) < 40 {

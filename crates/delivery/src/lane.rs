@@ -237,6 +237,8 @@ impl Lane {
             .sender
             .send(&AttemptRequest {
                 url: &target.url,
+                webhook_id: &self.id,
+                attempt: head.attempts + 1,
                 secrets: &target.secrets,
                 event_id: head.event_id.as_str(),
                 event_type: &head.event_type,

@@ -23,7 +23,7 @@
 //! - Secrets and bodies are never logged or put into error messages, and neither is the
 //!   URL (receivers put tokens in query strings).
 
-mod classify;
+pub(crate) mod classify;
 mod resolver;
 mod tls;
 
@@ -98,6 +98,10 @@ pub enum SenderError {
 #[derive(Clone, Copy)]
 pub struct AttemptRequest<'a> {
     pub url: &'a str,
+    /// The endpoint attempted (a listener's deliveries are routed by it).
+    pub webhook_id: &'a domain::WebhookId,
+    /// 1 for a delivery's first attempt, then 2, 3, …
+    pub attempt: u32,
     /// The current secret first; during a rotation's grace period the previous one after
     /// it. `X-Admin-Signature` uses the first; `webhook-signature` carries one entry each.
     /// Must not be empty.
@@ -345,7 +349,7 @@ impl Sender {
 }
 
 /// The headers of SPEC §4, or `None` when there is no secret to sign with.
-fn signed_headers(request: &AttemptRequest<'_>) -> Option<HeaderMap> {
+pub(crate) fn signed_headers(request: &AttemptRequest<'_>) -> Option<HeaderMap> {
     let current = request.secrets.first()?;
     let timestamp = chrono::Utc::now().timestamp();
     let secrets: Vec<&str> = request.secrets.iter().map(String::as_str).collect();

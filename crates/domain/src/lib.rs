@@ -16,6 +16,7 @@ pub mod delivery;
 pub mod duration;
 pub mod event;
 pub mod ids;
+pub mod listener;
 pub mod payload;
 pub mod signature;
 pub mod subscription;

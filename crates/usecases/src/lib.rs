@@ -20,6 +20,7 @@ mod catalog;
 pub mod destination;
 mod error;
 mod fields;
+mod listeners;
 mod webhooks;
 mod workspaces;
 
@@ -37,6 +38,10 @@ pub use error::{
     Conflict, ErrorCategory, Refused, Resource, Truncated, UseCaseError, UseCaseResult,
     source_chain,
 };
+pub use delivery::listeners::{
+    Connection as ListenerStream, Push as ListenerPush, Report as ListenerReport,
+};
+pub use listeners::{AttachedListener, ListenerDraft};
 pub use webhooks::{WebhookChanges, WebhookDraft};
 pub use workspaces::{CreatedWorkspace, MAX_WEBHOOK_LIMIT};
 
@@ -73,11 +78,30 @@ impl Default for Settings {
 pub struct Application {
     store: Arc<dyn Store>,
     settings: Settings,
+    /// Where the streams of `listen` commands meet the lanes of their listeners.
+    listeners: Arc<delivery::Switchboard>,
 }
 
 impl Application {
+    /// The application with a switchboard of its own (for tests of the edges; a service
+    /// shares its dispatcher's with [`Application::with_listeners`]).
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
-        Self { store, settings }
+        let listeners = delivery::Switchboard::new(
+            Duration::from_secs(3),
+            delivery::SenderConfig::default_user_agent(),
+        );
+        Self {
+            store,
+            settings,
+            listeners,
+        }
+    }
+
+    /// The same application, its listeners' streams met at `listeners`: the switchboard
+    /// the dispatcher's lanes send through.
+    pub fn with_listeners(mut self, listeners: Arc<delivery::Switchboard>) -> Self {
+        self.listeners = listeners;
+        self
     }
 
     pub fn settings(&self) -> &Settings {
