@@ -45,13 +45,16 @@ pub struct EventTypeBody {
     /// A realistic `data` of this type (what `admin-webhooks trigger` publishes); `null`
     /// for a type the workspace added.
     #[schema(value_type = Option<Object>)]
-    pub example: Option<serde_json::Value>,
+    pub example: Option<Box<serde_json::value::RawValue>>,
 }
 
 impl From<EventType> for EventTypeBody {
     fn from(t: EventType) -> Self {
-        let example = domain::catalog::example_data(&t.name)
-            .map(|data| serde_json::from_str(data).expect("catalog examples are JSON"));
+        // Raw, so that the example keeps the order of its fields as written.
+        let example = domain::catalog::example_data(&t.name).map(|data| {
+            serde_json::value::RawValue::from_string(data.to_owned())
+                .expect("catalog examples are JSON")
+        });
         Self {
             name: t.name,
             category: t.category,
