@@ -89,10 +89,14 @@ impl ApiClient {
             .get(&format!("v1/listeners/{id}/stream"))
             .header("accept", "text/event-stream");
         let url = call.url.to_string();
-        let response = call.builder.send().await.map_err(|source| ClientError::Transport {
-            url: url.clone(),
-            source,
-        })?;
+        let response = call
+            .builder
+            .send()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                source,
+            })?;
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();

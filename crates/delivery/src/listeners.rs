@@ -149,8 +149,7 @@ impl Switchboard {
     /// Hangs up every stream and refuses new ones, so that a shutting-down server's
     /// long-lived responses end (`listen` reconnects, to another process or later).
     pub fn close(&self) {
-        self.closed
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         self.lines().clear();
     }
 
@@ -448,7 +447,11 @@ mod tests {
         );
         assert_eq!((result.status_code, result.response_ms), (Some(500), 7));
         // Reported once; a second report finds nothing awaiting.
-        assert!(board.report(&webhook, &delivery, 1, Report::default()).is_err());
+        assert!(
+            board
+                .report(&webhook, &delivery, 1, Report::default())
+                .is_err()
+        );
     }
 
     #[tokio::test]

@@ -49,7 +49,11 @@ pub fn listener_name_from(text: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    name = name.trim_matches('-').chars().take(MAX_LISTENER_NAME).collect();
+    name = name
+        .trim_matches('-')
+        .chars()
+        .take(MAX_LISTENER_NAME)
+        .collect();
     let name = name.trim_end_matches('-').to_owned();
     if check_listener_name(&name).is_ok() {
         name
@@ -77,7 +81,10 @@ mod tests {
         for bad in ["", "-a", "Alice", "a b", "a.b", &"a".repeat(41)] {
             assert!(check_listener_name(bad).is_err(), "{bad}");
         }
-        assert_eq!(listener_name_from("Alice's MacBook.local"), "alice-s-macbook-local");
+        assert_eq!(
+            listener_name_from("Alice's MacBook.local"),
+            "alice-s-macbook-local"
+        );
         assert_eq!(listener_name_from("--"), "listener");
         assert_eq!(listener_name_from(&"x".repeat(50)).len(), MAX_LISTENER_NAME);
     }

@@ -34,12 +34,12 @@ pub use activity::{EventDraft, MAX_BATCH_EVENTS, MAX_IDEMPOTENCY_KEY};
 pub use api_keys::CreatedKey;
 pub use auth_failures::{AuthEdge, AuthFailureLimiter, FailureLimit, TooManyFailures};
 pub use catalog::EventTypeDraft;
+pub use delivery::listeners::{
+    Connection as ListenerStream, Push as ListenerPush, Report as ListenerReport,
+};
 pub use error::{
     Conflict, ErrorCategory, Refused, Resource, Truncated, UseCaseError, UseCaseResult,
     source_chain,
-};
-pub use delivery::listeners::{
-    Connection as ListenerStream, Push as ListenerPush, Report as ListenerReport,
 };
 pub use listeners::{AttachedListener, ListenerDraft};
 pub use webhooks::{WebhookChanges, WebhookDraft};

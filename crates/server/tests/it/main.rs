@@ -14,6 +14,7 @@ mod delivery;
 mod first_minutes;
 mod gone;
 mod guessing;
+mod listen;
 mod logs;
 mod multiprocess;
 mod openapi;

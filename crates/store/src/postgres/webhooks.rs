@@ -26,8 +26,8 @@
 //!   and creates lock the workspace row only, so these never wait for each other in a
 //!   cycle.
 
-use deadpool_postgres::GenericClient;
 use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
 use domain::listener::is_listener_url;
 use domain::{Subscription, WebhookId, WorkspaceId};
 use tokio_postgres::Row;
@@ -87,8 +87,10 @@ async fn check_room_for_enabled(
         .ok_or(StoreError::NotFound)?;
     let limit: u32 = unsigned::<u32, i64>(&row, 0)?;
     let count = tx
-        .prepare_cached("SELECT count(*) FROM webhooks
-             WHERE workspace_id = $1 AND enabled AND listener_seen_at IS NULL")
+        .prepare_cached(
+            "SELECT count(*) FROM webhooks
+             WHERE workspace_id = $1 AND enabled AND listener_seen_at IS NULL",
+        )
         .await?;
     let enabled: i64 = tx
         .query_one(&count, &[&workspace.as_str()])
