@@ -410,7 +410,8 @@ mod tests {
         let secrets = vec![domain::signature::generate_secret()];
         let body: Arc<[u8]> = Arc::from(&br#"{"id":"evt_1"}"#[..]);
         let mut connection = board.connect(&webhook);
-        let attempt = board.attempt(&request(&webhook, &delivery, &secrets, &body));
+        let first = request(&webhook, &delivery, &secrets, &body);
+        let attempt = board.attempt(&first);
         let reporter = async {
             let push = connection.pushes.recv().await.unwrap();
             assert_eq!(&*push.body, &*body);
@@ -465,9 +466,10 @@ mod tests {
             .attempt(&request(&webhook, &delivery, &secrets, &body))
             .await;
         assert_eq!(result.outcome, AttemptOutcome::Failed(ErrorClass::Connect));
-
+        assert!(result.error_message.unwrap().contains("no `admin-webhooks listen`"));
         let mut connection = board.connect(&webhook);
-        let attempt = board.attempt(&request(&webhook, &delivery, &secrets, &body));
+        let second = request(&webhook, &delivery, &secrets, &body);
+        let attempt = board.attempt(&second);
         let hang_up = async {
             connection.pushes.recv().await.unwrap();
             drop(connection);

@@ -15,6 +15,7 @@ mod batch;
 mod dispatch;
 mod durability;
 mod gone;
+mod listeners;
 mod operations;
 mod postgres;
 mod publish;
@@ -82,6 +83,7 @@ macro_rules! conformance {
             gone::stats_of_attempts_without_any_answer,
             sessions::sessions_live_until_expiry_sign_out_or_revocation,
             sessions::sessions_survive_reopening,
+            listeners::listeners_are_outside_the_limit_and_found_once_unseen,
         );
     };
     (@tests $backend:ident, $setup:path; $($module:ident :: $check:ident),* $(,)?) => {
