@@ -466,7 +466,12 @@ mod tests {
             .attempt(&request(&webhook, &delivery, &secrets, &body))
             .await;
         assert_eq!(result.outcome, AttemptOutcome::Failed(ErrorClass::Connect));
-        assert!(result.error_message.unwrap().contains("no `admin-webhooks listen`"));
+        assert!(
+            result
+                .error_message
+                .unwrap()
+                .contains("no `admin-webhooks listen`")
+        );
         let mut connection = board.connect(&webhook);
         let second = request(&webhook, &delivery, &secrets, &body);
         let attempt = board.attempt(&second);

@@ -451,3 +451,36 @@ async fn an_unseen_listener_is_removed_after_the_ttl_and_a_connected_one_stays()
     .await;
     assert_eq!(numbers(&receiver.wait_for(1, WITHIN).await), vec![1]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listen_receives_in_order_from_a_service_on_postgresql() {
+    let Some(db) = crate::support::postgres::TestDatabase::create().await else {
+        return;
+    };
+    let service = ADMIN_WEBHOOKS.start_on_database(&db.url, &[]);
+    let receiver = Receiver::start().await;
+    let listen = Listen::start(&service, &receiver.webhook_url(), &[]).await;
+    let secret = listen.secret();
+    for n in 0..4 {
+        service.publish("order.completed", json!({ "n": n })).await;
+    }
+    let got = receiver.wait_for(4, WITHIN).await;
+    assert_eq!(numbers(&got), vec![0, 1, 2, 3]);
+    for request in &got {
+        verify::verify_admin_signature(&secret, &request.body, request.header("x-admin-signature"))
+            .unwrap();
+    }
+    let listener = listen.listener_id();
+    eventually(WITHIN, "the attempts recorded on PostgreSQL", || async {
+        let log: Value = service
+            .get(&format!(
+                "/v1/webhooks/{listener}/deliveries?status=delivered"
+            ))
+            .await
+            .json()
+            .await
+            .unwrap();
+        log["data"].as_array().unwrap().len() == 4
+    })
+    .await;
+}

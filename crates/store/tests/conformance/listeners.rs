@@ -65,7 +65,10 @@ pub async fn listeners_are_outside_the_limit_and_found_once_unseen(h: Harness) {
         .unwrap();
     assert_eq!(
         all,
-        vec![(ws.clone(), idle.id.clone()), (ws.clone(), listener.id.clone())],
+        vec![
+            (ws.clone(), idle.id.clone()),
+            (ws.clone(), listener.id.clone())
+        ],
         "oldest seen first, and never the plain endpoint"
     );
 
