@@ -37,6 +37,8 @@ struct WebhookRow {
     description: String,
     events: String,
     enabled: bool,
+    /// An endpoint of `admin-webhooks listen`, delivered to over its stream.
+    listener: bool,
     rate: String,
     attempts: u64,
 }
@@ -80,6 +82,7 @@ pub(crate) async fn list(
         rows.push(WebhookRow {
             id: hook.id.to_string(),
             events: join_events(&hook.events),
+            listener: domain::listener::is_listener_url(&hook.url),
             url: hook.url,
             description: hook.description,
             enabled: hook.enabled,

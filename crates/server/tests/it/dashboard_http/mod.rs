@@ -6,6 +6,7 @@
 //! every test sees exactly what the browser would be told.
 
 mod forms;
+mod listeners;
 mod lockout;
 mod sessions;
 mod signin;
