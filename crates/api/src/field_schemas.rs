@@ -203,19 +203,24 @@ pub fn window_query() -> Schema {
     or_empty(json!({ "type": "string", "enum": windows }))
 }
 
-/// An id of the kind `Id` (`wh_…`, `dlv_…`).
-fn id<Id: CursorKind>() -> Value {
-    json!({ "type": "string", "maxLength": Id::MAX_LEN, "pattern": Id::pattern() })
+/// An id with this prefix (`wh_`, `dlv_`) in a JSON body: the prefix and a ULID, whose
+/// first character is at most `7` (a larger one overflows 128 bits and is no ULID).
+fn id(prefix: &str) -> Value {
+    json!({
+        "type": "string",
+        "maxLength": prefix.len() + 26,
+        "pattern": format!("^{prefix}[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{{25}}$"),
+    })
 }
 
 /// A webhook's (a listener's) id, or `null`.
 pub fn webhook_id_or_null() -> Schema {
-    schema(json!({ "anyOf": [id::<domain::WebhookId>(), { "type": "null" }] }))
+    schema(json!({ "anyOf": [id(domain::WebhookId::PREFIX), { "type": "null" }] }))
 }
 
 /// A delivery's id.
 pub fn delivery_id() -> Schema {
-    schema(id::<domain::DeliveryId>())
+    schema(id(domain::DeliveryId::PREFIX))
 }
 
 /// `domain::listener::check_listener_name`, or `null`.

@@ -97,7 +97,26 @@ pub struct AttemptResult {
     pub error_message: Option<String>,
 }
 
-/// One attempt as the stream's `delivery` event carries it (documentation of the stream).
+/// The kinds of event the stream sends.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamEventKind {
+    /// First, once: the stream is open (`data`: `{"listener_id"}`).
+    Ready,
+    /// One attempt to forward (`data`: a `StreamedDelivery`).
+    Delivery,
+}
+
+/// One event of the stream, as Server-Sent Events frame it (the schema of each event of
+/// `text/event-stream`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListenerStreamEvent {
+    pub event: StreamEventKind,
+    /// JSON: `{"listener_id"}` for `ready`, a `StreamedDelivery` for `delivery`.
+    pub data: String,
+}
+
+/// One attempt as the stream's `delivery` event carries it (its `data`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StreamedDelivery {
     #[schema(value_type = String)]
@@ -228,7 +247,7 @@ async fn attach(
     security(("api_key" = [])),
     params(("id" = String, Path, description = "The listener's id (`wh_…`)")),
     responses(
-        (status = 200, description = "`text/event-stream`: `ready`, then one `delivery` event (data: a StreamedDelivery) per attempt", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`text/event-stream`: `ready`, then one `delivery` event (data: a StreamedDelivery) per attempt", content_type = "text/event-stream", body = ListenerStreamEvent),
     )
 )]
 async fn stream(

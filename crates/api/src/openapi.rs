@@ -37,7 +37,7 @@ pub const OPERATOR_KEY: &str = "operator_key";
             delivered to: signed, ordered per endpoint, retried, with an activity log. Errors \
             are RFC 9457 `application/problem+json`; every answer carries `X-Request-Id`."
     ),
-    components(schemas(Problem)),
+    components(schemas(Problem, crate::listeners::StreamedDelivery)),
     tags(
         (name = "events", description = "Publishing events and reading them back"),
         (name = "webhooks", description = "Endpoints, their secrets, tests and stats"),

@@ -217,6 +217,14 @@ async fn listen_receives_signed_events_in_order_from_a_service_without_dev() {
     }
     let printed = listen.printed();
     assert_eq!(printed.len(), 5);
+
+    // "Send test event" goes through the listener like any endpoint's.
+    let test = service
+        .post(&format!("/v1/webhooks/{listener}/test"), json!({}))
+        .await;
+    assert_eq!(test.status(), 202);
+    let got = receiver.wait_for(6, WITHIN).await;
+    assert_eq!(got[5].json()["type"], "webhook.test");
     assert!(
         printed
             .iter()
