@@ -11,6 +11,7 @@ mod event_types;
 mod events;
 mod guessing;
 mod isolation;
+mod listeners;
 mod lockout;
 mod payloads;
 mod protocol;
