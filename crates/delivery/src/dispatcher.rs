@@ -37,6 +37,10 @@ use crate::sender::AttemptSender;
 /// a sweep waits for the store, which may be slow without being down.
 const SWEEP_SLACK: Duration = Duration::from_secs(10);
 
+/// How often a lane this process is the one to serve is claimed again while another
+/// process holds it.
+const CLAIM_RETRY: Duration = Duration::from_millis(100);
+
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
     pub backoff: Backoff,
@@ -190,6 +194,12 @@ impl Dispatcher {
         }
     }
 
+    /// Starts (on a shared store: claims) the lane of `webhook` now and makes a running one
+    /// read itself again: a listener's stream just connected to this process.
+    pub fn wake(&self, webhook: &WebhookId) {
+        self.signal(std::slice::from_ref(webhook), true);
+    }
+
     /// How long ago the sweep last finished a pass. The sweep runs every
     /// `sweep_interval` for as long as the dispatcher lives, also while the store fails
     /// (that is reported by the store's own check), so a value well past the interval
@@ -232,10 +242,28 @@ impl Dispatcher {
 
     async fn claim_and_start(&self, id: WebhookId) {
         let shared = &self.shared;
-        let claimed = shared
-            .store
-            .claim_lane(&shared.lanes.owner, &id, shared.config.lease)
-            .await;
+        // A lane only this process can serve (a listener whose stream is connected here)
+        // is claimed again while another process holds it briefly: that process leaves
+        // such a lane at its next step, without attempting.
+        let insist_until = shared
+            .lanes
+            .sender
+            .prefers(&id)
+            .then(|| Instant::now() + shared.config.lease);
+        let claimed = loop {
+            let claimed = shared
+                .store
+                .claim_lane(&shared.lanes.owner, &id, shared.config.lease)
+                .await;
+            let insist = insist_until.is_some_and(|until| Instant::now() < until);
+            if !matches!(claimed, Ok(false)) || !insist {
+                break claimed;
+            }
+            tokio::select! {
+                _ = shared.shutdown.cancelled() => break claimed,
+                _ = tokio::time::sleep(CLAIM_RETRY) => {}
+            }
+        };
         let mut registry = shared.registry();
         registry.claiming.remove(&id);
         match claimed {

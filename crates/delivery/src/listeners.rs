@@ -16,6 +16,9 @@
 //!   backoff like an endpoint that is down.
 //! - An attempt is awaited for the attempt timeout, stream latency included, like an
 //!   HTTPS attempt; a report for an attempt no longer awaited is refused ([`NotAwaited`]).
+//! - On a shared store only the process a listener's stream is connected to sends for
+//!   it ([`RoutedSender`] answers `sends_here` and `prefers`), and it is told of each
+//!   stream that connects ([`Switchboard::watch_connections`]) to claim the lane.
 //! - Nothing here touches the store: the use cases mark listeners seen and re-open their
 //!   waiting head when a stream connects.
 
@@ -93,6 +96,8 @@ pub struct Switchboard {
     user_agent: String,
     /// Set at shutdown: every stream is hung up and no new one is connected.
     closed: std::sync::atomic::AtomicBool,
+    /// Told of every stream that connects ([`Switchboard::watch_connections`]).
+    watcher: Mutex<Option<mpsc::UnboundedSender<WebhookId>>>,
 }
 
 struct Line {
@@ -143,6 +148,7 @@ impl Switchboard {
             attempt_timeout,
             user_agent,
             closed: std::sync::atomic::AtomicBool::new(false),
+            watcher: Mutex::new(None),
         })
     }
 
@@ -185,6 +191,9 @@ impl Switchboard {
             },
         );
         drop(lines);
+        if let Some(watcher) = &*self.watcher.lock().unwrap_or_else(|p| p.into_inner()) {
+            let _ = watcher.send(listener.clone());
+        }
         if replaced.is_some() {
             tracing::info!(listener = %listener, "a new listen stream replaced the previous one");
         }
@@ -196,6 +205,19 @@ impl Switchboard {
                 serial,
             },
         }
+    }
+
+    /// Whether a stream of this listener is connected to this process.
+    pub fn is_connected(&self, listener: &WebhookId) -> bool {
+        self.lines().contains_key(listener)
+    }
+
+    /// Every listener a stream connects to from now on, as it connects (for the
+    /// dispatcher, which starts or claims its lane). Replaces an earlier watcher.
+    pub fn watch_connections(&self) -> mpsc::UnboundedReceiver<WebhookId> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        rx
     }
 
     /// The listeners with a stream connected to this process.
@@ -377,6 +399,14 @@ impl AttemptSender for RoutedSender {
         } else {
             self.http.send(request).await
         }
+    }
+
+    fn sends_here(&self, url: &str, webhook: &WebhookId) -> bool {
+        !is_listener_url(url) || self.listeners.is_connected(webhook)
+    }
+
+    fn prefers(&self, webhook: &WebhookId) -> bool {
+        self.listeners.is_connected(webhook)
     }
 }
 

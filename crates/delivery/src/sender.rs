@@ -115,6 +115,8 @@ pub struct AttemptRequest<'a> {
     pub body: &'a Arc<[u8]>,
 }
 
+use domain::WebhookId;
+
 /// Written by hand so that logging a request can never print a secret or a body.
 impl std::fmt::Debug for AttemptRequest<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -194,6 +196,23 @@ fn elapsed_ms(started: Instant) -> u32 {
 pub trait AttemptSender: Send + Sync + 'static {
     /// Makes one attempt; every way it can end is an [`AttemptResult`].
     async fn send(&self, request: &AttemptRequest<'_>) -> AttemptResult;
+
+    /// Whether this process can make the attempts of the endpoint at `url` at all. Only
+    /// lanes on a store shared by several processes ask, and leave a lane this process
+    /// cannot serve (a listener whose stream is connected to another process, or to
+    /// none) to the process that can, without recording an attempt.
+    fn sends_here(&self, url: &str, webhook: &WebhookId) -> bool {
+        let _ = (url, webhook);
+        true
+    }
+
+    /// Whether this process is the one to work the endpoint's lane (a listener whose
+    /// stream is connected here): on a shared store its lane is claimed persistently,
+    /// outlasting another process's brief hold of it.
+    fn prefers(&self, webhook: &WebhookId) -> bool {
+        let _ = webhook;
+        false
+    }
 }
 
 #[async_trait]

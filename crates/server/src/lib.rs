@@ -134,6 +134,16 @@ pub async fn run(
         shutdown.clone(),
     ));
 
+    // A stream that connects here gets its listener's lane here (started, or on a shared
+    // store claimed from whichever process held it).
+    tokio::spawn({
+        let (mut connected, dispatcher) = (listeners.watch_connections(), dispatcher.clone());
+        async move {
+            while let Some(listener) = connected.recv().await {
+                dispatcher.wake(&listener);
+            }
+        }
+    });
     let listener_upkeep = tokio::spawn(listener_upkeep::keep_forever(
         store.clone(),
         listeners.clone(),

@@ -492,3 +492,43 @@ async fn listen_receives_in_order_from_a_service_on_postgresql() {
     })
     .await;
 }
+
+/// Two processes on one database: the lane of a listener goes to the process its stream
+/// is connected to, also when the stream moves to the other process.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_postgresql_the_listeners_lane_follows_its_stream_between_processes() {
+    let Some(db) = crate::support::postgres::TestDatabase::create().await else {
+        return;
+    };
+    let flags = ["--lane-lease", "2s"];
+    let a = ADMIN_WEBHOOKS.start_on_database(&db.url, &flags);
+    let b = ADMIN_WEBHOOKS.start_on_database(&db.url, &flags);
+    let receiver = Receiver::start().await;
+    let listen = Listen::start(&b, &receiver.webhook_url(), &[]).await;
+    let listener = listen.listener_id();
+    // Published through the other process, which hears its own commit first.
+    for n in 0..5 {
+        a.publish("user.created", json!({ "n": n })).await;
+    }
+    assert_eq!(
+        numbers(&receiver.wait_for(5, WITHIN).await),
+        vec![0, 1, 2, 3, 4]
+    );
+
+    // The stream moves to the other process; the lane follows it.
+    listen.kill().await;
+    for n in 5..8 {
+        b.publish("user.created", json!({ "n": n })).await;
+    }
+    let _moved = Listen::start(&a, &receiver.webhook_url(), &["--listener", &listener]).await;
+    let got = eventually(WITHIN, "the events published meanwhile", || async {
+        let requests = receiver.requests();
+        let mut seen = numbers(&requests);
+        seen.dedup();
+        (seen.len() >= 8).then_some(requests)
+    })
+    .await;
+    let mut arrived = numbers(&got);
+    arrived.dedup();
+    assert_eq!(arrived, (0..8).collect::<Vec<_>>());
+}
