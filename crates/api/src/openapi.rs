@@ -154,6 +154,8 @@ const LINKS: &[(&str, &str, &str, &[&str])] = &[
             "sendTestEvent",
             "rotateWebhookSecret",
             "getWebhookStats",
+            "getWebhookStatsSeries",
+            "getWebhookHealth",
             "listDeliveries",
             "replayDeliveries",
         ],

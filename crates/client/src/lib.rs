@@ -21,7 +21,10 @@ pub mod webhooks;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub use deliveries::{Attempt, Delivery, DeliveryFilter, DeliveryWithAttempts, Replay, Replayed};
+pub use deliveries::{
+    Attempt, Delivery, DeliveryFilter, DeliveryWithAttempts, Header, RecordedHeaders, Replay,
+    Replayed,
+};
 pub use error::{ClientError, Problem};
 pub use event_types::EventType;
 pub use events::{Event, EventFilter, EventWithDeliveries, NewEvent};

@@ -34,8 +34,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::sender::{
     AttemptOutcome, AttemptRequest, AttemptResult, AttemptSender, RESPONSE_EXCERPT_BYTES, Sender,
-    classify, signed_headers,
+    classify, recorded_request, signed_headers,
 };
+use store::RecordedHeaders;
 
 /// Pushes a stream may have queued that its client has not read yet. A lane has at most
 /// one attempt in flight, so more than one means the client stopped reading.
@@ -255,6 +256,8 @@ impl Switchboard {
                 started,
             );
         };
+        // What the activity log shows of the request, as for an HTTPS attempt.
+        let sent = recorded_request(&headers, &self.user_agent, request.body.len());
         if let Ok(agent) = reqwest::header::HeaderValue::from_str(&self.user_agent) {
             headers.insert(reqwest::header::USER_AGENT, agent);
         }
@@ -298,25 +301,31 @@ impl Switchboard {
         let report = match tokio::time::timeout(self.attempt_timeout, answer).await {
             Ok(Ok(report)) => report,
             Ok(Err(_)) => {
-                return failure(
-                    ErrorClass::Connect,
-                    "the listen stream closed before it reported the attempt",
-                    started,
-                );
+                return AttemptResult {
+                    request_headers: Some(sent),
+                    ..failure(
+                        ErrorClass::Connect,
+                        "the listen stream closed before it reported the attempt",
+                        started,
+                    )
+                };
             }
             Err(_) => {
                 self.forget(request.webhook_id, &key);
-                return failure(
-                    ErrorClass::Timeout,
-                    &format!(
-                        "`listen` reported no result within {:?}",
-                        self.attempt_timeout
-                    ),
-                    started,
-                );
+                return AttemptResult {
+                    request_headers: Some(sent),
+                    ..failure(
+                        ErrorClass::Timeout,
+                        &format!(
+                            "`listen` reported no result within {:?}",
+                            self.attempt_timeout
+                        ),
+                        started,
+                    )
+                };
             }
         };
-        reported(report)
+        reported(report, sent)
     }
 
     fn forget(&self, listener: &WebhookId, key: &(String, u32)) {
@@ -334,12 +343,14 @@ fn failure(class: ErrorClass, message: &str, started: Instant) -> AttemptResult 
         response_body: None,
         retry_after: None,
         error_message: Some(message.to_owned()),
+        request_headers: None,
+        response_headers: None,
     }
 }
 
 /// The attempt's result as the command reported it: a local status is judged like a
 /// receiver's (2xx succeeds, 410 is gone, anything else `http_status`).
-fn reported(report: Report) -> AttemptResult {
+fn reported(report: Report, sent: RecordedHeaders) -> AttemptResult {
     let response_body = report.response_body.map(|mut body| {
         if body.len() > RESPONSE_EXCERPT_BYTES {
             let mut end = RESPONSE_EXCERPT_BYTES;
@@ -381,6 +392,9 @@ fn reported(report: Report) -> AttemptResult {
         response_body,
         retry_after: None,
         error_message,
+        request_headers: Some(sent),
+        // `listen` reports the local status and body, not the local answer's headers.
+        response_headers: None,
     }
 }
 
@@ -429,8 +443,12 @@ mod tests {
             event_type: "user.created",
             delivery_id: delivery.as_str(),
             body,
+            headers: &NO_HEADERS,
         }
     }
+
+    static NO_HEADERS: std::sync::LazyLock<domain::CustomHeaders> =
+        std::sync::LazyLock::new(domain::CustomHeaders::default);
 
     #[tokio::test]
     async fn an_attempt_is_pushed_signed_and_takes_the_reported_outcome() {

@@ -168,6 +168,7 @@ pub async fn run(
             dev: settings.dev,
             secret_grace: settings.secret_grace,
             payload_rules: settings.payload_rules,
+            retention: settings.retention,
         },
     )
     .with_listeners(listeners);
@@ -495,6 +496,8 @@ mod tests {
                     events: Vec::new(),
                     enabled: false,
                     secret: domain::signature::generate_secret(),
+                    rate_limit: None,
+                    headers: domain::CustomHeaders::default(),
                 },
             )
             .await

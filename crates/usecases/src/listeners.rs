@@ -98,6 +98,10 @@ impl Application {
             events,
             enabled: true,
             secret: generate_secret(),
+            // A developer's own server: no pacing, no extra headers (both can be set on
+            // the endpoint afterwards, like any other).
+            rate_limit: None,
+            headers: Default::default(),
         };
         let webhook = self.store.create_webhook(workspace, new).await?;
         Ok(AttachedListener {

@@ -18,7 +18,8 @@
 //!   the previous one out only before its deadline.
 //! - Listener endpoints (`listen://…`, see `domain::listener`) do not count against the
 //!   limit and carry `listener_seen_at`; no other endpoint does.
-//! - Secrets are stored sealed ([`SecretCipher`]): every write seals, every read opens,
+//! - Secrets and custom headers are stored sealed ([`SecretCipher`]): every write seals,
+//!   every read opens,
 //!   and [`seal_stored_secrets`] re-seals what an older version or an older key left,
 //!   compare-and-set, so processes starting together (or a rotation meanwhile) never
 //!   overwrite each other's newer value.
@@ -34,25 +35,33 @@ use tokio_postgres::Row;
 
 use super::rows::{collect, now, parse, unsigned};
 use super::{RESYNC_PREFIX, WAKE_CHANNEL};
-use crate::records::{grace_deadline, signing_secrets};
+use crate::records::{grace_deadline, rate_limit_columns, signing_secrets, stored_rate_limit};
 use crate::{
     LaneTarget, NewWebhook, Page, PageRequest, Result, SecretCipher, SecretRotation, StoreError,
     Webhook, WebhookPatch,
 };
 
-const WEBHOOK_COLUMNS: &str =
-    "id, workspace_id, url, description, events, enabled, secret, created_at, updated_at";
+const WEBHOOK_COLUMNS: &str = "id, workspace_id, url, description, events, enabled, secret, \
+     created_at, updated_at, rate_limit, rate_limit_period, headers";
 
-/// The webhook in `row` (of [`WEBHOOK_COLUMNS`]), its secret opened.
+/// The webhook in `row` (of [`WEBHOOK_COLUMNS`]), its secret and headers opened.
 fn webhook_row(row: &Row, cipher: &SecretCipher) -> Result<Webhook> {
+    let id: WebhookId = parse(row, 0)?;
+    let rate_limit = stored_rate_limit(
+        row.try_get::<_, Option<i32>>(9)?.map(i64::from),
+        row.try_get(10)?,
+    )?;
+    let headers = cipher.open_headers(&id, row.try_get(11)?)?;
     let webhook = Webhook {
-        id: parse(row, 0)?,
+        id,
         workspace_id: parse(row, 1)?,
         url: row.try_get(2)?,
         description: row.try_get(3)?,
         events: decode_events(row.try_get(4)?)?,
         enabled: row.try_get(5)?,
         secret: row.try_get(6)?,
+        rate_limit,
+        headers,
         created_at: row.try_get(7)?,
         updated_at: row.try_get(8)?,
     };
@@ -123,11 +132,13 @@ pub(super) async fn create_webhook(
     }
     let at = now();
     let webhook = new.created(workspace, at);
+    let (rate_limit, rate_limit_period) = rate_limit_columns(webhook.rate_limit);
     let insert = tx
         .prepare_cached(
             "INSERT INTO webhooks (id, workspace_id, url, description, events, enabled, secret,
-                                   created_at, updated_at, listener_seen_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
+                                   created_at, updated_at, rate_limit, rate_limit_period,
+                                   headers, listener_seen_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12)",
         )
         .await?;
     tx.execute(
@@ -141,6 +152,9 @@ pub(super) async fn create_webhook(
             &webhook.enabled,
             &cipher.seal(&webhook.id, &webhook.secret),
             &at,
+            &rate_limit,
+            &rate_limit_period,
+            &cipher.seal_headers(&webhook.id, &webhook.headers),
             &listener.then_some(at),
         ],
     )
@@ -212,16 +226,25 @@ pub(super) async fn update_webhook(
     if patch.enables(&webhook) && !is_listener_url(&webhook.url) {
         check_room_for_enabled(&tx, workspace).await?;
     }
+    let reseal_headers = patch.headers.is_some();
     patch.apply(&mut webhook, now());
+    let (rate_limit, rate_limit_period) = rate_limit_columns(webhook.rate_limit);
+    // Headers are sealed again only when they change ($10 says whether; $11 is the new
+    // value), so that an unrelated change leaves the sealed column as it is.
     let sql = format!(
         "WITH changed AS (
-             UPDATE webhooks SET url = $1, description = $2, events = $3, enabled = $4, updated_at = $5
+             UPDATE webhooks SET url = $1, description = $2, events = $3, enabled = $4,
+                                 updated_at = $5, rate_limit = $8, rate_limit_period = $9,
+                                 headers = CASE WHEN $10 THEN $11 ELSE headers END
              WHERE id = $6 AND workspace_id = $7
              RETURNING id
          )
          SELECT pg_notify('{WAKE_CHANNEL}', '{RESYNC_PREFIX}' || id) FROM changed"
     );
     let update = tx.prepare_cached(&sql).await?;
+    let sealed_headers = reseal_headers
+        .then(|| cipher.seal_headers(id, &webhook.headers))
+        .flatten();
     tx.query(
         &update,
         &[
@@ -232,6 +255,10 @@ pub(super) async fn update_webhook(
             &webhook.updated_at,
             &id.as_str(),
             &workspace.as_str(),
+            &rate_limit,
+            &rate_limit_period,
+            &reseal_headers,
+            &sealed_headers,
         ],
     )
     .await?;
@@ -342,7 +369,8 @@ pub(super) async fn lane_target(
 ) -> Result<LaneTarget> {
     let statement = client
         .prepare_cached(
-            "SELECT url, enabled, secret, previous_secret, previous_secret_expires_at
+            "SELECT url, enabled, secret, previous_secret, previous_secret_expires_at,
+                    rate_limit, rate_limit_period, headers
              FROM webhooks WHERE id = $1",
         )
         .await?;
@@ -362,6 +390,11 @@ pub(super) async fn lane_target(
             row.try_get(4)?,
             now(),
         ),
+        rate_limit: stored_rate_limit(
+            row.try_get::<_, Option<i32>>(5)?.map(i64::from),
+            row.try_get(6)?,
+        )?,
+        headers: cipher.open_headers(id, row.try_get(7)?)?,
     })
 }
 
@@ -375,7 +408,13 @@ pub(super) async fn seal_stored_secrets(
     cipher: &SecretCipher,
 ) -> Result<u64> {
     let rows = client
-        .query("SELECT id, secret, previous_secret FROM webhooks", &[])
+        .query(
+            "SELECT id, secret, previous_secret, headers FROM webhooks",
+            &[],
+        )
+        .await?;
+    let replace_headers = client
+        .prepare("UPDATE webhooks SET headers = $1 WHERE id = $2 AND headers = $3")
         .await?;
     let replace_secret = client
         .prepare("UPDATE webhooks SET secret = $1 WHERE id = $2 AND secret = $3")
@@ -386,6 +425,13 @@ pub(super) async fn seal_stored_secrets(
     let mut resealed = 0;
     for row in &rows {
         let id: WebhookId = parse(row, 0)?;
+        if let Some(headers) = row.try_get::<_, Option<&str>>(3)?
+            && let Some(sealed) = cipher.reseal_headers(&id, headers)?
+        {
+            resealed += client
+                .execute(&replace_headers, &[&sealed, &id.as_str(), &headers])
+                .await?;
+        }
         let secret: &str = row.try_get(1)?;
         if let Some(sealed) = cipher.reseal(&id, secret)? {
             resealed += client
