@@ -120,6 +120,9 @@ pub(crate) async fn save(
         events: (wanted != stored || entered.events.is_empty()).then(|| entered.events.clone()),
         description: (entered.description != hook.description).then(|| entered.description.clone()),
         enabled: (entered.enabled != hook.enabled).then_some(entered.enabled),
+        // Rate limit and custom headers are kept as they are (set through the API or CLI).
+        rate_limit: None,
+        headers: None,
     };
     match state
         .app

@@ -36,6 +36,8 @@ fn tried(
             error_class: class,
             error_message: class.map(|_| "the connection was refused".to_owned()),
             response_body: None,
+            request_headers: None,
+            response_headers: None,
         }),
         status: if ok {
             DeliveryStatus::Delivered

@@ -372,7 +372,9 @@ async fn an_attempt_records_custom_header_values_masked_only() {
         "the record shows the header, masked as the API shows it"
     );
     assert!(
-        sent.headers.iter().all(|(_, v)| !v.contains("gateway-token")),
+        sent.headers
+            .iter()
+            .all(|(_, v)| !v.contains("gateway-token")),
         "the value never reaches the activity log"
     );
 }

@@ -38,6 +38,8 @@ fn tried(
             error_class,
             error_message: error_class.map(|_| "connection refused".to_owned()),
             response_body: None,
+            request_headers: None,
+            response_headers: None,
         }),
         status: if ok {
             DeliveryStatus::Delivered
