@@ -400,7 +400,11 @@ impl Sender {
 /// The request's headers as they go out: the endpoint's custom ones masked (they may be
 /// credentials, and the activity log is not a vault), the signed ones, then the two the
 /// client adds.
-pub(crate) fn recorded_request(headers: &HeaderMap, user_agent: &str, body_len: usize) -> RecordedHeaders {
+pub(crate) fn recorded_request(
+    headers: &HeaderMap,
+    user_agent: &str,
+    body_len: usize,
+) -> RecordedHeaders {
     let own = headers.iter().map(|(name, value)| {
         let text = String::from_utf8_lossy(value.as_bytes());
         let shown = if value.is_sensitive() {
