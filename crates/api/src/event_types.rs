@@ -77,6 +77,10 @@ pub struct EventTypeBody {
     pub description: String,
     /// One of the five types every workspace starts with.
     pub builtin: bool,
+    /// A realistic `data` of this type (what `admin-webhooks trigger` publishes); `null`
+    /// for a type the workspace added.
+    #[schema(value_type = Option<Object>)]
+    pub example: Option<Box<serde_json::value::RawValue>>,
     /// The JSON Schema (draft 2020-12) a published `data` of this type must match: the
     /// type's own, or for a built-in type without one its built-in schema; `null` when
     /// the type has none (anything is accepted).
@@ -86,10 +90,16 @@ pub struct EventTypeBody {
 
 impl From<EventType> for EventTypeBody {
     fn from(t: EventType) -> Self {
+        // Raw, so that the example keeps the order of its fields as written.
+        let example = domain::catalog::example_data(&t.name).map(|data| {
+            serde_json::value::RawValue::from_string(data.to_owned())
+                .expect("catalog examples are JSON")
+        });
         let schema = usecases::schemas::effective_schema(&t);
         Self {
             name: t.name,
             category: t.category,
+            example,
             description: t.description,
             builtin: t.builtin,
             schema,

@@ -20,6 +20,8 @@ struct TypeRow {
     name: String,
     description: String,
     builtin: bool,
+    /// The catalog's example `data` (built-in types), as `admin-webhooks trigger` sends it.
+    example: Option<&'static str>,
     /// The schema its `data` must match, pretty-printed; `None` when it has none.
     schema: Option<String>,
 }
@@ -98,6 +100,7 @@ async fn render(
         let schema = usecases::schemas::effective_schema(&t)
             .and_then(|schema| serde_json::to_string_pretty(&schema).ok());
         category.types.push(TypeRow {
+            example: domain::catalog::example_data(&t.name),
             name: t.name,
             description: t.description,
             builtin: t.builtin,

@@ -19,6 +19,7 @@ pub mod duration;
 pub mod event;
 pub mod event_schema;
 pub mod ids;
+pub mod listener;
 pub mod payload;
 pub mod rate_limit;
 pub mod signature;

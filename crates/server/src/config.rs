@@ -206,6 +206,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ADMIN_WEBHOOKS_MONITOR_INTERVAL")]
     pub monitor_interval: Option<HumanDuration>,
 
+    /// How long a listener endpoint of `admin-webhooks listen` may go without a stream
+    /// connected before it is removed with its backlog [default: 1h].
+    #[arg(long, env = "ADMIN_WEBHOOKS_LISTENER_TTL")]
+    pub listener_ttl: Option<HumanDuration>,
+
     /// Export the service's spans (API requests, delivery attempts) over OTLP/HTTP
     /// (protobuf) to this collector URL, e.g. http://127.0.0.1:4318; `/v1/traces` is
     /// added to it [default: off].
@@ -240,6 +245,7 @@ pub struct Settings {
     pub auth_failure_limit: Option<FailureLimit>,
     pub alert_after: Duration,
     pub monitor_interval: Duration,
+    pub listener_ttl: Duration,
     /// `--otlp-endpoint`: where spans are exported; `None`: nowhere.
     pub otlp_endpoint: Option<url::Url>,
     /// `ADMIN_WEBHOOKS_BOOTSTRAP_KEY`: the value of the first API key, for automation.
@@ -373,6 +379,7 @@ impl ServeArgs {
             )?,
             alert_after: secs(self.alert_after, file.alert_after, 3600),
             monitor_interval: secs(self.monitor_interval, file.monitor_interval, 15),
+            listener_ttl: secs(self.listener_ttl, file.listener_ttl, 3600),
             otlp_endpoint: otlp_endpoint(
                 self.otlp_endpoint
                     .or(file.otlp_endpoint)
@@ -522,6 +529,9 @@ impl Settings {
         if self.monitor_interval < Duration::from_millis(100) {
             return invalid("--monitor-interval must be at least 100ms");
         }
+        if self.listener_ttl < Duration::from_secs(1) {
+            return invalid("--listener-ttl must be at least 1s");
+        }
         if self.max_in_flight == 0 {
             return invalid("--max-in-flight must be at least 1");
         }
@@ -582,6 +592,7 @@ mod tests {
         );
         assert_eq!(s.alert_after, Duration::from_secs(3600));
         assert_eq!(s.monitor_interval, Duration::from_secs(15));
+        assert_eq!(s.listener_ttl, Duration::from_secs(3600));
         assert_eq!(
             s.auth_failure_limit,
             Some(FailureLimit {

@@ -22,6 +22,7 @@ pub mod destination;
 mod error;
 mod fields;
 mod health;
+mod listeners;
 mod replay;
 pub mod schemas;
 pub mod time_range;
@@ -38,6 +39,9 @@ pub use activity::{EventDraft, MAX_BATCH_EVENTS, MAX_IDEMPOTENCY_KEY};
 pub use api_keys::CreatedKey;
 pub use auth_failures::{AuthEdge, AuthFailureLimiter, FailureLimit, TooManyFailures};
 pub use catalog::{EventTypeChanges, EventTypeDraft};
+pub use delivery::listeners::{
+    Connection as ListenerStream, Push as ListenerPush, Report as ListenerReport,
+};
 pub use error::{
     Conflict, ErrorCategory, Refused, Resource, Truncated, UseCaseError, UseCaseResult,
     source_chain,
@@ -46,6 +50,7 @@ pub use health::{
     EndpointHealth, HealthState, MAX_BUCKETS, MIN_BUCKETS, SERIES_BUCKETS, SERIES_WINDOWS, Series,
     SeriesBucket, SeriesWindow, Span,
 };
+pub use listeners::{AttachedListener, ListenerDraft};
 pub use replay::ReplayDraft;
 pub use webhooks::{RateLimitDraft, WebhookChanges, WebhookDraft};
 pub use workspaces::{CreatedWorkspace, MAX_WEBHOOK_LIMIT};
@@ -92,15 +97,31 @@ pub struct Application {
     settings: Settings,
     /// Compiled payload schemas of the catalogs, shared by every clone.
     schemas: Arc<schemas::SchemaCache>,
+    /// Where the streams of `listen` commands meet the lanes of their listeners.
+    listeners: Arc<delivery::Switchboard>,
 }
 
 impl Application {
+    /// The application with a switchboard of its own (for tests of the edges; a service
+    /// shares its dispatcher's with [`Application::with_listeners`]).
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
+        let listeners = delivery::Switchboard::new(
+            Duration::from_secs(3),
+            delivery::SenderConfig::default_user_agent(),
+        );
         Self {
             store,
             settings,
             schemas: Arc::default(),
+            listeners,
         }
+    }
+
+    /// The same application, its listeners' streams met at `listeners`: the switchboard
+    /// the dispatcher's lanes send through.
+    pub fn with_listeners(mut self, listeners: Arc<delivery::Switchboard>) -> Self {
+        self.listeners = listeners;
+        self
     }
 
     pub fn settings(&self) -> &Settings {
