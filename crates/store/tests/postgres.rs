@@ -209,8 +209,7 @@ async fn wakeups_cross_between_processes() {
     let hook = webhook(&a, &ws, &["user.*"]).await.id;
     let quiet = webhook(&a, &ws, &["order.completed"]).await.id;
 
-    let published = a.publish(event(&ws, "user.created")).await.unwrap();
-    assert_eq!(published.webhooks, vec![hook.clone()]);
+    a.publish(event(&ws, "user.created")).await.unwrap();
     assert!(
         wakeup_where(&mut heard, &hook, Duration::from_secs(10), |w| !w.resync).await,
         "a publish only announces new work"
@@ -637,7 +636,7 @@ async fn a_publish_failing_inside_a_group_fails_alone() {
     let mut failed = 0;
     for task in tasks {
         match task.await.unwrap() {
-            Ok(p) => assert_eq!(p.webhooks, vec![good.clone()]),
+            Ok(_) => {}
             Err(StoreError::Backend(_)) => failed += 1,
             Err(other) => panic!("unexpected {other:?}"),
         }
@@ -651,8 +650,7 @@ async fn a_publish_failing_inside_a_group_fails_alone() {
     );
     assert!(open_deliveries(&*store, &bad).await.is_empty());
     // The seq it was given stays used; the endpoint goes on after it.
-    let p = store.publish(event(&ws, "order.completed")).await.unwrap();
-    assert_eq!(p.webhooks, vec![bad.clone()]);
+    store.publish(event(&ws, "order.completed")).await.unwrap();
     assert_eq!(open_deliveries(&*store, &bad).await[0].seq, 2);
 }
 
@@ -684,7 +682,6 @@ async fn one_idempotency_key_raced_by_two_processes_makes_one_event() {
             let p = task.await.unwrap();
             if !p.duplicate {
                 firsts += 1;
-                assert_eq!(p.webhooks, vec![hook.clone()]);
             }
             ids.insert(p.event.id);
         }

@@ -52,7 +52,7 @@ use super::WAKE_CHANNEL;
 use super::pipeline::{self, GroupError, Savepoints, Step};
 use super::rows::{is_retryable, now, parse};
 use super::webhooks::decode_events;
-use crate::announce::{self, Announcer};
+use crate::announce::Announcer;
 use crate::{Event, NewEvent, Published, Result, StoreError};
 
 /// The most publishes one transaction holds: enough to amortize a commit well, few enough
@@ -180,12 +180,9 @@ pub(super) async fn commit_group(publisher: &Publisher, jobs: Vec<PublishJob>) {
         tries += 1;
         let mut answers: Vec<Option<Result<Published>>> = jobs.iter().map(|_| None).collect();
         match run_group(publisher, &jobs, &mut answers).await {
-            Ok(()) => {
+            Ok(woken) => {
                 // Before the answers: a caller that heard back finds its news announced.
-                let committed = answers.iter().flatten().flatten();
-                publisher
-                    .announcer
-                    .announce_all(committed.flat_map(announce::work_of));
+                publisher.announcer.announce(&woken, false);
                 break answers;
             }
             Err(GroupError::Db(e)) if is_retryable(&e) && tries < GROUP_TRIES => {
@@ -264,7 +261,7 @@ async fn run_group(
     publisher: &Publisher,
     jobs: &[PublishJob],
     answers: &mut [Option<Result<Published>>],
-) -> Result<(), GroupError> {
+) -> Result<Vec<WebhookId>, GroupError> {
     let mut client = publisher.pool.get().await?;
     let tx = client.transaction().await?;
 
@@ -323,26 +320,25 @@ async fn run_group(
                 Ok(Published {
                     event: w.event.clone(),
                     duplicate: false,
-                    webhooks: w
-                        .targets
-                        .iter()
-                        .map(|id| id.parse().map_err(|e| StoreError::Backend(Box::new(e))))
-                        .collect::<Result<Vec<WebhookId>>>()?,
                 })
             }
         });
     }
 
+    let woken: Vec<&str> = woken.into_iter().collect();
     if !counters.is_empty() {
         let finish = tx.prepare_cached(FINISH).await?;
         let (ids, nexts): (Vec<String>, Vec<i64>) = counters.into_iter().unzip();
-        let woken: Vec<&str> = woken.into_iter().collect();
         let origin = &publisher.origin_suffix;
         tx.query(&finish, &[&ids, &nexts, &WAKE_CHANNEL, &woken, origin])
             .await?;
     }
+    let woken = woken
+        .into_iter()
+        .map(|id| id.parse().map_err(|e| StoreError::Backend(Box::new(e))))
+        .collect::<Result<Vec<WebhookId>>>()?;
     tx.commit().await?;
-    Ok(())
+    Ok(woken)
 }
 
 /// Move 1: answers duplicates and refusals, and names each other publish's endpoints (in
@@ -411,7 +407,6 @@ async fn resolve(
             *answer = Some(Ok(Published {
                 event: event.clone(),
                 duplicate: true,
-                webhooks: Vec::new(),
             }));
             targets.push(None);
             continue;
@@ -643,7 +638,6 @@ async fn key_winner(
     Ok(Published {
         event: event_row(&row, 0)?,
         duplicate: true,
-        webhooks: Vec::new(),
     })
 }
 

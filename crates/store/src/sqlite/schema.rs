@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_alerts.sql")),
     (5, include_str!("migrations/0005_gone_and_throttling.sql")),
     (6, include_str!("migrations/0006_shared_secrets.sql")),
+    (7, include_str!("migrations/0007_event_log.sql")),
 ];
 
 /// The schema version this binary brings a database to.

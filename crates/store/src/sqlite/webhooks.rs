@@ -18,6 +18,7 @@ use domain::{Subscription, WebhookId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::rows::{from_ms, now, parse, time, to_ms};
+use super::take_up;
 use crate::records::{grace_deadline, signing_secrets};
 use crate::{
     LaneTarget, NewWebhook, Page, PageRequest, Result, SecretCipher, SecretRotation, StoreError,
@@ -87,8 +88,8 @@ pub(super) fn create_webhook(
     let webhook = new.created(workspace, at);
     conn.prepare_cached(
         "INSERT INTO webhooks (id, workspace_id, url, description, events, enabled, secret,
-                               created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                               created_at, updated_at, log_cursor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, (SELECT COALESCE(MAX(pos), 0) FROM events))",
     )?
     .execute(params![
         webhook.id.as_str(),
@@ -150,8 +151,11 @@ pub(super) fn update_webhook(
     patch: WebhookPatch,
 ) -> Result<Webhook> {
     let mut webhook = get_webhook(conn, cipher, workspace, id)?;
-    if patch.enables(&webhook) {
+    let enables = patch.enables(&webhook);
+    if enables {
         check_room_for_enabled(conn, workspace)?;
+        // Nothing published while it was disabled reaches it.
+        take_up::move_to_head(conn, id)?;
     }
     patch.apply(&mut webhook, now());
     conn.prepare_cached(
