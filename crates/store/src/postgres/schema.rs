@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_alerts.sql")),
     (4, include_str!("migrations/0004_gone_and_throttling.sql")),
     (5, include_str!("migrations/0005_shared_secrets.sql")),
+    (6, include_str!("migrations/0006_event_log.sql")),
 ];
 
 /// The schema version this binary brings a database to.

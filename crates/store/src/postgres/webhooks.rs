@@ -118,8 +118,8 @@ pub(super) async fn create_webhook(
     let insert = tx
         .prepare_cached(
             "INSERT INTO webhooks (id, workspace_id, url, description, events, enabled, secret,
-                                   created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                                   created_at, updated_at, log_xact)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, pg_current_xact_id()::text::bigint)",
         )
         .await?;
     tx.execute(
@@ -200,13 +200,18 @@ pub(super) async fn update_webhook(
         .await?
         .ok_or(StoreError::NotFound)?;
     let mut webhook = webhook_row(&row, cipher)?;
-    if patch.enables(&webhook) {
+    let enables = patch.enables(&webhook);
+    if enables {
         check_room_for_enabled(&tx, workspace).await?;
     }
     patch.apply(&mut webhook, now());
+    // Enabling moves the log cursor past everything committed before this transaction:
+    // nothing published while it was disabled reaches it.
     let sql = format!(
         "WITH changed AS (
-             UPDATE webhooks SET url = $1, description = $2, events = $3, enabled = $4, updated_at = $5
+             UPDATE webhooks SET url = $1, description = $2, events = $3, enabled = $4, updated_at = $5,
+                 log_xact = CASE WHEN $8 THEN pg_current_xact_id()::text::bigint ELSE log_xact END,
+                 log_pos = CASE WHEN $8 THEN 0 ELSE log_pos END
              WHERE id = $6 AND workspace_id = $7
              RETURNING id
          )
@@ -223,6 +228,7 @@ pub(super) async fn update_webhook(
             &webhook.updated_at,
             &id.as_str(),
             &workspace.as_str(),
+            &enables,
         ],
     )
     .await?;

@@ -1,0 +1,339 @@
+//! Taking events up from the log (PostgreSQL): the step that turns published events into
+//! delivery rows, one per enabled endpoint that subscribes to each.
+//!
+//! A publish writes only its event, at log position `(xact, pos)`: its transaction's id
+//! and a sequence number, neither of which takes a row lock, so publishers of any number
+//! of processes never wait for each other. After each group's commit the publish writer
+//! takes up the log of the workspaces it published to ([`after_publish`]), one
+//! transaction per workspace: it locks the workspace's enabled endpoints (in id order),
+//! reads the entries after the lowest cursor, matches them against each endpoint's
+//! subscription (a test event only against the endpoint it names), inserts the
+//! deliveries with each endpoint's next `seq`, moves each cursor to the last entry read
+//! and notifies the endpoints that got work; only then do the group's callers hear back.
+//! Processes taking up one workspace at once queue on its endpoints' row locks, and
+//! each take-up covers everything committed so far, so the later ones find little.
+//!
+//! Invariants:
+//! - A take-up reads only entries whose `xact` is below the oldest transaction still
+//!   running when it reads (`pg_snapshot_xmin`). Every transaction that may still add an
+//!   entry has an id at least that high (ids only grow), so no entry can appear behind a
+//!   cursor: entries are taken up in one order, `(xact, pos)`, exactly once. That order
+//!   follows causality: a publish that began after another was answered has a higher
+//!   transaction id. (Within one transaction, `pos` follows the group's order: the
+//!   writer takes the group's positions from the sequence in one call.)
+//! - An entry written by a transaction that is still younger than an older running one
+//!   waits until that one ends; the publisher takes up again, briefly, until its own
+//!   entries are in ([`HORIZON_PATIENCE`]), and the dispatcher's sweep catches up on
+//!   whatever is left ([`catch_up`]), e.g. by a process that died between its commit and
+//!   its take-up.
+//! - Only enabled endpoints take events up; creating or enabling one moves its cursor to
+//!   its own transaction's id: it gets nothing committed before.
+
+use std::time::Duration;
+
+use deadpool_postgres::{Client, Pool};
+use domain::{DeliveryId, Subscription, WebhookId};
+use tokio_postgres::Row;
+
+use super::WAKE_CHANNEL;
+use super::rows::is_retryable;
+use super::webhooks::decode_events;
+use crate::announce::Announcer;
+use crate::{Result, StoreError};
+
+/// The most log entries one transaction takes up: bounds how long it holds the locks.
+const BATCH: i64 = 1000;
+
+/// How long a publisher keeps taking up while an older transaction holds its entries
+/// back, before it answers anyway (the sweep takes them up later).
+const HORIZON_PATIENCE: Duration = Duration::from_secs(2);
+
+/// The longest pause between two tries while held back.
+const MAX_PAUSE: Duration = Duration::from_millis(20);
+
+pub(super) const LOCK_TAKERS: &str = "SELECT id, events, log_xact, log_pos, next_seq FROM webhooks
+     WHERE workspace_id = $1 AND enabled ORDER BY id FOR NO KEY UPDATE";
+
+const HORIZON: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+
+pub(super) const ENTRIES: &str = "SELECT xact, pos, id, type, created_at, only_webhook FROM events
+     WHERE workspace_id = $1 AND (xact, pos) > ($2, $3) AND xact < $4
+     ORDER BY xact, pos LIMIT $5";
+
+const WRITE: &str = "WITH queued AS (
+         INSERT INTO deliveries (webhook_id, seq, id, event_id, workspace_id, event_type, status,
+                                 attempts, next_attempt_at, created_at, updated_at)
+         SELECT d.webhook_id, d.seq, d.id, d.event_id, $1, d.event_type, 'pending',
+                0, d.at, d.at, d.at
+         FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], $6::text[],
+                     $7::timestamptz[]) AS d(webhook_id, seq, id, event_id, event_type, at)
+         RETURNING 1
+     ), advanced AS (
+         UPDATE webhooks w SET log_xact = $8, log_pos = $9, next_seq = v.next
+         FROM unnest($10::text[], $11::int8[]) AS v(id, next)
+         WHERE w.id = v.id
+         RETURNING 1
+     )
+     SELECT (SELECT count(*) FROM queued), (SELECT count(*) FROM advanced)";
+
+const NOTIFY: &str = "SELECT pg_notify($1, id || $2) FROM unnest($3::text[]) AS id";
+
+/// Workspaces with an enabled endpoint that has not taken up all the entries it can see.
+const BEHIND: &str = "SELECT DISTINCT w.workspace_id FROM webhooks w
+     WHERE w.enabled AND EXISTS (SELECT 1 FROM events e
+                                 WHERE e.workspace_id = w.workspace_id
+                                   AND (e.xact, e.pos) > (w.log_xact, w.log_pos))";
+
+/// What one take-up transaction did.
+struct Pass {
+    /// Endpoints that got deliveries.
+    news: Vec<String>,
+    /// Every entry below this transaction id was taken up (as far as `more` allows).
+    horizon: i64,
+    /// It stopped at [`BATCH`]: entries below the horizon are left.
+    more: bool,
+}
+
+/// An enabled endpoint as the take-up reads it.
+struct Taker {
+    id: String,
+    events: Vec<Subscription>,
+    cursor: (i64, i64),
+    next_seq: i64,
+    taken: u64,
+}
+
+impl Taker {
+    fn from_row(row: &Row) -> Result<Taker> {
+        Ok(Taker {
+            id: row.try_get(0)?,
+            events: decode_events(row.try_get(1)?)?,
+            cursor: (row.try_get(2)?, row.try_get(3)?),
+            next_seq: row.try_get(4)?,
+            taken: 0,
+        })
+    }
+
+    fn takes(&self, entry: &Row) -> Result<bool> {
+        let at: (i64, i64) = (entry.try_get(0)?, entry.try_get(1)?);
+        if at <= self.cursor {
+            return Ok(false);
+        }
+        Ok(match entry.try_get::<_, Option<&str>>(5)? {
+            Some(only) => only == self.id,
+            None => domain::subscription::any_matches(&self.events, entry.try_get(3)?),
+        })
+    }
+}
+
+/// One take-up transaction over `workspace`.
+async fn pass(client: &mut Client, workspace: &str, origin_suffix: &str) -> Result<Pass> {
+    let tx = client.transaction().await?;
+    let lock = tx.prepare_cached(LOCK_TAKERS).await?;
+    let mut takers = tx
+        .query(&lock, &[&workspace])
+        .await?
+        .iter()
+        .map(Taker::from_row)
+        .collect::<Result<Vec<_>>>()?;
+    let Some(from) = takers.iter().map(|t| t.cursor).min() else {
+        tx.commit().await?;
+        return Ok(Pass {
+            news: Vec::new(),
+            horizon: i64::MAX,
+            more: false,
+        });
+    };
+    // After the lock: a take-up that waited for another reads what that one wrote.
+    let horizon_sql = tx.prepare_cached(HORIZON).await?;
+    let horizon: i64 = tx.query_one(&horizon_sql, &[]).await?.try_get(0)?;
+    let entries_sql = tx.prepare_cached(ENTRIES).await?;
+    let entries = tx
+        .query(
+            &entries_sql,
+            &[&workspace, &from.0, &from.1, &horizon, &BATCH],
+        )
+        .await?;
+    let Some(last) = entries.last() else {
+        tx.commit().await?;
+        return Ok(Pass {
+            news: Vec::new(),
+            horizon,
+            more: false,
+        });
+    };
+    let last: (i64, i64) = (last.try_get(0)?, last.try_get(1)?);
+
+    let (mut webhooks, mut seqs, mut ids, mut events, mut types, mut times) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for entry in &entries {
+        for taker in takers.iter_mut() {
+            if !taker.takes(entry)? {
+                continue;
+            }
+            webhooks.push(taker.id.clone());
+            seqs.push(taker.next_seq);
+            ids.push(DeliveryId::generate().to_string());
+            events.push(entry.try_get::<_, String>(2)?);
+            types.push(entry.try_get::<_, String>(3)?);
+            times.push(entry.try_get::<_, chrono::DateTime<chrono::Utc>>(4)?);
+            taker.next_seq += 1;
+            taker.taken += 1;
+        }
+    }
+    let (advanced, nexts): (Vec<String>, Vec<i64>) = takers
+        .iter()
+        .filter(|t| t.cursor < last)
+        .map(|t| (t.id.clone(), t.next_seq))
+        .unzip();
+    let news: Vec<String> = takers
+        .iter()
+        .filter(|t| t.taken > 0)
+        .map(|t| t.id.clone())
+        .collect();
+    let write = tx.prepare_cached(WRITE).await?;
+    let row = tx
+        .query_one(
+            &write,
+            &[
+                &workspace, &webhooks, &seqs, &ids, &events, &types, &times, &last.0, &last.1,
+                &advanced, &nexts,
+            ],
+        )
+        .await?;
+    let (queued, moved): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    if queued as usize != webhooks.len() || moved as usize != advanced.len() {
+        return Err(StoreError::Backend(
+            format!(
+                "a take-up wrote {queued} of {} deliveries and moved {moved} of {} cursors",
+                webhooks.len(),
+                advanced.len()
+            )
+            .into(),
+        ));
+    }
+    if !news.is_empty() {
+        // Sent at commit: other processes hear of work they can read.
+        let notify = tx.prepare_cached(NOTIFY).await?;
+        tx.query(&notify, &[&WAKE_CHANNEL, &origin_suffix, &news])
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Pass {
+        news,
+        horizon,
+        more: entries.len() as i64 == BATCH,
+    })
+}
+
+/// Takes `workspace` up as far as the horizon lets, batch after batch (a deadlock
+/// victim tries again); the endpoints that got work and the horizon reached.
+async fn take_up(
+    client: &mut Client,
+    workspace: &str,
+    origin_suffix: &str,
+) -> Result<(Vec<String>, i64)> {
+    let mut news = Vec::new();
+    let mut victims = 0;
+    loop {
+        match pass(client, workspace, origin_suffix).await {
+            Ok(pass) => {
+                news.extend(pass.news);
+                if !pass.more {
+                    return Ok((news, pass.horizon));
+                }
+            }
+            Err(StoreError::Backend(e))
+                if victims < 3
+                    && e.downcast_ref::<tokio_postgres::Error>()
+                        .is_some_and(is_retryable) =>
+            {
+                victims += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Takes up what a committed publish group wrote, by transaction `xact`, to
+/// `workspaces`: until the horizon passed `xact` in each (or [`HORIZON_PATIENCE`]
+/// ran out). Announces the endpoints that got work, and returns once it is done.
+pub(super) async fn after_publish(
+    pool: &Pool,
+    announcer: &Announcer,
+    origin_suffix: &str,
+    workspaces: Vec<String>,
+    xact: i64,
+) {
+    if workspaces.is_empty() {
+        return;
+    }
+    let mut client = match pool.get().await {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::warn!(%error, "no connection to take up published events; the sweep will");
+            return;
+        }
+    };
+    let deadline = tokio::time::Instant::now() + HORIZON_PATIENCE;
+    let mut pause = Duration::from_millis(1);
+    let mut left = workspaces;
+    loop {
+        let mut held = Vec::new();
+        for workspace in left {
+            match take_up(&mut client, &workspace, origin_suffix).await {
+                Ok((news, horizon)) => {
+                    announce(announcer, &news);
+                    if horizon <= xact {
+                        held.push(workspace);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, %workspace, "taking up published events failed; the sweep will");
+                }
+            }
+        }
+        if held.is_empty() || tokio::time::Instant::now() >= deadline {
+            if !held.is_empty() {
+                tracing::info!(
+                    workspaces = held.len(),
+                    "an older transaction still holds published events back; the sweep will take them up"
+                );
+            }
+            return;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_PAUSE);
+        left = held;
+    }
+}
+
+/// Takes up every workspace that has entries its enabled endpoints have not taken up:
+/// what a process that died between its publish and its take-up left, or what an older
+/// transaction held back.
+pub(super) async fn catch_up(pool: &Pool, announcer: &Announcer, origin_suffix: &str) -> Result<()> {
+    let mut client = pool.get().await?;
+    let behind = client.prepare_cached(BEHIND).await?;
+    let workspaces: Vec<String> = client
+        .query(&behind, &[])
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+    for workspace in workspaces {
+        let (news, _) = take_up(&mut client, &workspace, origin_suffix).await?;
+        announce(announcer, &news);
+    }
+    Ok(())
+}
+
+fn announce(announcer: &Announcer, news: &[String]) {
+    let woken: Vec<WebhookId> = news.iter().filter_map(|id| id.parse().ok()).collect();
+    announcer.announce(&woken, false);
+}
