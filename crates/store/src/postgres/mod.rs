@@ -175,12 +175,14 @@ impl PostgresStore {
         let publisher = Arc::new(Publisher {
             pool: pool.clone(),
             taking_up: Arc::default(),
+            counter: Arc::default(),
             announcer: announcer.clone(),
             origin_suffix: format!("{ORIGIN_MARK}{origin}"),
         });
         // What a process that stopped between a publish and its take-up left.
-        take_up::catch_up(&pool, &announcer, &publisher.origin_suffix).await?;
+        take_up::catch_up(&publisher).await?;
         let outcome_pool = pool.clone();
+        let outcome_counter = publisher.counter.clone();
         let writer_publisher = publisher.clone();
         Ok(PostgresStore {
             publishes: Writer::start(publish::MAX_BATCH, move |jobs| {
@@ -189,7 +191,7 @@ impl PostgresStore {
             }),
             publisher,
             outcomes: Writer::start(outcomes::MAX_BATCH, move |jobs| {
-                outcomes::commit_group(outcome_pool.clone(), jobs)
+                outcomes::commit_group(outcome_pool.clone(), outcome_counter.clone(), jobs)
             }),
             pool,
             wakeups,
@@ -213,6 +215,12 @@ impl PostgresStore {
         self.pool.close();
     }
 
+    /// Statements sent and rows written by publishing, taking up and recording outcomes
+    /// since the store connected (see [`crate::work`]), as this store counts them.
+    pub fn work_done(&self) -> crate::work::WorkDone {
+        self.publisher.counter.snapshot()
+    }
+
     /// The highest schema migration applied to the database.
     pub async fn schema_version(&self) -> Result<i64> {
         schema::schema_version(&self.pool).await
@@ -223,11 +231,7 @@ impl PostgresStore {
     async fn catch_up(&self) {
         let publisher = &self.publisher;
         let _one_at_a_time = publisher.taking_up.lock().await;
-        let caught_up = timing::timed(
-            "catch_up",
-            take_up::catch_up(&self.pool, &publisher.announcer, &publisher.origin_suffix),
-        )
-        .await;
+        let caught_up = timing::timed("catch_up", take_up::catch_up(publisher)).await;
         if let Err(error) = caught_up {
             tracing::warn!(%error, "taking up events left behind failed; the next sweep tries again");
         }

@@ -41,6 +41,7 @@ use tokio_postgres::types::ToSql;
 use super::pipeline::{self, GroupError, Savepoints, Step};
 use super::rows::{is_retryable, now, parse};
 use crate::announce::Announcer;
+use crate::work::{Work, WorkCounter};
 use crate::{Event, NewEvent, Published, Result, StoreError};
 
 /// The most publishes one transaction holds: enough to amortize a commit well, few enough
@@ -59,6 +60,8 @@ pub(super) struct Publisher {
     /// One take-up at a time in this process: each covers what was committed before it,
     /// so queueing behind the previous one costs little.
     pub(super) taking_up: Arc<tokio::sync::Mutex<()>>,
+    /// What publishing, taking up and recording outcomes cost.
+    pub(super) counter: Arc<WorkCounter>,
     /// Where committed work is announced in this process.
     pub(super) announcer: std::sync::Arc<Announcer>,
     /// This store's mark on its notifications (`@` and its origin), which its own
@@ -181,14 +184,7 @@ pub(super) async fn commit_group(publisher: &Arc<Publisher>, jobs: Vec<PublishJo
     let answer = async move {
         if let Some(xact) = committed {
             let _one_at_a_time = publisher.taking_up.lock().await;
-            super::take_up::after_publish(
-                &publisher.pool,
-                &publisher.announcer,
-                &publisher.origin_suffix,
-                grown,
-                xact,
-            )
-            .await;
+            super::take_up::after_publish(&publisher, grown, xact).await;
         }
         for (job, answer) in jobs.into_iter().zip(answers) {
             let answer = answer.unwrap_or_else(|| {
@@ -250,12 +246,28 @@ async fn run_group(
         });
     }
 
-    let written = write(&tx, jobs, &writes).await?;
+    let (written, statements) = write(&tx, jobs, &writes).await?;
+    // The resolving reads, the writes with their savepoints, and a claimed key's row.
+    let keyed = |w: &Write| jobs[w.job].new.idempotency_key.is_some();
+    let rows: u64 = writes
+        .iter()
+        .zip(&written)
+        .filter(|(_, went)| matches!(went, Ok(true)))
+        .map(|(w, _)| 1 + u64::from(keyed(w)))
+        .sum();
+    let events = written
+        .iter()
+        .filter(|went| matches!(went, Ok(true)))
+        .count();
+    publisher.counter.add(Work::Publish, 4 + statements, rows);
     for (w, went) in writes.iter().zip(written) {
         let new = &jobs[w.job].new;
         answers[w.job] = Some(match went {
             Err(e) => Err(e),
-            Ok(false) => key_winner(&tx, &new.workspace_id, new.idempotency_key.as_deref()).await,
+            Ok(false) => {
+                publisher.counter.add(Work::Publish, 1, 0);
+                key_winner(&tx, &new.workspace_id, new.idempotency_key.as_deref()).await
+            }
             Ok(true) => Ok(Published {
                 event: w.event.clone(),
                 duplicate: false,
@@ -263,6 +275,8 @@ async fn run_group(
         });
     }
     tx.commit().await?;
+    publisher.counter.published(events as u64);
+    publisher.counter.group();
     Ok(xact)
 }
 
@@ -358,13 +372,14 @@ async fn resolve(
     Ok((going, xact, positions))
 }
 
-/// Move 3: writes every publish, each failing alone; per publish, whether it went in
-/// (`false`: its idempotency key was claimed first by a concurrent publish).
+/// Move 2: writes every publish, each failing alone; per publish, whether it went in
+/// (`false`: its idempotency key was claimed first by a concurrent publish), and how
+/// many statements that took (each step is a savepoint, its statement and a release).
 async fn write(
     tx: &Transaction<'_>,
     jobs: &[PublishJob],
     writes: &[Write],
-) -> Result<Vec<Result<bool>>, GroupError> {
+) -> Result<(Vec<Result<bool>>, u64), GroupError> {
     let savepoints = Savepoints::prepare(tx).await?;
     let one_sql = tx.prepare_cached(WRITE_ONE).await?;
     let one = |w: &Write| {
@@ -392,6 +407,7 @@ async fn write(
         steps.push(batch(tx, jobs, &plain).await?);
     }
     steps.extend(keyed.iter().map(|w| one(w)));
+    let mut statements = 3 * steps.len() as u64;
     let mut results = pipeline::run(tx, &savepoints, &steps).await?.into_iter();
 
     let mut went: HashMap<usize, Result<bool>> = HashMap::with_capacity(writes.len());
@@ -407,6 +423,7 @@ async fn write(
         } else {
             // Something in the batch failed (and was rolled back): one savepoint each.
             let steps: Vec<Step> = plain.iter().map(|w| one(w)).collect();
+            statements += 3 * steps.len() as u64;
             for (w, result) in plain
                 .iter()
                 .zip(pipeline::run(tx, &savepoints, &steps).await?)
@@ -418,10 +435,11 @@ async fn write(
     for (w, result) in keyed.iter().zip(results) {
         went.insert(w.job, went_in(result));
     }
-    Ok(writes
+    let went = writes
         .iter()
         .map(|w| went.remove(&w.job).expect("every write was answered"))
-        .collect())
+        .collect();
+    Ok((went, statements))
 }
 
 /// The batch statement's parameters: one array per column.
@@ -451,7 +469,8 @@ async fn batch(
         c.times.push(w.event.timestamp);
         c.bodies.push(w.event.body.clone());
         c.positions.push(w.pos);
-        c.only.push(new.only_webhook.as_ref().map(|id| id.to_string()));
+        c.only
+            .push(new.only_webhook.as_ref().map(|id| id.to_string()));
     }
     Ok(Step {
         statement: tx.prepare_cached(WRITE_BATCH).await?,

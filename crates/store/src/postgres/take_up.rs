@@ -31,14 +31,16 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::{Client, Pool};
+use deadpool_postgres::Client;
 use domain::{DeliveryId, Subscription, WebhookId};
 use tokio_postgres::Row;
 
 use super::WAKE_CHANNEL;
+use super::publish::Publisher;
 use super::rows::is_retryable;
 use super::webhooks::decode_events;
 use crate::announce::Announcer;
+use crate::work::{Work, WorkCounter};
 use crate::{Result, StoreError};
 
 /// The most log entries one transaction takes up: bounds how long it holds the locks.
@@ -126,8 +128,13 @@ impl Taker {
     }
 }
 
-/// One take-up transaction over `workspace`.
-async fn pass(client: &mut Client, workspace: &str, origin_suffix: &str) -> Result<Pass> {
+/// One take-up transaction over `workspace`, counted as it commits.
+async fn pass(
+    client: &mut Client,
+    workspace: &str,
+    origin_suffix: &str,
+    counter: &WorkCounter,
+) -> Result<Pass> {
     let tx = client.transaction().await?;
     let lock = tx.prepare_cached(LOCK_TAKERS).await?;
     let mut takers = tx
@@ -138,6 +145,7 @@ async fn pass(client: &mut Client, workspace: &str, origin_suffix: &str) -> Resu
         .collect::<Result<Vec<_>>>()?;
     let Some(from) = takers.iter().map(|t| t.cursor).min() else {
         tx.commit().await?;
+        counter.add(Work::TakeUp, 1, 0);
         return Ok(Pass {
             news: Vec::new(),
             horizon: i64::MAX,
@@ -156,6 +164,7 @@ async fn pass(client: &mut Client, workspace: &str, origin_suffix: &str) -> Resu
         .await?;
     let Some(last) = entries.last() else {
         tx.commit().await?;
+        counter.add(Work::TakeUp, 3, 0);
         return Ok(Pass {
             news: Vec::new(),
             horizon,
@@ -225,6 +234,8 @@ async fn pass(client: &mut Client, workspace: &str, origin_suffix: &str) -> Resu
             .await?;
     }
     tx.commit().await?;
+    let statements = 4 + u64::from(!news.is_empty());
+    counter.add(Work::TakeUp, statements, (queued + moved) as u64);
     Ok(Pass {
         news,
         horizon,
@@ -237,12 +248,13 @@ async fn pass(client: &mut Client, workspace: &str, origin_suffix: &str) -> Resu
 async fn take_up(
     client: &mut Client,
     workspace: &str,
-    origin_suffix: &str,
+    publisher: &Publisher,
 ) -> Result<(Vec<String>, i64)> {
     let mut news = Vec::new();
     let mut victims = 0;
     loop {
-        match pass(client, workspace, origin_suffix).await {
+        let origin = &publisher.origin_suffix;
+        match pass(client, workspace, origin, &publisher.counter).await {
             Ok(pass) => {
                 news.extend(pass.news);
                 if !pass.more {
@@ -264,17 +276,11 @@ async fn take_up(
 /// Takes up what a committed publish group wrote, by transaction `xact`, to
 /// `workspaces`: until the horizon passed `xact` in each (or [`HORIZON_PATIENCE`]
 /// ran out). Announces the endpoints that got work, and returns once it is done.
-pub(super) async fn after_publish(
-    pool: &Pool,
-    announcer: &Announcer,
-    origin_suffix: &str,
-    workspaces: Vec<String>,
-    xact: i64,
-) {
+pub(super) async fn after_publish(publisher: &Publisher, workspaces: Vec<String>, xact: i64) {
     if workspaces.is_empty() {
         return;
     }
-    let mut client = match pool.get().await {
+    let mut client = match publisher.pool.get().await {
         Ok(client) => client,
         Err(error) => {
             tracing::warn!(%error, "no connection to take up published events; the sweep will");
@@ -287,9 +293,9 @@ pub(super) async fn after_publish(
     loop {
         let mut held = Vec::new();
         for workspace in left {
-            match take_up(&mut client, &workspace, origin_suffix).await {
+            match take_up(&mut client, &workspace, publisher).await {
                 Ok((news, horizon)) => {
-                    announce(announcer, &news);
+                    announce(&publisher.announcer, &news);
                     if horizon <= xact {
                         held.push(workspace);
                     }
@@ -317,8 +323,8 @@ pub(super) async fn after_publish(
 /// Takes up every workspace that has entries its enabled endpoints have not taken up:
 /// what a process that died between its publish and its take-up left, or what an older
 /// transaction held back.
-pub(super) async fn catch_up(pool: &Pool, announcer: &Announcer, origin_suffix: &str) -> Result<()> {
-    let mut client = pool.get().await?;
+pub(super) async fn catch_up(publisher: &Publisher) -> Result<()> {
+    let mut client = publisher.pool.get().await?;
     let behind = client.prepare_cached(BEHIND).await?;
     let workspaces: Vec<String> = client
         .query(&behind, &[])
@@ -327,8 +333,8 @@ pub(super) async fn catch_up(pool: &Pool, announcer: &Announcer, origin_suffix: 
         .map(|row| row.try_get(0))
         .collect::<Result<_, _>>()?;
     for workspace in workspaces {
-        let (news, _) = take_up(&mut client, &workspace, origin_suffix).await?;
-        announce(announcer, &news);
+        let (news, _) = take_up(&mut client, &workspace, publisher).await?;
+        announce(&publisher.announcer, &news);
     }
     Ok(())
 }

@@ -49,6 +49,7 @@ use domain::{ApiKeyId, DeliveryId, EventId, EventTypeDef, WebhookId, WorkspaceId
 use self::readers::{Readers, snapshot};
 use self::writer::Writer;
 use crate::announce::{self, Announcer};
+use crate::work::{WorkCounter, WorkDone};
 use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
     LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
@@ -76,6 +77,8 @@ pub struct SqliteStore {
     cipher: SecretCipher,
     /// Fed by the writer after each commit; handed out by `announcements`.
     announcer: Arc<Announcer>,
+    /// What the writer's work cost, counted by the writer.
+    work: Arc<WorkCounter>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -132,12 +135,14 @@ impl SqliteStore {
             .map(|_| schema::open_reader(path))
             .collect::<Result<Vec<_>>>()?;
         let announcer = Arc::new(Announcer::new());
+        let work = Arc::new(WorkCounter::default());
         Ok(SqliteStore {
             path: path.to_owned(),
-            writer: Writer::start(writer_conn, announcer.clone(), behind)?,
+            writer: Writer::start(writer_conn, announcer.clone(), behind, work.clone())?,
             readers: Readers::start(reader_conns)?,
             cipher,
             announcer,
+            work,
         })
     }
 
@@ -155,6 +160,12 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.readers.close();
         self.writer.close().await;
+    }
+
+    /// Statements run and rows written by publishing, taking up and recording outcomes
+    /// since the store was opened (see [`crate::work`]).
+    pub fn work_done(&self) -> WorkDone {
+        self.work.snapshot()
     }
 
     /// The highest schema migration applied to the file.
@@ -399,7 +410,7 @@ impl TenancyStore for SqliteStore {
             .write_announcing("update_webhook", move |tx| {
                 // What was published before the change goes by the settings it was
                 // published under.
-                let mut news = take_up::take_up_all(tx, &workspace, &id)?;
+                let mut news = take_up::take_up_all(tx, &workspace, Some(&id))?;
                 let hook = webhooks::update_webhook(tx, &cipher, &workspace, &id, patch)?;
                 news.extend(announce::resync_of(&id));
                 Ok((hook, news))

@@ -18,8 +18,8 @@
 //!   was; enabling it moves the cursor to the head ([`move_to_head`]), so, as before the
 //!   log existed, it gets nothing published while it was disabled. A new endpoint starts
 //!   at the head: it gets nothing published before it existed.
-//! - One call takes up at most [`BATCH`] entries of a workspace and says whether more are
-//!   left; the writer keeps going, in later groups, until none are.
+//! - One call reads at most [`BATCH`] entries and says whether more are left; callers
+//!   go on until none are ([`take_up_all`]).
 
 use std::collections::BTreeSet;
 
@@ -30,8 +30,7 @@ use super::rows::parse;
 use super::webhooks::decode_events;
 use crate::{Result, Wakeup};
 
-/// The most log entries of one workspace taken up in one call: bounds how long one group
-/// commit can take however far behind a workspace is.
+/// The most log entries of one workspace read at once: bounds the memory a take-up holds.
 pub(super) const BATCH: i64 = 1000;
 
 /// What one call took up.
@@ -159,17 +158,16 @@ pub(super) fn take_up(
     })
 }
 
-/// Takes up everything of `workspace` for `only`, however many batches that is: for a
-/// write that must see the endpoint caught up first (a change of its subscription or of
-/// whether it is enabled applies to what is published after it).
+/// Takes up everything of `workspace` (for `only`, when given), however many batches that
+/// is; the endpoints that got work.
 pub(super) fn take_up_all(
     conn: &Connection,
     workspace: &WorkspaceId,
-    only: &WebhookId,
+    only: Option<&WebhookId>,
 ) -> Result<Vec<Wakeup>> {
     let mut news = Vec::new();
     loop {
-        let taken = take_up(conn, workspace, Some(only))?;
+        let taken = take_up(conn, workspace, only)?;
         news.extend(taken.news);
         if !taken.more {
             return Ok(news);

@@ -15,8 +15,8 @@
 //!   the log of every workspace its jobs published to ([`super::take_up`]), in its own
 //!   savepoint: the group's deliveries commit with its events, and cost one pass per
 //!   workspace and endpoint rather than one per publish and endpoint. A take-up that
-//!   failed rolls back alone and is tried again with the next group; one that left
-//!   entries for later makes the writer run a group of its own at once.
+//!   failed rolls back alone and is tried again with the next group; what a writer that
+//!   stopped left is taken up by a group of its own at the start.
 //! - What a group's jobs made deliverable or changed is announced ([`crate::announce`])
 //!   after the group's commit succeeded and before any job's caller hears back; a job
 //!   that failed, or a group whose commit failed, announces nothing.
@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use domain::WorkspaceId;
+use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
@@ -36,6 +37,7 @@ use super::take_up;
 use crate::announce::Announcer;
 use crate::intake::{Intake, Msg, gather};
 use crate::timing::TimedReply;
+use crate::work::{Work, WorkCounter};
 use crate::{Result, StoreError, Wakeup};
 
 /// The most jobs one transaction holds: enough to amortize an fsync well, few enough
@@ -50,9 +52,11 @@ trait Job: Send {
     /// What the work, if it succeeded, made deliverable or changed; empty after the
     /// first call.
     fn news(&mut self) -> Vec<Wakeup>;
-    /// The workspaces whose log the work, if it succeeded, made grow; empty after the
-    /// first call.
+    /// The workspaces whose log the work, if it succeeded, made grow (one entry per
+    /// event); empty after the first call.
     fn grown(&mut self) -> Vec<WorkspaceId>;
+    /// What kind of work it is, for the store's counts; `None`: not counted.
+    fn work(&self) -> Option<Work>;
     /// Answers the caller once the group's fate is known (`Err` holds the commit error).
     fn finish(self: Box<Self>, commit: Result<(), &str>);
 }
@@ -67,6 +71,7 @@ pub(super) struct Effects {
 }
 
 struct Typed<F, T> {
+    operation: &'static str,
     work: Option<F>,
     result: Option<Result<T>>,
     effects: Effects,
@@ -105,6 +110,14 @@ where
         std::mem::take(&mut self.effects.grown)
     }
 
+    fn work(&self) -> Option<Work> {
+        match self.operation {
+            "publish" | "publish_batch" | "raise_alert" => Some(Work::Publish),
+            "submit_outcome" => Some(Work::Outcome),
+            _ => None,
+        }
+    }
+
     fn finish(self: Box<Self>, commit: Result<(), &str>) {
         let result = match (self.result, commit) {
             // Never ran: refused because the store closed.
@@ -124,17 +137,21 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread; what committed jobs made deliverable goes to `announcer`.
-    /// `behind`: workspaces whose log is not wholly taken up yet, taken up first.
+    /// Starts the thread; what committed jobs made deliverable goes to `announcer`, what
+    /// they cost to `counter`. `behind`: workspaces whose log is not wholly taken up yet,
+    /// taken up first.
     pub(super) fn start(
         conn: Connection,
         announcer: Arc<Announcer>,
         behind: BTreeSet<WorkspaceId>,
+        counter: Arc<WorkCounter>,
     ) -> Result<Writer> {
         let (intake, receiver) = Intake::open();
+        conn.trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(count_statement));
+        let context = Context { announcer, counter };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(conn, receiver, &announcer, behind))
+            .spawn(move || run(conn, receiver, &context, behind))
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
         Ok(Writer {
             intake,
@@ -190,6 +207,7 @@ impl Writer {
     {
         let (reply, receiver) = TimedReply::new(operation);
         let job = Box::new(Typed {
+            operation,
             work: Some(work),
             result: None,
             effects: Effects::default(),
@@ -266,18 +284,49 @@ impl Drop for Writer {
     }
 }
 
+thread_local! {
+    /// Statements the writer thread's connection began running (see [`count_statement`]).
+    static STATEMENTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts a statement the writer's connection begins running.
+fn count_statement(_: TraceEvent<'_>) {
+    STATEMENTS.with(|count| count.set(count.get() + 1));
+}
+
+/// Statements and rows written on this thread's connection so far.
+fn spent(conn: &Connection) -> (u64, u64) {
+    (STATEMENTS.with(std::cell::Cell::get), conn.total_changes())
+}
+
+/// Where a group's news and costs go.
+struct Context {
+    announcer: Arc<Announcer>,
+    counter: Arc<WorkCounter>,
+}
+
+impl Context {
+    /// Counts what was spent on `work` since `before` (from [`spent`]).
+    fn count(&self, conn: &Connection, work: Option<Work>, before: (u64, u64)) {
+        if let Some(work) = work {
+            let now = spent(conn);
+            self.counter.add(work, now.0 - before.0, now.1 - before.1);
+        }
+    }
+}
+
 /// Workspaces whose log the writer still has to take up.
 #[derive(Default)]
 struct Backlog {
     workspaces: BTreeSet<WorkspaceId>,
-    /// A take-up stopped at its batch limit: a group runs at once, jobs or not.
+    /// Left by an earlier run of the writer: a group runs at once, jobs or not.
     now: bool,
 }
 
 fn run(
     mut conn: Connection,
     receiver: flume::Receiver<Msg<Box<dyn Job>>>,
-    announcer: &Announcer,
+    context: &Context,
     behind: BTreeSet<WorkspaceId>,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
@@ -303,7 +352,7 @@ fn run(
             None => None,
         };
         if !batch.is_empty() || backlog.now {
-            commit_group(&mut conn, &mut batch, announcer, &mut backlog);
+            commit_group(&mut conn, &mut batch, context, &mut backlog);
         }
         if let Some(done) = closing {
             drop(conn);
@@ -318,14 +367,14 @@ fn run(
 fn commit_group(
     conn: &mut Connection,
     batch: &mut Vec<Box<dyn Job>>,
-    announcer: &Announcer,
+    context: &Context,
     backlog: &mut Backlog,
 ) {
     let size = batch.len();
-    let outcome = run_group(conn, batch, backlog);
+    let outcome = run_group(conn, batch, context, backlog);
     match &outcome {
         // Before the answers: a caller that heard back finds its news already announced.
-        Ok(taken) => announcer.announce_all(
+        Ok(taken) => context.announcer.announce_all(
             batch
                 .iter_mut()
                 .flat_map(|job| job.news())
@@ -346,35 +395,44 @@ fn commit_group(
 fn run_group(
     conn: &mut Connection,
     batch: &mut [Box<dyn Job>],
+    context: &Context,
     backlog: &mut Backlog,
 ) -> rusqlite::Result<Vec<Wakeup>> {
     // Immediate: take the write lock up front, so another process on the same file
     // makes us wait (busy timeout) here rather than fail at commit.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut grown = backlog.workspaces.clone();
     for job in batch.iter_mut() {
+        let before = spent(&tx);
         tx.prepare_cached("SAVEPOINT job")?.execute([])?;
-        if job.run(&tx) {
+        let ok = job.run(&tx);
+        if ok {
             tx.prepare_cached("RELEASE job")?.execute([])?;
         } else {
             tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
             tx.prepare_cached("RELEASE job")?.execute([])?;
         }
+        context.count(&tx, job.work(), before);
+        let events = job.grown();
+        context.counter.published(events.len() as u64);
+        if ok && job.work() == Some(Work::Outcome) {
+            context.counter.recorded(1);
+        }
+        grown.extend(events);
     }
-    let mut grown = backlog.workspaces.clone();
-    grown.extend(batch.iter_mut().flat_map(|job| job.grown()));
     backlog.now = false;
     let mut news = Vec::new();
     let mut left = BTreeSet::new();
     for workspace in &grown {
+        let before = spent(&tx);
         tx.prepare_cached("SAVEPOINT take_up")?.execute([])?;
-        match take_up::take_up(&tx, workspace, None) {
+        // All of it, batch after batch: the group's callers hear back after this commit.
+        let taken = take_up::take_up_all(&tx, workspace, None);
+        context.count(&tx, Some(Work::TakeUp), before);
+        match taken {
             Ok(taken) => {
                 tx.prepare_cached("RELEASE take_up")?.execute([])?;
-                news.extend(taken.news);
-                if taken.more {
-                    left.insert(workspace.clone());
-                    backlog.now = true;
-                }
+                news.extend(taken);
             }
             Err(error) => {
                 tracing::warn!(%error, workspace = %workspace, "taking up published events failed; trying again with the next write");
@@ -386,7 +444,10 @@ fn run_group(
     }
     backlog.workspaces = left;
     match tx.commit() {
-        Ok(()) => Ok(news),
+        Ok(()) => {
+            context.counter.group();
+            Ok(news)
+        }
         Err(e) => {
             // Nothing of the group stands; what it was to take up is still to take up.
             backlog.workspaces.extend(grown);
@@ -417,7 +478,7 @@ mod tests {
         let announcer = Arc::new(Announcer::new());
         let news = announcer.take().unwrap();
         (
-            Writer::start(conn, announcer, BTreeSet::new()).unwrap(),
+            Writer::start(conn, announcer, BTreeSet::new(), Arc::default()).unwrap(),
             news,
         )
     }

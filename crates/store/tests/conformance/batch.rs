@@ -40,7 +40,10 @@ pub async fn a_batch_answers_each_item_in_order(h: Harness) {
 
     let first = next().unwrap();
     assert!(!first.duplicate);
-    assert_eq!(reached(store, &ws, &first.event.id).await, vec![hook.clone()]);
+    assert_eq!(
+        reached(store, &ws, &first.event.id).await,
+        vec![hook.clone()]
+    );
     assert_eq!(first.event.event_type, "user.created");
     assert!(matches!(next(), Err(StoreError::UnknownEventType(t)) if t == "nope.missing"));
     let k1 = next().unwrap();

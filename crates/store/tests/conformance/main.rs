@@ -15,6 +15,7 @@ mod batch;
 mod dispatch;
 mod durability;
 mod gone;
+mod log;
 mod operations;
 mod postgres;
 mod publish;
@@ -56,6 +57,8 @@ macro_rules! conformance {
             publish::idempotency_key_returns_the_first_event,
             publish::only_webhook_targets_one_endpoint,
             publish::stored_body_is_the_rendered_body,
+            log::an_endpoint_created_after_an_event_does_not_get_it,
+            log::take_up_keeps_order_across_batches,
             batch::a_batch_answers_each_item_in_order,
             announcements::publishes_are_announced_once_readable,
             announcements::changes_and_resends_are_announced_once_readable,

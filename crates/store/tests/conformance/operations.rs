@@ -9,9 +9,7 @@ use store::{AlertCondition, DueDelivery, NewAlert, Outcome, Store, StoreError};
 
 use crate::assert_err;
 use crate::dispatch::{attempt, ms};
-use crate::support::{
-    Harness, event, open_deliveries, publish, raw, reached, webhook, workspace,
-};
+use crate::support::{Harness, event, open_deliveries, publish, raw, reached, webhook, workspace};
 
 fn outcome(d: &DueDelivery, webhook: &WebhookId, ok: bool, at: DateTime<Utc>) -> Outcome {
     Outcome {

@@ -7,9 +7,7 @@ use domain::{EventId, EventTypeDef, WebhookId};
 use store::{StoreError, WebhookPatch};
 
 use crate::assert_err;
-use crate::support::{
-    Harness, event, open_deliveries, publish, raw, reached, webhook, workspace,
-};
+use crate::support::{Harness, event, open_deliveries, publish, raw, reached, webhook, workspace};
 
 fn set(ids: &[WebhookId]) -> BTreeSet<WebhookId> {
     ids.iter().cloned().collect()
@@ -54,10 +52,16 @@ pub async fn publish_reaches_matching_enabled_webhooks(h: Harness) {
     };
     store.create_event_type(&ws, def).await.unwrap();
     let p = store.publish(event(&ws, "user.deleted")).await.unwrap();
-    assert_eq!(set(&reached(store, &ws, &p.event.id).await), set(&[group.clone(), all.clone()]));
+    assert_eq!(
+        set(&reached(store, &ws, &p.event.id).await),
+        set(&[group.clone(), all.clone()])
+    );
 
     let p = store.publish(event(&ws, "order.completed")).await.unwrap();
-    assert_eq!(set(&reached(store, &ws, &p.event.id).await), set(&[orders.clone(), all.clone()]));
+    assert_eq!(
+        set(&reached(store, &ws, &p.event.id).await),
+        set(&[orders.clone(), all.clone()])
+    );
 
     let p = store
         .publish(event(&ws, "integration.connected"))
