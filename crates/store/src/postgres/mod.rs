@@ -176,6 +176,7 @@ impl PostgresStore {
             pool: pool.clone(),
             taking_up: Arc::default(),
             counter: Arc::default(),
+            answering: Arc::new(tokio::sync::Semaphore::new(publish::ANSWERING as usize)),
             announcer: announcer.clone(),
             origin_suffix: format!("{ORIGIN_MARK}{origin}"),
         });
@@ -210,6 +211,12 @@ impl PostgresStore {
     /// closes the connections. Later calls fail with `Closed`.
     pub async fn close(&self) {
         self.publishes.close().await;
+        // The last groups' take-ups and answers.
+        let _ = self
+            .publisher
+            .answering
+            .acquire_many(publish::ANSWERING)
+            .await;
         self.outcomes.close().await;
         self.wakeups.stop();
         self.pool.close();

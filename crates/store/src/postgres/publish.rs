@@ -48,6 +48,9 @@ use crate::{Event, NewEvent, Published, Result, StoreError};
 /// that one commit never keeps callers waiting long.
 pub(super) const MAX_BATCH: usize = 256;
 
+/// Groups that may be taking up and answering at once (far more than ever are).
+pub(super) const ANSWERING: u32 = 1 << 16;
+
 /// How often a whole group is run again after the server failed it to break a deadlock.
 const GROUP_TRIES: usize = 3;
 
@@ -62,6 +65,9 @@ pub(super) struct Publisher {
     pub(super) taking_up: Arc<tokio::sync::Mutex<()>>,
     /// What publishing, taking up and recording outcomes cost.
     pub(super) counter: Arc<WorkCounter>,
+    /// One permit per group still taking up and answering after its commit; closing
+    /// takes them all, so it waits for those groups.
+    pub(super) answering: Arc<tokio::sync::Semaphore>,
     /// Where committed work is announced in this process.
     pub(super) announcer: std::sync::Arc<Announcer>,
     /// This store's mark on its notifications (`@` and its origin), which its own
@@ -181,7 +187,9 @@ pub(super) async fn commit_group(publisher: &Arc<Publisher>, jobs: Vec<PublishJo
         .into_iter()
         .collect();
     let publisher = publisher.clone();
+    let permit = publisher.answering.clone().try_acquire_owned().ok();
     let answer = async move {
+        let _answering = permit;
         if let Some(xact) = committed {
             let _one_at_a_time = publisher.taking_up.lock().await;
             super::take_up::after_publish(&publisher, grown, xact).await;
