@@ -191,7 +191,6 @@ pub(super) async fn commit_group(publisher: &Arc<Publisher>, jobs: Vec<PublishJo
     let answer = async move {
         let _answering = permit;
         if let Some(xact) = committed {
-            let _one_at_a_time = publisher.taking_up.lock().await;
             super::take_up::after_publish(&publisher, grown, xact).await;
         }
         for (job, answer) in jobs.into_iter().zip(answers) {

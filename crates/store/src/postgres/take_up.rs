@@ -22,8 +22,9 @@
 //!   transaction id. (Within one transaction, `pos` follows the group's order: the
 //!   writer takes the group's positions from the sequence in one call.)
 //! - An entry written by a transaction that is still younger than an older running one
-//!   waits until that one ends; the publisher takes up again, briefly, until its own
-//!   entries are in ([`HORIZON_PATIENCE`]), and the dispatcher's sweep catches up on
+//!   waits until that one ends: the publisher first waits (holding no lock, reading
+//!   only the horizon) until the horizon passed its own transaction, or for at most
+//!   [`HORIZON_PATIENCE`], then takes up; the dispatcher's sweep catches up on
 //!   whatever is left ([`catch_up`]), e.g. by a process that died between its commit and
 //!   its take-up.
 //! - Only enabled endpoints take events up; creating or enabling one moves its cursor to
@@ -46,8 +47,8 @@ use crate::{Result, StoreError};
 /// The most log entries one transaction takes up: bounds how long it holds the locks.
 const BATCH: i64 = 1000;
 
-/// How long a publisher keeps taking up while an older transaction holds its entries
-/// back, before it answers anyway (the sweep takes them up later).
+/// How long a publisher waits while an older transaction holds its entries back, before
+/// it answers anyway (the sweep takes them up later).
 const HORIZON_PATIENCE: Duration = Duration::from_secs(2);
 
 /// The longest pause between two tries while held back.
@@ -288,9 +289,15 @@ pub(super) async fn after_publish(publisher: &Publisher, workspaces: Vec<String>
         }
     };
     let deadline = tokio::time::Instant::now() + HORIZON_PATIENCE;
-    let mut pause = Duration::from_millis(1);
     let mut left = workspaces;
     loop {
+        // Waiting for the horizon costs one cheap read per try and holds no lock; only
+        // then does the take-up lock the endpoints, once.
+        if let Err(error) = wait_for_horizon(&client, xact, deadline).await {
+            tracing::warn!(%error, "reading the transaction horizon failed; the sweep will take up");
+            return;
+        }
+        let _one_at_a_time = publisher.taking_up.lock().await;
         let mut held = Vec::new();
         for workspace in left {
             match take_up(&mut client, &workspace, publisher).await {
@@ -314,9 +321,31 @@ pub(super) async fn after_publish(publisher: &Publisher, workspaces: Vec<String>
             }
             return;
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(MAX_PAUSE);
         left = held;
+    }
+}
+
+/// Waits until every transaction older than `xact` has ended (the horizon passed it),
+/// or until `deadline`: a few tries at once (an older publish group of another process
+/// commits within milliseconds), then pauses growing to [`MAX_PAUSE`].
+async fn wait_for_horizon(
+    client: &Client,
+    xact: i64,
+    deadline: tokio::time::Instant,
+) -> Result<()> {
+    let horizon_sql = client.prepare_cached(HORIZON).await?;
+    let mut tries = 0u32;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let horizon: i64 = client.query_one(&horizon_sql, &[]).await?.try_get(0)?;
+        if horizon > xact || tokio::time::Instant::now() >= deadline {
+            return Ok(());
+        }
+        tries += 1;
+        if tries > 8 {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
     }
 }
 
