@@ -35,6 +35,7 @@ use std::time::Duration;
 use deadpool_postgres::Client;
 use domain::{DeliveryId, Subscription, WebhookId};
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use super::WAKE_CHANNEL;
 use super::publish::Publisher;
@@ -59,9 +60,15 @@ pub(super) const LOCK_TAKERS: &str = "SELECT id, events, log_xact, log_pos, next
 
 const HORIZON: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
+/// The entries after the lowest cursor of the workspace's enabled endpoints, below the
+/// horizon of this statement's own snapshot (taken after the lock: see [`pass`]).
 pub(super) const ENTRIES: &str = "SELECT xact, pos, id, type, created_at, only_webhook FROM events
-     WHERE workspace_id = $1 AND (xact, pos) > ($2, $3) AND xact < $4
-     ORDER BY xact, pos LIMIT $5";
+     WHERE workspace_id = $1
+       AND (xact, pos) > (SELECT log_xact, log_pos FROM webhooks
+                          WHERE workspace_id = $1 AND enabled
+                          ORDER BY log_xact, log_pos LIMIT 1)
+       AND xact < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+     ORDER BY xact, pos LIMIT $2";
 
 const WRITE: &str = "WITH queued AS (
          INSERT INTO deliveries (webhook_id, seq, id, event_id, workspace_id, event_type, status,
@@ -138,31 +145,27 @@ async fn pass(
 ) -> Result<Pass> {
     let tx = client.transaction().await?;
     let lock = tx.prepare_cached(LOCK_TAKERS).await?;
-    let mut takers = tx
-        .query(&lock, &[&workspace])
-        .await?
+    let horizon_sql = tx.prepare_cached(HORIZON).await?;
+    let entries_sql = tx.prepare_cached(ENTRIES).await?;
+    // Pipelined, and run in this order: the lock first, so the two reads (each with a
+    // snapshot of its own, taken after the lock) see what a take-up it waited for
+    // wrote. The horizon read first is at most the one the entries were read below.
+    let lock_params: [&(dyn ToSql + Sync); 1] = [&workspace];
+    let entries_params: [&(dyn ToSql + Sync); 2] = [&workspace, &BATCH];
+    let (locked, horizon, entries) = futures::try_join!(
+        tx.query(&lock, &lock_params),
+        tx.query_one(&horizon_sql, &[]),
+        tx.query(&entries_sql, &entries_params),
+    )?;
+    let mut takers = locked
         .iter()
         .map(Taker::from_row)
         .collect::<Result<Vec<_>>>()?;
-    let Some(from) = takers.iter().map(|t| t.cursor).min() else {
-        tx.commit().await?;
-        counter.add(Work::TakeUp, 1, 0);
-        return Ok(Pass {
-            news: Vec::new(),
-            horizon: i64::MAX,
-            more: false,
-        });
+    let horizon: i64 = if takers.is_empty() {
+        i64::MAX
+    } else {
+        horizon.try_get(0)?
     };
-    // After the lock: a take-up that waited for another reads what that one wrote.
-    let horizon_sql = tx.prepare_cached(HORIZON).await?;
-    let horizon: i64 = tx.query_one(&horizon_sql, &[]).await?.try_get(0)?;
-    let entries_sql = tx.prepare_cached(ENTRIES).await?;
-    let entries = tx
-        .query(
-            &entries_sql,
-            &[&workspace, &from.0, &from.1, &horizon, &BATCH],
-        )
-        .await?;
     let Some(last) = entries.last() else {
         tx.commit().await?;
         counter.add(Work::TakeUp, 3, 0);
@@ -208,15 +211,18 @@ async fn pass(
         .map(|t| t.id.clone())
         .collect();
     let write = tx.prepare_cached(WRITE).await?;
-    let row = tx
-        .query_one(
-            &write,
-            &[
-                &workspace, &webhooks, &seqs, &ids, &events, &types, &times, &last.0, &last.1,
-                &advanced, &nexts,
-            ],
-        )
-        .await?;
+    let notify = tx.prepare_cached(NOTIFY).await?;
+    let write_params: [&(dyn ToSql + Sync); 11] = [
+        &workspace, &webhooks, &seqs, &ids, &events, &types, &times, &last.0, &last.1, &advanced,
+        &nexts,
+    ];
+    let notify_params: [&(dyn ToSql + Sync); 3] = [&WAKE_CHANNEL, &origin_suffix, &news];
+    // Sent at commit: other processes hear of work they can read. Pipelined with the
+    // write (an empty list notifies nobody).
+    let (row, _) = futures::try_join!(
+        tx.query_one(&write, &write_params),
+        tx.query(&notify, &notify_params),
+    )?;
     let (queued, moved): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
     if queued as usize != webhooks.len() || moved as usize != advanced.len() {
         return Err(StoreError::Backend(
@@ -228,15 +234,8 @@ async fn pass(
             .into(),
         ));
     }
-    if !news.is_empty() {
-        // Sent at commit: other processes hear of work they can read.
-        let notify = tx.prepare_cached(NOTIFY).await?;
-        tx.query(&notify, &[&WAKE_CHANNEL, &origin_suffix, &news])
-            .await?;
-    }
     tx.commit().await?;
-    let statements = 4 + u64::from(!news.is_empty());
-    counter.add(Work::TakeUp, statements, (queued + moved) as u64);
+    counter.add(Work::TakeUp, 5, (queued + moved) as u64);
     Ok(Pass {
         news,
         horizon,
