@@ -109,10 +109,11 @@ pub(super) const KNOWN_TYPES: &str =
 /// The endpoints test events name, with their workspace.
 pub(super) const NAMED: &str = "SELECT id, workspace_id FROM webhooks WHERE id = ANY($1::text[])";
 
-/// The group's transaction id (its entries' `xact`) and one log position per publish, in
-/// group order.
-const POSITIONS: &str = "SELECT pg_current_xact_id()::text::bigint,
-            ARRAY(SELECT nextval('events_pos_seq') FROM generate_series(1, $1::int) ORDER BY 1)";
+/// One log position per publish, in group order. (Taking numbers from a sequence gives
+/// the transaction no id yet: its first write does, so it holds back other processes'
+/// take-ups only while it writes and commits.)
+const POSITIONS: &str =
+    "SELECT ARRAY(SELECT nextval('events_pos_seq') FROM generate_series(1, $1::int) ORDER BY 1)";
 
 /// Publishes without an idempotency key, all at once.
 const WRITE_BATCH: &str = "WITH stored AS (
@@ -121,7 +122,7 @@ const WRITE_BATCH: &str = "WITH stored AS (
                               $6::int8[], $7::text[])
          RETURNING 1
      )
-     SELECT TRUE, (SELECT count(*) FROM stored)";
+     SELECT TRUE, (SELECT count(*) FROM stored), pg_current_xact_id()::text::bigint";
 
 /// One publish: claims its idempotency key (unless a live one exists: then nothing else
 /// happens and the first column is false) and stores the event.
@@ -140,7 +141,8 @@ const WRITE_ONE: &str = "WITH claim AS (
          FROM go
          RETURNING 1
      )
-     SELECT EXISTS (SELECT 1 FROM go), (SELECT count(*) FROM stored)";
+     SELECT EXISTS (SELECT 1 FROM go), (SELECT count(*) FROM stored),
+            pg_current_xact_id()::text::bigint";
 
 /// The live event of a key another publish claimed first.
 const KEY_WINNER: &str = "SELECT e.id, e.workspace_id, e.type, e.created_at, e.body
@@ -222,7 +224,7 @@ async fn run_group(
     let mut client = publisher.pool.get().await?;
     let tx = client.transaction().await?;
 
-    let (going, xact, positions) = resolve(&tx, jobs, answers).await?;
+    let (going, positions) = resolve(&tx, jobs, answers).await?;
 
     // Event ids, bodies and positions, in group order.
     let mut writes = Vec::new();
@@ -253,7 +255,9 @@ async fn run_group(
         });
     }
 
-    let (written, statements) = write(&tx, jobs, &writes).await?;
+    let (written, statements, xact) = write(&tx, jobs, &writes).await?;
+    // No write went out (all duplicates or refused): nothing to take up.
+    let xact = xact.unwrap_or(0);
     // The resolving reads, the writes with their savepoints, and a claimed key's row.
     let keyed = |w: &Write| jobs[w.job].new.idempotency_key.is_some();
     let rows: u64 = writes
@@ -287,13 +291,13 @@ async fn run_group(
     Ok(xact)
 }
 
-/// Move 1: answers duplicates and refusals; says which publishes go on, with the
-/// transaction's id and a log position per publish.
+/// Move 1: answers duplicates and refusals; says which publishes go on, with a log
+/// position per publish.
 async fn resolve(
     tx: &Transaction<'_>,
     jobs: &[PublishJob],
     answers: &mut [Option<Result<Published>>],
-) -> Result<(Vec<bool>, i64, Vec<i64>), GroupError> {
+) -> Result<(Vec<bool>, Vec<i64>), GroupError> {
     let (mut key_ws, mut keys) = (Vec::new(), Vec::new());
     let (mut type_ws, mut types) = (Vec::new(), Vec::new());
     let mut named = BTreeSet::new();
@@ -343,8 +347,7 @@ async fn resolve(
     for row in &named {
         endpoints.insert((row.try_get(0)?, row.try_get(1)?));
     }
-    let xact: i64 = positions.try_get(0)?;
-    let positions: Vec<i64> = positions.try_get(1)?;
+    let positions: Vec<i64> = positions.try_get(0)?;
 
     let mut going = Vec::with_capacity(jobs.len());
     for (job, answer) in jobs.iter().zip(answers.iter_mut()) {
@@ -376,17 +379,18 @@ async fn resolve(
         }
         going.push(true);
     }
-    Ok((going, xact, positions))
+    Ok((going, positions))
 }
 
 /// Move 2: writes every publish, each failing alone; per publish, whether it went in
 /// (`false`: its idempotency key was claimed first by a concurrent publish), and how
-/// many statements that took (each step is a savepoint, its statement and a release).
+/// many statements that took (each step is a savepoint, its statement and a release), and
+/// the transaction's id, which its writes report.
 async fn write(
     tx: &Transaction<'_>,
     jobs: &[PublishJob],
     writes: &[Write],
-) -> Result<(Vec<Result<bool>>, u64), GroupError> {
+) -> Result<(Vec<Result<bool>>, u64, Option<i64>), GroupError> {
     let savepoints = Savepoints::prepare(tx).await?;
     let one_sql = tx.prepare_cached(WRITE_ONE).await?;
     let one = |w: &Write| {
@@ -415,7 +419,9 @@ async fn write(
     }
     steps.extend(keyed.iter().map(|w| one(w)));
     let mut statements = 3 * steps.len() as u64;
-    let mut results = pipeline::run(tx, &savepoints, &steps).await?.into_iter();
+    let results = pipeline::run(tx, &savepoints, &steps).await?;
+    let mut xact = results.iter().find_map(xact_of);
+    let mut results = results.into_iter();
 
     let mut went: HashMap<usize, Result<bool>> = HashMap::with_capacity(writes.len());
     if !plain.is_empty() {
@@ -431,10 +437,9 @@ async fn write(
             // Something in the batch failed (and was rolled back): one savepoint each.
             let steps: Vec<Step> = plain.iter().map(|w| one(w)).collect();
             statements += 3 * steps.len() as u64;
-            for (w, result) in plain
-                .iter()
-                .zip(pipeline::run(tx, &savepoints, &steps).await?)
-            {
+            let results = pipeline::run(tx, &savepoints, &steps).await?;
+            xact = xact.or_else(|| results.iter().find_map(xact_of));
+            for (w, result) in plain.iter().zip(results) {
                 went.insert(w.job, went_in(result));
             }
         }
@@ -446,7 +451,13 @@ async fn write(
         .iter()
         .map(|w| went.remove(&w.job).expect("every write was answered"))
         .collect();
-    Ok((went, statements))
+    Ok((went, statements, xact))
+}
+
+/// The transaction id a write statement reported.
+fn xact_of(result: &Result<Vec<Row>, tokio_postgres::Error>) -> Option<i64> {
+    let row = result.as_ref().ok()?.first()?;
+    row.try_get(2).ok()
 }
 
 /// The batch statement's parameters: one array per column.

@@ -326,7 +326,8 @@ pub(super) async fn after_publish(publisher: &Publisher, workspaces: Vec<String>
 
 /// Waits until every transaction older than `xact` has ended (the horizon passed it),
 /// or until `deadline`: a few tries at once (an older publish group of another process
-/// commits within milliseconds), then pauses growing to [`MAX_PAUSE`].
+/// commits within milliseconds), then every millisecond, then pauses growing to
+/// [`MAX_PAUSE`].
 async fn wait_for_horizon(
     client: &Client,
     xact: i64,
@@ -343,7 +344,11 @@ async fn wait_for_horizon(
         tries += 1;
         if tries > 8 {
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(MAX_PAUSE);
+            // Slowly: what holds it back is most often another process's publish group,
+            // which commits within milliseconds.
+            if tries > 100 {
+                pause = (pause * 2).min(MAX_PAUSE);
+            }
         }
     }
 }
