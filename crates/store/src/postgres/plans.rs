@@ -110,7 +110,7 @@ async fn hot_queries_use_their_indexes() {
             outcomes::RECORD_WITHOUT_ATTEMPT.into(),
             &["Index Scan using deliveries_"],
         ),
-        (take_up::LOCK_TAKERS.into(), &["webhooks_by_workspace"]),
+        (take_up::TAKERS.into(), &["webhooks_by_workspace"]),
         (take_up::ENTRIES.into(), &["events_log"]),
         (publish::KNOWN_TYPES.into(), &["event_types_pkey"]),
         // On empty tables the planner may reach keys by age or by key; no scan either way.

@@ -5,12 +5,12 @@
 //! and a sequence number, neither of which takes a row lock, so publishers of any number
 //! of processes never wait for each other. After each group's commit the publish writer
 //! takes up the log of the workspaces it published to ([`after_publish`]), one
-//! transaction per workspace: it locks the workspace's enabled endpoints (in id order),
-//! reads the entries after the lowest cursor, matches them against each endpoint's
+//! transaction per workspace: it takes the workspace's take-up lock, reads its enabled
+//! endpoints and the entries after the lowest cursor, matches them against each endpoint's
 //! subscription (a test event only against the endpoint it names), inserts the
 //! deliveries with each endpoint's next `seq`, moves each cursor to the last entry read
 //! and notifies the endpoints that got work; only then do the group's callers hear back.
-//! Processes taking up one workspace at once queue on its endpoints' row locks, and
+//! Processes taking up one workspace at once queue on its take-up lock, and
 //! each take-up covers everything committed so far, so the later ones find little.
 //!
 //! Invariants:
@@ -55,8 +55,15 @@ const HORIZON_PATIENCE: Duration = Duration::from_secs(2);
 /// The longest pause between two tries while held back.
 const MAX_PAUSE: Duration = Duration::from_millis(20);
 
-pub(super) const LOCK_TAKERS: &str = "SELECT id, events, log_xact, log_pos, next_seq FROM webhooks
-     WHERE workspace_id = $1 AND enabled ORDER BY id FOR NO KEY UPDATE";
+/// One take-up of a workspace at a time, across processes. An advisory lock, not the
+/// endpoints' row locks: it gives the transaction no id, so a take-up waiting for
+/// another does not hold back every other take-up's horizon (only its final write does,
+/// briefly).
+const LOCK_WORKSPACE: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('admin-webhooks take-up ' || $1, 0))";
+
+pub(super) const TAKERS: &str = "SELECT id, events, log_xact, log_pos, next_seq FROM webhooks
+     WHERE workspace_id = $1 AND enabled ORDER BY id";
 
 const HORIZON: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
@@ -144,16 +151,18 @@ async fn pass(
     counter: &WorkCounter,
 ) -> Result<Pass> {
     let tx = client.transaction().await?;
-    let lock = tx.prepare_cached(LOCK_TAKERS).await?;
+    let lock = tx.prepare_cached(LOCK_WORKSPACE).await?;
+    let takers_sql = tx.prepare_cached(TAKERS).await?;
     let horizon_sql = tx.prepare_cached(HORIZON).await?;
     let entries_sql = tx.prepare_cached(ENTRIES).await?;
-    // Pipelined, and run in this order: the lock first, so the two reads (each with a
+    // Pipelined, and run in this order: the lock first, so the reads (each with a
     // snapshot of its own, taken after the lock) see what a take-up it waited for
     // wrote. The horizon read first is at most the one the entries were read below.
-    let lock_params: [&(dyn ToSql + Sync); 1] = [&workspace];
+    let workspace_params: [&(dyn ToSql + Sync); 1] = [&workspace];
     let entries_params: [&(dyn ToSql + Sync); 2] = [&workspace, &BATCH];
-    let (locked, horizon, entries) = futures::try_join!(
-        tx.query(&lock, &lock_params),
+    let (_, locked, horizon, entries) = futures::try_join!(
+        tx.query(&lock, &workspace_params),
+        tx.query(&takers_sql, &workspace_params),
         tx.query_one(&horizon_sql, &[]),
         tx.query(&entries_sql, &entries_params),
     )?;
@@ -168,7 +177,7 @@ async fn pass(
     };
     let Some(last) = entries.last() else {
         tx.commit().await?;
-        counter.add(Work::TakeUp, 3, 0);
+        counter.add(Work::TakeUp, 4, 0);
         return Ok(Pass {
             news: Vec::new(),
             horizon,
@@ -235,12 +244,17 @@ async fn pass(
         ));
     }
     tx.commit().await?;
-    counter.add(Work::TakeUp, 5, (queued + moved) as u64);
+    counter.add(Work::TakeUp, 6, (queued + moved) as u64);
     Ok(Pass {
         news,
         horizon,
         more: entries.len() as i64 == BATCH,
     })
+}
+
+/// Whether a statement referred to a row deleted meanwhile.
+fn is_gone(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
 }
 
 /// Takes `workspace` up as far as the horizon lets, batch after batch (a deadlock
@@ -261,10 +275,12 @@ async fn take_up(
                     return Ok((news, pass.horizon));
                 }
             }
+            // A deadlock victim, or an endpoint deleted while it was taken up (its
+            // deliveries' foreign key): the next pass reads the endpoints again.
             Err(StoreError::Backend(e))
                 if victims < 3
                     && e.downcast_ref::<tokio_postgres::Error>()
-                        .is_some_and(is_retryable) =>
+                        .is_some_and(|e| is_retryable(e) || is_gone(e)) =>
             {
                 victims += 1;
             }
