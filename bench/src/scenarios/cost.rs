@@ -99,6 +99,8 @@ impl Bench {
                         events: vec![Subscription::parse("user.*")?],
                         enabled: true,
                         secret: domain::signature::generate_secret(),
+                        rate_limit: None,
+                        headers: domain::CustomHeaders::default(),
                     },
                 )
                 .await?;
@@ -174,6 +176,8 @@ impl Bench {
                             error_class: None,
                             error_message: None,
                             response_body: None,
+                            request_headers: None,
+                            response_headers: None,
                         }),
                         status: DeliveryStatus::Delivered,
                         next_attempt_at: None,

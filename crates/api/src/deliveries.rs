@@ -18,7 +18,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use domain::{AttemptId, DeliveryId, DeliveryStatus, ErrorClass, EventId, WebhookId};
 use serde::{Deserialize, Serialize};
-use store::{Attempt, Delivery, DeliveryFilter, ReplayFilter};
+use store::{Attempt, Delivery, DeliveryFilter, RecordedHeaders};
+use usecases::ReplayDraft;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -29,7 +30,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
 use crate::field_schemas;
 use crate::pagination::{List, page_request};
-use crate::time_range::{TimeRange, TimeRangeError};
+use crate::time_range::{RangeRefusal, TimeRange, TimeRangeError};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -134,6 +135,41 @@ pub struct AttemptBody {
     pub error_message: Option<String>,
     /// The first 4 KiB of the response body.
     pub response_body: Option<String>,
+    /// The request's headers as sent, both signatures included (never the secret);
+    /// `null` when nothing was sent or for attempts recorded before headers were kept.
+    pub request_headers: Option<RecordedHeadersBody>,
+    /// The response's headers; `null` when no answer came.
+    pub response_headers: Option<RecordedHeadersBody>,
+}
+
+/// One header as it was sent or received.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeaderBody {
+    #[schema(example = "webhook-signature")]
+    pub name: String,
+    pub value: String,
+}
+
+/// Headers in the order they were sent or received (names may repeat), at most 8 KiB
+/// of names and values.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordedHeadersBody {
+    pub headers: Vec<HeaderBody>,
+    /// Headers past the 8 KiB bound were left out.
+    pub truncated: bool,
+}
+
+impl From<RecordedHeaders> for RecordedHeadersBody {
+    fn from(recorded: RecordedHeaders) -> Self {
+        Self {
+            headers: recorded
+                .headers
+                .into_iter()
+                .map(|(name, value)| HeaderBody { name, value })
+                .collect(),
+            truncated: recorded.truncated,
+        }
+    }
 }
 
 impl From<Attempt> for AttemptBody {
@@ -146,6 +182,8 @@ impl From<Attempt> for AttemptBody {
             error_class: a.error_class,
             error_message: a.error_message,
             response_body: a.response_body,
+            request_headers: a.request_headers.map(RecordedHeadersBody::from),
+            response_headers: a.response_headers.map(RecordedHeadersBody::from),
         }
     }
 }
@@ -282,34 +320,15 @@ async fn replay(
     JsonBody(body): JsonBody<ReplayRequest>,
 ) -> ApiResult<(StatusCode, Json<Replayed>)> {
     // In a JSON body absence is `null`; an empty `until` is a time that does not parse
-    // (unlike `?until=` in a query string).
-    if let Some(until) = body.until.as_deref().filter(|u| u.trim().is_empty()) {
-        return Err(TimeRangeError::NotATime {
-            field: "until",
-            value: until.to_owned(),
-        }
-        .validation());
-    }
-    let range = TimeRange::parse(Some(&body.since), body.until.as_deref())
-        .map_err(TimeRangeError::validation)?;
-    let since = range.since.ok_or_else(|| {
-        ApiError::Validation("`since` must be an RFC 3339 time, not empty.".to_owned())
-    })?;
-    let status = match body.status.as_deref() {
-        Some(text) => Some(
-            text.parse::<DeliveryStatus>()
-                .map_err(|e| ApiError::Validation(format!("`status`: {e}.")))?,
-        ),
-        None => None,
-    };
-    let filter = ReplayFilter {
-        since,
-        until: range.until,
-        status,
+    // (unlike `?until=` in a query string): the use case checks it so.
+    let draft = ReplayDraft {
+        since: body.since,
+        until: body.until,
+        status: body.status,
     };
     let replayed = state
         .app
-        .replay_deliveries(&auth.workspace_id, &webhook, filter)
+        .replay(&auth.workspace_id, &webhook, &draft)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(Replayed { replayed })))
 }

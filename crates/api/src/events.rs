@@ -46,7 +46,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
 use crate::field_schemas;
 use crate::pagination::{List, page_request};
-use crate::time_range::{TimeRange, TimeRangeError};
+use crate::time_range::{RangeRefusal, TimeRange, TimeRangeError};
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// Set on an answer that repeats the event of an earlier request with the same key.

@@ -144,6 +144,116 @@ pub fn description_or_null() -> Schema {
     schema(json!({ "anyOf": [description(), { "type": "null" }] }))
 }
 
+fn per_period(field: &str) -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            field: { "type": "integer", "minimum": 1, "maximum": domain::rate_limit::MAX_RATE },
+        },
+        "required": [field],
+        "additionalProperties": false,
+    })
+}
+
+/// `domain::RateLimit`: `{"per_second": n}` or `{"per_minute": n}`, n in 1..=10000.
+fn rate_limit() -> Value {
+    json!({
+        "oneOf": [per_period("per_second"), per_period("per_minute")],
+        "example": { "per_second": 20 },
+    })
+}
+
+/// A webhook's rate limit, or `null` for none.
+pub fn rate_limit_or_null() -> Schema {
+    schema(json!({
+        "anyOf": [rate_limit(), { "type": "null" }],
+        "description": "At most this many attempts to the endpoint per second or per minute, \
+            evenly spaced (no burst), retries included; a backlog drains at this pace, in \
+            order. `null`: no limit (on an update, `null` removes the limit and leaving the \
+            field out keeps it).",
+    }))
+}
+
+/// `lower`, a reserved header name or prefix (letters and `-`, which needs no escape
+/// outside a class), each letter matched in either case (schema patterns have no flags).
+fn any_case(lower: &str) -> String {
+    lower
+        .chars()
+        .map(|c| {
+            assert!(c.is_ascii_lowercase() || c == '-', "{lower}");
+            if c == '-' {
+                c.to_string()
+            } else {
+                format!("[{}{}]", c, c.to_ascii_uppercase())
+            }
+        })
+        .collect()
+}
+
+/// `domain::custom_headers`: an HTTP token that is none of the service's own names and
+/// starts with none of its prefixes, in any letter case.
+fn header_name() -> Value {
+    use domain::custom_headers::{MAX_HEADER_NAME, RESERVED_NAMES, RESERVED_PREFIXES};
+    let names: Vec<String> = RESERVED_NAMES.iter().map(|(n, _)| any_case(n)).collect();
+    let prefixes: Vec<String> = RESERVED_PREFIXES.iter().map(|(p, _)| any_case(p)).collect();
+    json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_HEADER_NAME,
+        "pattern": format!(
+            r"^(?!(?:{})$)(?!{})[!#$%&'*+\-.^_`|~0-9A-Za-z]+$",
+            names.join("|"),
+            prefixes.join("|")
+        ),
+    })
+}
+
+/// `domain::custom_headers`: visible ASCII, spaces and tabs, not at either end.
+fn header_value() -> Value {
+    json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": domain::custom_headers::MAX_HEADER_VALUE,
+        "pattern": r"^[\x21-\x7e]([\t\x20-\x7e]*[\x21-\x7e])?$",
+    })
+}
+
+/// A webhook's custom headers as sent: name → value, at most 10.
+fn custom_headers() -> Value {
+    json!({
+        "type": "object",
+        "maxProperties": domain::custom_headers::MAX_CUSTOM_HEADERS,
+        "propertyNames": header_name(),
+        "additionalProperties": header_value(),
+        "example": { "Authorization": "Bearer gateway-token" },
+    })
+}
+
+/// [`custom_headers`], or `null` (none, or on an update: leave them as they are).
+pub fn custom_headers_or_null() -> Schema {
+    schema(json!({
+        "anyOf": [custom_headers(), { "type": "null" }],
+        "description": "Headers added to every attempt (e.g. `Authorization` for a receiver \
+            behind a gateway), at most 10. The service's own headers cannot be set \
+            (`X-Admin-*`, `webhook-*`, `Content-Type`, `Content-Length`, `Content-Encoding`, \
+            `User-Agent`, `Idempotency-Key`, `Host`, `traceparent`, `tracestate`, hop-by-hop \
+            headers, `Proxy-*`). Values are stored encrypted and answered masked. On an \
+            update they replace every header (`{}` removes them); `null` leaves them.",
+    }))
+}
+
+/// A webhook's custom headers as answered: name → masked value.
+pub fn masked_headers() -> Schema {
+    schema(json!({
+        "type": "object",
+        "maxProperties": domain::custom_headers::MAX_CUSTOM_HEADERS,
+        "additionalProperties": { "type": "string" },
+        "description": "The custom headers, each value masked: at most its first quarter \
+            (4 characters at most), then its length. Values are never answered in full.",
+        "example": { "Authorization": "Bear…(20 chars)" },
+    }))
+}
+
 /// An RFC 3339 time in a JSON body.
 pub fn time() -> Schema {
     schema(json!({ "type": "string", "format": "date-time" }))
@@ -203,6 +313,49 @@ pub fn window_query() -> Schema {
     or_empty(json!({ "type": "string", "enum": windows }))
 }
 
+/// `?window=` of a series: `1h`, `24h` or `7d`.
+pub fn series_window_query() -> Schema {
+    or_empty(json!({ "type": "string", "enum": series_windows() }))
+}
+
+/// `?bucket=` of a series: a bucket width.
+pub fn series_bucket_query() -> Schema {
+    or_empty(json!({ "type": "string", "enum": series_buckets() }))
+}
+
+/// A series' window, as answered.
+pub fn series_window() -> Schema {
+    schema(json!({ "type": "string", "enum": series_windows() }))
+}
+
+/// A series' bucket width, as answered.
+pub fn series_bucket() -> Schema {
+    schema(json!({ "type": "string", "enum": series_buckets() }))
+}
+
+fn series_windows() -> Vec<&'static str> {
+    usecases::SERIES_WINDOWS.iter().map(|w| w.0).collect()
+}
+
+fn series_buckets() -> Vec<&'static str> {
+    usecases::SERIES_BUCKETS.iter().map(|b| b.0).collect()
+}
+
+/// An endpoint's health state (`usecases::HealthState`).
+pub fn health_state() -> Schema {
+    let states: Vec<&str> = usecases::HealthState::ALL.map(|s| s.as_str()).to_vec();
+    schema(json!({ "type": "string", "enum": states }))
+}
+
+/// A delivery id (`dlv_` and a ULID), or `null`.
+pub fn delivery_id_or_null() -> Schema {
+    schema(json!({
+        "type": ["string", "null"],
+        "pattern": <domain::DeliveryId as CursorKind>::pattern(),
+        "example": "dlv_01JABCDEF0123456789ABCDEFG",
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +373,9 @@ mod tests {
             ("webhook_url", webhook_url),
             ("webhook_url_or_null", webhook_url_or_null),
             ("description_or_null", description_or_null),
+            ("rate_limit_or_null", rate_limit_or_null),
+            ("custom_headers_or_null", custom_headers_or_null),
+            ("masked_headers", masked_headers),
             ("time", time),
             ("time_or_null", time_or_null),
             ("delivery_status_or_null", delivery_status_or_null),
@@ -228,6 +384,12 @@ mod tests {
             ("time_query", time_query),
             ("delivery_status_query", delivery_status_query),
             ("window_query", window_query),
+            ("series_window_query", series_window_query),
+            ("series_bucket_query", series_bucket_query),
+            ("series_window", series_window),
+            ("series_bucket", series_bucket),
+            ("health_state", health_state),
+            ("delivery_id_or_null", delivery_id_or_null),
         ] {
             let made = std::panic::catch_unwind(make);
             assert!(made.is_ok(), "{name}");

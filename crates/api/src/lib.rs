@@ -35,6 +35,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub mod api_keys;
 pub mod auth;
 pub mod deliveries;
+pub mod endpoint_health;
 pub mod error;
 pub mod event_types;
 pub mod events;
@@ -47,6 +48,7 @@ pub mod pagination;
 pub mod rate_limit;
 pub mod request_id;
 pub mod secrets;
+pub mod series;
 pub mod stats;
 pub mod time_range;
 pub mod webhooks;
@@ -136,6 +138,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(deliveries::router())
         .merge(stats::router())
         .merge(secrets::router())
+        .merge(series::router())
+        .merge(endpoint_health::router())
 }
 
 /// The whole API, ready to serve, with `GET /openapi.json`.

@@ -153,6 +153,8 @@ const LINKS: &[(&str, &str, &str, &[&str])] = &[
             "sendTestEvent",
             "rotateWebhookSecret",
             "getWebhookStats",
+            "getWebhookStatsSeries",
+            "getWebhookHealth",
             "listDeliveries",
             "replayDeliveries",
         ],

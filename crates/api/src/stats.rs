@@ -47,8 +47,12 @@ pub struct StatsBody {
     pub failures: u64,
     /// Failures the receiver answered 429, 502, 503 or 504: it asked to be sent less.
     pub throttled: u64,
+    /// Attempts that got an answer (a status code); the percentiles rank these only, as a
+    /// refused connection, a TLS failure or a timeout has no response time.
+    pub responses: u64,
     /// Successes over attempts, 0 to 1; `null` without attempts.
     pub success_rate: Option<f64>,
+    /// Response-time percentiles of the answered attempts; `null` without any.
     pub p50_ms: Option<u32>,
     pub p95_ms: Option<u32>,
     pub p99_ms: Option<u32>,
@@ -108,6 +112,7 @@ async fn show(
         successes: stats.successes,
         failures: stats.failures,
         throttled: stats.throttled,
+        responses: stats.responses,
         success_rate: stats.success_rate(),
         p50_ms: stats.p50_ms,
         p95_ms: stats.p95_ms,

@@ -6,23 +6,27 @@
 //! the URL check, subscriptions, the limit of enabled webhooks (409), lane resyncs.
 //!
 //! Invariant: the signing secret is shown by create and get; lists leave it out.
+//! Invariant: custom header values are write-only: every answer shows them masked
+//! ([`domain::custom_headers::masked`]), lists included.
+
+use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use domain::{WebhookId, WorkspaceId};
+use domain::{RateLimit, RatePeriod, WebhookId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use store::Webhook;
-use usecases::{WebhookChanges, WebhookDraft};
+use usecases::{RateLimitDraft, WebhookChanges, WebhookDraft};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::events::{EventBody, published_response};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
 use crate::field_schemas;
@@ -43,6 +47,68 @@ pub struct CreateWebhook {
     /// Defaults to true.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// At most this many attempts per second or per minute (`{"per_second": 20}` or
+    /// `{"per_minute": 600}`, 1 to 10000); absent or `null`: no limit. A backlog drains at
+    /// this pace, in order.
+    #[serde(default)]
+    #[schema(schema_with = field_schemas::rate_limit_or_null)]
+    pub rate_limit: Option<RateLimitBody>,
+    /// Headers added to every attempt (e.g. an `Authorization` for a receiver behind an
+    /// API gateway): at most 10; names are HTTP tokens that are not the service's own;
+    /// values are single-line visible ASCII, at most 1024 characters. Stored encrypted;
+    /// answers show the values masked.
+    #[serde(default)]
+    #[schema(schema_with = field_schemas::custom_headers_or_null)]
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+/// `{"per_second": n}` or `{"per_minute": n}`: exactly one of the two.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitBody {
+    #[serde(default, deserialize_with = "some_whole_number")]
+    per_second: Option<u64>,
+    #[serde(default, deserialize_with = "some_whole_number")]
+    per_minute: Option<u64>,
+}
+
+/// A present field holds a whole number (never `null`).
+fn some_whole_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    crate::extract::whole_number(deserializer).map(Some)
+}
+
+/// A field that is present, `null` included: `Some(None)` for `null`, while an absent
+/// one stays `None` (with `#[serde(default)]`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+impl RateLimitBody {
+    fn draft(self) -> ApiResult<RateLimitDraft> {
+        match (self.per_second, self.per_minute) {
+            (Some(count), None) => Ok(RateLimitDraft {
+                period: RatePeriod::Second,
+                count,
+            }),
+            (None, Some(count)) => Ok(RateLimitDraft {
+                period: RatePeriod::Minute,
+                count,
+            }),
+            _ => Err(ApiError::Validation(
+                "`rate_limit` must set exactly one of `per_second` or `per_minute` (for \
+                 example `{\"per_second\": 20}`), or be null for no limit."
+                    .to_owned(),
+            )),
+        }
+    }
+}
+
+fn rate_limit_draft(body: Option<RateLimitBody>) -> ApiResult<Option<RateLimitDraft>> {
+    body.map(RateLimitBody::draft).transpose()
 }
 
 /// Every field optional; an absent (or null) field stays as it is.
@@ -56,6 +122,14 @@ pub struct UpdateWebhook {
     #[schema(schema_with = field_schemas::description_or_null)]
     pub description: Option<String>,
     pub enabled: Option<bool>,
+    /// A new rate limit; `null` removes it (unlike the other fields, where `null` leaves
+    /// them as they are); absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = field_schemas::rate_limit_or_null)]
+    pub rate_limit: Option<Option<RateLimitBody>>,
+    /// Replaces every custom header (`{}` removes them all); absent or `null` leaves them.
+    #[schema(schema_with = field_schemas::custom_headers_or_null)]
+    pub headers: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -71,6 +145,13 @@ pub struct WebhookBody {
     /// The signing secret; `None` (left out) in lists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// `{"per_second": n}`, `{"per_minute": n}`, or `null` for no limit.
+    #[schema(schema_with = field_schemas::rate_limit_or_null)]
+    pub rate_limit: Option<RateLimit>,
+    /// The custom headers, each value masked: at most its first quarter (4 characters at
+    /// most) and its length, as `Bear…(17 chars)`. Values are never shown in full.
+    #[schema(schema_with = field_schemas::masked_headers)]
+    pub headers: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -93,6 +174,12 @@ impl WebhookBody {
             events: hook.events.iter().map(ToString::to_string).collect(),
             enabled: hook.enabled,
             secret: None,
+            rate_limit: hook.rate_limit,
+            headers: hook
+                .headers
+                .masked()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
             created_at: hook.created_at,
             updated_at: hook.updated_at,
         }
@@ -129,6 +216,8 @@ async fn create(
         events: body.events,
         description: body.description.unwrap_or_default(),
         enabled: body.enabled.unwrap_or(true),
+        rate_limit: rate_limit_draft(body.rate_limit)?,
+        headers: body.headers.unwrap_or_default().into_iter().collect(),
     };
     let hook = state.app.create_webhook(&auth.workspace_id, draft).await?;
     Ok((StatusCode::CREATED, Json(WebhookBody::with_secret(hook))))
@@ -203,6 +292,8 @@ async fn update(
         events: body.events,
         description: body.description,
         enabled: body.enabled,
+        rate_limit: body.rate_limit.map(rate_limit_draft).transpose()?,
+        headers: body.headers.map(|h| h.into_iter().collect()),
     };
     let hook = state
         .app

@@ -45,6 +45,27 @@ pub struct Attempt {
     pub error_message: Option<String>,
     /// The first 4 KiB of the response body.
     pub response_body: Option<String>,
+    /// The headers as sent, both signatures included; `None` for attempts made before
+    /// they were kept (or from a service that does not keep them).
+    #[serde(default)]
+    pub request_headers: Option<RecordedHeaders>,
+    /// The response's headers; `None` when no answer came.
+    #[serde(default)]
+    pub response_headers: Option<RecordedHeaders>,
+}
+
+/// Headers in the order they were sent or received, at most 8 KiB of them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordedHeaders {
+    pub headers: Vec<Header>,
+    /// Headers past the bound were left out.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
 }
 
 /// Which of an endpoint's deliveries to list; every field is optional.

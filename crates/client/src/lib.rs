@@ -19,7 +19,10 @@ pub mod webhooks;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub use deliveries::{Attempt, Delivery, DeliveryFilter, DeliveryWithAttempts, Replay, Replayed};
+pub use deliveries::{
+    Attempt, Delivery, DeliveryFilter, DeliveryWithAttempts, Header, RecordedHeaders, Replay,
+    Replayed,
+};
 pub use error::{ClientError, Problem};
 pub use events::{Event, EventFilter, EventWithDeliveries, NewEvent};
 pub use webhooks::{NewWebhook, RotatedSecret, Webhook, WebhookChanges};

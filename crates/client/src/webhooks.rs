@@ -4,8 +4,10 @@
 //! Invariant: [`Webhook::secret`] is `Some` only where the API shows it (create, get,
 //! update), never in lists.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
-use domain::{WebhookId, WorkspaceId};
+use domain::{RateLimit, WebhookId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 
 use crate::{ApiClient, ClientError, Event, Page, PageQuery};
@@ -21,6 +23,12 @@ pub struct Webhook {
     pub enabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// At most this many attempts per second or minute; `None`: no limit.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+    /// The custom headers, values masked by the API (`Bear…(17 chars)`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -34,6 +42,11 @@ pub struct NewWebhook {
     pub description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Headers added to every attempt (name → value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
 }
 
 /// The body of an update: a field left `None` stays as it is.
@@ -47,6 +60,12 @@ pub struct WebhookChanges {
     pub description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// `Some(None)` removes the limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<Option<RateLimit>>,
+    /// Replaces every custom header; `Some` of an empty map removes them all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,6 +1,8 @@
 // Admin Webhooks dashboard: progressive enhancements only. Every page works without
 // this script; it adds copy buttons, confirmations, auto-submitting filters and the live
-// refresh of the activity log (re-fetching the log fragment every few seconds).
+// refresh of the activity log (re-fetching the log fragment every few seconds and
+// changing only the rows and blocks that differ, with a separate polite announcement of
+// what changed).
 "use strict";
 (function () {
   var REFRESH_MS = 3000;
@@ -50,6 +52,95 @@
     });
   }
 
+  // The rows of a log, by delivery id.
+  function rowsById(root) {
+    var rows = {};
+    root.querySelectorAll("tr[data-delivery]").forEach(function (row) {
+      rows[row.getAttribute("data-delivery")] = row;
+    });
+    return rows;
+  }
+
+  // Brings `region` to the fetched `html` changing only what differs: a row whose
+  // delivery is unchanged stays the same element, and so does any other block that is
+  // unchanged, so assistive technology and the focus are left alone. Returns sentences
+  // saying what changed (new deliveries, new statuses).
+  function morph(region, html) {
+    var next = document.createElement("div");
+    next.innerHTML = html;
+    next.querySelectorAll("[data-live]").forEach(function (el) { el.hidden = false; });
+    var before = rowsById(region);
+    var news = [];
+    var after = rowsById(next);
+    Object.keys(after).forEach(function (id) {
+      var row = after[id];
+      var type = (row.querySelector("code") || row).textContent.trim();
+      var status = row.getAttribute("data-status");
+      if (!before[id]) {
+        news.push("New delivery of " + type + ": " + status + ".");
+      } else if (before[id].getAttribute("data-status") !== status) {
+        news.push("Delivery of " + type + " is now " + status + ".");
+      }
+    });
+    var oldBlocks = region.children;
+    var newBlocks = next.children;
+    var sameShape = oldBlocks.length === newBlocks.length;
+    for (var i = 0; sameShape && i < newBlocks.length; i++) {
+      sameShape = oldBlocks[i].tagName === newBlocks[i].tagName &&
+        oldBlocks[i].className === newBlocks[i].className;
+    }
+    if (!sameShape) {
+      region.innerHTML = next.innerHTML;
+      enhance(region);
+      return news;
+    }
+    Array.prototype.slice.call(newBlocks).forEach(function (block, i) {
+      var old = oldBlocks[i];
+      var oldBody = old.querySelector("tbody");
+      var newBody = block.querySelector("tbody");
+      var keyed = function (body) {
+        return body && body.querySelectorAll("tr:not([data-delivery])").length === 0;
+      };
+      if (keyed(oldBody) && keyed(newBody)) {
+        morphRows(oldBody, newBody);
+      } else if (old.outerHTML !== block.outerHTML) {
+        region.replaceChild(block.cloneNode(true), old);
+        enhance(region.children[i]);
+      }
+    });
+    return news;
+  }
+
+  // Replaces only the rows that changed, keeps the order of `fresh`.
+  function morphRows(body, fresh) {
+    var kept = rowsById(body);
+    var wanted = [];
+    fresh.querySelectorAll("tr[data-delivery]").forEach(function (row) {
+      var old = kept[row.getAttribute("data-delivery")];
+      if (old && old.outerHTML === row.outerHTML) {
+        wanted.push(old);
+      } else {
+        var copy = row.cloneNode(true);
+        enhance(copy);
+        wanted.push(copy);
+      }
+    });
+    Array.prototype.slice.call(body.children).forEach(function (row) {
+      if (wanted.indexOf(row) < 0) { body.removeChild(row); }
+    });
+    wanted.forEach(function (row, i) {
+      if (body.children[i] !== row) { body.insertBefore(row, body.children[i] || null); }
+    });
+  }
+
+  // Says what changed in the region's announcer (a polite live region of its own), and
+  // nothing when nothing did.
+  function announce(region, news) {
+    var id = region.getAttribute("data-announcer");
+    var announcer = id && document.getElementById(id);
+    if (announcer && news.length) { announcer.textContent = news.join(" "); }
+  }
+
   function liveRefresh(region) {
     var url = region.getAttribute("data-refresh");
     var stopped = false;
@@ -77,10 +168,10 @@
         })
         .then(function (html) {
           if (html !== null && html !== undefined) {
-            region.innerHTML = html;
+            var news = morph(region, html);
             region.setAttribute("data-refreshed", String(Date.now()));
-            enhance(region);
             showLive();
+            announce(region, news);
           }
         })
         .catch(function () { /* the network blinked: try again next tick */ })

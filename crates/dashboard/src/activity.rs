@@ -5,6 +5,10 @@
 //! - The log is rendered by one template (`activity.html`), both inside the webhook's
 //!   page and alone as the fragment the script re-fetches every few seconds, so the live
 //!   view and the page without JavaScript never disagree.
+//! - A row explains itself ([`explain`]): why its last attempt failed, and which
+//!   delivery an untried one waits behind (the lane's head: ordered delivery); a test
+//!   event says how many deliveries go out before it. A response time is shown only for
+//!   an attempt that got an answer, and a waiting row never shows a retry time in the past.
 //! - A retry is the API's use case: it re-opens the delivery in place (it keeps its place
 //!   in the endpoint's order) and resyncs the endpoint's lane; retrying to a disabled
 //!   endpoint is refused with the API's message.
@@ -21,11 +25,14 @@ use usecases::UseCaseError;
 use crate::DashState;
 use crate::error::{PageResult, parse_id, use_case_status};
 use crate::form::Posted;
+use crate::inspector;
 use crate::session::SignedIn;
 use crate::views::{
     Ctx, Notice, STATUSES, When, code, millis, page, query, relative, status_hint, when,
 };
 use crate::webhook;
+
+mod explain;
 
 /// Deliveries per page of the log.
 const PAGE_SIZE: u32 = 25;
@@ -62,6 +69,10 @@ pub(crate) struct DeliveryRow {
     pub(crate) next_retry: String,
     pub(crate) created: When,
     pub(crate) last_error: Option<String>,
+    /// Why its last attempt failed, short: "Connection failed: the connection was refused".
+    pub(crate) reason: Option<String>,
+    /// The lane's head this untried delivery waits for (ordered delivery).
+    pub(crate) waiting_behind: Option<String>,
 }
 
 fn row(d: Delivery, now: chrono::DateTime<Utc>) -> DeliveryRow {
@@ -73,13 +84,24 @@ fn row(d: Delivery, now: chrono::DateTime<Utc>) -> DeliveryRow {
         hint: status_hint(d.status),
         attempts: d.attempts,
         code: code(d.last_status_code),
-        response: millis(d.last_response_ms),
+        // Only an answer has a response time: a refused connection's is not one.
+        response: match d.last_status_code {
+            Some(_) => millis(d.last_response_ms),
+            None => "—".to_owned(),
+        },
         next_retry: match d.next_attempt_at {
-            Some(at) if d.status.is_open() => relative(at, now),
+            Some(at) if d.status.is_open() && at > now => relative(at, now),
+            Some(_) if d.status.is_open() => "now".to_owned(),
             _ => "—".to_owned(),
         },
         created: when(d.created_at),
+        reason: d
+            .last_error
+            .as_deref()
+            .filter(|_| d.status != DeliveryStatus::Delivered)
+            .map(|e| explain::reason(e, d.last_status_code)),
         last_error: d.last_error,
+        waiting_behind: None,
     }
 }
 
@@ -94,6 +116,8 @@ pub(crate) struct TestView {
     pub(crate) event_id: String,
     /// `None` until its delivery is found (or once retention removed it).
     pub(crate) delivery: Option<DeliveryRow>,
+    /// Open deliveries of the endpoint that go out before it (ordered delivery).
+    pub(crate) ahead: u64,
 }
 
 pub(crate) struct ActivityView {
@@ -134,6 +158,10 @@ pub(crate) async fn activity_view(
         .list_deliveries(&session.workspace_id, &hook.id, filter, page_request)
         .await?;
     let now = Utc::now();
+    let health = state
+        .app
+        .webhook_health(&session.workspace_id, &hook.id)
+        .await?;
     let test = match q.test.as_deref().and_then(|t| t.parse::<EventId>().ok()) {
         Some(event) => {
             let found = state
@@ -145,9 +173,19 @@ pub(crate) async fn activity_view(
                 Err(UseCaseError::NotFound { .. }) => None,
                 Err(other) => return Err(other.into()),
             };
+            let ahead = match &delivery {
+                Some(d) if d.status.is_open() => {
+                    state
+                        .app
+                        .deliveries_ahead(&session.workspace_id, &d.id)
+                        .await?
+                }
+                _ => 0,
+            };
             Some(TestView {
                 event_id: event.to_string(),
-                delivery: delivery.map(|d| row(d, now)),
+                delivery: delivery.map(|d| explain::held(row(d, now), &health)),
+                ahead,
             })
         }
         None => None,
@@ -175,7 +213,11 @@ pub(crate) async fn activity_view(
         }))
         .collect(),
         filtered: status.is_some(),
-        rows: deliveries.data.into_iter().map(|d| row(d, now)).collect(),
+        rows: deliveries
+            .data
+            .into_iter()
+            .map(|d| explain::held(row(d, now), &health))
+            .collect(),
         older: deliveries.next_cursor.map(|c| {
             format!(
                 "{base}{}#activity",
@@ -216,16 +258,6 @@ pub(crate) async fn fragment(
     page(StatusCode::OK, &ActivityFragment { ctx, log })
 }
 
-struct AttemptRow {
-    /// 1 for the first attempt.
-    number: usize,
-    at: When,
-    code: String,
-    response: String,
-    error: Option<String>,
-    body: Option<String>,
-}
-
 #[derive(Template)]
 #[template(path = "delivery.html")]
 struct DeliveryPage {
@@ -233,7 +265,9 @@ struct DeliveryPage {
     delivery: DeliveryRow,
     webhook_id: String,
     webhook_url: String,
-    attempts: Vec<AttemptRow>,
+    /// The event's body as delivered, pretty-printed.
+    body: String,
+    attempts: Vec<inspector::AttemptView>,
     notice: Option<Notice>,
 }
 
@@ -259,30 +293,24 @@ async fn render_delivery(
         .get_webhook(&session.workspace_id, &delivery.webhook_id)
         .await?;
     let ctx = Ctx::new(state, session, "webhooks").await?;
-    let total = attempts.len();
-    let attempts = attempts
-        .into_iter()
-        .rev()
-        .enumerate()
-        .map(|(i, a)| AttemptRow {
-            number: total - i,
-            at: when(a.attempted_at),
-            code: code(a.status_code),
-            response: millis(Some(a.response_ms)),
-            error: match (a.error_class, a.error_message) {
-                (Some(class), Some(message)) => Some(format!("{class}: {message}")),
-                (Some(class), None) => Some(class.to_string()),
-                (None, message) => message,
-            },
-            body: a.response_body.filter(|b| !b.is_empty()),
-        })
-        .collect();
+    // The body is the same on every attempt: the event's stored bytes. Retention may
+    // have pruned the event of an old delivery; the page then says so.
+    let body = match state
+        .app
+        .get_event(&session.workspace_id, &delivery.event_id)
+        .await
+    {
+        Ok((event, _)) => event.body,
+        Err(UseCaseError::NotFound { .. }) => Vec::new(),
+        Err(other) => return Err(other.into()),
+    };
     let template = DeliveryPage {
         ctx,
+        attempts: inspector::attempts(attempts, &hook.url, &body),
+        body: inspector::pretty_json(&String::from_utf8_lossy(&body)),
         delivery: row(delivery, Utc::now()),
         webhook_id: hook.id.to_string(),
         webhook_url: hook.url,
-        attempts,
         notice,
     };
     page(status, &template)
@@ -302,7 +330,7 @@ pub(crate) async fn retry(
         Err(error) if !use_case_status(&error).is_server_error() => {
             // Refused (a disabled endpoint): the page the button was on, with the reason.
             let status = use_case_status(&error);
-            let notice = Notice::error(error.to_string());
+            let notice = Notice::error(crate::field_errors::plain_text(&error.to_string()));
             return if from_delivery {
                 render_delivery(&state, &session, &id, status, notice).await
             } else {

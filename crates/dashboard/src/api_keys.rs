@@ -2,8 +2,9 @@
 //!
 //! Invariants:
 //! - A key is made by the same use case as `POST /v1/api-keys`: the store keeps its hash
-//!   and hint; the value appears only in the answer to the form that created it, which,
-//!   like every page, is `no-store`.
+//!   and hint. The POST answers with a redirect (a reload creates nothing) and hands the
+//!   value to the page it redirects to in a sealed one-time notice ([`crate::flash`]):
+//!   it appears in that one answer, which like every page is `no-store`, and never again.
 //! - Revoking a key ends every dashboard session it opened (the store checks the key on
 //!   every request); revoking the key of this very session signs it out.
 
@@ -12,14 +13,23 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::ApiKeyId;
 use http::StatusCode;
+use http::header::SET_COOKIE;
 use store::PageRequest;
 use usecases::UseCaseError;
 
 use crate::DashState;
 use crate::error::{PageResult, parse_id, use_case_status};
+use crate::field_errors::FieldErrors;
+use crate::flash;
 use crate::form::Posted;
 use crate::session::{SignedIn, clear_session_cookie, secure};
 use crate::views::{Ctx, Notice, When, page, query, when};
+
+/// The page that shows a new key, and the path its one-time notice is scoped to.
+const KEYS_PATH: &str = "/dashboard/api-keys";
+
+/// What the one-time notice of a new key is for (bound into its seal).
+const NEW_KEY_PURPOSE: &str = "new-api-key";
 
 const PAGE_SIZE: u32 = 100;
 
@@ -33,6 +43,7 @@ struct KeyRow {
 }
 
 /// A key just created: its one appearance.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct CreatedKey {
     name: String,
     value: String,
@@ -47,6 +58,7 @@ struct KeysPage {
     created: Option<CreatedKey>,
     notice: Option<Notice>,
     name: String,
+    errors: FieldErrors,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -60,7 +72,7 @@ async fn render(
     session: &SignedIn,
     cursor: Option<String>,
     status: StatusCode,
-    (created, notice, name): (Option<CreatedKey>, Option<Notice>, String),
+    (created, notice, name, errors): (Option<CreatedKey>, Option<Notice>, String, FieldErrors),
 ) -> PageResult<Response> {
     let ctx = Ctx::new(state, session, "keys").await?;
     let keys = state
@@ -92,34 +104,54 @@ async fn render(
         created,
         notice,
         name,
+        errors,
     };
     page(status, &template)
 }
 
 pub(crate) async fn list(
     State(state): State<DashState>,
+    headers: http::HeaderMap,
     session: SignedIn,
     Query(q): Query<KeysQuery>,
 ) -> PageResult<Response> {
+    let sealed = crate::session::cookie(&headers, flash::FLASH_COOKIE);
+    let created = sealed
+        .and_then(|s| flash::open(session.flash_key(), NEW_KEY_PURPOSE, s))
+        .and_then(|text| serde_json::from_str::<CreatedKey>(&text).ok());
     let notice = match q.done.as_deref() {
         Some("revoked") => Notice::success(
             "The key was revoked: requests with it now get 401, and dashboard sessions it \
              opened have ended.",
         ),
+        Some("created") if created.is_none() => Notice::success(
+            "The key was created. Its value was shown once, right after creating it; if you \
+             did not copy it, revoke the key and create another.",
+        ),
         _ => None,
     };
-    render(
+    let mut response = render(
         &state,
         &session,
         q.cursor,
         StatusCode::OK,
-        (None, notice, String::new()),
+        (created, notice, String::new(), FieldErrors::none()),
     )
-    .await
+    .await?;
+    if sealed.is_some() {
+        // Shown once: the next answer (a reload) finds no notice.
+        response.headers_mut().append(
+            SET_COOKIE,
+            flash::clear(KEYS_PATH, secure(&state, &headers)),
+        );
+    }
+    Ok(response)
 }
 
+/// Creates the key, then redirects to the list, where its value is shown once.
 pub(crate) async fn create(
     State(state): State<DashState>,
+    headers: http::HeaderMap,
     Posted { session, form }: Posted,
 ) -> PageResult<Response> {
     let entered = form.text("name").to_owned();
@@ -132,23 +164,31 @@ pub(crate) async fn create(
         // Only the name can be refused; anything else is the error page.
         Err(error @ UseCaseError::Validation { .. }) => {
             let status = use_case_status(&error);
-            let notice = Notice::error(error.to_string());
-            return render(&state, &session, None, status, (None, notice, entered)).await;
+            let errors = FieldErrors::one("name", &error.to_string());
+            return render(
+                &state,
+                &session,
+                None,
+                status,
+                (None, None, entered, errors),
+            )
+            .await;
         }
         Err(error) => return Err(error.into()),
     };
-    let created = CreatedKey {
+    let shown = CreatedKey {
         name: created.key.name,
         value: created.value,
     };
-    render(
-        &state,
-        &session,
-        None,
-        StatusCode::CREATED,
-        (Some(created), None, String::new()),
-    )
-    .await
+    // Two strings always serialize; were it ever empty, the page says the key was made.
+    let text = serde_json::to_string(&shown).unwrap_or_default();
+    let sealed = flash::seal(session.flash_key(), NEW_KEY_PURPOSE, &text);
+    let mut response = Redirect::to(&format!("{KEYS_PATH}?done=created")).into_response();
+    response.headers_mut().append(
+        SET_COOKIE,
+        flash::cookie(&sealed, KEYS_PATH, secure(&state, &headers)),
+    );
+    Ok(response)
 }
 
 pub(crate) async fn revoke(

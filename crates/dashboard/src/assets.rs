@@ -12,11 +12,13 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use http::{HeaderMap, StatusCode};
 use sha2::{Digest, Sha256};
 
-const CSS: &str = include_str!("../assets/dashboard.css");
+pub(crate) const CSS: &str = include_str!("../assets/dashboard.css");
 const JS: &str = include_str!("../assets/dashboard.js");
+const FAVICON: &str = include_str!("../assets/favicon.svg");
 
 static CSS_ETAG: LazyLock<String> = LazyLock::new(|| etag(CSS));
 static JS_ETAG: LazyLock<String> = LazyLock::new(|| etag(JS));
+static FAVICON_ETAG: LazyLock<String> = LazyLock::new(|| etag(FAVICON));
 
 fn etag(content: &str) -> String {
     let digest = Sha256::digest(content.as_bytes());
@@ -27,10 +29,16 @@ fn hex_prefix(bytes: &[u8]) -> String {
     bytes[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Browsers ask for `/favicon.ico` on their own; the icon is the SVG one.
+pub(crate) async fn favicon_ico() -> axum::response::Redirect {
+    axum::response::Redirect::permanent("/dashboard/assets/favicon.svg")
+}
+
 pub(crate) async fn serve(Path(file): Path<String>, headers: HeaderMap) -> Response {
     let (body, content_type, tag) = match file.as_str() {
         "dashboard.css" => (CSS, "text/css; charset=utf-8", CSS_ETAG.as_str()),
         "dashboard.js" => (JS, "text/javascript; charset=utf-8", JS_ETAG.as_str()),
+        "favicon.svg" => (FAVICON, "image/svg+xml", FAVICON_ETAG.as_str()),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     let cache = [(CACHE_CONTROL, "public, max-age=300"), (ETAG, tag)];

@@ -5,10 +5,12 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::StatusCode;
-use usecases::EventTypeDraft;
+use store::ConflictKind;
+use usecases::{Conflict, EventTypeDraft, UseCaseError};
 
 use crate::DashState;
 use crate::error::{PageResult, use_case_status};
+use crate::field_errors::{FieldErrors, plain_text};
 use crate::form::Posted;
 use crate::session::SignedIn;
 use crate::views::{Ctx, Notice, page};
@@ -35,6 +37,7 @@ struct CatalogPage {
     category_names: Vec<String>,
     notice: Option<Notice>,
     entered: (String, String, String),
+    errors: FieldErrors,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -46,7 +49,7 @@ async fn render(
     state: &DashState,
     session: &SignedIn,
     status: StatusCode,
-    mut notice: Option<Notice>,
+    (mut notice, errors): (Option<Notice>, FieldErrors),
     entered: (String, String, String),
     added: Option<&str>,
 ) -> PageResult<Response> {
@@ -95,6 +98,7 @@ async fn render(
             category_names,
             notice,
             entered,
+            errors,
         },
     )
 }
@@ -109,7 +113,7 @@ pub(crate) async fn list(
         &state,
         &session,
         StatusCode::OK,
-        None,
+        (None, FieldErrors::none()),
         Default::default(),
         added,
     )
@@ -139,9 +143,21 @@ pub(crate) async fn create(
         }
         Err(error) if !use_case_status(&error).is_server_error() => {
             let status = use_case_status(&error);
-            let notice = Notice::error(error.to_string());
+            // A type that exists already is the type field's problem too.
+            let shown = match &error {
+                UseCaseError::Conflict(Conflict::Store(ConflictKind::EventTypeExists(_))) => {
+                    (None, FieldErrors::one("type", &error.to_string()))
+                }
+                _ => match FieldErrors::from_error(&error, &["type", "category", "description"]) {
+                    Some(errors) => (None, errors),
+                    None => (
+                        Notice::error(plain_text(&error.to_string())),
+                        FieldErrors::none(),
+                    ),
+                },
+            };
             let entered = (draft.name, draft.category, draft.description);
-            render(&state, &session, status, notice, entered, None).await
+            render(&state, &session, status, shown, entered, None).await
         }
         Err(error) => Err(error.into()),
     }

@@ -110,3 +110,12 @@ pub fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> PageResult<T> {
     text.parse()
         .map_err(|_| PageError::NotFound(format!("There is no {what} `{}`.", Truncated(text, 64))))
 }
+
+/// Any other path under `/dashboard`: the dashboard's own 404 page, not the API's JSON.
+pub(crate) async fn unknown_page() -> PageError {
+    PageError::NotFound(
+        "There is no such page in the dashboard. Check the address, or go back to the \
+         webhooks."
+            .to_owned(),
+    )
+}

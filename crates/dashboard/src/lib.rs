@@ -5,7 +5,8 @@
 //! [`router`] serves everything under `/dashboard` (and redirects `/` there). Pages are
 //! askama templates compiled into the binary; the stylesheet and the script are embedded
 //! with `include_str!` ([`assets`]). Every page works without JavaScript; the script only
-//! adds copy-to-clipboard, confirmations and the live refresh of the activity log.
+//! adds copy-to-clipboard, confirmations and the live refresh of the activity log, the
+//! webhook list and a webhook's health panel.
 //!
 //! Invariants:
 //! - Every page and action needs a live session ([`session`]); without one a page
@@ -24,9 +25,19 @@ mod activity;
 mod api_keys;
 mod assets;
 mod catalog;
+mod charts;
+#[cfg(test)]
+mod contrast;
+mod edit;
 mod error;
+mod field_errors;
+mod flash;
 mod form;
 mod headers;
+mod health;
+mod inspector;
+mod navigation;
+mod replay;
 pub mod session;
 mod signin;
 mod views;
@@ -41,6 +52,7 @@ use axum::response::Redirect;
 use axum::routing::{get, post};
 
 pub use error::PageError;
+pub use field_errors::plain_text;
 
 /// How long a session lives after sign-in, unless configured otherwise: a working day.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -81,8 +93,9 @@ pub struct DashState {
     pub(crate) sign_in_key: Arc<OnceLock<[u8; 32]>>,
 }
 
-/// The whole dashboard, ready to merge beside the API's router (it has no fallback of
-/// its own, so the API's 404 stays the one fallback).
+/// The whole dashboard, ready to merge beside the API's router. It has no fallback of
+/// its own (the API's 404 stays the one fallback), but any other GET under `/dashboard/`
+/// is its own HTML 404 page.
 pub fn router(app: usecases::Application, config: DashboardConfig) -> Router {
     let state = DashState {
         app,
@@ -127,6 +140,21 @@ pub fn router(app: usecases::Application, config: DashboardConfig) -> Router {
             "/dashboard/event-types",
             get(catalog::list).post(catalog::create),
         )
+        .route("/dashboard/webhooks/rows", get(health::rows))
+        .route("/dashboard/webhooks/{id}/glance", get(health::glance))
+        .route("/dashboard/webhooks/{id}/charts", get(charts::show))
+        .route("/dashboard/settings", get(navigation::settings))
+        .route("/dashboard/integrations", get(navigation::integrations))
+        .route(
+            "/dashboard/webhooks/{id}/edit",
+            get(edit::show).post(edit::save),
+        )
+        .route(
+            "/dashboard/webhooks/{id}/replay",
+            get(replay::show).post(replay::replay),
+        )
+        .route("/favicon.ico", get(assets::favicon_ico))
+        .route("/dashboard/{*rest}", get(error::unknown_page))
         .with_state(state)
         .layer(axum::middleware::map_response(headers::protect))
 }

@@ -178,6 +178,9 @@ pub struct SignedIn {
     /// The token this session's forms carry.
     pub csrf: String,
     id_hash: [u8; 32],
+    /// Seals this session's one-time notices ([`crate::flash`]); derived from the
+    /// session id, which only the browser holds, so the store cannot open them.
+    flash_key: [u8; 32],
 }
 
 impl SignedIn {
@@ -196,6 +199,17 @@ impl SignedIn {
     pub(crate) fn id_hash(&self) -> &[u8; 32] {
         &self.id_hash
     }
+
+    pub(crate) fn flash_key(&self) -> &[u8; 32] {
+        &self.flash_key
+    }
+}
+
+/// The key of the session whose id is `id` for its one-time notices.
+fn flash_key(id: &str) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(id.as_bytes()).expect("HMAC takes any key");
+    mac.update(b"admin-webhooks dashboard flash v1");
+    mac.finalize().into_bytes().into()
 }
 
 /// Why a request has no live session, and what to answer.
@@ -273,6 +287,7 @@ impl FromRequestParts<DashState> for SignedIn {
                 expires_at: session.expires_at,
                 csrf: csrf_token(id),
                 id_hash,
+                flash_key: flash_key(id),
             }),
             None => Err(no_session(true).into_response()),
         }

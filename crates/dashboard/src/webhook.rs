@@ -1,10 +1,12 @@
 //! One webhook's page: its settings, its signing secret (hidden until revealed, with copy
 //! and rotate), Send Test Event, enable/disable, delete (with a confirmation step), its
-//! success rate and response times, and its activity log ([`crate::activity`]).
+//! health, success rate and response times ([`crate::health`], refreshed live; charts in
+//! [`crate::charts`]), and its activity log ([`crate::activity`]).
 //!
 //! Invariants:
 //! - The secret is in the page only when asked for (`?reveal=1`); every answer is
-//!   `no-store`, so it stays out of caches.
+//!   `no-store`, so it stays out of caches. Custom header values are never in the page:
+//!   only masked (`Bear…(17 chars)`).
 //! - A test event is sent by the same use case as `POST /v1/webhooks/{id}/test` (the
 //!   normal delivery path), and the page then follows its delivery in the log.
 //! - Changes go through the same use cases as the API's, which notify the endpoint's lane
@@ -14,7 +16,6 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{Duration, Utc};
 use domain::WebhookId;
 use http::StatusCode;
 use usecases::{UseCaseError, WebhookChanges};
@@ -23,8 +24,9 @@ use crate::DashState;
 use crate::activity::{ActivityView, LogQuery, activity_view};
 use crate::error::{PageResult, parse_id, use_case_status};
 use crate::form::Posted;
+use crate::health::{GlanceView, glance_view};
 use crate::session::SignedIn;
-use crate::views::{Ctx, Notice, When, duration, millis, page, rate, when};
+use crate::views::{Ctx, Notice, When, duration, page, when};
 use crate::webhooks::join_events;
 
 struct HookView {
@@ -34,13 +36,10 @@ struct HookView {
     events: String,
     enabled: bool,
     created: When,
-}
-
-struct StatsView {
-    attempts: u64,
-    rate: String,
-    p50: String,
-    p95: String,
+    /// "20 per second", or empty for none.
+    rate_limit: String,
+    /// Each custom header's name with its value masked.
+    headers: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -50,7 +49,8 @@ struct WebhookPage {
     hook: HookView,
     /// The signing secret, when revealed.
     secret: Option<String>,
-    stats: StatsView,
+    /// Health, sparkline and the last 24 hours (refreshed live).
+    glance: GlanceView,
     notice: Option<Notice>,
     log: ActivityView,
     /// How long a replaced secret keeps signing (`--secret-grace`).
@@ -78,10 +78,7 @@ pub(crate) async fn render(
 ) -> PageResult<Response> {
     let hook = state.app.get_webhook(&session.workspace_id, id).await?;
     let ctx = Ctx::new(state, session, "webhooks").await?;
-    let stats = state
-        .app
-        .webhook_stats(&session.workspace_id, id, Utc::now() - Duration::hours(24))
-        .await?;
+    let glance = glance_view(state, session, id).await?;
     let log = activity_view(state, session, &hook, q).await?;
     let grace = state.app.settings().secret_grace;
     let notice = notice.or_else(|| match q.done.as_deref() {
@@ -104,6 +101,20 @@ pub(crate) async fn render(
             Notice::success("Webhook disabled: events wait in the store until you enable it.")
         }
         Some("retried") => Notice::success("The delivery was queued again, at its place in order."),
+        Some("edited") => {
+            Notice::success("Changes saved. The secret and the activity log are kept.")
+        }
+        Some(done) if done.starts_with("replayed-") => done
+            .trim_start_matches("replayed-")
+            .parse::<u64>()
+            .ok()
+            .and_then(|count| {
+                Notice::success(match count {
+                    0 => "Nothing to replay: no delivery matched.".to_owned(),
+                    1 => "1 delivery was queued again, at its place in order.".to_owned(),
+                    n => format!("{n} deliveries were queued again, each at its place in order."),
+                })
+            }),
         _ => None,
     });
     let template = WebhookPage {
@@ -120,13 +131,16 @@ pub(crate) async fn render(
             description: hook.description,
             enabled: hook.enabled,
             created: when(hook.created_at),
+            rate_limit: hook
+                .rate_limit
+                .map_or_else(String::new, |limit| format!("{limit} at most")),
+            headers: hook
+                .headers
+                .masked()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
         },
-        stats: StatsView {
-            attempts: stats.attempts,
-            rate: rate(stats.success_rate()),
-            p50: millis(stats.p50_ms),
-            p95: millis(stats.p95_ms),
-        },
+        glance,
         notice,
         log,
         grace: duration(grace),
@@ -145,7 +159,7 @@ async fn refused(
     if !matches!(error, UseCaseError::Conflict(_)) {
         return Err(error.into());
     }
-    let notice = Notice::error(error.to_string());
+    let notice = Notice::error(crate::field_errors::plain_text(&error.to_string()));
     let q = LogQuery::default();
     render(state, session, id, &q, use_case_status(&error), notice).await
 }

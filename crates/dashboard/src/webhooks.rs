@@ -2,43 +2,36 @@
 //!
 //! Invariants:
 //! - A webhook created here goes through the same use case as the API's (same checks, same
-//!   order); a refusal shows its message above the form, with what the user entered kept.
+//!   order); a refusal shows its message beside the field it is about (above the form
+//!   when it is about none), with what the user entered kept.
 //! - The events form offers every type of the workspace's catalog grouped by category,
 //!   a "whole group" choice per type prefix (`user.*`, which also covers types added
 //!   later) and "all events" (`*`).
-//! - The success rate in the list is the store's own stats call over the last 24 h.
+//! - Each row shows the endpoint's health, a 24 h sparkline and its success rate, from
+//!   the use cases ([`crate::health`]); the rows refresh live.
+//! - Create Webhook takes an optional rate limit (a count per second or per minute);
+//!   custom headers are set through the API, and shown masked on the webhook's page.
 
 use std::collections::BTreeSet;
 
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{Duration, Utc};
+use domain::RatePeriod;
 use http::StatusCode;
-use store::{EventType, PageRequest};
-use usecases::{UseCaseError, WebhookDraft};
+use store::EventType;
+use usecases::{RateLimitDraft, UseCaseError, WebhookDraft};
 
 use crate::DashState;
 use crate::error::{PageResult, use_case_status};
+use crate::field_errors::{FieldErrors, plain_text};
 use crate::form::Posted;
+use crate::health::{WebhookRow, list_rows, rows_url};
 use crate::session::SignedIn;
-use crate::views::{Ctx, Notice, page, query, rate};
-
-/// Webhooks per page of the list; the stats of each are one index range read.
-const PAGE_SIZE: u32 = 50;
+use crate::views::{Ctx, Notice, page, query};
 
 pub(crate) async fn home(_session: SignedIn) -> Redirect {
     Redirect::to("/dashboard/webhooks")
-}
-
-struct WebhookRow {
-    id: String,
-    url: String,
-    description: String,
-    events: String,
-    enabled: bool,
-    rate: String,
-    attempts: u64,
 }
 
 #[derive(Template)]
@@ -48,6 +41,8 @@ struct WebhooksPage {
     rows: Vec<WebhookRow>,
     next: Option<String>,
     notice: Option<Notice>,
+    /// The rows' fragment, re-fetched by the script (health and numbers live).
+    refresh: String,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -62,31 +57,8 @@ pub(crate) async fn list(
     Query(q): Query<ListQuery>,
 ) -> PageResult<Response> {
     let ctx = Ctx::new(&state, &session, "webhooks").await?;
-    let page_request = PageRequest {
-        limit: PAGE_SIZE,
-        cursor: q.cursor.filter(|c| !c.is_empty()),
-    };
-    let hooks = state
-        .app
-        .list_webhooks(&session.workspace_id, page_request)
-        .await?;
-    let since = Utc::now() - Duration::hours(24);
-    let mut rows = Vec::with_capacity(hooks.data.len());
-    for hook in hooks.data {
-        let stats = state
-            .app
-            .webhook_stats(&session.workspace_id, &hook.id, since)
-            .await?;
-        rows.push(WebhookRow {
-            id: hook.id.to_string(),
-            events: join_events(&hook.events),
-            url: hook.url,
-            description: hook.description,
-            enabled: hook.enabled,
-            rate: rate(stats.success_rate()),
-            attempts: stats.attempts,
-        });
-    }
+    let cursor = q.cursor.filter(|c| !c.is_empty());
+    let (rows, next_cursor) = list_rows(&state, &session, cursor.clone()).await?;
     let notice = match q.done.as_deref() {
         Some("deleted") => Notice::success("The webhook was deleted, with its activity log."),
         _ => None,
@@ -94,10 +66,9 @@ pub(crate) async fn list(
     let template = WebhooksPage {
         ctx,
         rows,
-        next: hooks
-            .next_cursor
-            .map(|c| format!("/dashboard/webhooks{}", query(&[("cursor", &c)]))),
+        next: next_cursor.map(|c| format!("/dashboard/webhooks{}", query(&[("cursor", &c)]))),
         notice,
+        refresh: rows_url(cursor.as_deref()),
     };
     page(StatusCode::OK, &template)
 }
@@ -111,20 +82,20 @@ pub(crate) fn join_events(events: &[domain::Subscription]) -> String {
 }
 
 /// One checkbox of the events form.
-struct EventChoice {
+pub(crate) struct EventChoice {
     /// The subscription it adds (`user.created`, `user.*`).
-    value: String,
+    pub(crate) value: String,
     /// The element id, for its label.
-    id: String,
-    description: String,
-    checked: bool,
+    pub(crate) id: String,
+    pub(crate) description: String,
+    pub(crate) checked: bool,
 }
 
-struct CategoryChoice {
-    name: String,
+pub(crate) struct CategoryChoice {
+    pub(crate) name: String,
     /// "Every `user.*` event" choices: one per type prefix in the category.
-    groups: Vec<EventChoice>,
-    types: Vec<EventChoice>,
+    pub(crate) groups: Vec<EventChoice>,
+    pub(crate) types: Vec<EventChoice>,
 }
 
 #[derive(Template)]
@@ -138,6 +109,38 @@ struct NewWebhookPage {
     notice: Option<Notice>,
     /// `--dev`: http:// and loopback URLs are allowed, and the form says so.
     dev: bool,
+    /// The rate limit as entered: a count (empty for none) and `second` or `minute`.
+    rate_limit: String,
+    per_minute: bool,
+    errors: FieldErrors,
+}
+
+/// What the user entered in Create Webhook, shown again with a refusal.
+struct Entered<'a> {
+    url: &'a str,
+    description: &'a str,
+    events: &'a [String],
+    rate_limit: &'a str,
+    rate_period: &'a str,
+}
+
+impl Entered<'_> {
+    /// The rate limit entered: none when the count is left empty. A count that is not a
+    /// number goes to the use case as 0, whose refusal says what is allowed.
+    fn rate_limit(&self) -> Option<RateLimitDraft> {
+        let count = self.rate_limit.trim();
+        if count.is_empty() {
+            return None;
+        }
+        let period = match self.rate_period {
+            "minute" => RatePeriod::Minute,
+            _ => RatePeriod::Second,
+        };
+        Some(RateLimitDraft {
+            period,
+            count: count.parse().unwrap_or(0),
+        })
+    }
 }
 
 fn choice_id(value: &str) -> String {
@@ -153,7 +156,10 @@ fn choice_id(value: &str) -> String {
 }
 
 /// The catalog grouped by category, in the store's order, with `chosen` ticked.
-fn categories(catalog: Vec<EventType>, chosen: &BTreeSet<String>) -> Vec<CategoryChoice> {
+pub(crate) fn categories(
+    catalog: Vec<EventType>,
+    chosen: &BTreeSet<String>,
+) -> Vec<CategoryChoice> {
     let mut out: Vec<CategoryChoice> = Vec::new();
     for event_type in catalog {
         let index = match out.iter().position(|c| c.name == event_type.category) {
@@ -196,21 +202,23 @@ async fn form_page(
     state: &DashState,
     session: &SignedIn,
     status: StatusCode,
-    entered: (&str, &str, &[String]),
-    notice: Option<Notice>,
+    entered: &Entered<'_>,
+    (notice, errors): (Option<Notice>, FieldErrors),
 ) -> PageResult<Response> {
-    let (url, description, events) = entered;
     let ctx = Ctx::new(state, session, "webhooks").await?;
     let catalog = state.app.list_event_types(&session.workspace_id).await?;
-    let chosen: BTreeSet<String> = events.iter().cloned().collect();
+    let chosen: BTreeSet<String> = entered.events.iter().cloned().collect();
     let template = NewWebhookPage {
         ctx,
-        url: url.to_owned(),
-        description: description.to_owned(),
+        url: entered.url.to_owned(),
+        description: entered.description.to_owned(),
         all_checked: chosen.contains("*"),
         categories: categories(catalog, &chosen),
         notice,
         dev: state.app.settings().dev,
+        rate_limit: entered.rate_limit.to_owned(),
+        per_minute: entered.rate_period == "minute",
+        errors,
     };
     page(status, &template)
 }
@@ -219,23 +227,44 @@ pub(crate) async fn new_form(
     State(state): State<DashState>,
     session: SignedIn,
 ) -> PageResult<Response> {
-    form_page(&state, &session, StatusCode::OK, ("", "", &[]), None).await
+    let empty = Entered {
+        url: "",
+        description: "",
+        events: &[],
+        rate_limit: "",
+        rate_period: "second",
+    };
+    form_page(
+        &state,
+        &session,
+        StatusCode::OK,
+        &empty,
+        (None, FieldErrors::none()),
+    )
+    .await
 }
 
 pub(crate) async fn create(
     State(state): State<DashState>,
     Posted { session, form }: Posted,
 ) -> PageResult<Response> {
-    let (url, description, events) = (
-        form.text("url"),
-        form.text("description"),
-        form.all("events"),
-    );
+    let events = form.all("events");
+    let entered = Entered {
+        url: form.text("url"),
+        description: form.text("description"),
+        events: &events,
+        rate_limit: form.text("rate_limit"),
+        rate_period: form.text("rate_limit_period"),
+    };
     let draft = WebhookDraft {
-        url: url.to_owned(),
+        url: entered.url.to_owned(),
         events: events.clone(),
-        description: description.to_owned(),
+        description: entered.description.to_owned(),
         enabled: true,
+        rate_limit: entered.rate_limit(),
+        // Custom headers are set through the API (their values are secrets the page
+        // never shows back); the webhook's page lists them masked.
+        headers: Vec::new(),
     };
     match state.app.create_webhook(&session.workspace_id, draft).await {
         Ok(hook) => Ok(Redirect::to(&format!(
@@ -243,27 +272,30 @@ pub(crate) async fn create(
             hook.id
         ))
         .into_response()),
-        Err(error) => refuse(&state, &session, (url, description, &events), error).await,
+        Err(error) => refuse(&state, &session, &entered, error).await,
     }
 }
+
+/// The fields of the webhook forms (create and edit) an error can be shown beside.
+pub(crate) const FORM_FIELDS: [&str; 4] = ["url", "events", "description", "enabled"];
 
 /// Shows the form again with the use case's message, or the error page for a 5xx.
 async fn refuse(
     state: &DashState,
     session: &SignedIn,
-    entered: (&str, &str, &[String]),
+    entered: &Entered<'_>,
     error: UseCaseError,
 ) -> PageResult<Response> {
     let status = use_case_status(&error);
     if status.is_server_error() {
         return Err(error.into());
     }
-    form_page(
-        state,
-        session,
-        status,
-        entered,
-        Notice::error(error.to_string()),
-    )
-    .await
+    let shown = match FieldErrors::from_error(&error, &FORM_FIELDS) {
+        Some(errors) => (None, errors),
+        None => (
+            Notice::error(plain_text(&error.to_string())),
+            FieldErrors::none(),
+        ),
+    };
+    form_page(state, session, status, entered, shown).await
 }

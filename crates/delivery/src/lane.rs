@@ -8,6 +8,11 @@
 //!   before its next attempt.
 //! - A `410 Gone` disables the endpoint in the commit of its outcome; the lane then
 //!   leaves, its head still open, like the lane of any disabled endpoint.
+//! - With a rate limit, two attempts start at least its spacing apart (the period over
+//!   the count): a due head waits for the spacing in its place, and a lane that runs out
+//!   of work stays until the spacing since its last attempt has passed, so a new event
+//!   right after cannot be sent sooner by a fresh lane. (On PostgreSQL a lane that moves
+//!   to another process starts its spacing afresh there.)
 //! - Memory holds at most `window` deliveries; the next window is read from the store
 //!   when this one is used up.
 //! - Outcomes are submitted to the store without waiting for their commit; at most
@@ -32,7 +37,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use domain::{
     AttemptId, AttemptVerdict, Backoff, DeliveryStatus, ErrorClass, HeadSchedule, NextState,
-    Readiness, WebhookId,
+    RateLimit, Readiness, WebhookId,
 };
 use rand::Rng;
 use store::{Ack, AttemptLog, DueDelivery, LaneStore, LaneTarget, Outcome, StoreError};
@@ -77,6 +82,12 @@ struct Lane {
     /// Our picture of the lane may be wrong: settle every outcome, then read the lane from
     /// its first open delivery.
     resync: bool,
+    /// The least time between the starts of two attempts, from the endpoint's rate limit
+    /// as last read (kept when the target is dropped, so that it still holds while the
+    /// lane decides whether to leave).
+    spacing: Option<Duration>,
+    /// When the last attempt started.
+    last_attempt_at: Option<DateTime<Utc>>,
 }
 
 /// Works one endpoint's lane until it runs out of work, its target is disabled or
@@ -98,6 +109,8 @@ pub(crate) async fn run(
         last_seq: 0,
         unacked: VecDeque::new(),
         resync: false,
+        spacing: None,
+        last_attempt_at: None,
     };
     lane.run().await;
     // Stopped by shutdown or a lost lease, or left for want of work: either way, every
@@ -165,6 +178,13 @@ impl Lane {
             match self.window.back() {
                 Some(last) => self.last_seq = last.seq,
                 None => {
+                    if let Some(at) = self.paced_until() {
+                        // Linger until the spacing since the last attempt has passed: a
+                        // lane started afresh for the next event would not know when this
+                        // one last sent, and could send sooner than the limit allows.
+                        self.pause_until(at).await;
+                        return Ok(Step::Continue);
+                    }
                     return Ok(self.leave().await);
                 }
             }
@@ -174,7 +194,10 @@ impl Lane {
         }
         if self.target.is_none() {
             match self.context.store.lane_target(&self.id).await {
-                Ok(target) => self.target = Some(target),
+                Ok(target) => {
+                    self.spacing = target.rate_limit.map(RateLimit::spacing);
+                    self.target = Some(target);
+                }
                 Err(StoreError::NotFound) => {
                     // Deleted: its deliveries went with it.
                     self.leave().await;
@@ -200,9 +223,21 @@ impl Lane {
         match schedule.readiness(self.context.clock.now()) {
             Readiness::Expired => self.expire(head).await,
             Readiness::WaitUntil(at) => self.pause_until(at).await,
-            Readiness::Due => return Ok(self.attempt(head, schedule, target).await),
+            // Due, but the rate limit says not yet: the head keeps its place and waits, so
+            // pacing never changes the order.
+            Readiness::Due => match self.paced_until() {
+                Some(at) => self.pause_until(at).await,
+                None => return Ok(self.attempt(head, schedule, target).await),
+            },
         }
         Ok(Step::Continue)
+    }
+
+    /// When the rate limit lets the next attempt start, if that is still ahead.
+    fn paced_until(&self) -> Option<DateTime<Utc>> {
+        let spacing = chrono::Duration::from_std(self.spacing?).ok()?;
+        let at = self.last_attempt_at?.checked_add_signed(spacing)?;
+        (at > self.context.clock.now()).then_some(at)
     }
 
     /// Gives up the head, whose retention is over, without an attempt.
@@ -233,6 +268,7 @@ impl Lane {
             return Step::Stop;
         };
         let attempted_at = context.clock.now();
+        self.last_attempt_at = Some(attempted_at);
         let result = context
             .sender
             .send(&AttemptRequest {
@@ -242,6 +278,7 @@ impl Lane {
                 event_type: &head.event_type,
                 delivery_id: head.id.as_str(),
                 body: &head.body,
+                headers: &target.headers,
             })
             .await;
         drop(permit);
@@ -314,6 +351,8 @@ impl Lane {
                 error_class: result.outcome.error_class(),
                 error_message: result.error_message,
                 response_body: result.response_body,
+                request_headers: result.request_headers,
+                response_headers: result.response_headers,
             }),
             status,
             next_attempt_at,

@@ -20,8 +20,10 @@
 //! - A 2xx received within the timeout is a success even when the rest of the response
 //!   body cannot be read: the receiver has accepted the event, and failing the attempt
 //!   would only make it receive the event again.
-//! - Secrets and bodies are never logged or put into error messages, and neither is the
-//!   URL (receivers put tokens in query strings).
+//! - Secrets, custom header values and bodies are never logged or put into error
+//!   messages, and neither is the URL (receivers put tokens in query strings).
+//! - An endpoint's custom headers go on every attempt, but never replace a header of the
+//!   service's own (SPEC §4's, `User-Agent`, `Host`, hop-by-hop ones).
 
 mod classify;
 mod resolver;
@@ -32,9 +34,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use domain::{ErrorClass, UrlPolicy};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use domain::{CustomHeaders, ErrorClass, UrlPolicy};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{StatusCode, redirect};
+
+use store::RecordedHeaders;
 
 use self::resolver::{GuardedResolver, Lookup};
 
@@ -109,6 +113,8 @@ pub struct AttemptRequest<'a> {
     pub delivery_id: &'a str,
     /// The exact body bytes, identical on every attempt; shared, not copied.
     pub body: &'a Arc<[u8]>,
+    /// The endpoint's custom headers, sent before the service's own (which win).
+    pub headers: &'a CustomHeaders,
 }
 
 /// Written by hand so that logging a request can never print a secret or a body.
@@ -123,6 +129,7 @@ impl std::fmt::Debug for AttemptRequest<'_> {
                 &format_args!("[{} redacted]", self.secrets.len()),
             )
             .field("body_bytes", &self.body.len())
+            .field("headers", &self.headers)
             .finish_non_exhaustive()
     }
 }
@@ -165,6 +172,12 @@ pub struct AttemptResult {
     /// A short sentence for the log and the dashboard; never holds secrets, the body or
     /// the URL.
     pub error_message: Option<String>,
+    /// The headers of the request as sent (`None` when nothing was sent): the
+    /// service's own headers of SPEC §4, signatures included. Only headers the service
+    /// sets itself are recorded, never one that could carry a receiver's credentials.
+    pub request_headers: Option<RecordedHeaders>,
+    /// The response's headers, when a response head arrived.
+    pub response_headers: Option<RecordedHeaders>,
 }
 
 impl AttemptResult {
@@ -176,6 +189,8 @@ impl AttemptResult {
             response_body: None,
             retry_after: None,
             error_message: Some(message),
+            request_headers: None,
+            response_headers: None,
         }
     }
 }
@@ -205,6 +220,8 @@ pub struct Sender {
     client: reqwest::Client,
     policy: UrlPolicy,
     attempt_timeout: Duration,
+    /// The client sends it on every request; recorded with each attempt's headers.
+    user_agent: String,
 }
 
 impl std::fmt::Debug for Sender {
@@ -257,6 +274,7 @@ impl Sender {
             client,
             policy: UrlPolicy { dev: config.dev },
             attempt_timeout: config.attempt_timeout,
+            user_agent: config.user_agent,
         })
     }
 
@@ -295,6 +313,7 @@ impl Sender {
                 started,
             );
         };
+        let sent = recorded_request(&headers, &self.user_agent, request.body.len());
         let body = Bytes::from_owner(Arc::clone(request.body));
 
         let response = match self
@@ -308,7 +327,10 @@ impl Sender {
             Ok(response) => response,
             Err(error) => {
                 let (class, message) = classify::request_error(&error, self.attempt_timeout);
-                return AttemptResult::failure(class, message, started);
+                return AttemptResult {
+                    request_headers: Some(sent),
+                    ..AttemptResult::failure(class, message, started)
+                };
             }
         };
 
@@ -321,6 +343,12 @@ impl Sender {
                 .and_then(|v| classify::parse_retry_after(v, std::time::SystemTime::now())),
             _ => None,
         };
+        let received = RecordedHeaders::bounded(
+            response
+                .headers()
+                .iter()
+                .map(|(name, value)| (name.as_str(), String::from_utf8_lossy(value.as_bytes()))),
+        );
         let redirect_note = status
             .is_redirection()
             .then(|| classify::redirect_note(response.headers().get(LOCATION)));
@@ -340,8 +368,30 @@ impl Sender {
             response_body,
             retry_after,
             error_message,
+            request_headers: Some(sent),
+            response_headers: Some(received),
         }
     }
+}
+
+/// The request's headers as they go out: the endpoint's custom ones masked (they may be
+/// credentials, and the activity log is not a vault), the signed ones, then the two the
+/// client adds.
+fn recorded_request(headers: &HeaderMap, user_agent: &str, body_len: usize) -> RecordedHeaders {
+    let own = headers.iter().map(|(name, value)| {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let shown = if value.is_sensitive() {
+            domain::custom_headers::masked(&text)
+        } else {
+            text.into_owned()
+        };
+        (name.as_str().to_owned(), shown)
+    });
+    let added = [
+        ("user-agent".to_owned(), user_agent.to_owned()),
+        ("content-length".to_owned(), body_len.to_string()),
+    ];
+    RecordedHeaders::bounded(own.chain(added))
 }
 
 /// The headers of SPEC §4, or `None` when there is no secret to sign with.
@@ -355,7 +405,23 @@ fn signed_headers(request: &AttemptRequest<'_>) -> Option<HeaderMap> {
     let standard =
         domain::signature::standard_signature_header(&secrets, event_id, timestamp, request.body);
 
-    let mut headers = HeaderMap::with_capacity(10);
+    let mut headers = HeaderMap::with_capacity(10 + request.headers.len());
+    // The endpoint's own headers first, so that the service's, inserted after, replace
+    // any of the same name; names the service keeps for itself are skipped outright
+    // (registration refuses them; this holds even for a row that slipped past).
+    for custom in request.headers.iter() {
+        if domain::custom_headers::reserved(&custom.name).is_some() {
+            continue;
+        }
+        if let (Ok(name), Ok(mut value)) = (
+            HeaderName::from_bytes(custom.name.as_bytes()),
+            HeaderValue::from_str(&custom.value),
+        ) {
+            // Kept out of HTTP/2 header compression tables, like any credential.
+            value.set_sensitive(true);
+            headers.append(name, value);
+        }
+    }
     let mut put = |name: &'static str, value: &str| {
         // Ids are prefixed base32, types are validated `noun.verb` names and signatures
         // are hex/base64, so every value is a valid header value; a value that is not

@@ -1,6 +1,6 @@
 //! The rules of Admin Webhooks that need no I/O: typed ids, the event catalog,
 //! subscription matching, signatures, backoff and what follows an attempt, the address
-//! policy for endpoints, the rules a published payload must follow and the exact bytes
+//! policy for endpoints, endpoint controls (rate limits, custom headers), the rules a published payload must follow and the exact bytes
 //! of a delivered body.
 //!
 //! Everything here is deterministic given its inputs (randomness is passed in or drawn
@@ -12,11 +12,13 @@ pub mod api_key;
 pub mod attempt;
 pub mod backoff;
 pub mod catalog;
+pub mod custom_headers;
 pub mod delivery;
 pub mod duration;
 pub mod event;
 pub mod ids;
 pub mod payload;
+pub mod rate_limit;
 pub mod signature;
 pub mod subscription;
 
@@ -24,7 +26,9 @@ pub use address::{AddressClass, UrlError, UrlPolicy, classify_ip};
 pub use attempt::{AttemptVerdict, HeadSchedule, NextState, Readiness};
 pub use backoff::Backoff;
 pub use catalog::{BUILTIN_EVENT_TYPES, EventTypeDef, TypeNameError, validate_type_name};
+pub use custom_headers::{CustomHeader, CustomHeaders, HeaderError};
 pub use delivery::{DeliveryStatus, ErrorClass};
 pub use ids::{ApiKeyId, AttemptId, DeliveryId, EventId, IdError, WebhookId, WorkspaceId};
 pub use payload::{PayloadError, PayloadRules, check_payload};
+pub use rate_limit::{RateLimit, RateLimitError, RatePeriod};
 pub use subscription::{Subscription, SubscriptionError};

@@ -136,6 +136,7 @@ pub async fn run(
             dev: settings.dev,
             secret_grace: settings.secret_grace,
             payload_rules: settings.payload_rules,
+            retention: settings.retention,
         },
     );
     // One budget of failed authentications per client address, whichever edge they hit.
@@ -461,6 +462,8 @@ mod tests {
                     events: Vec::new(),
                     enabled: false,
                     secret: domain::signature::generate_secret(),
+                    rate_limit: None,
+                    headers: domain::CustomHeaders::default(),
                 },
             )
             .await

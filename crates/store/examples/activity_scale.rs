@@ -8,9 +8,9 @@
 //! directly with SQL (through the store this would take minutes): one endpoint with
 //! `rows` deliveries over the last 30 days, one event each, one attempt each (two for the
 //! 1 % that expired), 500 still pending at the end. Then it times every read of issue 6
-//! through the store (median of 7 runs after a warm-up), one bounded retention pass and a
-//! one-day replay, and prints `EXPLAIN QUERY PLAN` of each statement. Not a test: it
-//! asserts only that answers are the right size.
+//! and issue 14 (series, health) through the store (median of 7 runs after a warm-up),
+//! one bounded retention pass and a one-day replay, and prints `EXPLAIN QUERY PLAN` of
+//! each statement. Not a test: it asserts only that answers are the right size.
 
 extern crate admin_webhooks_store as store;
 
@@ -23,7 +23,7 @@ use rusqlite::params;
 use store::sqlite::SqliteStore;
 use store::{
     ActivityStore, DeliveryFilter, EventFilter, NewApiKey, NewWebhook, OperationsStore,
-    PageRequest, ReplayFilter, TenancyStore,
+    PageRequest, ReplayFilter, SeriesSpec, TenancyStore,
 };
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -162,6 +162,17 @@ async fn main() {
         let since = now - chrono::Duration::hours(hours);
         report_one(name, || store.webhook_stats(&ws, &hook, since)).await;
     }
+    for (name, hours, count) in [
+        ("series, 24 h by hour", 1, 24),
+        ("series, 7 d by 6 h", 6, 28),
+    ] {
+        let spec = SeriesSpec::ending_at(now, chrono::Duration::hours(hours), count);
+        report_one(name, || store.webhook_series(&ws, &hook, spec)).await;
+    }
+    report_one("health (head, waiting, failure run)", || {
+        store.webhook_health(&ws, &hook)
+    })
+    .await;
     let stats = store.webhook_stats(&ws, &hook, days_ago(31)).await.unwrap();
     println!(
         "\n(stats over everything: {} attempts, {} successes, p50/p95/p99 = {:?}/{:?}/{:?} ms)",
@@ -262,6 +273,8 @@ async fn setup(path: &std::path::Path) -> (WorkspaceId, WebhookId) {
             events: vec![Subscription::parse(events).unwrap()],
             enabled: true,
             secret: domain::signature::generate_secret(),
+            rate_limit: None,
+            headers: domain::CustomHeaders::default(),
         };
         hooks.push(store.create_webhook(&workspace.id, new).await.unwrap().id);
     }

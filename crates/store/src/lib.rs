@@ -39,6 +39,7 @@
 //! - `model.rs`: the records the store keeps and returns, and the paging rules
 //!   ([`PageRequest`]).
 //! - `operations.rs`: alerts, backlogs, migration status and the alert idempotency key.
+//! - `recorded_headers.rs`: the bounded header lists an attempt keeps ([`RecordedHeaders`]).
 //! - `records.rs`: records a write builds (ids, times, patches, secret grace, signing
 //!   secrets).
 //! - `stats.rs`: the percentiles of [`WebhookStats`] and their nearest-rank rule.
@@ -61,12 +62,15 @@
 //! (`listener.rs`) and its query-plan test (`plans.rs`).
 
 mod announce;
+pub mod health;
 mod intake;
 pub mod model;
 pub mod operations;
 pub mod postgres;
+mod recorded_headers;
 mod records;
 pub mod sealing;
+pub mod series;
 pub mod sqlite;
 mod stats;
 pub mod timing;
@@ -78,11 +82,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{ApiKeyId, DeliveryId, EventId, WebhookId, WorkspaceId};
 
+pub use health::{LaneHead, WebhookHealth};
 pub use model::*;
 pub use operations::{
     AlertCondition, EndpointBacklog, MigrationStatus, NewAlert, alert_idempotency_key,
 };
+pub use recorded_headers::{MAX_RECORDED_HEADER_BYTES, RecordedHeaders};
 pub use sealing::{SealingError, SecretCipher};
+pub use series::{SeriesSpec, StatsBucket};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -419,6 +426,29 @@ pub trait ActivityStore: Send + Sync + 'static {
         webhook: &WebhookId,
         since: DateTime<Utc>,
     ) -> Result<WebhookStats>;
+
+    /// One endpoint's attempts cut into the buckets of `spec`: per bucket, attempts by
+    /// outcome and the response-time percentiles of those that got an answer (see
+    /// [`series`]). Every bucket is in the answer, in order. Computed by the backend
+    /// from the attempts index without loading attempts.
+    async fn webhook_series(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        spec: SeriesSpec,
+    ) -> Result<Vec<StatsBucket>>;
+
+    /// One endpoint's state now: its open deliveries and head, its run of failures and
+    /// its latest attempts, read in one snapshot from indexes.
+    async fn webhook_health(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+    ) -> Result<WebhookHealth>;
+
+    /// How many open deliveries of the same endpoint come before this one in its order
+    /// (0 for the head, and for a delivery that is not open).
+    async fn deliveries_ahead(&self, workspace: &WorkspaceId, id: &DeliveryId) -> Result<u64>;
 }
 
 /// Running the service: bootstrap, readiness, backlog gauges, alerts and log retention.

@@ -4,11 +4,13 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use domain::{
-    ApiKeyId, AttemptId, DeliveryId, DeliveryStatus, ErrorClass, EventId, Subscription, WebhookId,
-    WorkspaceId,
+    ApiKeyId, AttemptId, CustomHeaders, DeliveryId, DeliveryStatus, ErrorClass, EventId, RateLimit,
+    Subscription, WebhookId, WorkspaceId,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
+
+use crate::RecordedHeaders;
 
 /// The number of enabled webhooks a workspace may have unless the operator says otherwise.
 pub const DEFAULT_MAX_ENABLED_WEBHOOKS: u32 = 50;
@@ -77,6 +79,10 @@ pub struct NewWebhook {
     pub events: Vec<Subscription>,
     pub enabled: bool,
     pub secret: String,
+    /// At most this many attempts per second or minute; `None`: as fast as it answers.
+    pub rate_limit: Option<RateLimit>,
+    /// Added to every attempt; stored sealed like the secret.
+    pub headers: CustomHeaders,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -85,6 +91,10 @@ pub struct WebhookPatch {
     pub description: Option<String>,
     pub events: Option<Vec<Subscription>>,
     pub enabled: Option<bool>,
+    /// `Some(None)` removes the limit.
+    pub rate_limit: Option<Option<RateLimit>>,
+    /// Replaces every custom header (`Some` of an empty set removes them all).
+    pub headers: Option<CustomHeaders>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,6 +106,9 @@ pub struct Webhook {
     pub events: Vec<Subscription>,
     pub enabled: bool,
     pub secret: String,
+    pub rate_limit: Option<RateLimit>,
+    /// The custom headers, values in clear (edges mask them).
+    pub headers: CustomHeaders,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -157,6 +170,11 @@ pub struct Attempt {
     pub error_message: Option<String>,
     /// The first 4 KiB of the response body.
     pub response_body: Option<String>,
+    /// The headers sent (signatures included); `None` for attempts recorded before
+    /// headers were kept.
+    pub request_headers: Option<RecordedHeaders>,
+    /// The response's headers; `None` without a response (or from before they were kept).
+    pub response_headers: Option<RecordedHeaders>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -200,8 +218,11 @@ pub struct WebhookStats {
     /// Attempts the receiver answered 429, 502, 503 or 504: it asked to be sent less
     /// (counted among the failures).
     pub throttled: u64,
-    /// Response-time percentiles (nearest rank: the value at rank ⌈p·n/100⌉ of the
-    /// attempts sorted by response time); `None` when there was no attempt.
+    /// Attempts that got an answer (a status code). A refused connection, a TLS failure
+    /// or a timeout has no response time.
+    pub responses: u64,
+    /// Response-time percentiles of the attempts that got an answer (nearest rank: the
+    /// value at rank ⌈p·n/100⌉ of them sorted by response time); `None` when none did.
     pub p50_ms: Option<u32>,
     pub p95_ms: Option<u32>,
     pub p99_ms: Option<u32>,
@@ -242,6 +263,10 @@ pub struct LaneTarget {
     pub enabled: bool,
     /// The current secret first, then any previous one still in its grace period.
     pub secrets: Vec<String>,
+    /// The least time between the starts of two attempts, from the rate limit.
+    pub rate_limit: Option<RateLimit>,
+    /// Sent with every attempt.
+    pub headers: CustomHeaders,
 }
 
 /// An open delivery as a lane needs it.
@@ -289,6 +314,8 @@ pub struct AttemptLog {
     pub error_class: Option<ErrorClass>,
     pub error_message: Option<String>,
     pub response_body: Option<String>,
+    pub request_headers: Option<RecordedHeaders>,
+    pub response_headers: Option<RecordedHeaders>,
 }
 
 impl AttemptLog {

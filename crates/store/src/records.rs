@@ -1,6 +1,7 @@
 //! Records a write makes, built once for both backends: fresh typed ids, the time the
 //! backend passes in (already at the store's millisecond precision), patches applied,
-//! secret grace deadlines and which secrets sign. The backends only store and read them.
+//! secret grace deadlines and which secrets sign, rate limits as columns. The backends only
+//! store and read them.
 //!
 //! Invariant: every time a record carries is one the caller passed in, or one derived
 //! from it and truncated to milliseconds here, so a record returned by a write equals the
@@ -9,10 +10,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use domain::{ApiKeyId, WebhookId, WorkspaceId};
+use domain::{ApiKeyId, RateLimit, RatePeriod, WebhookId, WorkspaceId};
 
 use crate::{
-    ApiKey, DEFAULT_MAX_ENABLED_WEBHOOKS, NewApiKey, NewWebhook, Webhook, WebhookPatch, Workspace,
+    ApiKey, DEFAULT_MAX_ENABLED_WEBHOOKS, NewApiKey, NewWebhook, StoreError, Webhook, WebhookPatch,
+    Workspace,
 };
 
 impl Workspace {
@@ -51,6 +53,8 @@ impl NewWebhook {
             events: self.events.clone(),
             enabled: self.enabled,
             secret: self.secret.clone(),
+            rate_limit: self.rate_limit,
+            headers: self.headers.clone(),
             created_at: at,
             updated_at: at,
         }
@@ -77,6 +81,12 @@ impl WebhookPatch {
         }
         if let Some(enabled) = self.enabled {
             webhook.enabled = enabled;
+        }
+        if let Some(rate_limit) = self.rate_limit {
+            webhook.rate_limit = rate_limit;
+        }
+        if let Some(headers) = self.headers {
+            webhook.headers = headers;
         }
         webhook.updated_at = at;
     }
@@ -107,4 +117,40 @@ pub(crate) fn signing_secrets(
         secrets.push(previous);
     }
     secrets
+}
+
+/// A rate limit as both backends store it: `(rate_limit, rate_limit_period)`, both
+/// `NULL` for none.
+pub(crate) fn rate_limit_columns(limit: Option<RateLimit>) -> (Option<i32>, Option<&'static str>) {
+    match limit {
+        Some(limit) => (
+            // At most `domain::rate_limit::MAX_RATE`, so it always fits.
+            Some(i32::try_from(limit.count()).unwrap_or(i32::MAX)),
+            Some(limit.period().as_str()),
+        ),
+        None => (None, None),
+    }
+}
+
+/// The rate limit stored as `(rate_limit, rate_limit_period)`.
+pub(crate) fn stored_rate_limit(
+    count: Option<i64>,
+    period: Option<&str>,
+) -> Result<Option<RateLimit>, StoreError> {
+    match (count, period) {
+        (None, None) => Ok(None),
+        (Some(count), Some(period)) => {
+            let limit = RatePeriod::parse(period)
+                .zip(u64::try_from(count).ok())
+                .and_then(|(period, count)| RateLimit::new(period, count).ok());
+            limit.map(Some).ok_or_else(|| {
+                StoreError::Backend(
+                    format!("a stored rate limit is malformed: {count} per {period:?}").into(),
+                )
+            })
+        }
+        _ => Err(StoreError::Backend(
+            "a stored rate limit has a count without a period, or a period without a count".into(),
+        )),
+    }
 }

@@ -1,6 +1,6 @@
-//! Signing secrets sealed at rest: what keeps `webhooks.secret` and
-//! `webhooks.previous_secret` unreadable in a copied database file, a backup or a
-//! read-only SQL session.
+//! Signing secrets and custom headers sealed at rest: what keeps `webhooks.secret`,
+//! `webhooks.previous_secret` and `webhooks.headers` unreadable in a copied database
+//! file, a backup or a read-only SQL session.
 //!
 //! A [`SecretCipher`] holds one or more 32-byte keys. It seals with the first and opens
 //! with whichever key sealed the value, so keys rotate by putting a new key first and
@@ -15,9 +15,11 @@
 //!
 //! Invariants:
 //! - The associated data is the webhook's id, so a sealed value copied onto another
-//!   webhook's row does not open. It is not the column: a rotation moves the current
-//!   secret to `previous_secret` inside one SQL statement, without opening it, and both
-//!   columns hold secrets of the same webhook, so swapping them gains an attacker nothing.
+//!   webhook's row does not open. For signing secrets it is not the column: a rotation
+//!   moves the current secret to `previous_secret` inside one SQL statement, without
+//!   opening it, and both columns hold secrets of the same webhook, so swapping them
+//!   gains an attacker nothing. Custom headers add their kind ([`Sealed`]), so a header
+//!   set and a secret cannot be swapped either.
 //! - A stored value without the `sealed:` prefix is a plaintext secret written before
 //!   sealing existed; it opens as itself. Stores re-seal such values when they open, so
 //!   plaintext only survives until the first start of this version.
@@ -31,7 +33,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload, rand_core::RngCore};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use domain::WebhookId;
+use domain::{CustomHeaders, WebhookId};
 use sha2::{Digest, Sha256};
 
 use crate::StoreError;
@@ -60,22 +62,56 @@ pub enum SealingError {
         source: std::io::Error,
     },
     #[error(
-        "the signing secrets of webhook {webhook} are sealed with secret key {key_id}, which is \
+        "the {what} of webhook {webhook} are sealed with secret key {key_id}, which is \
          not among the keys given (their ids: {given}); give that key too, after the one that \
          seals new secrets"
     )]
     UnknownKey {
         webhook: WebhookId,
+        what: Sealed,
         key_id: String,
         given: String,
     },
     #[error(
-        "the sealed signing secret of webhook {webhook} does not open with secret key \
-         {key_id}: it was altered, or copied from another webhook"
+        "the sealed {what} of webhook {webhook} do not open with secret key {key_id}: they \
+         were altered, or copied from another webhook"
     )]
-    NotAuthentic { webhook: WebhookId, key_id: String },
-    #[error("the sealed signing secret of webhook {webhook} is malformed")]
-    Malformed { webhook: WebhookId },
+    NotAuthentic {
+        webhook: WebhookId,
+        what: Sealed,
+        key_id: String,
+    },
+    #[error("the sealed {what} of webhook {webhook} are malformed")]
+    Malformed { webhook: WebhookId, what: Sealed },
+}
+
+/// What a sealed value holds. It is bound into the value's associated data with the
+/// webhook id, so a value of one kind copied into a column of the other does not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealed {
+    /// `webhooks.secret` and `webhooks.previous_secret`. Their associated data is the bare
+    /// webhook id, as it was before any other kind existed.
+    SigningSecrets,
+    /// `webhooks.headers`: the custom headers as JSON.
+    CustomHeaders,
+}
+
+impl Sealed {
+    fn associated_data(self, webhook: &WebhookId) -> Vec<u8> {
+        match self {
+            Self::SigningSecrets => webhook.as_str().as_bytes().to_vec(),
+            Self::CustomHeaders => format!("{webhook}/headers").into_bytes(),
+        }
+    }
+}
+
+impl std::fmt::Display for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::SigningSecrets => "signing secrets",
+            Self::CustomHeaders => "custom headers",
+        })
+    }
 }
 
 impl From<SealingError> for StoreError {
@@ -183,11 +219,17 @@ impl SecretCipher {
 
     /// `secret` of `webhook`, sealed with the first key.
     pub(crate) fn seal(&self, webhook: &WebhookId, secret: &str) -> String {
+        self.seal_as(Sealed::SigningSecrets, webhook, secret)
+    }
+
+    /// `plain`, a value of kind `what` of `webhook`, sealed with the first key.
+    fn seal_as(&self, what: Sealed, webhook: &WebhookId, plain: &str) -> String {
         let key = &self.keys[0];
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let aad = what.associated_data(webhook);
         let payload = Payload {
-            msg: secret.as_bytes(),
-            aad: webhook.as_str().as_bytes(),
+            msg: plain.as_bytes(),
+            aad: &aad,
         };
         let ciphertext = key
             .aead
@@ -205,12 +247,24 @@ impl SecretCipher {
     /// The secret `stored` holds for `webhook`: opened when sealed, as it is when it is a
     /// plaintext secret of an older version.
     pub(crate) fn open(&self, webhook: &WebhookId, stored: &str) -> Result<String, SealingError> {
-        let Some(sealed) = stored.strip_prefix(SEALED_PREFIX) else {
+        if !stored.starts_with(SEALED_PREFIX) {
             return Ok(stored.to_owned());
-        };
+        }
+        self.open_as(Sealed::SigningSecrets, webhook, stored)
+    }
+
+    /// The value of kind `what` that `stored`, a sealed value, holds for `webhook`.
+    fn open_as(
+        &self,
+        what: Sealed,
+        webhook: &WebhookId,
+        stored: &str,
+    ) -> Result<String, SealingError> {
         let malformed = || SealingError::Malformed {
             webhook: webhook.clone(),
+            what,
         };
+        let sealed = stored.strip_prefix(SEALED_PREFIX).ok_or_else(malformed)?;
         let (key_id, body) = sealed.split_once(':').ok_or_else(malformed)?;
         let bytes = URL_SAFE_NO_PAD.decode(body).map_err(|_| malformed())?;
         if bytes.len() < NONCE_LEN {
@@ -221,18 +275,21 @@ impl SecretCipher {
         if candidates.peek().is_none() {
             return Err(SealingError::UnknownKey {
                 webhook: webhook.clone(),
+                what,
                 key_id: key_id.to_owned(),
                 given: self.key_ids().join(", "),
             });
         }
+        let aad = what.associated_data(webhook);
         let payload = || Payload {
             msg: ciphertext,
-            aad: webhook.as_str().as_bytes(),
+            aad: &aad,
         };
         let plain = candidates
             .find_map(|key| key.aead.decrypt(XNonce::from_slice(nonce), payload()).ok())
             .ok_or_else(|| SealingError::NotAuthentic {
                 webhook: webhook.clone(),
+                what,
                 key_id: key_id.to_owned(),
             })?;
         String::from_utf8(plain).map_err(|_| malformed())
@@ -248,12 +305,11 @@ impl SecretCipher {
         stored: &str,
     ) -> Result<Option<String>, SealingError> {
         let secret = self.open(webhook, stored)?;
-        let current = format!("{SEALED_PREFIX}{}:", self.keys[0].id);
-        if stored.starts_with(&current) {
-            Ok(None)
-        } else {
-            Ok(Some(self.seal(webhook, &secret)))
-        }
+        Ok((!self.sealed_with_first_key(stored)).then(|| self.seal(webhook, &secret)))
+    }
+
+    fn sealed_with_first_key(&self, stored: &str) -> bool {
+        stored.starts_with(&format!("{SEALED_PREFIX}{}:", self.keys[0].id))
     }
 
     /// [`SecretCipher::open`] for a webhook read back, whose `secret` is as stored.
@@ -263,6 +319,51 @@ impl SecretCipher {
     ) -> Result<crate::Webhook, SealingError> {
         webhook.secret = self.open(&webhook.id, &webhook.secret)?;
         Ok(webhook)
+    }
+
+    /// `headers` of `webhook` as stored: `None` for none, else their JSON sealed with the
+    /// first key (bound to the webhook and to being headers).
+    pub(crate) fn seal_headers(
+        &self,
+        webhook: &WebhookId,
+        headers: &CustomHeaders,
+    ) -> Option<String> {
+        if headers.is_empty() {
+            return None;
+        }
+        let json = serde_json::to_string(headers).expect("header names and values serialize");
+        Some(self.seal_as(Sealed::CustomHeaders, webhook, &json))
+    }
+
+    /// The custom headers `stored` holds for `webhook` (none for `None`). Headers were
+    /// sealed from the start, so a value that is not sealed is refused as malformed.
+    pub(crate) fn open_headers(
+        &self,
+        webhook: &WebhookId,
+        stored: Option<&str>,
+    ) -> Result<CustomHeaders, SealingError> {
+        let Some(stored) = stored else {
+            return Ok(CustomHeaders::default());
+        };
+        let json = self.open_as(Sealed::CustomHeaders, webhook, stored)?;
+        serde_json::from_str(&json).map_err(|_| SealingError::Malformed {
+            webhook: webhook.clone(),
+            what: Sealed::CustomHeaders,
+        })
+    }
+
+    /// [`SecretCipher::reseal`] for a stored header set.
+    pub(crate) fn reseal_headers(
+        &self,
+        webhook: &WebhookId,
+        stored: &str,
+    ) -> Result<Option<String>, SealingError> {
+        let headers = self.open_headers(webhook, Some(stored))?;
+        Ok(if self.sealed_with_first_key(stored) {
+            None
+        } else {
+            self.seal_headers(webhook, &headers)
+        })
     }
 }
 

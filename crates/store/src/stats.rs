@@ -5,8 +5,9 @@
 //!
 //! Invariants:
 //! - A percentile is nearest-rank, the value at rank ⌈p·n/100⌉ (1-based) of the
-//!   `n` attempts sorted by response time, computed in integers, so it is always a
-//!   response time that occurred.
+//!   `n` attempts that got an answer (a status code) sorted by response time, computed in
+//!   integers, so it is always a response time that occurred. An attempt without an
+//!   answer (refused, TLS, timeout) has no response time and is not ranked.
 //! - An attempt is throttled when its stored status code is one of
 //!   [`THROTTLING_STATUSES`], whatever its `Retry-After` said.
 
@@ -29,13 +30,15 @@ pub(crate) fn nearest_rank(percent: u64, n: u64) -> u64 {
 
 impl WebhookStats {
     /// The answer for `attempts` attempts since `since`, `successes` of them good and
-    /// `throttled` of them answered with a [`THROTTLING_STATUSES`] code, with the
-    /// response times at [`PERCENTILES`] (`None` without attempts).
+    /// `throttled` of them answered with a [`THROTTLING_STATUSES`] code and `responses`
+    /// of them answered at all, with the response times of those at [`PERCENTILES`]
+    /// (`None` without any).
     pub(crate) fn from_counts(
         since: DateTime<Utc>,
         attempts: u64,
         successes: u64,
         throttled: u64,
+        responses: u64,
         [p50_ms, p95_ms, p99_ms]: [Option<u32>; 3],
     ) -> WebhookStats {
         WebhookStats {
@@ -44,6 +47,7 @@ impl WebhookStats {
             successes,
             failures: attempts - successes,
             throttled,
+            responses,
             p50_ms,
             p95_ms,
             p99_ms,

@@ -48,6 +48,8 @@ fn delivered(d: &store::DueDelivery, webhook: &WebhookId) -> Outcome {
             error_class: None,
             error_message: None,
             response_body: None,
+            request_headers: None,
+            response_headers: None,
         }),
         status: DeliveryStatus::Delivered,
         next_attempt_at: None,

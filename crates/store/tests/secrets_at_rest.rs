@@ -1,4 +1,4 @@
-//! Signing secrets at rest, on both backends: what the store's files and columns hold
+//! Signing secrets and custom header values at rest, on both backends: what the store's files and columns hold
 //! after webhooks are created and rotated (no `whsec_`, no secret bytes), that the store
 //! still hands every secret out, that plaintext of an older version and values sealed
 //! with a retired key are re-sealed when a store opens, that a wrong key is refused then,
@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use domain::WebhookId;
 use domain::signature::{SECRET_PREFIX, generate_secret};
+use domain::{CustomHeaders, WebhookId};
 use postgres::TestSchema;
 use store::sealing::generate_key;
 use store::sqlite::{DATABASE_FILE, KEY_FILE, SqliteStore};
@@ -344,4 +344,144 @@ async fn postgres_reseals_plaintext_and_retired_keys_and_refuses_a_wrong_key() {
         store.get_webhook(&ws, &hook.id).await.unwrap().secret,
         legacy
     );
+}
+
+/// Custom header values written every way a store writes them (a create, an update)
+/// and read back; returns the values.
+async fn write_header_values(store: &dyn Store) -> (WebhookId, Vec<String>) {
+    let values = vec![
+        "Bearer gateway-token-6e1f0c2a9b".to_owned(),
+        "tenant-secret-77d41e".to_owned(),
+    ];
+    let ws = workspace(store, "a").await;
+    let mut new = support::new_webhook(&["*"]);
+    new.headers = CustomHeaders::parse([("Authorization".to_owned(), values[0].clone())]).unwrap();
+    let hook = store.create_webhook(&ws, new).await.unwrap();
+    let patch = store::WebhookPatch {
+        headers: Some(
+            CustomHeaders::parse([
+                ("Authorization".to_owned(), values[0].clone()),
+                ("X-Tenant-Key".to_owned(), values[1].clone()),
+            ])
+            .unwrap(),
+        ),
+        ..store::WebhookPatch::default()
+    };
+    store.update_webhook(&ws, &hook.id, patch).await.unwrap();
+    let target = store.lane_target(&hook.id).await.unwrap();
+    let sent: Vec<&str> = target.headers.iter().map(|h| h.value.as_str()).collect();
+    assert_eq!(sent, [values[0].as_str(), values[1].as_str()]);
+    (hook.id, values)
+}
+
+/// What of `values` shows in `bytes`.
+fn header_leaks(bytes: &[u8], values: &[String]) -> Vec<String> {
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    values
+        .iter()
+        .filter(|v| contains(v.as_bytes()))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_files_hold_no_custom_header_value() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let store = SqliteStore::open_in_dir(&data).unwrap();
+    let (id, values) = write_header_values(&store).await;
+    assert_eq!(
+        header_leaks(&data_folder_bytes(&data), &values),
+        [] as [String; 0]
+    );
+    store.close().await;
+    drop(store);
+    assert_eq!(
+        header_leaks(&data_folder_bytes(&data), &values),
+        [] as [String; 0]
+    );
+    let stored: String = rusqlite::Connection::open(data.join(DATABASE_FILE))
+        .unwrap()
+        .query_row(
+            "SELECT headers FROM webhooks WHERE id = ?1",
+            [id.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(stored.starts_with("sealed:v1:"), "{stored}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_reseals_custom_headers_under_a_new_key() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join(DATABASE_FILE);
+    let (old_key, new_key) = (generate_key(), generate_key());
+    let old = SecretCipher::parse(&old_key).unwrap();
+    let new = SecretCipher::parse(&new_key).unwrap();
+    let both = SecretCipher::parse(&format!("{new_key}\n{old_key}")).unwrap();
+    let store = SqliteStore::open_with_cipher(&path, old.clone()).unwrap();
+    let (id, values) = write_header_values(&store).await;
+    drop(store);
+    let stored = |path: &Path| -> String {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row(
+                "SELECT headers FROM webhooks WHERE id = ?1",
+                [id.as_str()],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert!(sealed_with(&old, &stored(&path)));
+
+    drop(SqliteStore::open_with_cipher(&path, both).unwrap());
+    assert!(
+        sealed_with(&new, &stored(&path)),
+        "re-sealed with the new key"
+    );
+    let store = SqliteStore::open_with_cipher(&path, new).unwrap();
+    let target = store.lane_target(&id).await.unwrap();
+    assert_eq!(
+        target
+            .headers
+            .iter()
+            .map(|h| h.value.clone())
+            .collect::<Vec<_>>(),
+        values
+    );
+    drop(store);
+
+    // Copied onto the secret column (same webhook, same key) it does not open: headers
+    // are sealed as headers.
+    let sealed_headers = stored(&path);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE webhooks SET secret = ?1 WHERE id = ?2",
+            [&sealed_headers, id.as_str()],
+        )
+        .unwrap();
+    let reopened = SqliteStore::open_with_cipher(&path, SecretCipher::parse(&new_key).unwrap());
+    assert!(reopened.is_err(), "a header set is not a signing secret");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_columns_hold_no_custom_header_value() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let store = schema.connect().await;
+    let (id, values) = write_header_values(&store).await;
+    let (client, connection) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let sql = format!("SELECT headers FROM {}.webhooks WHERE id = $1", schema.name);
+    let stored: String = client
+        .query_one(&sql, &[&id.as_str()])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(sealed_with(&schema.cipher, &stored), "{stored}");
+    assert_eq!(header_leaks(stored.as_bytes(), &values), [] as [String; 0]);
 }

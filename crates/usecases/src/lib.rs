@@ -20,6 +20,9 @@ mod catalog;
 pub mod destination;
 mod error;
 mod fields;
+mod health;
+mod replay;
+pub mod time_range;
 mod webhooks;
 mod workspaces;
 
@@ -37,7 +40,12 @@ pub use error::{
     Conflict, ErrorCategory, Refused, Resource, Truncated, UseCaseError, UseCaseResult,
     source_chain,
 };
-pub use webhooks::{WebhookChanges, WebhookDraft};
+pub use health::{
+    EndpointHealth, HealthState, MAX_BUCKETS, MIN_BUCKETS, SERIES_BUCKETS, SERIES_WINDOWS, Series,
+    SeriesBucket, SeriesWindow, Span,
+};
+pub use replay::ReplayDraft;
+pub use webhooks::{RateLimitDraft, WebhookChanges, WebhookDraft};
 pub use workspaces::{CreatedWorkspace, MAX_WEBHOOK_LIMIT};
 
 /// How long registering a webhook may wait for its host name to resolve.
@@ -45,6 +53,9 @@ pub const DNS_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How long a replaced signing secret keeps signing after a rotation, by default (SPEC §3).
 pub const DEFAULT_SECRET_GRACE: Duration = Duration::from_secs(24 * 3600);
+
+/// How long deliveries are retried before they expire, by default (SPEC §4).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// The parts of the service's configuration the rules depend on.
 #[derive(Debug, Clone)]
@@ -55,6 +66,9 @@ pub struct Settings {
     pub secret_grace: Duration,
     /// `--max-payload-depth` and the other rules a published payload must follow.
     pub payload_rules: domain::PayloadRules,
+    /// `--retention`: how long a delivery is retried before it expires (to say when the
+    /// oldest waiting one will).
+    pub retention: Duration,
 }
 
 impl Default for Settings {
@@ -63,6 +77,7 @@ impl Default for Settings {
             dev: false,
             secret_grace: DEFAULT_SECRET_GRACE,
             payload_rules: domain::PayloadRules::default(),
+            retention: DEFAULT_RETENTION,
         }
     }
 }

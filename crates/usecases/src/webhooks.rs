@@ -4,8 +4,13 @@
 //! Invariants:
 //! - A stored URL has passed [`crate::destination`] (https and public addresses outside
 //!   `--dev`); a change of URL passes the same check.
-//! - Checks run in one order, description, events, URL, so the first rule broken is the
-//!   one reported, whichever edge asked.
+//! - Checks run in one order, description, events, rate limit, headers, URL (the one that
+//!   reaches DNS last), so the first rule broken is the one reported, whichever edge
+//!   asked.
+//! - A rate limit is 1..=10,000 attempts per second or per minute
+//!   ([`domain::RateLimit`]); custom headers follow [`domain::custom_headers`] (at most
+//!   10, no header of the service's own, single-line values of at most 1 KiB). Refusals
+//!   name the field and the header, never a header's value.
 //! - `events` is a non-empty list of subscriptions (`user.created`, `user.*`, `*`); an
 //!   exact type must be in the workspace's catalog, a group may name types that do not
 //!   exist yet (it matches types added later).
@@ -19,7 +24,7 @@ use std::collections::HashSet;
 
 use domain::catalog::TEST_EVENT_TYPE;
 use domain::signature::generate_secret;
-use domain::{Subscription, WebhookId, WorkspaceId};
+use domain::{CustomHeaders, RateLimit, RatePeriod, Subscription, WebhookId, WorkspaceId};
 use serde_json::value::RawValue;
 use store::{
     NewEvent, NewWebhook, Page, PageRequest, Published, SecretRotation, Webhook, WebhookPatch,
@@ -40,6 +45,17 @@ pub struct WebhookDraft {
     pub events: Vec<String>,
     pub description: String,
     pub enabled: bool,
+    /// `None`: no limit.
+    pub rate_limit: Option<RateLimitDraft>,
+    /// `(name, value)` pairs, in the order they are to be sent.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A rate limit as entered: `count` attempts per `period`, not yet checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitDraft {
+    pub period: RatePeriod,
+    pub count: u64,
 }
 
 /// Changes to a webhook; `None` leaves a field as it is.
@@ -49,6 +65,24 @@ pub struct WebhookChanges {
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
     pub enabled: Option<bool>,
+    /// `Some(None)` removes the limit.
+    pub rate_limit: Option<Option<RateLimitDraft>>,
+    /// Replaces every custom header; `Some` of an empty list removes them all.
+    pub headers: Option<Vec<(String, String)>>,
+}
+
+/// Checks a rate limit as entered.
+fn rate_limit(draft: Option<RateLimitDraft>) -> UseCaseResult<Option<RateLimit>> {
+    draft
+        .map(|d| RateLimit::new(d.period, d.count))
+        .transpose()
+        .map_err(|e| UseCaseError::validation("rate_limit", format!("{e}.")))
+}
+
+/// Checks custom headers as entered.
+fn custom_headers(headers: Vec<(String, String)>) -> UseCaseResult<CustomHeaders> {
+    CustomHeaders::parse(headers)
+        .map_err(|e| UseCaseError::validation("headers", format!("In `headers`: {e}.")))
 }
 
 impl Application {
@@ -105,6 +139,8 @@ impl Application {
     ) -> UseCaseResult<Webhook> {
         let description = fields::optional("description", &draft.description, MAX_DESCRIPTION)?;
         let events = self.subscriptions(workspace, &draft.events).await?;
+        let rate_limit = rate_limit(draft.rate_limit)?;
+        let headers = custom_headers(draft.headers)?;
         let url = check_destination(self.url_policy(), &draft.url).await?;
         let new = NewWebhook {
             url: url.into(),
@@ -112,6 +148,8 @@ impl Application {
             events,
             enabled: draft.enabled,
             secret: generate_secret(),
+            rate_limit,
+            headers,
         };
         Ok(self.store.create_webhook(workspace, new).await?)
     }
@@ -155,13 +193,21 @@ impl Application {
         if let Some(events) = &changes.events {
             patch.events = Some(self.subscriptions(workspace, events).await?);
         }
+        if let Some(draft) = changes.rate_limit {
+            patch.rate_limit = Some(rate_limit(draft)?);
+        }
+        if let Some(headers) = changes.headers {
+            patch.headers = Some(custom_headers(headers)?);
+        }
         if let Some(url) = &changes.url {
             patch.url = Some(check_destination(self.url_policy(), url).await?.into());
         }
         let unchanged = patch.url.is_none()
             && patch.description.is_none()
             && patch.events.is_none()
-            && patch.enabled.is_none();
+            && patch.enabled.is_none()
+            && patch.rate_limit.is_none()
+            && patch.headers.is_none();
         if unchanged {
             return self.get_webhook(workspace, id).await;
         }

@@ -8,12 +8,12 @@
 use std::sync::{Arc, Mutex};
 
 use admin_webhooks_usecases::{
-    Application, Conflict, EventDraft, EventTypeDraft, Refused, Resource, Settings, UseCaseError,
-    WebhookChanges, WebhookDraft,
+    Application, Conflict, EventDraft, EventTypeDraft, RateLimitDraft, Refused, Resource, Settings,
+    UseCaseError, WebhookChanges, WebhookDraft,
 };
 use chrono::{Duration, Utc};
 use domain::api_key::{generate_key, hash_key, key_hint};
-use domain::{WebhookId, WorkspaceId};
+use domain::{RatePeriod, WebhookId, WorkspaceId};
 use serde_json::value::RawValue;
 use store::sqlite::SqliteStore;
 use store::{ConflictKind, LaneStore, NewApiKey, OperationsStore, ReplayFilter, Wakeup};
@@ -39,6 +39,7 @@ impl Announced {
 
 struct Setup {
     app: Application,
+    store: Arc<SqliteStore>,
     lanes: Announced,
     workspace: WorkspaceId,
     _dir: TempDir,
@@ -62,9 +63,10 @@ async fn setup(dev: bool) -> Setup {
         dev,
         ..Settings::default()
     };
-    let app = Application::new(store, settings);
+    let app = Application::new(store.clone(), settings);
     Setup {
         app,
+        store,
         lanes,
         workspace: workspace.id,
         _dir: dir,
@@ -77,6 +79,8 @@ fn draft(url: &str, events: &[&str]) -> WebhookDraft {
         events: events.iter().map(|e| (*e).to_owned()).collect(),
         description: String::new(),
         enabled: true,
+        rate_limit: None,
+        headers: Vec::new(),
     }
 }
 
@@ -135,6 +139,104 @@ async fn webhook_checks_run_in_order_with_typed_refusals() {
         .create_webhook(ws, draft("http://localhost/in", &["nope.*"]))
         .await
         .unwrap();
+}
+
+fn header(name: &str, value: &str) -> (String, String) {
+    (name.to_owned(), value.to_owned())
+}
+
+#[tokio::test]
+async fn rate_limits_and_custom_headers_are_checked_kept_and_changed() {
+    let s = setup(true).await;
+    let ws = &s.workspace;
+    let per_second = |count| RateLimitDraft {
+        period: RatePeriod::Second,
+        count,
+    };
+
+    // Checked after the events and before the URL, which is not valid here.
+    let mut bad = draft("ftp://nowhere", &["*"]);
+    bad.rate_limit = Some(per_second(0));
+    let error = s.app.create_webhook(ws, bad.clone()).await.unwrap_err();
+    assert!(error.to_string().contains("from 1 to 10000"), "{error}");
+    assert_eq!(field_of(error), "rate_limit");
+    bad.rate_limit = Some(per_second(10_001));
+    assert_eq!(
+        field_of(s.app.create_webhook(ws, bad.clone()).await.unwrap_err()),
+        "rate_limit"
+    );
+    bad.rate_limit = None;
+    bad.headers = vec![header("X-Admin-Signature", "sha256=forged")];
+    let error = s.app.create_webhook(ws, bad).await.unwrap_err();
+    assert!(error.to_string().contains("`X-Admin-Signature`"), "{error}");
+    assert_eq!(field_of(error), "headers");
+
+    let mut good = draft("http://localhost/in", &["*"]);
+    good.rate_limit = Some(per_second(20));
+    good.headers = vec![header("Authorization", "Bearer gateway-token")];
+    let hook = s.app.create_webhook(ws, good).await.unwrap();
+    let read = s.app.get_webhook(ws, &hook.id).await.unwrap();
+    assert_eq!(read.rate_limit.unwrap().to_string(), "20 per second");
+    let headers: Vec<_> = read
+        .headers
+        .iter()
+        .map(|h| (h.name.clone(), h.value.clone()))
+        .collect();
+    assert_eq!(headers, [header("Authorization", "Bearer gateway-token")]);
+    let target = s.store.lane_target(&hook.id).await.unwrap();
+    assert_eq!(target.rate_limit, read.rate_limit);
+    assert_eq!(target.headers, read.headers);
+
+    // A change of something else keeps both; each can be changed and removed.
+    let rename = WebhookChanges {
+        description: Some("gateway".to_owned()),
+        ..WebhookChanges::default()
+    };
+    let renamed = s.app.update_webhook(ws, &hook.id, rename).await.unwrap();
+    assert_eq!(
+        (renamed.rate_limit, &renamed.headers),
+        (read.rate_limit, &read.headers)
+    );
+    let clear = WebhookChanges {
+        rate_limit: Some(None),
+        headers: Some(Vec::new()),
+        ..WebhookChanges::default()
+    };
+    let cleared = s.app.update_webhook(ws, &hook.id, clear).await.unwrap();
+    assert_eq!(cleared.rate_limit, None);
+    assert!(cleared.headers.is_empty());
+    let read = s.app.get_webhook(ws, &hook.id).await.unwrap();
+    assert_eq!((read.rate_limit, read.headers.is_empty()), (None, true));
+    let per_minute = WebhookChanges {
+        rate_limit: Some(Some(RateLimitDraft {
+            period: RatePeriod::Minute,
+            count: 90,
+        })),
+        headers: Some(vec![header("X-Tenant", "t_1"), header("X-Region", "eu")]),
+        ..WebhookChanges::default()
+    };
+    let changed = s
+        .app
+        .update_webhook(ws, &hook.id, per_minute)
+        .await
+        .unwrap();
+    assert_eq!(changed, s.app.get_webhook(ws, &hook.id).await.unwrap());
+    assert_eq!(changed.rate_limit.unwrap().to_string(), "90 per minute");
+    assert_eq!(changed.headers.len(), 2);
+    let refused = WebhookChanges {
+        headers: Some(vec![header("Content-Type", "text/plain")]),
+        ..WebhookChanges::default()
+    };
+    let error = s
+        .app
+        .update_webhook(ws, &hook.id, refused)
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(error), "headers");
+    assert_eq!(
+        s.app.get_webhook(ws, &hook.id).await.unwrap().headers.len(),
+        2
+    );
 }
 
 #[tokio::test]

@@ -274,6 +274,8 @@ fn attempt(
             error_class: (!ok).then_some(domain::ErrorClass::HttpStatus),
             error_message: None,
             response_body: None,
+            request_headers: None,
+            response_headers: None,
         }),
         status: if ok {
             DeliveryStatus::Delivered

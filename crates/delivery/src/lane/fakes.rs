@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{DeliveryId, DeliveryStatus, ErrorClass, EventId, WebhookId};
+use domain::{
+    CustomHeaders, DeliveryId, DeliveryStatus, ErrorClass, EventId, RateLimit, WebhookId,
+};
 use store::{Ack, DueDelivery, LaneStore, LaneTarget, Outcome, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
@@ -29,7 +31,7 @@ pub(super) enum StoreEvent {
 
 /// A write waiting for the committer.
 enum Write {
-    Outcome(Outcome, oneshot::Sender<store::Result<()>>),
+    Outcome(Box<Outcome>, oneshot::Sender<store::Result<()>>),
     Reopen { seq: i64, at: DateTime<Utc> },
 }
 
@@ -71,6 +73,8 @@ impl FakeLaneStore {
                     url: "https://receiver.example/hook".to_owned(),
                     enabled: true,
                     secrets: vec!["whsec_test".to_owned()],
+                    rate_limit: None,
+                    headers: CustomHeaders::default(),
                 }),
                 ..StoreState::default()
             }),
@@ -86,7 +90,7 @@ impl FakeLaneStore {
                 };
                 match write {
                     Write::Outcome(outcome, ack) => {
-                        let _ = ack.send(store.commit(outcome));
+                        let _ = ack.send(store.commit(*outcome));
                     }
                     Write::Reopen { seq, at } => store.apply_reopen(seq, at),
                 }
@@ -135,6 +139,12 @@ impl FakeLaneStore {
 
     pub(super) fn is_enabled(&self) -> bool {
         self.state().target.as_ref().is_some_and(|t| t.enabled)
+    }
+
+    pub(super) fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        if let Some(target) = &mut self.state().target {
+            target.rate_limit = limit;
+        }
     }
 
     pub(super) fn set_enabled(&self, enabled: bool) {
@@ -243,7 +253,7 @@ impl LaneStore for FakeLaneStore {
     fn submit_outcome(&self, outcome: Outcome) -> Ack {
         let (ack, acked) = oneshot::channel();
         // The committer lives as long as the store, so the queue is open.
-        let _ = self.writes.send(Write::Outcome(outcome, ack));
+        let _ = self.writes.send(Write::Outcome(Box::new(outcome), ack));
         acked
     }
 
@@ -346,6 +356,8 @@ pub(super) fn succeeded() -> AttemptResult {
         status_code: Some(204),
         response_ms: 3,
         response_body: None,
+        request_headers: None,
+        response_headers: None,
         retry_after: None,
         error_message: None,
     }
@@ -357,6 +369,8 @@ pub(super) fn failed() -> AttemptResult {
         status_code: Some(500),
         response_ms: 3,
         response_body: None,
+        request_headers: None,
+        response_headers: None,
         retry_after: None,
         error_message: Some("the receiver answered 500".to_owned()),
     }

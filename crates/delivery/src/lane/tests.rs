@@ -1,12 +1,12 @@
 //! The lane's logic under tokio's paused time, with in-memory collaborators: order after
-//! failures, retries in place, Retry-After, expiry, stopping, resync, refused outcomes and
-//! targets that go away. Hours of schedule run in milliseconds.
+//! failures, retries in place, Retry-After, expiry, stopping, resync, refused outcomes,
+//! targets that go away and rate limits. Hours of schedule run in milliseconds.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use domain::{Backoff, DeliveryId, DeliveryStatus, WebhookId};
+use domain::{Backoff, DeliveryId, DeliveryStatus, RateLimit, RatePeriod, WebhookId};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -409,4 +409,108 @@ async fn a_deleted_endpoint_stops_its_lane() {
     assert_eq!(world.sender.sent_ids(), ids(&[&d1]));
     assert_eq!(world.statuses(&[&d2]), [DeliveryStatus::Pending]);
     assert_eq!(world.host.retired(), std::slice::from_ref(&world.id));
+}
+
+fn millis(n: i64) -> chrono::Duration {
+    chrono::Duration::milliseconds(n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limit_spaces_attempts_exactly_and_keeps_the_order() {
+    let mut world = World::new();
+    world
+        .store
+        .set_rate_limit(Some(RateLimit::new(RatePeriod::Second, 20).unwrap()));
+    let deliveries: Vec<DeliveryId> = (1..=6)
+        .map(|seq| world.store.publish(seq, start()))
+        .collect();
+    // The third fails once: its retry is paced like any attempt, and holds its place.
+    world
+        .sender
+        .answer(&deliveries[2], vec![failed(), succeeded()]);
+    world.backoff.base = Duration::from_millis(10);
+
+    world.run_lane().await;
+
+    let sent = world.sender.sent();
+    let order: Vec<&str> = sent.iter().map(|s| s.delivery.as_str()).collect();
+    let d: Vec<&str> = deliveries.iter().map(DeliveryId::as_str).collect();
+    assert_eq!(order, [d[0], d[1], d[2], d[2], d[3], d[4], d[5]]);
+    let offsets: Vec<i64> = sent
+        .iter()
+        .map(|s| (s.at - start()).num_milliseconds())
+        .collect();
+    assert_eq!(
+        offsets,
+        [0, 50, 100, 150, 200, 250, 300],
+        "one attempt every 50 ms: the retry's 10 ms backoff is stretched to the spacing"
+    );
+    assert_eq!(
+        world.statuses(&[&deliveries[5]]),
+        [DeliveryStatus::Delivered]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backoff_longer_than_the_spacing_is_not_shortened() {
+    let world = World::new();
+    world
+        .store
+        .set_rate_limit(Some(RateLimit::new(RatePeriod::Second, 20).unwrap()));
+    let d1 = world.store.publish(1, start());
+    let d2 = world.store.publish(2, start());
+    world.sender.answer(&d1, vec![failed(), succeeded()]);
+
+    world.run_lane().await;
+
+    let retried = world.sender.attempts_of(&d1)[1];
+    assert!(retried - start() >= secs(4), "a ~5 s backoff, not 50 ms");
+    assert_eq!(world.sender.attempts_of(&d2)[0] - retried, millis(50));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_lane_stays_for_its_spacing_so_the_next_event_waits_for_it() {
+    let world = World::new();
+    // 6 per minute: 10 s apart.
+    world
+        .store
+        .set_rate_limit(Some(RateLimit::new(RatePeriod::Minute, 6).unwrap()));
+    let d1 = world.store.publish(1, start());
+    let (store, signal) = (world.store.clone(), world.signal.clone());
+    // Two seconds after the first attempt, with the lane out of work, the next event comes.
+    let publish_later = async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let d2 = store.publish(2, start() + secs(2));
+        signal.wake(false);
+        d2
+    };
+
+    let ((), d2) = tokio::join!(world.run_lane(), publish_later);
+
+    assert_eq!(world.sender.sent_ids(), ids(&[&d1, &d2]));
+    assert_eq!(world.sender.attempts_of(&d1), [start()]);
+    assert_eq!(world.sender.attempts_of(&d2), [start() + secs(10)]);
+    assert_eq!(world.host.retired(), std::slice::from_ref(&world.id));
+}
+
+#[tokio::test(start_paused = true)]
+async fn removing_the_rate_limit_lets_the_backlog_go_at_once() {
+    let world = World::new();
+    world
+        .store
+        .set_rate_limit(Some(RateLimit::new(RatePeriod::Minute, 1).unwrap()));
+    let d1 = world.store.publish(1, start());
+    let d2 = world.store.publish(2, start());
+    let (store, signal) = (world.store.clone(), world.signal.clone());
+    // A minute's spacing, lifted after a second: a settings change comes as a resync.
+    let lift = async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        store.set_rate_limit(None);
+        signal.wake(true);
+    };
+
+    tokio::join!(world.run_lane(), lift);
+
+    assert_eq!(world.sender.attempts_of(&d1), [start()]);
+    assert_eq!(world.sender.attempts_of(&d2), [start() + secs(1)]);
 }

@@ -63,8 +63,11 @@ fn request<'a>(url: &'a str, secrets: &'a [String], body: &'a Arc<[u8]>) -> Atte
         event_type: "user.created",
         delivery_id: "dlv_01JH0000000000000000000000",
         body,
+        headers: &NO_HEADERS,
     }
 }
+
+static NO_HEADERS: domain::CustomHeaders = domain::CustomHeaders::EMPTY;
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 

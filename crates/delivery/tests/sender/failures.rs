@@ -164,6 +164,15 @@ async fn a_refused_connection_is_a_connect_failure() {
 
     assert_eq!(result.outcome, AttemptOutcome::Failed(ErrorClass::Connect));
     assert_eq!(result.status_code, None);
+    let sent = result
+        .request_headers
+        .as_ref()
+        .expect("what it tried to send");
+    assert!(sent.get("webhook-signature").is_some());
+    assert_eq!(
+        result.response_headers, None,
+        "no answer, no response headers"
+    );
     let message = result.error_message.expect("a message");
     assert!(message.contains("refused"), "{message}");
     assert!(

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use admin_webhooks_delivery::sender::{AttemptRequest, Sender, SenderConfig};
-use domain::{DeliveryId, EventId};
+use domain::{CustomHeaders, DeliveryId, EventId};
 
 use test_support::certs::TestCa;
 
@@ -48,6 +48,7 @@ struct Delivery {
     delivery_id: DeliveryId,
     event_type: String,
     body: Arc<[u8]>,
+    headers: CustomHeaders,
 }
 
 impl Delivery {
@@ -66,6 +67,7 @@ impl Delivery {
             delivery_id: DeliveryId::generate(),
             event_type: "user.created".to_owned(),
             body: Arc::from(body),
+            headers: CustomHeaders::default(),
         }
     }
 
@@ -77,6 +79,7 @@ impl Delivery {
             event_type: &self.event_type,
             delivery_id: self.delivery_id.as_str(),
             body: &self.body,
+            headers: &self.headers,
         }
     }
 }

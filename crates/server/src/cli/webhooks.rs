@@ -1,7 +1,9 @@
 //! `admin-webhooks webhooks list|create|get|update|delete|test|rotate-secret`.
 
+use std::collections::BTreeMap;
+
 use client::{NewWebhook, Webhook, WebhookChanges};
-use domain::WebhookId;
+use domain::{RateLimit, RatePeriod, WebhookId};
 
 use super::table::{Table, fields, time};
 use super::{ApiArgs, CliError, PageArgs, events, next_page_hint, print};
@@ -45,6 +47,13 @@ pub struct CreateArgs {
     /// Register it disabled: nothing is delivered until it is enabled.
     #[arg(long)]
     pub disabled: bool,
+    /// At most this many requests per second or minute: `20/s`, `600/m`.
+    #[arg(long, value_name = "N/s|N/m", value_parser = parse_rate_limit)]
+    pub rate_limit: Option<RateLimit>,
+    /// A header added to every attempt, `Name: value`; repeat it for more. The value
+    /// shows in the process list like any argument.
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,6 +72,52 @@ pub struct UpdateArgs {
     /// Pause deliveries (they wait, and are sent in order once enabled again).
     #[arg(long)]
     pub disable: bool,
+    /// A new rate limit (`20/s`, `600/m`), or `none` to remove it.
+    #[arg(long, value_name = "N/s|N/m|none", value_parser = parse_rate_limit_change)]
+    pub rate_limit: Option<RateLimitChange>,
+    /// Replaces every custom header, `Name: value`; repeat it for more.
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = parse_header, conflicts_with = "clear_headers")]
+    pub headers: Option<Vec<(String, String)>>,
+    /// Removes every custom header.
+    #[arg(long)]
+    pub clear_headers: bool,
+}
+
+/// `20/s`, `20/second`, `600/m`, `600/minute`, within the API's bounds.
+fn parse_rate_limit(text: &str) -> Result<RateLimit, String> {
+    let (count, period) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not a rate: write it as `20/s` or `600/m`"))?;
+    let period = match period.trim() {
+        "s" | "sec" | "second" => RatePeriod::Second,
+        "m" | "min" | "minute" => RatePeriod::Minute,
+        other => return Err(format!("`{other}` is not a period: use `s` or `m`")),
+    };
+    let count: u64 = count
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{count}` is not a whole number"))?;
+    RateLimit::new(period, count).map_err(|e| e.to_string())
+}
+
+/// A new rate limit, or `None` to remove it.
+#[derive(Debug, Clone)]
+pub struct RateLimitChange(Option<RateLimit>);
+
+/// [`parse_rate_limit`], or `none`.
+fn parse_rate_limit_change(text: &str) -> Result<RateLimitChange, String> {
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(RateLimitChange(None));
+    }
+    parse_rate_limit(text).map(|limit| RateLimitChange(Some(limit)))
+}
+
+/// `Name: value` (the API checks the rest and names the header when it refuses).
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or("a header is written `Name: value`")?;
+    Ok((name.trim().to_owned(), value.trim().to_owned()))
 }
 
 impl WebhooksCommand {
@@ -92,6 +147,9 @@ impl WebhooksCommand {
                     events: create.events,
                     description: create.description,
                     enabled: create.disabled.then_some(false),
+                    rate_limit: create.rate_limit,
+                    headers: (!create.headers.is_empty())
+                        .then(|| create.headers.into_iter().collect()),
                 };
                 let hook = api.create_webhook(&new).await?;
                 print(args, &hook, human)
@@ -107,11 +165,17 @@ impl WebhooksCommand {
                         (_, true) => Some(false),
                         _ => None,
                     },
+                    rate_limit: update.rate_limit.map(|change| change.0),
+                    headers: match (update.headers, update.clear_headers) {
+                        (Some(headers), _) => Some(headers.into_iter().collect()),
+                        (None, true) => Some(BTreeMap::new()),
+                        (None, false) => None,
+                    },
                 };
                 if changes == WebhookChanges::default() {
                     return Err(CliError::Usage(
-                        "nothing to change: give --url, --event, --description, --enable or \
-                         --disable"
+                        "nothing to change: give --url, --event, --description, --enable, \
+                         --disable, --rate-limit, --header or --clear-headers"
                             .to_owned(),
                     ));
                 }
@@ -154,7 +218,15 @@ fn human(hook: &Webhook) -> String {
         ("events", hook.events.join(", ")),
         ("enabled", hook.enabled.to_string()),
         ("description", hook.description.clone()),
+        (
+            "rate limit",
+            hook.rate_limit
+                .map_or_else(|| "none".to_owned(), |limit| limit.to_string()),
+        ),
     ];
+    for (name, masked) in &hook.headers {
+        pairs.push(("header", format!("{name}: {masked}")));
+    }
     if let Some(secret) = &hook.secret {
         pairs.push(("secret", secret.clone()));
     }

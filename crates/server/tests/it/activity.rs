@@ -149,6 +149,20 @@ async fn the_log_lists_pages_and_filters_real_attempts() {
     );
     for a in attempts {
         assert!(a["response_ms"].is_u64() && a["attempted_at"].is_string());
+        // The headers as sent (both signatures) and as received, in the inspector's shape.
+        let sent = a["request_headers"]["headers"]
+            .as_array()
+            .expect("recorded");
+        let names: Vec<&str> = sent.iter().filter_map(|h| h["name"].as_str()).collect();
+        for name in [
+            "x-admin-signature",
+            "webhook-signature",
+            "webhook-timestamp",
+        ] {
+            assert!(names.contains(&name), "{name} in {names:?}");
+        }
+        assert_eq!(a["request_headers"]["truncated"], false);
+        assert!(a["response_headers"]["headers"].is_array(), "{a}");
     }
 
     // The events list: every event once, pages, filters; one event with both deliveries.

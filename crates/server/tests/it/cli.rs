@@ -288,3 +288,82 @@ async fn without_json_lists_print_a_table_for_people() {
         "a table, not JSON"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_take_a_rate_limit_and_custom_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = ADMIN_WEBHOOKS.start(dir.path(), &[]);
+    let receiver = Receiver::start().await;
+    let url = receiver.webhook_url();
+    let created = json(
+        &service,
+        &[
+            "webhooks",
+            "create",
+            "--url",
+            &url,
+            "--event",
+            "*",
+            "--rate-limit",
+            "20/s",
+            "--header",
+            "Authorization: Bearer cli-token-123",
+            "--header",
+            "X-Tenant: t_1",
+        ],
+    )
+    .await;
+    assert_eq!(
+        created["rate_limit"],
+        serde_json::json!({ "per_second": 20 })
+    );
+    assert_eq!(
+        created["headers"],
+        serde_json::json!({ "Authorization": "Bear…(20 chars)", "X-Tenant": "…(3 chars)" })
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let out = run_with_key(&service, KEY, &["webhooks", "get", &id]).await;
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(shown.contains("20 per second"), "{shown}");
+    assert!(shown.contains("Authorization: Bear…(20 chars)"), "{shown}");
+    assert!(!shown.contains("cli-token"), "{shown}");
+
+    let changed = json(
+        &service,
+        &[
+            "webhooks",
+            "update",
+            &id,
+            "--rate-limit",
+            "600/m",
+            "--clear-headers",
+        ],
+    )
+    .await;
+    assert_eq!(
+        changed["rate_limit"],
+        serde_json::json!({ "per_minute": 600 })
+    );
+    assert_eq!(changed["headers"], serde_json::json!({}));
+    let removed = json(
+        &service,
+        &["webhooks", "update", &id, "--rate-limit", "none"],
+    )
+    .await;
+    assert!(removed["rate_limit"].is_null(), "{removed}");
+
+    let refused = fails(
+        &service,
+        KEY,
+        &[
+            "webhooks",
+            "update",
+            &id,
+            "--header",
+            "Host: elsewhere.example",
+        ],
+    )
+    .await;
+    assert!(refused.contains("header `Host` cannot be set"), "{refused}");
+}

@@ -106,7 +106,7 @@ async fn the_dashboard_walks_the_guide_in_chromium() {
     browser.fill("#url", "ftp://example.com/hook").await;
     browser.click("#ev-user-x").await;
     submit(&browser, "/dashboard/webhooks").await;
-    let shown = browser.wait_for_text(".notice-error", "not allowed").await;
+    let shown = browser.wait_for_text("#url-error", "not allowed").await;
     let res = service
         .post(
             "/v1/webhooks",
@@ -115,7 +115,10 @@ async fn the_dashboard_walks_the_guide_in_chromium() {
         .await;
     assert_eq!(res.status(), 422);
     let problem: Value = res.json().await.unwrap();
-    assert_eq!(shown, problem["detail"].as_str().unwrap());
+    assert_eq!(
+        shown,
+        dashboard::plain_text(problem["detail"].as_str().unwrap())
+    );
     assert!(
         browser
             .find("#ev-user-x")
@@ -232,7 +235,7 @@ async fn the_dashboard_walks_the_guide_in_chromium() {
         .await;
     browser.wait_for_text("main", "Attempts").await;
     browser.click(".attempt details summary").await;
-    assert_eq!(browser.text("pre.body").await, "ok");
+    assert_eq!(browser.text("pre.response-body").await, "ok");
     let attempt = browser.text(".attempt").await;
     assert!(
         attempt.contains("status 200") && has_response_time(&attempt),

@@ -41,6 +41,8 @@ const EXPECTED: &[(&str, &str)] = &[
     ("post", "/v1/webhooks/{id}/secret/rotate"),
     ("post", "/v1/webhooks/{id}/replay"),
     ("get", "/v1/webhooks/{id}/stats"),
+    ("get", "/v1/webhooks/{id}/stats/series"),
+    ("get", "/v1/webhooks/{id}/health"),
     ("get", "/v1/webhooks/{id}/deliveries"),
     ("get", "/v1/deliveries/{id}"),
     ("post", "/v1/deliveries/{id}/retry"),
@@ -239,9 +241,37 @@ async fn the_document_states_the_rules_of_what_is_sent() {
         assert!(property["pattern"].is_string(), "{schema}.{field}");
     }
     assert!(schemas["PublishEvent"]["properties"]["type"]["pattern"].is_string());
+    // Endpoint controls: a rate limit of one period, headers with their rules.
+    let rate_limit = &create_webhook["rate_limit"]["anyOf"][0]["oneOf"];
+    assert_eq!(
+        rate_limit[0]["properties"]["per_second"]["maximum"],
+        json!(10000)
+    );
+    assert_eq!(rate_limit[1]["required"], json!(["per_minute"]));
+    assert_eq!(rate_limit[1]["additionalProperties"], json!(false));
+    let headers = &create_webhook["headers"]["anyOf"][0];
+    assert_eq!(headers["maxProperties"], 10);
+    assert_eq!(headers["additionalProperties"]["maxLength"], 1024);
+    let names = headers["propertyNames"]["pattern"].as_str().unwrap();
+    assert!(names.contains("[xX]-[aA][dD][mM][iI][nN]-"), "{names}");
+    assert!(schemas["UpdateWebhook"]["properties"]["rate_limit"]["anyOf"][1]["type"] == "null");
     assert_eq!(
         schemas["ReplayRequest"]["properties"]["since"]["format"],
         "date-time"
+    );
+    // An attempt's headers as sent and received (the delivery inspector's).
+    let attempt = &schemas["AttemptBody"]["properties"];
+    for field in ["request_headers", "response_headers"] {
+        assert!(
+            attempt[field].to_string().contains("RecordedHeadersBody"),
+            "{field}: {}",
+            attempt[field]
+        );
+    }
+    assert_eq!(schemas["HeaderBody"]["required"], json!(["name", "value"]));
+    assert_eq!(
+        schemas["RecordedHeadersBody"]["required"],
+        json!(["headers", "truncated"])
     );
 
     let parameter_of = |method: &str, path: &str, name: &str| {

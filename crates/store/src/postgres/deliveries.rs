@@ -20,7 +20,7 @@ use domain::{DeliveryId, WebhookId, WorkspaceId};
 use tokio_postgres::{IsolationLevel, Row};
 
 use super::rows::{collect, now, parse, parse_opt, unsigned, unsigned_opt};
-use crate::{Attempt, Delivery, DueDelivery, Result, StoreError};
+use crate::{Attempt, Delivery, DueDelivery, RecordedHeaders, Result, StoreError};
 
 pub(super) const DELIVERY_COLUMNS: &str = "id, event_id, webhook_id, event_type, status, attempts, last_status_code, \
      last_response_ms, last_error, next_attempt_at, created_at, updated_at";
@@ -42,7 +42,7 @@ pub(super) fn delivery_row(row: &Row) -> Result<Delivery> {
     })
 }
 
-const ATTEMPT_COLUMNS: &str = "id, delivery_id, attempted_at, status_code, response_ms, error_class, error_message, response_body";
+const ATTEMPT_COLUMNS: &str = "id, delivery_id, attempted_at, status_code, response_ms, error_class, error_message, response_body, request_headers, response_headers";
 
 fn attempt_row(row: &Row) -> Result<Attempt> {
     Ok(Attempt {
@@ -54,6 +54,8 @@ fn attempt_row(row: &Row) -> Result<Attempt> {
         error_class: parse_opt(row, 5)?,
         error_message: row.try_get(6)?,
         response_body: row.try_get(7)?,
+        request_headers: RecordedHeaders::from_json(row.try_get::<_, Option<&str>>(8)?),
+        response_headers: RecordedHeaders::from_json(row.try_get::<_, Option<&str>>(9)?),
     })
 }
 

@@ -39,6 +39,7 @@
 
 mod activity;
 mod deliveries;
+mod health;
 mod leases;
 mod listener;
 mod operations;
@@ -79,6 +80,7 @@ use crate::{
 };
 use crate::{ActivityStore, LaneStore, OperationsStore, TenancyStore};
 use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};
+use crate::{SeriesSpec, StatsBucket, WebhookHealth};
 
 /// The channel every process listens on: the payload is the id of an endpoint whose lane
 /// has new work or changed settings, prefixed with [`RESYNC_PREFIX`] when deliveries were
@@ -667,6 +669,36 @@ impl ActivityStore for PostgresStore {
     ) -> Result<WebhookStats> {
         self.pooled("webhook_stats", async |client| {
             stats::webhook_stats(client, workspace, webhook, since).await
+        })
+        .await
+    }
+
+    async fn webhook_series(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        spec: SeriesSpec,
+    ) -> Result<Vec<StatsBucket>> {
+        self.pooled("webhook_series", async |client| {
+            stats::webhook_series(client, workspace, webhook, &spec).await
+        })
+        .await
+    }
+
+    async fn webhook_health(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+    ) -> Result<WebhookHealth> {
+        self.pooled("webhook_health", async |client| {
+            health::webhook_health(&*client, workspace, webhook).await
+        })
+        .await
+    }
+
+    async fn deliveries_ahead(&self, workspace: &WorkspaceId, id: &DeliveryId) -> Result<u64> {
+        self.pooled("deliveries_ahead", async |client| {
+            health::deliveries_ahead(&*client, workspace, id).await
         })
         .await
     }

@@ -21,7 +21,7 @@ use deadpool_postgres::Pool;
 use super::pipeline::{self, GroupError, Savepoints, Step};
 use super::rows::{is_retryable, ms, now};
 use crate::work::{Work, WorkCounter};
-use crate::{Outcome, Result, StoreError};
+use crate::{Outcome, RecordedHeaders, Result, StoreError};
 
 /// The most outcomes one transaction holds.
 pub(super) const MAX_BATCH: usize = 512;
@@ -47,9 +47,10 @@ pub(super) const RECORD_ATTEMPT: &str = "WITH changed AS (
          RETURNING id
      ), logged AS (
          INSERT INTO attempts (delivery_id, id, webhook_id, attempted_at, status_code, response_ms,
-                               error_class, error_message, response_body)
+                               error_class, error_message, response_body,
+                               request_headers, response_headers)
          SELECT changed.id, $10::text, $8::text, $11::timestamptz, $3::int4, $4::int8,
-                $12::text, $13::text, $14::text
+                $12::text, $13::text, $14::text, $16::text, $17::text
          FROM changed
          RETURNING 1
      ), disabled AS (
@@ -151,6 +152,8 @@ async fn run_group(pool: &Pool, jobs: &[OutcomeJob]) -> Result<Vec<Result<()>>, 
                         Box::new(a.error_message.clone()),
                         Box::new(a.response_body.clone()),
                         Box::new(o.disable_webhook),
+                        Box::new(a.request_headers.as_ref().map(RecordedHeaders::to_json)),
+                        Box::new(a.response_headers.as_ref().map(RecordedHeaders::to_json)),
                     ],
                 },
                 None => Step {

@@ -26,6 +26,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_gone_and_throttling.sql")),
     (5, include_str!("migrations/0005_shared_secrets.sql")),
     (6, include_str!("migrations/0006_event_log.sql")),
+    (8, include_str!("migrations/0008_endpoint_controls.sql")),
+    (10, include_str!("migrations/0010_attempt_headers.sql")),
 ];
 
 /// The schema version this binary brings a database to.

@@ -16,7 +16,8 @@
 //! - At most two secrets sign: a rotation moves the current secret to `previous_secret`
 //!   with its grace deadline, replacing any earlier previous one; [`lane_target`] hands
 //!   the previous one out only before its deadline.
-//! - Secrets are stored sealed ([`SecretCipher`]): every write seals, every read opens,
+//! - Secrets and custom headers are stored sealed ([`SecretCipher`]): every write seals,
+//!   every read opens,
 //!   and [`seal_stored_secrets`] re-seals what an older version or an older key left,
 //!   compare-and-set, so processes starting together (or a rotation meanwhile) never
 //!   overwrite each other's newer value.
@@ -30,25 +31,33 @@ use tokio_postgres::Row;
 
 use super::rows::{collect, now, parse, unsigned};
 use super::{RESYNC_PREFIX, WAKE_CHANNEL};
-use crate::records::{grace_deadline, signing_secrets};
+use crate::records::{grace_deadline, rate_limit_columns, signing_secrets, stored_rate_limit};
 use crate::{
     LaneTarget, NewWebhook, Page, PageRequest, Result, SecretCipher, SecretRotation, StoreError,
     Webhook, WebhookPatch,
 };
 
-const WEBHOOK_COLUMNS: &str =
-    "id, workspace_id, url, description, events, enabled, secret, created_at, updated_at";
+const WEBHOOK_COLUMNS: &str = "id, workspace_id, url, description, events, enabled, secret, \
+     created_at, updated_at, rate_limit, rate_limit_period, headers";
 
-/// The webhook in `row` (of [`WEBHOOK_COLUMNS`]), its secret opened.
+/// The webhook in `row` (of [`WEBHOOK_COLUMNS`]), its secret and headers opened.
 fn webhook_row(row: &Row, cipher: &SecretCipher) -> Result<Webhook> {
+    let id: WebhookId = parse(row, 0)?;
+    let rate_limit = stored_rate_limit(
+        row.try_get::<_, Option<i32>>(9)?.map(i64::from),
+        row.try_get(10)?,
+    )?;
+    let headers = cipher.open_headers(&id, row.try_get(11)?)?;
     let webhook = Webhook {
-        id: parse(row, 0)?,
+        id,
         workspace_id: parse(row, 1)?,
         url: row.try_get(2)?,
         description: row.try_get(3)?,
         events: decode_events(row.try_get(4)?)?,
         enabled: row.try_get(5)?,
         secret: row.try_get(6)?,
+        rate_limit,
+        headers,
         created_at: row.try_get(7)?,
         updated_at: row.try_get(8)?,
     };
@@ -115,11 +124,14 @@ pub(super) async fn create_webhook(
     }
     let at = now();
     let webhook = new.created(workspace, at);
+    let (rate_limit, rate_limit_period) = rate_limit_columns(webhook.rate_limit);
     let insert = tx
         .prepare_cached(
             "INSERT INTO webhooks (id, workspace_id, url, description, events, enabled, secret,
-                                   created_at, updated_at, log_xact)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, pg_current_xact_id()::text::bigint)",
+                                   created_at, updated_at, rate_limit, rate_limit_period,
+                                   headers, log_xact)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11,
+                     pg_current_xact_id()::text::bigint)",
         )
         .await?;
     tx.execute(
@@ -133,6 +145,9 @@ pub(super) async fn create_webhook(
             &webhook.enabled,
             &cipher.seal(&webhook.id, &webhook.secret),
             &at,
+            &rate_limit,
+            &rate_limit_period,
+            &cipher.seal_headers(&webhook.id, &webhook.headers),
         ],
     )
     .await?;
@@ -204,20 +219,29 @@ pub(super) async fn update_webhook(
     if enables {
         check_room_for_enabled(&tx, workspace).await?;
     }
+    let reseal_headers = patch.headers.is_some();
     patch.apply(&mut webhook, now());
-    // Enabling moves the log cursor past everything committed before this transaction:
-    // nothing published while it was disabled reaches it.
+    let (rate_limit, rate_limit_period) = rate_limit_columns(webhook.rate_limit);
+    // Headers are sealed again only when they change ($10 says whether; $11 is the new
+    // value), so that an unrelated change leaves the sealed column as it is. Enabling
+    // moves the log cursor past everything committed before this transaction: nothing
+    // published while it was disabled reaches it.
     let sql = format!(
         "WITH changed AS (
-             UPDATE webhooks SET url = $1, description = $2, events = $3, enabled = $4, updated_at = $5,
-                 log_xact = CASE WHEN $8 THEN pg_current_xact_id()::text::bigint ELSE log_xact END,
-                 log_pos = CASE WHEN $8 THEN 0 ELSE log_pos END
+             UPDATE webhooks SET url = $1, description = $2, events = $3, enabled = $4,
+                                 updated_at = $5, rate_limit = $8, rate_limit_period = $9,
+                                 headers = CASE WHEN $10 THEN $11 ELSE headers END,
+                 log_xact = CASE WHEN $12 THEN pg_current_xact_id()::text::bigint ELSE log_xact END,
+                 log_pos = CASE WHEN $12 THEN 0 ELSE log_pos END
              WHERE id = $6 AND workspace_id = $7
              RETURNING id
          )
          SELECT pg_notify('{WAKE_CHANNEL}', '{RESYNC_PREFIX}' || id) FROM changed"
     );
     let update = tx.prepare_cached(&sql).await?;
+    let sealed_headers = reseal_headers
+        .then(|| cipher.seal_headers(id, &webhook.headers))
+        .flatten();
     tx.query(
         &update,
         &[
@@ -228,6 +252,10 @@ pub(super) async fn update_webhook(
             &webhook.updated_at,
             &id.as_str(),
             &workspace.as_str(),
+            &rate_limit,
+            &rate_limit_period,
+            &reseal_headers,
+            &sealed_headers,
             &enables,
         ],
     )
@@ -306,7 +334,8 @@ pub(super) async fn lane_target(
 ) -> Result<LaneTarget> {
     let statement = client
         .prepare_cached(
-            "SELECT url, enabled, secret, previous_secret, previous_secret_expires_at
+            "SELECT url, enabled, secret, previous_secret, previous_secret_expires_at,
+                    rate_limit, rate_limit_period, headers
              FROM webhooks WHERE id = $1",
         )
         .await?;
@@ -326,6 +355,11 @@ pub(super) async fn lane_target(
             row.try_get(4)?,
             now(),
         ),
+        rate_limit: stored_rate_limit(
+            row.try_get::<_, Option<i32>>(5)?.map(i64::from),
+            row.try_get(6)?,
+        )?,
+        headers: cipher.open_headers(id, row.try_get(7)?)?,
     })
 }
 
@@ -339,7 +373,13 @@ pub(super) async fn seal_stored_secrets(
     cipher: &SecretCipher,
 ) -> Result<u64> {
     let rows = client
-        .query("SELECT id, secret, previous_secret FROM webhooks", &[])
+        .query(
+            "SELECT id, secret, previous_secret, headers FROM webhooks",
+            &[],
+        )
+        .await?;
+    let replace_headers = client
+        .prepare("UPDATE webhooks SET headers = $1 WHERE id = $2 AND headers = $3")
         .await?;
     let replace_secret = client
         .prepare("UPDATE webhooks SET secret = $1 WHERE id = $2 AND secret = $3")
@@ -350,6 +390,13 @@ pub(super) async fn seal_stored_secrets(
     let mut resealed = 0;
     for row in &rows {
         let id: WebhookId = parse(row, 0)?;
+        if let Some(headers) = row.try_get::<_, Option<&str>>(3)?
+            && let Some(sealed) = cipher.reseal_headers(&id, headers)?
+        {
+            resealed += client
+                .execute(&replace_headers, &[&sealed, &id.as_str(), &headers])
+                .await?;
+        }
         let secret: &str = row.try_get(1)?;
         if let Some(sealed) = cipher.reseal(&id, secret)? {
             resealed += client

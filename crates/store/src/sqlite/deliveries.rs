@@ -21,7 +21,7 @@ use domain::{DeliveryId, WebhookId, WorkspaceId};
 use rusqlite::{Connection, Row, params};
 
 use super::rows::{now, opt_time, parse, parse_opt, time};
-use crate::{Attempt, Delivery, DueDelivery, Result};
+use crate::{Attempt, Delivery, DueDelivery, RecordedHeaders, Result};
 
 pub(super) const DELIVERY_COLUMNS: &str = "id, event_id, webhook_id, event_type, status, attempts, last_status_code, \
      last_response_ms, last_error, next_attempt_at, created_at, updated_at";
@@ -43,7 +43,7 @@ pub(super) fn delivery_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
-const ATTEMPT_COLUMNS: &str = "id, delivery_id, attempted_at, status_code, response_ms, error_class, error_message, response_body";
+const ATTEMPT_COLUMNS: &str = "id, delivery_id, attempted_at, status_code, response_ms, error_class, error_message, response_body, request_headers, response_headers";
 
 fn attempt_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
     Ok(Attempt {
@@ -55,6 +55,8 @@ fn attempt_row(row: &Row<'_>) -> rusqlite::Result<Attempt> {
         error_class: parse_opt(row, 5)?,
         error_message: row.get(6)?,
         response_body: row.get(7)?,
+        request_headers: RecordedHeaders::from_json(row.get::<_, Option<String>>(8)?.as_deref()),
+        response_headers: RecordedHeaders::from_json(row.get::<_, Option<String>>(9)?.as_deref()),
     })
 }
 

@@ -24,6 +24,7 @@
 
 mod activity;
 mod deliveries;
+mod health;
 mod operations;
 mod outcomes;
 mod publish;
@@ -54,10 +55,11 @@ use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
     LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page, PageRequest,
     PruneReport, Published, ReplayFilter, Result, SecretCipher, SecretRotation, Session, Wakeup,
-    Webhook, WebhookPatch, WebhookStats, Workspace,
+    Webhook, WebhookHealth, WebhookPatch, WebhookStats, Workspace,
 };
 use crate::{ActivityStore, LaneStore, OperationsStore, TenancyStore};
 use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};
+use crate::{SeriesSpec, StatsBucket};
 
 /// The file name used under the service's data directory.
 pub const DATABASE_FILE: &str = "admin-webhooks.db";
@@ -612,6 +614,46 @@ impl ActivityStore for SqliteStore {
                 snapshot(conn, |conn| {
                     stats::webhook_stats(conn, &workspace, &webhook, since)
                 })
+            })
+            .await
+    }
+
+    async fn webhook_series(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+        spec: SeriesSpec,
+    ) -> Result<Vec<StatsBucket>> {
+        let (workspace, webhook) = (workspace.clone(), webhook.clone());
+        self.readers
+            .read("webhook_series", move |conn| {
+                snapshot(conn, |conn| {
+                    stats::webhook_series(conn, &workspace, &webhook, &spec)
+                })
+            })
+            .await
+    }
+
+    async fn webhook_health(
+        &self,
+        workspace: &WorkspaceId,
+        webhook: &WebhookId,
+    ) -> Result<WebhookHealth> {
+        let (workspace, webhook) = (workspace.clone(), webhook.clone());
+        self.readers
+            .read("webhook_health", move |conn| {
+                snapshot(conn, |conn| {
+                    health::webhook_health(conn, &workspace, &webhook)
+                })
+            })
+            .await
+    }
+
+    async fn deliveries_ahead(&self, workspace: &WorkspaceId, id: &DeliveryId) -> Result<u64> {
+        let (workspace, id) = (workspace.clone(), id.clone());
+        self.readers
+            .read("deliveries_ahead", move |conn| {
+                snapshot(conn, |conn| health::deliveries_ahead(conn, &workspace, &id))
             })
             .await
     }

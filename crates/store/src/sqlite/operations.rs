@@ -36,14 +36,15 @@ const HEAD: &str = "SELECT created_at, COALESCE(open_since, created_at)
      FROM deliveries INDEXED BY deliveries_open
      WHERE webhook_id = ?1 AND status IN ('pending', 'failed') ORDER BY seq LIMIT 1";
 
-const OPEN_COUNT: &str = "SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_open
+pub(super) const OPEN_COUNT: &str = "SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_open
      WHERE webhook_id = ?1 AND status IN ('pending', 'failed')";
 
-const LATEST_ATTEMPT: &str = "SELECT attempted_at, error_class
+pub(super) const LATEST_ATTEMPT: &str = "SELECT attempted_at, error_class
      FROM attempts INDEXED BY attempts_by_webhook
      WHERE webhook_id = ?1 ORDER BY attempted_at DESC LIMIT 1";
 
-const LAST_SUCCESS: &str = "SELECT attempted_at FROM attempts INDEXED BY attempts_by_webhook
+pub(super) const LAST_SUCCESS: &str =
+    "SELECT attempted_at FROM attempts INDEXED BY attempts_by_webhook
      WHERE webhook_id = ?1 AND error_class IS NULL ORDER BY attempted_at DESC LIMIT 1";
 
 const FIRST_ATTEMPT_AFTER: &str =
@@ -118,7 +119,7 @@ fn recorded_alerts(
 }
 
 /// The first attempt after the endpoint's last success, if its latest attempt failed.
-fn failing_since(
+pub(super) fn failing_since(
     conn: &Connection,
     webhook: &str,
     latest_failed: bool,

@@ -12,7 +12,7 @@
 use rusqlite::{Connection, params};
 
 use super::rows::{now_ms, to_ms};
-use crate::{Outcome, Result, StoreError};
+use crate::{Outcome, RecordedHeaders, Result, StoreError};
 
 pub(super) const RECORD_ATTEMPT: &str = "UPDATE deliveries
      SET attempts = attempts + 1, status = ?1, next_attempt_at = ?2,
@@ -68,8 +68,9 @@ pub(super) fn record_outcome(conn: &Connection, outcome: &Outcome) -> Result<()>
     if let Some(attempt) = &outcome.attempt {
         conn.prepare_cached(
             "INSERT INTO attempts (delivery_id, id, webhook_id, attempted_at, status_code, response_ms,
-                                   error_class, error_message, response_body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                   error_class, error_message, response_body,
+                                   request_headers, response_headers)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
         .execute(params![
             outcome.delivery_id.as_str(),
@@ -80,7 +81,9 @@ pub(super) fn record_outcome(conn: &Connection, outcome: &Outcome) -> Result<()>
             attempt.response_ms,
             attempt.error_class.map(|c| c.as_str()),
             attempt.error_message,
-            attempt.response_body
+            attempt.response_body,
+            attempt.request_headers.as_ref().map(RecordedHeaders::to_json),
+            attempt.response_headers.as_ref().map(RecordedHeaders::to_json)
         ])?;
     }
     Ok(())

@@ -11,34 +11,59 @@
 //! - At most two secrets sign: a rotation moves the current secret to `previous_secret`
 //!   with its grace deadline, replacing any earlier previous one; [`lane_target`] hands the
 //!   previous one out only before its deadline.
-//! - Secrets are stored sealed ([`SecretCipher`]): every write seals, every read opens,
-//!   and [`seal_stored_secrets`] re-seals what an older version or an older key left.
+//! - Secrets and custom headers are stored sealed ([`SecretCipher`]): every write seals,
+//!   every read opens, and [`seal_stored_secrets`] re-seals what an older version or an
+//!   older key left.
 
-use domain::{Subscription, WebhookId, WorkspaceId};
+use domain::{CustomHeaders, Subscription, WebhookId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::rows::{from_ms, now, parse, time, to_ms};
 use super::take_up;
-use crate::records::{grace_deadline, signing_secrets};
+use crate::records::{grace_deadline, rate_limit_columns, signing_secrets, stored_rate_limit};
 use crate::{
     LaneTarget, NewWebhook, Page, PageRequest, Result, SecretCipher, SecretRotation, StoreError,
     Webhook, WebhookPatch,
 };
 
-const WEBHOOK_COLUMNS: &str =
-    "id, workspace_id, url, description, events, enabled, secret, created_at, updated_at";
+const WEBHOOK_COLUMNS: &str = "id, workspace_id, url, description, events, enabled, secret, \
+     created_at, updated_at, rate_limit, rate_limit_period, headers";
 
-fn webhook_row(row: &Row<'_>) -> rusqlite::Result<Webhook> {
-    Ok(Webhook {
-        id: parse(row, 0)?,
-        workspace_id: parse(row, 1)?,
-        url: row.get(2)?,
-        description: row.get(3)?,
-        events: decode_events(row, 4)?,
-        enabled: row.get(5)?,
-        secret: row.get(6)?,
-        created_at: time(row, 7)?,
-        updated_at: time(row, 8)?,
+/// A webhook row as stored: its secret and headers still sealed.
+struct StoredWebhook {
+    webhook: Webhook,
+    rate_limit: (Option<i64>, Option<String>),
+    headers: Option<String>,
+}
+
+impl StoredWebhook {
+    /// The webhook, its secret and headers opened.
+    fn open(self, cipher: &SecretCipher) -> Result<Webhook> {
+        let mut webhook = cipher.open_webhook(self.webhook)?;
+        let (count, period) = self.rate_limit;
+        webhook.rate_limit = stored_rate_limit(count, period.as_deref())?;
+        webhook.headers = cipher.open_headers(&webhook.id, self.headers.as_deref())?;
+        Ok(webhook)
+    }
+}
+
+fn webhook_row(row: &Row<'_>) -> rusqlite::Result<StoredWebhook> {
+    Ok(StoredWebhook {
+        webhook: Webhook {
+            id: parse(row, 0)?,
+            workspace_id: parse(row, 1)?,
+            url: row.get(2)?,
+            description: row.get(3)?,
+            events: decode_events(row, 4)?,
+            enabled: row.get(5)?,
+            secret: row.get(6)?,
+            rate_limit: None,
+            headers: CustomHeaders::default(),
+            created_at: time(row, 7)?,
+            updated_at: time(row, 8)?,
+        },
+        rate_limit: (row.get(9)?, row.get(10)?),
+        headers: row.get(11)?,
     })
 }
 
@@ -86,10 +111,13 @@ pub(super) fn create_webhook(
     }
     let at = now();
     let webhook = new.created(workspace, at);
+    let (rate_limit, rate_limit_period) = rate_limit_columns(webhook.rate_limit);
     conn.prepare_cached(
         "INSERT INTO webhooks (id, workspace_id, url, description, events, enabled, secret,
-                               created_at, updated_at, log_cursor)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, (SELECT COALESCE(MAX(pos), 0) FROM events))",
+                               created_at, updated_at, rate_limit, rate_limit_period, headers,
+                               log_cursor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11,
+                 (SELECT COALESCE(MAX(pos), 0) FROM events))",
     )?
     .execute(params![
         webhook.id.as_str(),
@@ -99,7 +127,10 @@ pub(super) fn create_webhook(
         encode_events(&webhook.events),
         webhook.enabled,
         cipher.seal(&webhook.id, &webhook.secret),
-        to_ms(at)
+        to_ms(at),
+        rate_limit,
+        rate_limit_period,
+        cipher.seal_headers(&webhook.id, &webhook.headers),
     ])?;
     Ok(webhook)
 }
@@ -125,8 +156,8 @@ pub(super) fn list_webhooks(
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?
         .into_iter()
-        .map(|w| cipher.open_webhook(w))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|w| w.open(cipher))
+        .collect::<Result<Vec<_>>>()?;
     Ok(page.cut(rows, |w| w.id.to_string()))
 }
 
@@ -140,7 +171,7 @@ pub(super) fn get_webhook(
     let webhook = conn
         .prepare_cached(&sql)?
         .query_row([id.as_str(), workspace.as_str()], webhook_row)?;
-    Ok(cipher.open_webhook(webhook)?)
+    webhook.open(cipher)
 }
 
 pub(super) fn update_webhook(
@@ -157,10 +188,13 @@ pub(super) fn update_webhook(
         // Nothing published while it was disabled reaches it.
         take_up::move_to_head(conn, id)?;
     }
+    let reseal_headers = patch.headers.is_some();
     patch.apply(&mut webhook, now());
+    let (rate_limit, rate_limit_period) = rate_limit_columns(webhook.rate_limit);
     conn.prepare_cached(
-        "UPDATE webhooks SET url = ?1, description = ?2, events = ?3, enabled = ?4, updated_at = ?5
-         WHERE id = ?6 AND workspace_id = ?7",
+        "UPDATE webhooks SET url = ?1, description = ?2, events = ?3, enabled = ?4, updated_at = ?5,
+                             rate_limit = ?6, rate_limit_period = ?7
+         WHERE id = ?8 AND workspace_id = ?9",
     )?
     .execute(params![
         webhook.url,
@@ -168,9 +202,23 @@ pub(super) fn update_webhook(
         encode_events(&webhook.events),
         webhook.enabled,
         to_ms(webhook.updated_at),
+        rate_limit,
+        rate_limit_period,
         id.as_str(),
         workspace.as_str()
     ])?;
+    // Sealed again only when they change: a fresh nonce for every write would be harmless,
+    // but leaving the column alone keeps an unrelated change from touching a secret.
+    if reseal_headers {
+        conn.prepare_cached(
+            "UPDATE webhooks SET headers = ?1 WHERE id = ?2 AND workspace_id = ?3",
+        )?
+        .execute(params![
+            cipher.seal_headers(id, &webhook.headers),
+            id.as_str(),
+            workspace.as_str()
+        ])?;
+    }
     Ok(webhook)
 }
 
@@ -227,19 +275,33 @@ pub(super) fn lane_target(
     cipher: &SecretCipher,
     id: &WebhookId,
 ) -> Result<LaneTarget> {
-    let (url, enabled, secret, previous, previous_until): (
+    type Columns = (
         String,
         bool,
         String,
         Option<String>,
         Option<i64>,
-    ) = conn
-        .prepare_cached(
-            "SELECT url, enabled, secret, previous_secret, previous_secret_expires_at
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    );
+    let (url, enabled, secret, previous, previous_until, rate_limit, period, headers): Columns =
+        conn.prepare_cached(
+            "SELECT url, enabled, secret, previous_secret, previous_secret_expires_at,
+                    rate_limit, rate_limit_period, headers
              FROM webhooks WHERE id = ?1",
         )?
         .query_row([id.as_str()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
         })?;
     Ok(LaneTarget {
         webhook_id: id.clone(),
@@ -251,6 +313,8 @@ pub(super) fn lane_target(
             previous_until.map(from_ms),
             now(),
         ),
+        rate_limit: stored_rate_limit(rate_limit, period.as_deref())?,
+        headers: cipher.open_headers(id, headers.as_deref())?,
     })
 }
 
@@ -260,12 +324,21 @@ pub(super) fn lane_target(
 /// starts; returns how many secrets it re-sealed.
 pub(super) fn seal_stored_secrets(conn: &mut Connection, cipher: &SecretCipher) -> Result<usize> {
     let tx = conn.transaction()?;
-    let rows: Vec<(WebhookId, String, Option<String>)> = tx
-        .prepare("SELECT id, secret, previous_secret FROM webhooks")?
-        .query_map([], |r| Ok((parse(r, 0)?, r.get(1)?, r.get(2)?)))?
+    let rows: Vec<(WebhookId, String, Option<String>, Option<String>)> = tx
+        .prepare("SELECT id, secret, previous_secret, headers FROM webhooks")?
+        .query_map([], |r| Ok((parse(r, 0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut resealed = 0;
-    for (id, secret, previous) in rows {
+    for (id, secret, previous, headers) in rows {
+        if let Some(headers) = headers
+            && let Some(sealed) = cipher.reseal_headers(&id, &headers)?
+        {
+            tx.execute(
+                "UPDATE webhooks SET headers = ?1 WHERE id = ?2",
+                params![sealed, id.as_str()],
+            )?;
+            resealed += 1;
+        }
         if let Some(sealed) = cipher.reseal(&id, &secret)? {
             tx.execute(
                 "UPDATE webhooks SET secret = ?1 WHERE id = ?2",

@@ -282,6 +282,8 @@ fn timed(
             error_class: (!ok).then_some(ErrorClass::HttpStatus),
             error_message: None,
             response_body: None,
+            request_headers: None,
+            response_headers: None,
         }),
         status: if ok {
             DeliveryStatus::Delivered

@@ -24,6 +24,8 @@ pub(crate) fn attempt(
         error_class,
         error_message: error_class.map(|c| format!("{c} happened")),
         response_body: status_code.map(|c| format!("answer {c}")),
+        request_headers: None,
+        response_headers: None,
     }
 }
 

@@ -33,6 +33,8 @@ pub async fn data_survives_reopening(h: Harness) {
                 error_class: None,
                 error_message: None,
                 response_body: None,
+                request_headers: None,
+                response_headers: None,
             }),
             status: DeliveryStatus::Delivered,
             next_attempt_at: None,

@@ -15,6 +15,8 @@ mod batch;
 mod dispatch;
 mod durability;
 mod gone;
+mod health;
+mod inspector;
 mod log;
 mod operations;
 mod postgres;
@@ -46,6 +48,7 @@ macro_rules! conformance {
             tenancy::the_last_live_key_cannot_be_revoked,
             tenancy::shared_secrets_are_written_once,
             webhooks::webhook_crud_round_trips,
+            webhooks::webhook_controls_round_trip,
             webhooks::webhooks_paginate_by_id,
             webhooks::workspaces_cannot_see_each_other,
             webhooks::enabled_webhook_limit_is_enforced,
@@ -85,6 +88,9 @@ macro_rules! conformance {
             gone::stats_of_attempts_without_any_answer,
             sessions::sessions_live_until_expiry_sign_out_or_revocation,
             sessions::sessions_survive_reopening,
+            health::series_bucket_attempts_and_rank_answered_times,
+            health::health_reports_the_waiting_line_and_the_failure_run,
+            inspector::attempt_headers_round_trip,
         );
     };
     (@tests $backend:ident, $setup:path; $($module:ident :: $check:ident),* $(,)?) => {

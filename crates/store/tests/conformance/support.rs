@@ -73,6 +73,8 @@ pub fn new_webhook(events: &[&str]) -> NewWebhook {
             .collect(),
         enabled: true,
         secret: domain::signature::generate_secret(),
+        rate_limit: None,
+        headers: domain::CustomHeaders::default(),
     }
 }
 

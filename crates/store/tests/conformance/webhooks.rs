@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use domain::{DeliveryId, Subscription, WebhookId};
+use domain::{CustomHeaders, DeliveryId, RateLimit, RatePeriod, Subscription, WebhookId};
 use store::{DeliveryFilter, PageRequest, StoreError, WebhookPatch};
 
 use crate::assert_err;
@@ -39,6 +39,7 @@ pub async fn webhook_crud_round_trips(h: Harness) {
         description: Some("moved".into()),
         events: Some(vec![Subscription::All]),
         enabled: Some(false),
+        ..WebhookPatch::default()
     };
     let updated = store.update_webhook(&ws, &created.id, patch).await.unwrap();
     assert_eq!(updated.url, "https://other.example.com/in");
@@ -83,6 +84,109 @@ pub async fn webhook_crud_round_trips(h: Harness) {
             .data
             .is_empty()
     );
+}
+
+/// Rate limits and custom headers: stored, read back the same by every read (a lane's
+/// included) and after a reopen, kept by unrelated changes and rotations, changed and
+/// removed by a patch.
+pub async fn webhook_controls_round_trip(h: Harness) {
+    let store = &*h.store;
+    let ws = workspace(store, "a").await;
+    let headers = CustomHeaders::parse([
+        (
+            "Authorization".to_owned(),
+            "Bearer gateway-token".to_owned(),
+        ),
+        ("X-Tenant".to_owned(), "t_42".to_owned()),
+    ])
+    .unwrap();
+    let limit = RateLimit::new(RatePeriod::Second, 20).unwrap();
+    let mut new = new_webhook(&["*"]);
+    new.rate_limit = Some(limit);
+    new.headers = headers.clone();
+    let created = store.create_webhook(&ws, new).await.unwrap();
+    assert_eq!(
+        (created.rate_limit, &created.headers),
+        (Some(limit), &headers)
+    );
+    assert_eq!(store.get_webhook(&ws, &created.id).await.unwrap(), created);
+    let listed = store
+        .list_webhooks(&ws, PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.data, vec![created.clone()]);
+    let target = store.lane_target(&created.id).await.unwrap();
+    assert_eq!(
+        (target.rate_limit, &target.headers),
+        (Some(limit), &headers)
+    );
+    let plain = webhook(store, &ws, &["*"]).await;
+    assert_eq!((plain.rate_limit, plain.headers.is_empty()), (None, true));
+    let target = store.lane_target(&plain.id).await.unwrap();
+    assert_eq!((target.rate_limit, target.headers.is_empty()), (None, true));
+
+    let rename = WebhookPatch {
+        description: Some("gateway".into()),
+        ..WebhookPatch::default()
+    };
+    let renamed = store
+        .update_webhook(&ws, &created.id, rename)
+        .await
+        .unwrap();
+    assert_eq!(
+        (renamed.rate_limit, &renamed.headers),
+        (Some(limit), &headers)
+    );
+    let rotated = store
+        .rotate_secret(
+            &ws,
+            &created.id,
+            domain::signature::generate_secret(),
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rotated.webhook.headers, headers);
+
+    let per_minute = RateLimit::new(RatePeriod::Minute, 600).unwrap();
+    let one = CustomHeaders::parse([("X-Region".to_owned(), "eu".to_owned())]).unwrap();
+    let change = WebhookPatch {
+        rate_limit: Some(Some(per_minute)),
+        headers: Some(one.clone()),
+        ..WebhookPatch::default()
+    };
+    let changed = store
+        .update_webhook(&ws, &created.id, change)
+        .await
+        .unwrap();
+    assert_eq!(
+        (changed.rate_limit, &changed.headers),
+        (Some(per_minute), &one)
+    );
+    assert_eq!(store.get_webhook(&ws, &created.id).await.unwrap(), changed);
+    let id = created.id.clone();
+    let h = h.reopen().await;
+    let store = &*h.store;
+    assert_eq!(store.get_webhook(&ws, &id).await.unwrap(), changed);
+    let target = store.lane_target(&id).await.unwrap();
+    assert_eq!(
+        (target.rate_limit, &target.headers),
+        (Some(per_minute), &one)
+    );
+
+    let clear = WebhookPatch {
+        rate_limit: Some(None),
+        headers: Some(CustomHeaders::default()),
+        ..WebhookPatch::default()
+    };
+    let cleared = store.update_webhook(&ws, &id, clear).await.unwrap();
+    assert_eq!(
+        (cleared.rate_limit, cleared.headers.is_empty()),
+        (None, true)
+    );
+    assert_eq!(store.get_webhook(&ws, &id).await.unwrap(), cleared);
+    let target = store.lane_target(&id).await.unwrap();
+    assert_eq!((target.rate_limit, target.headers.is_empty()), (None, true));
 }
 
 pub async fn webhooks_paginate_by_id(h: Harness) {

@@ -115,12 +115,33 @@ async fn create_webhook_refuses_with_the_apis_messages() {
             .post_as("/dashboard/webhooks", &session, &body.finish())
             .await;
         assert_eq!(answer.status, 422, "{url} {events:?}");
-        let escaped = html(&detail);
+        // The API's words, in plain text (code marks as quotes), beside the field.
+        let escaped = html(&dashboard::plain_text(&detail));
         assert!(
             answer.text.contains(&escaped),
             "the dashboard says {detail:?} like the API:\n{}",
             answer.text
         );
+        assert!(
+            answer.text.contains("class=\"field-error\""),
+            "{}",
+            answer.text
+        );
+        if events.len() == 1 && events[0] == "user.*" {
+            // A URL's error: the field is marked and points to it.
+            assert!(
+                answer.text.contains("aria-invalid=\"true\""),
+                "{}",
+                answer.text
+            );
+            assert!(
+                answer
+                    .text
+                    .contains("aria-describedby=\"url-error url_help\"")
+            );
+        } else {
+            assert!(answer.text.contains("aria-describedby=\"events-error\""));
+        }
         assert!(answer.text.contains(&format!("value=\"{url}\"")), "kept");
     }
     assert_eq!(webhook_count(&app).await, 0);
@@ -150,7 +171,7 @@ async fn the_catalog_form_refuses_with_the_apis_messages() {
         let answer = app.post_as("/dashboard/event-types", &session, &body).await;
         assert_eq!(answer.status.as_u16(), status, "{name}");
         assert!(
-            answer.text.contains(&html(&detail)),
+            answer.text.contains(&html(&dashboard::plain_text(&detail))),
             "{detail:?}:\n{}",
             answer.text
         );
@@ -253,5 +274,10 @@ async fn changes_wake_the_lanes_like_the_api() {
         )
         .await;
     assert_eq!(refused.status, 409);
-    assert!(refused.text.contains(&html(&detail)), "{detail}");
+    assert!(
+        refused
+            .text
+            .contains(&html(&dashboard::plain_text(&detail))),
+        "{detail}"
+    );
 }

@@ -5,7 +5,9 @@
 //! them, over a fresh SQLite store, on 127.0.0.1:0. Cookies are handled by hand so that
 //! every test sees exactly what the browser would be told.
 
+mod controls;
 mod forms;
+mod hygiene;
 mod lockout;
 mod sessions;
 mod signin;

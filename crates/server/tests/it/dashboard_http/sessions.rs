@@ -148,7 +148,11 @@ async fn the_session_cookie_is_http_only_strict_and_holds_no_key() {
 
     let page = app.get("/dashboard/webhooks", Some(&session)).await;
     assert_eq!(page.status, 200);
-    assert!(page.text.contains("Settings › Integrations › Webhooks"));
+    assert!(page.text.contains("aria-label=\"Breadcrumb\""));
+    assert!(
+        page.text
+            .contains("<a href=\"/dashboard/integrations\">Integrations</a>")
+    );
     assert!(!page.text.contains(&app.key), "the key never comes back");
     assert_eq!(page.header("cache-control"), "no-store");
     assert_eq!(page.header("x-frame-options"), "DENY");
