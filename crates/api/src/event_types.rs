@@ -42,13 +42,23 @@ pub struct EventTypeBody {
     pub description: String,
     /// One of the five types every workspace starts with.
     pub builtin: bool,
+    /// A realistic `data` of this type (what `admin-webhooks trigger` publishes); `null`
+    /// for a type the workspace added.
+    #[schema(value_type = Option<Object>)]
+    pub example: Option<Box<serde_json::value::RawValue>>,
 }
 
 impl From<EventType> for EventTypeBody {
     fn from(t: EventType) -> Self {
+        // Raw, so that the example keeps the order of its fields as written.
+        let example = domain::catalog::example_data(&t.name).map(|data| {
+            serde_json::value::RawValue::from_string(data.to_owned())
+                .expect("catalog examples are JSON")
+        });
         Self {
             name: t.name,
             category: t.category,
+            example,
             description: t.description,
             builtin: t.builtin,
         }

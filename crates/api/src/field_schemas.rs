@@ -313,6 +313,61 @@ pub fn window_query() -> Schema {
     or_empty(json!({ "type": "string", "enum": windows }))
 }
 
+/// An id with this prefix (`wh_`, `dlv_`) in a JSON body: the prefix and a ULID, whose
+/// first character is at most `7` (a larger one overflows 128 bits and is no ULID).
+fn id(prefix: &str) -> Value {
+    json!({
+        "type": "string",
+        "maxLength": prefix.len() + 26,
+        "pattern": format!("^{prefix}[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{{25}}$"),
+    })
+}
+
+/// A webhook's (a listener's) id, or `null`.
+pub fn webhook_id_or_null() -> Schema {
+    schema(json!({ "anyOf": [id(domain::WebhookId::PREFIX), { "type": "null" }] }))
+}
+
+/// A delivery's id.
+pub fn delivery_id() -> Schema {
+    schema(id(domain::DeliveryId::PREFIX))
+}
+
+/// `domain::listener::check_listener_name`, or `null`.
+pub fn listener_name_or_null() -> Schema {
+    schema(json!({ "anyOf": [{
+        "type": "string",
+        "minLength": 1,
+        "maxLength": domain::listener::MAX_LISTENER_NAME,
+        "pattern": "^[a-z0-9][a-z0-9-]*$",
+        "example": "alice-laptop",
+    }, { "type": "null" }] }))
+}
+
+/// Why a local request got no answer, or `null`.
+pub fn local_error_class_or_null() -> Schema {
+    schema(json!({ "anyOf": [
+        { "type": "string", "enum": ["timeout", "connect", "tls"] },
+        { "type": "null" },
+    ] }))
+}
+
+/// The start of a local answer's body, or `null`.
+pub fn response_excerpt_or_null() -> Schema {
+    schema(json!({ "anyOf": [
+        { "type": "string", "maxLength": crate::listeners::MAX_REPORTED_BODY },
+        { "type": "null" },
+    ] }))
+}
+
+/// A sentence on a local failure, or `null`.
+pub fn local_error_message_or_null() -> Schema {
+    schema(json!({ "anyOf": [
+        { "type": "string", "maxLength": crate::listeners::MAX_REPORTED_MESSAGE },
+        { "type": "null" },
+    ] }))
+}
+
 /// `?window=` of a series: `1h`, `24h` or `7d`.
 pub fn series_window_query() -> Schema {
     or_empty(json!({ "type": "string", "enum": series_windows() }))
@@ -384,6 +439,12 @@ mod tests {
             ("time_query", time_query),
             ("delivery_status_query", delivery_status_query),
             ("window_query", window_query),
+            ("webhook_id_or_null", webhook_id_or_null),
+            ("delivery_id", delivery_id),
+            ("listener_name_or_null", listener_name_or_null),
+            ("local_error_class_or_null", local_error_class_or_null),
+            ("response_excerpt_or_null", response_excerpt_or_null),
+            ("local_error_message_or_null", local_error_message_or_null),
             ("series_window_query", series_window_query),
             ("series_bucket_query", series_bucket_query),
             ("series_window", series_window),

@@ -42,6 +42,7 @@ pub mod events;
 pub mod extract;
 pub mod field_schemas;
 pub mod health;
+pub mod listeners;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
@@ -134,6 +135,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(api_keys::router())
         .merge(event_types::router())
         .merge(webhooks::router())
+        .merge(listeners::router())
         .merge(events::router())
         .merge(deliveries::router())
         .merge(stats::router())

@@ -37,10 +37,11 @@ pub const OPERATOR_KEY: &str = "operator_key";
             delivered to: signed, ordered per endpoint, retried, with an activity log. Errors \
             are RFC 9457 `application/problem+json`; every answer carries `X-Request-Id`."
     ),
-    components(schemas(Problem)),
+    components(schemas(Problem, crate::listeners::StreamedDelivery)),
     tags(
         (name = "events", description = "Publishing events and reading them back"),
         (name = "webhooks", description = "Endpoints, their secrets, tests and stats"),
+        (name = "listeners", description = "Listener endpoints: deliveries streamed to `admin-webhooks listen` (Server-Sent Events) and their results reported back"),
         (name = "deliveries", description = "The activity log and manual re-sends"),
         (name = "event-types", description = "The workspace's catalog of event types"),
         (name = "api-keys", description = "The workspace's API keys"),

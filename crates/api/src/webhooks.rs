@@ -132,6 +132,15 @@ pub struct UpdateWebhook {
     pub headers: Option<BTreeMap<String, String>>,
 }
 
+/// What an endpoint is: an HTTPS URL the service posts to, or a listener of
+/// `admin-webhooks listen` (URL `listen://<name>`), delivered to over the command's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookKind {
+    Http,
+    Listener,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookBody {
     #[schema(value_type = String, example = "wh_01JABCDEF0123456789ABCDEFG")]
@@ -139,6 +148,9 @@ pub struct WebhookBody {
     #[schema(value_type = String)]
     pub workspace_id: WorkspaceId,
     pub url: String,
+    /// `listener` for an endpoint of `admin-webhooks listen` (not counted against the
+    /// limit of enabled webhooks), `http` for every other.
+    pub kind: WebhookKind,
     pub description: String,
     pub events: Vec<String>,
     pub enabled: bool,
@@ -169,6 +181,11 @@ impl WebhookBody {
         Self {
             id: hook.id,
             workspace_id: hook.workspace_id,
+            kind: if domain::listener::is_listener_url(&hook.url) {
+                WebhookKind::Listener
+            } else {
+                WebhookKind::Http
+            },
             url: hook.url,
             description: hook.description,
             events: hook.events.iter().map(ToString::to_string).collect(),

@@ -13,7 +13,9 @@
 
 pub mod deliveries;
 pub mod error;
+pub mod event_types;
 pub mod events;
+pub mod listeners;
 pub mod webhooks;
 
 use serde::de::DeserializeOwned;
@@ -24,7 +26,11 @@ pub use deliveries::{
     Replayed,
 };
 pub use error::{ClientError, Problem};
+pub use event_types::EventType;
 pub use events::{Event, EventFilter, EventWithDeliveries, NewEvent};
+pub use listeners::{
+    AttachListener, ListenerResult, ListenerStream, LocalForwarder, StreamEvent, StreamedDelivery,
+};
 pub use webhooks::{NewWebhook, RotatedSecret, Webhook, WebhookChanges};
 
 /// Where the API listens when nothing else is said (`serve`'s default `--listen`).

@@ -17,6 +17,9 @@ pub struct Webhook {
     pub id: WebhookId,
     pub workspace_id: WorkspaceId,
     pub url: String,
+    /// `http`, or `listener` for an endpoint of `admin-webhooks listen`.
+    #[serde(default = "http_kind")]
+    pub kind: String,
     pub description: String,
     /// Event types, groups (`user.*`) or `*`.
     pub events: Vec<String>,
@@ -31,6 +34,10 @@ pub struct Webhook {
     pub headers: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+fn http_kind() -> String {
+    "http".to_owned()
 }
 
 /// The body of a create; `description` and `enabled` left out take the API's defaults.

@@ -66,7 +66,9 @@
   // unchanged, so assistive technology and the focus are left alone. Returns sentences
   // saying what changed (new deliveries, new statuses).
   function morph(region, html) {
-    var next = document.createElement("div");
+    // Parsed in an element like the region itself, so that rows of a <tbody> region
+    // stay rows (inside a <div> the HTML parser drops <tr> and <td> tags).
+    var next = document.createElement(region.tagName);
     next.innerHTML = html;
     next.querySelectorAll("[data-live]").forEach(function (el) { el.hidden = false; });
     var before = rowsById(region);

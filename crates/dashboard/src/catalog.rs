@@ -19,6 +19,8 @@ struct TypeRow {
     name: String,
     description: String,
     builtin: bool,
+    /// The catalog's example `data` (built-in types), as `admin-webhooks trigger` sends it.
+    example: Option<&'static str>,
 }
 
 struct CategoryView {
@@ -84,6 +86,7 @@ async fn render(
             ));
         }
         category.types.push(TypeRow {
+            example: domain::catalog::example_data(&t.name),
             name: t.name,
             description: t.description,
             builtin: t.builtin,

@@ -114,6 +114,8 @@ pub(crate) struct WebhookRow {
     pub(crate) url: String,
     pub(crate) description: String,
     pub(crate) events: String,
+    /// An endpoint of `admin-webhooks listen`, delivered to over its stream.
+    pub(crate) listener: bool,
     pub(crate) health: HealthView,
     pub(crate) spark: Sparkline,
     pub(crate) rate: String,
@@ -133,6 +135,7 @@ async fn row(state: &DashState, session: &SignedIn, hook: Webhook) -> PageResult
     Ok(WebhookRow {
         id: hook.id.to_string(),
         events: join_events(&hook.events),
+        listener: domain::listener::is_listener_url(&hook.url),
         url: hook.url,
         description: hook.description,
         health: health_view(&health, Utc::now()),

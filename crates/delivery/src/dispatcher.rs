@@ -31,11 +31,15 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::SystemClock;
 use crate::lane::{self, LaneContext, LaneHost, LaneSignal};
-use crate::sender::Sender;
+use crate::sender::AttemptSender;
 
 /// How late a sweep may be, beyond two intervals, before the dispatcher counts as dead:
 /// a sweep waits for the store, which may be slow without being down.
 const SWEEP_SLACK: Duration = Duration::from_secs(10);
+
+/// How often a lane this process is the one to serve is claimed again while another
+/// process holds it.
+const CLAIM_RETRY: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
@@ -106,7 +110,7 @@ impl Dispatcher {
     /// stops when `shutdown` is cancelled; see [`Dispatcher::stopped`].
     pub fn start(
         store: Arc<dyn LaneStore>,
-        sender: Sender,
+        sender: Arc<dyn AttemptSender>,
         config: DispatchConfig,
         shutdown: CancellationToken,
     ) -> Dispatcher {
@@ -114,7 +118,7 @@ impl Dispatcher {
         let announcements = store.announcements();
         let lanes = Arc::new(LaneContext {
             store: store.clone(),
-            sender: Arc::new(sender),
+            sender,
             clock: Arc::new(SystemClock),
             in_flight: Semaphore::new(config.max_in_flight),
             backoff: config.backoff,
@@ -190,6 +194,12 @@ impl Dispatcher {
         }
     }
 
+    /// Starts (on a shared store: claims) the lane of `webhook` now and makes a running one
+    /// read itself again: a listener's stream just connected to this process.
+    pub fn wake(&self, webhook: &WebhookId) {
+        self.signal(std::slice::from_ref(webhook), true);
+    }
+
     /// How long ago the sweep last finished a pass. The sweep runs every
     /// `sweep_interval` for as long as the dispatcher lives, also while the store fails
     /// (that is reported by the store's own check), so a value well past the interval
@@ -232,10 +242,28 @@ impl Dispatcher {
 
     async fn claim_and_start(&self, id: WebhookId) {
         let shared = &self.shared;
-        let claimed = shared
-            .store
-            .claim_lane(&shared.lanes.owner, &id, shared.config.lease)
-            .await;
+        // A lane only this process can serve (a listener whose stream is connected here)
+        // is claimed again while another process holds it briefly: that process leaves
+        // such a lane at its next step, without attempting.
+        let insist_until = shared
+            .lanes
+            .sender
+            .prefers(&id)
+            .then(|| Instant::now() + shared.config.lease);
+        let claimed = loop {
+            let claimed = shared
+                .store
+                .claim_lane(&shared.lanes.owner, &id, shared.config.lease)
+                .await;
+            let insist = insist_until.is_some_and(|until| Instant::now() < until);
+            if !matches!(claimed, Ok(false)) || !insist {
+                break claimed;
+            }
+            tokio::select! {
+                _ = shared.shutdown.cancelled() => break claimed,
+                _ = tokio::time::sleep(CLAIM_RETRY) => {}
+            }
+        };
         let mut registry = shared.registry();
         registry.claiming.remove(&id);
         match claimed {
@@ -371,7 +399,7 @@ impl LaneHost for Dispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SenderConfig;
+    use crate::{Sender, SenderConfig};
 
     #[tokio::test(flavor = "multi_thread")]
     async fn the_heartbeat_follows_the_sweep_until_shutdown() {
@@ -389,7 +417,7 @@ mod tests {
             sweep_interval: Duration::from_millis(20),
             ..DispatchConfig::default()
         };
-        let dispatcher = Dispatcher::start(store, sender, config, shutdown.clone());
+        let dispatcher = Dispatcher::start(store, Arc::new(sender), config, shutdown.clone());
         // A pass that finished two intervals in shows the sweep beats on its own.
         let deadline = Instant::now() + Duration::from_secs(10);
         while dispatcher.shared.last_sweep_ms.load(Ordering::Relaxed) < 40 {

@@ -6,6 +6,9 @@
 //!   backoff, so later events wait for it (or for its expiry). A delivery re-opened by
 //!   hand keeps its `seq`; the resync signal makes the lane read it as its new head
 //!   before its next attempt.
+//! - On a store shared by several processes, a lane this process cannot send for (a
+//!   listener whose stream is connected to another process, or to none) is left before
+//!   its attempt, nothing recorded, to the process that can.
 //! - A `410 Gone` disables the endpoint in the commit of its outcome; the lane then
 //!   leaves, its head still open, like the lane of any disabled endpoint.
 //! - With a rate limit, two attempts start at least its spacing apart (the period over
@@ -223,12 +226,23 @@ impl Lane {
         match schedule.readiness(self.context.clock.now()) {
             Readiness::Expired => self.expire(head).await,
             Readiness::WaitUntil(at) => self.pause_until(at).await,
-            // Due, but the rate limit says not yet: the head keeps its place and waits, so
-            // pacing never changes the order.
-            Readiness::Due => match self.paced_until() {
-                Some(at) => self.pause_until(at).await,
-                None => return Ok(self.attempt(head, schedule, target).await),
-            },
+            Readiness::Due => {
+                if self.context.store.shares_lanes()
+                    && !self.context.sender.sends_here(&target.url, &self.id)
+                {
+                    // Another process serves this endpoint (a listener whose stream is
+                    // connected there): leave the lane to it, recording nothing.
+                    tracing::debug!(webhook = %self.id, "leaving a lane this process cannot send for");
+                    self.forget();
+                    return Ok(self.leave().await);
+                }
+                // Due, but the rate limit says not yet: the head keeps its place and
+                // waits, so pacing never changes the order.
+                match self.paced_until() {
+                    Some(at) => self.pause_until(at).await,
+                    None => return Ok(self.attempt(head, schedule, target).await),
+                }
+            }
         }
         Ok(Step::Continue)
     }
@@ -273,6 +287,8 @@ impl Lane {
             .sender
             .send(&AttemptRequest {
                 url: &target.url,
+                webhook_id: &self.id,
+                attempt: head.attempts + 1,
                 secrets: &target.secrets,
                 event_id: head.event_id.as_str(),
                 event_type: &head.event_type,

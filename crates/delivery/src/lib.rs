@@ -13,9 +13,11 @@
 pub mod clock;
 pub mod dispatcher;
 mod lane;
+pub mod listeners;
 pub mod metrics;
 pub mod sender;
 
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use dispatcher::{DispatchConfig, Dispatcher};
+pub use listeners::{RoutedSender, Switchboard};
 pub use sender::{AttemptSender, Sender, SenderConfig};

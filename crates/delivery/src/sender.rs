@@ -25,7 +25,7 @@
 //! - An endpoint's custom headers go on every attempt, but never replace a header of the
 //!   service's own (SPEC §4's, `User-Agent`, `Host`, hop-by-hop ones).
 
-mod classify;
+pub(crate) mod classify;
 mod resolver;
 mod tls;
 
@@ -102,6 +102,10 @@ pub enum SenderError {
 #[derive(Clone, Copy)]
 pub struct AttemptRequest<'a> {
     pub url: &'a str,
+    /// The endpoint attempted (a listener's deliveries are routed by it).
+    pub webhook_id: &'a domain::WebhookId,
+    /// 1 for a delivery's first attempt, then 2, 3, …
+    pub attempt: u32,
     /// The current secret first; during a rotation's grace period the previous one after
     /// it. `X-Admin-Signature` uses the first; `webhook-signature` carries one entry each.
     /// Must not be empty.
@@ -116,6 +120,8 @@ pub struct AttemptRequest<'a> {
     /// The endpoint's custom headers, sent before the service's own (which win).
     pub headers: &'a CustomHeaders,
 }
+
+use domain::WebhookId;
 
 /// Written by hand so that logging a request can never print a secret or a body.
 impl std::fmt::Debug for AttemptRequest<'_> {
@@ -205,6 +211,23 @@ fn elapsed_ms(started: Instant) -> u32 {
 pub trait AttemptSender: Send + Sync + 'static {
     /// Makes one attempt; every way it can end is an [`AttemptResult`].
     async fn send(&self, request: &AttemptRequest<'_>) -> AttemptResult;
+
+    /// Whether this process can make the attempts of the endpoint at `url` at all. Only
+    /// lanes on a store shared by several processes ask, and leave a lane this process
+    /// cannot serve (a listener whose stream is connected to another process, or to
+    /// none) to the process that can, without recording an attempt.
+    fn sends_here(&self, url: &str, webhook: &WebhookId) -> bool {
+        let _ = (url, webhook);
+        true
+    }
+
+    /// Whether this process is the one to work the endpoint's lane (a listener whose
+    /// stream is connected here): on a shared store its lane is claimed persistently,
+    /// outlasting another process's brief hold of it.
+    fn prefers(&self, webhook: &WebhookId) -> bool {
+        let _ = webhook;
+        false
+    }
 }
 
 #[async_trait]
@@ -377,7 +400,11 @@ impl Sender {
 /// The request's headers as they go out: the endpoint's custom ones masked (they may be
 /// credentials, and the activity log is not a vault), the signed ones, then the two the
 /// client adds.
-fn recorded_request(headers: &HeaderMap, user_agent: &str, body_len: usize) -> RecordedHeaders {
+pub(crate) fn recorded_request(
+    headers: &HeaderMap,
+    user_agent: &str,
+    body_len: usize,
+) -> RecordedHeaders {
     let own = headers.iter().map(|(name, value)| {
         let text = String::from_utf8_lossy(value.as_bytes());
         let shown = if value.is_sensitive() {
@@ -395,7 +422,7 @@ fn recorded_request(headers: &HeaderMap, user_agent: &str, body_len: usize) -> R
 }
 
 /// The headers of SPEC §4, or `None` when there is no secret to sign with.
-fn signed_headers(request: &AttemptRequest<'_>) -> Option<HeaderMap> {
+pub(crate) fn signed_headers(request: &AttemptRequest<'_>) -> Option<HeaderMap> {
     let current = request.secrets.first()?;
     let timestamp = chrono::Utc::now().timestamp();
     let secrets: Vec<&str> = request.secrets.iter().map(String::as_str).collect();

@@ -36,6 +36,40 @@ pub const BUILTIN_EVENT_TYPES: [(&str, &str, &str); 5] = [
     ),
 ];
 
+/// A realistic `data` of each built-in type, as a producer would publish it: what
+/// `admin-webhooks trigger <type>` publishes and what the catalog shows as `example`.
+/// `(type, data as compact JSON)`.
+pub const BUILTIN_EXAMPLES: [(&str, &str); 5] = [
+    (
+        "user.created",
+        r#"{"user_id":"usr_9x2k4m7","email":"ada@example.com","name":"Ada Lovelace","plan":"free","created_at":"2025-01-15T09:30:00Z"}"#,
+    ),
+    (
+        "user.updated",
+        r#"{"user_id":"usr_9x2k4m7","changes":{"role":{"from":"member","to":"admin"}},"updated_by":"usr_1a2b3c4"}"#,
+    ),
+    (
+        "order.completed",
+        r#"{"order_id":"ord_5h8j2n1","user_id":"usr_9x2k4m7","total":{"amount":4999,"currency":"USD"},"items":[{"sku":"PLAN-PRO-12M","quantity":1}],"paid_at":"2025-01-15T09:42:10Z"}"#,
+    ),
+    (
+        "system.alert",
+        r#"{"alert_id":"alr_3k9m2p8","severity":"critical","metric":"error_rate","threshold":0.05,"value":0.12,"message":"Error rate above 5% for 10 minutes"}"#,
+    ),
+    (
+        "integration.connected",
+        r#"{"integration_id":"int_7q4w1e6","provider":"slack","workspace":"acme-corp","connected_by":"usr_9x2k4m7","scopes":["chat:write","channels:read"]}"#,
+    ),
+];
+
+/// The example `data` of a built-in type (compact JSON), `None` for any other type.
+pub fn example_data(event_type: &str) -> Option<&'static str> {
+    BUILTIN_EXAMPLES
+        .iter()
+        .find(|(name, _)| *name == event_type)
+        .map(|(_, data)| *data)
+}
+
 /// The type of the event `POST /v1/webhooks/{id}/test` sends; it is in no catalog and
 /// reaches only the endpoint under test.
 pub const TEST_EVENT_TYPE: &str = "webhook.test";
@@ -90,6 +124,16 @@ mod tests {
         for t in builtin_event_types() {
             validate_type_name(&t.name).unwrap();
         }
+    }
+
+    #[test]
+    fn every_builtin_type_has_an_example_object() {
+        for t in builtin_event_types() {
+            let example = example_data(&t.name).expect("an example");
+            let value: serde_json::Value = serde_json::from_str(example).unwrap();
+            assert!(value.is_object(), "{}", t.name);
+        }
+        assert_eq!(example_data("invoice.paid"), None);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod delivery;
 pub mod duration;
 pub mod event;
 pub mod ids;
+pub mod listener;
 pub mod payload;
 pub mod rate_limit;
 pub mod signature;

@@ -205,6 +205,11 @@ pub struct ServeArgs {
     /// operational alerts [default: 15s].
     #[arg(long, env = "ADMIN_WEBHOOKS_MONITOR_INTERVAL")]
     pub monitor_interval: Option<HumanDuration>,
+
+    /// How long a listener endpoint of `admin-webhooks listen` may go without a stream
+    /// connected before it is removed with its backlog [default: 1h].
+    #[arg(long, env = "ADMIN_WEBHOOKS_LISTENER_TTL")]
+    pub listener_ttl: Option<HumanDuration>,
 }
 
 /// Settings after layering and checking: what the service runs with.
@@ -234,6 +239,7 @@ pub struct Settings {
     pub auth_failure_limit: Option<FailureLimit>,
     pub alert_after: Duration,
     pub monitor_interval: Duration,
+    pub listener_ttl: Duration,
     /// `ADMIN_WEBHOOKS_BOOTSTRAP_KEY`: the value of the first API key, for automation.
     pub bootstrap_key: Option<Secret>,
     /// `ADMIN_WEBHOOKS_OPERATOR_KEY`: enables the operator API.
@@ -365,6 +371,7 @@ impl ServeArgs {
             )?,
             alert_after: secs(self.alert_after, file.alert_after, 3600),
             monitor_interval: secs(self.monitor_interval, file.monitor_interval, 15),
+            listener_ttl: secs(self.listener_ttl, file.listener_ttl, 3600),
             bootstrap_key: non_empty_env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY").map(Secret),
             operator_key: non_empty_env("ADMIN_WEBHOOKS_OPERATOR_KEY").map(Secret),
             secret_key_file: self.secret_key_file.or(file.secret_key_file),
@@ -481,6 +488,9 @@ impl Settings {
         if self.monitor_interval < Duration::from_millis(100) {
             return invalid("--monitor-interval must be at least 100ms");
         }
+        if self.listener_ttl < Duration::from_secs(1) {
+            return invalid("--listener-ttl must be at least 1s");
+        }
         if self.max_in_flight == 0 {
             return invalid("--max-in-flight must be at least 1");
         }
@@ -541,6 +551,7 @@ mod tests {
         );
         assert_eq!(s.alert_after, Duration::from_secs(3600));
         assert_eq!(s.monitor_interval, Duration::from_secs(15));
+        assert_eq!(s.listener_ttl, Duration::from_secs(3600));
         assert_eq!(
             s.auth_failure_limit,
             Some(FailureLimit {

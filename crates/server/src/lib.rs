@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod http_server;
+pub mod listener_upkeep;
 pub mod metrics;
 pub mod monitor;
 pub mod receive;
@@ -22,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use config::Settings;
-use delivery::{DispatchConfig, Dispatcher, Sender, SenderConfig};
+use delivery::{DispatchConfig, Dispatcher, RoutedSender, Sender, SenderConfig, Switchboard};
 use domain::Backoff;
 use store::postgres::{PgOptions, PostgresStore};
 use store::sqlite::{DATABASE_FILE, SqliteStore};
@@ -90,9 +91,14 @@ pub async fn run(
         user_agent: USER_AGENT.to_owned(),
     })
     .context("cannot set up the HTTPS client")?;
+    // Listener endpoints' attempts go down the streams of `listen` commands instead.
+    let listeners = Switchboard::new(settings.attempt_timeout, USER_AGENT.to_owned());
     let dispatcher = Dispatcher::start(
         store.clone(),
-        sender,
+        Arc::new(RoutedSender {
+            http: sender,
+            listeners: listeners.clone(),
+        }),
         DispatchConfig {
             backoff: Backoff {
                 base: settings.retry_base,
@@ -128,6 +134,32 @@ pub async fn run(
         shutdown.clone(),
     ));
 
+    // A stream that connects here gets its listener's lane here (started, or on a shared
+    // store claimed from whichever process held it).
+    tokio::spawn({
+        let (mut connected, dispatcher) = (listeners.watch_connections(), dispatcher.clone());
+        async move {
+            while let Some(listener) = connected.recv().await {
+                dispatcher.wake(&listener);
+            }
+        }
+    });
+    let listener_upkeep = tokio::spawn(listener_upkeep::keep_forever(
+        store.clone(),
+        listeners.clone(),
+        settings.listener_ttl,
+        shutdown.clone(),
+    ));
+    // Streams of `listen` are responses that never end by themselves: hang them up at
+    // shutdown, or the server would wait for them forever.
+    tokio::spawn({
+        let (listeners, shutdown) = (listeners.clone(), shutdown.clone());
+        async move {
+            shutdown.cancelled().await;
+            listeners.close();
+        }
+    });
+
     // Both edges share the use cases; the dispatcher hears what they committed from the
     // store's announcements, which it subscribed to at start.
     let application = usecases::Application::new(
@@ -138,7 +170,8 @@ pub async fn run(
             payload_rules: settings.payload_rules,
             retention: settings.retention,
         },
-    );
+    )
+    .with_listeners(listeners);
     // One budget of failed authentications per client address, whichever edge they hit.
     let auth_failures = Arc::new(usecases::AuthFailureLimiter::new(
         settings.auth_failure_limit,
@@ -172,6 +205,7 @@ pub async fn run(
     dispatcher.stopped().await;
     let _ = pruning.await;
     let _ = monitoring.await;
+    let _ = listener_upkeep.await;
     backend.close().await;
     tracing::info!("stopped");
     Ok(())

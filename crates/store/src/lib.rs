@@ -339,6 +339,15 @@ pub trait TenancyStore: Send + Sync + 'static {
     /// Deletes the webhook with its deliveries and attempts.
     async fn delete_webhook(&self, workspace: &WorkspaceId, id: &WebhookId) -> Result<()>;
 
+    /// Marks the listener endpoints among `listeners` as seen now: a `listen` is connected
+    /// to them. Ids that are not listeners, or gone, are skipped.
+    async fn touch_listeners(&self, listeners: &[WebhookId]) -> Result<()>;
+
+    /// The listener endpoints of every workspace last seen before `before`, oldest first
+    /// (the service removes them with their backlog).
+    async fn stale_listeners(&self, before: DateTime<Utc>)
+    -> Result<Vec<(WorkspaceId, WebhookId)>>;
+
     /// Replaces the signing secret with `new_secret`; the replaced one keeps signing (as
     /// [`LaneTarget::secrets`]' second entry) until now + `grace`. A secret replaced earlier
     /// and still in its grace period stops at once: at most two secrets sign.

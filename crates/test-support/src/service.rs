@@ -48,6 +48,19 @@ impl Binary {
         Service::spawn_with(command, env)
     }
 
+    /// Starts the binary as production runs it: without `--dev` (endpoints must be public
+    /// `https://` URLs, so loopback receivers are refused), with the test's bootstrap key.
+    pub fn start_production(self, data_dir: &Path, extra: &[&str]) -> Service {
+        let mut command = Command::new(self.0);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", KEY);
+        Service::spawn(command)
+    }
+
     /// Starts the binary on a PostgreSQL database shared with other processes.
     pub fn start_on_database(self, url: &str, extra: &[&str]) -> Service {
         let mut command = self.dev_command();

@@ -53,6 +53,8 @@ pub enum Resource {
     Event,
     ApiKey,
     Workspace,
+    /// An endpoint `listen` attaches to (an endpoint that is not one is not found as one).
+    Listener,
 }
 
 impl Display for Resource {
@@ -63,6 +65,7 @@ impl Display for Resource {
             Self::Event => "event",
             Self::ApiKey => "API key",
             Self::Workspace => "workspace",
+            Self::Listener => "listener",
         })
     }
 }
@@ -90,6 +93,10 @@ pub enum Conflict {
          (`type`, `category`, `description`) or use one of the types GET /v1/event-types lists."
     )]
     UnknownEventType(String),
+    /// A `listen` command reported an attempt nobody awaits any more (the sentence says
+    /// which and why).
+    #[error("The service is not awaiting this result: {0}.")]
+    AttemptNotAwaited(String),
 }
 
 /// What a disabled endpoint was asked to receive.

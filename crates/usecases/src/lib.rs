@@ -21,6 +21,7 @@ pub mod destination;
 mod error;
 mod fields;
 mod health;
+mod listeners;
 mod replay;
 pub mod time_range;
 mod webhooks;
@@ -36,6 +37,9 @@ pub use activity::{EventDraft, MAX_BATCH_EVENTS, MAX_IDEMPOTENCY_KEY};
 pub use api_keys::CreatedKey;
 pub use auth_failures::{AuthEdge, AuthFailureLimiter, FailureLimit, TooManyFailures};
 pub use catalog::EventTypeDraft;
+pub use delivery::listeners::{
+    Connection as ListenerStream, Push as ListenerPush, Report as ListenerReport,
+};
 pub use error::{
     Conflict, ErrorCategory, Refused, Resource, Truncated, UseCaseError, UseCaseResult,
     source_chain,
@@ -44,6 +48,7 @@ pub use health::{
     EndpointHealth, HealthState, MAX_BUCKETS, MIN_BUCKETS, SERIES_BUCKETS, SERIES_WINDOWS, Series,
     SeriesBucket, SeriesWindow, Span,
 };
+pub use listeners::{AttachedListener, ListenerDraft};
 pub use replay::ReplayDraft;
 pub use webhooks::{RateLimitDraft, WebhookChanges, WebhookDraft};
 pub use workspaces::{CreatedWorkspace, MAX_WEBHOOK_LIMIT};
@@ -88,11 +93,30 @@ impl Default for Settings {
 pub struct Application {
     store: Arc<dyn Store>,
     settings: Settings,
+    /// Where the streams of `listen` commands meet the lanes of their listeners.
+    listeners: Arc<delivery::Switchboard>,
 }
 
 impl Application {
+    /// The application with a switchboard of its own (for tests of the edges; a service
+    /// shares its dispatcher's with [`Application::with_listeners`]).
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
-        Self { store, settings }
+        let listeners = delivery::Switchboard::new(
+            Duration::from_secs(3),
+            delivery::SenderConfig::default_user_agent(),
+        );
+        Self {
+            store,
+            settings,
+            listeners,
+        }
+    }
+
+    /// The same application, its listeners' streams met at `listeners`: the switchboard
+    /// the dispatcher's lanes send through.
+    pub fn with_listeners(mut self, listeners: Arc<delivery::Switchboard>) -> Self {
+        self.listeners = listeners;
+        self
     }
 
     pub fn settings(&self) -> &Settings {

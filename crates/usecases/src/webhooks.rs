@@ -87,7 +87,7 @@ fn custom_headers(headers: Vec<(String, String)>) -> UseCaseResult<CustomHeaders
 
 impl Application {
     /// Parses `events` and checks that every exact type is in the workspace's catalog.
-    async fn subscriptions(
+    pub(crate) async fn subscriptions(
         &self,
         workspace: &WorkspaceId,
         events: &[String],
@@ -200,6 +200,14 @@ impl Application {
             patch.headers = Some(custom_headers(headers)?);
         }
         if let Some(url) = &changes.url {
+            let current = self.get_webhook(workspace, id).await?;
+            if domain::listener::is_listener_url(&current.url) {
+                return Err(UseCaseError::validation(
+                    "url",
+                    "This endpoint is a listener of `admin-webhooks listen`: its URL \
+                     (`listen://…`) cannot change. Register a webhook with your URL instead.",
+                ));
+            }
             patch.url = Some(check_destination(self.url_policy(), url).await?.into());
         }
         let unchanged = patch.url.is_none()

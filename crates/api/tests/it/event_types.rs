@@ -30,8 +30,17 @@ async fn every_workspace_starts_with_the_guides_five_types() {
             "category": "Users",
             "description": "New user registered in the system",
             "builtin": true,
+            "example": {
+                "user_id": "usr_9x2k4m7",
+                "email": "ada@example.com",
+                "name": "Ada Lovelace",
+                "plan": "free",
+                "created_at": "2025-01-15T09:30:00Z",
+            },
         })
     );
+    // Every built-in type has an example object (what `trigger` publishes).
+    assert!(types.iter().all(|t| t["example"].is_object()), "{list}");
 }
 
 #[tokio::test]
@@ -41,7 +50,7 @@ async fn a_workspace_adds_its_own_types() {
     let created = app.post("/v1/event-types", body.clone()).await.expect(201);
     assert_eq!(
         created,
-        json!({"name": "invoice.paid", "category": "Billing", "description": "An invoice was paid", "builtin": false})
+        json!({"name": "invoice.paid", "category": "Billing", "description": "An invoice was paid", "builtin": false, "example": null})
     );
     let detail = app.post("/v1/event-types", body).await.problem(409);
     assert!(detail.contains("invoice.paid"), "{detail}");

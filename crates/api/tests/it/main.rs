@@ -12,6 +12,7 @@ mod event_types;
 mod events;
 mod guessing;
 mod isolation;
+mod listeners;
 mod lockout;
 mod payloads;
 mod protocol;

@@ -133,7 +133,7 @@ fn tls_message(error: &rustls::Error) -> String {
 
 /// The class and message of an answer that is not a 2xx; `redirect_note` is appended
 /// for a 3xx (see [`redirect_note`]).
-pub(super) fn refusal(status: StatusCode, redirect_note: Option<String>) -> (ErrorClass, String) {
+pub(crate) fn refusal(status: StatusCode, redirect_note: Option<String>) -> (ErrorClass, String) {
     if status == StatusCode::GONE {
         return (
             ErrorClass::Gone,

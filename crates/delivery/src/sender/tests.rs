@@ -56,8 +56,12 @@ fn table(entries: &[(&str, IpAddr)]) -> Lookup {
 }
 
 fn request<'a>(url: &'a str, secrets: &'a [String], body: &'a Arc<[u8]>) -> AttemptRequest<'a> {
+    static WEBHOOK: std::sync::LazyLock<domain::WebhookId> =
+        std::sync::LazyLock::new(domain::WebhookId::generate);
     AttemptRequest {
         url,
+        webhook_id: &WEBHOOK,
+        attempt: 1,
         secrets,
         event_id: "evt_01JH0000000000000000000000",
         event_type: "user.created",

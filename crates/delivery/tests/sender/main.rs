@@ -44,6 +44,7 @@ fn dev_sender() -> Sender {
 /// One delivery's data, owned, so tests can borrow an [`AttemptRequest`] from it.
 struct Delivery {
     secrets: Vec<String>,
+    webhook_id: domain::WebhookId,
     event_id: EventId,
     delivery_id: DeliveryId,
     event_type: String,
@@ -63,6 +64,7 @@ impl Delivery {
     fn with_body(body: &[u8]) -> Self {
         Self {
             secrets: vec![domain::signature::generate_secret()],
+            webhook_id: domain::WebhookId::generate(),
             event_id: EventId::generate(),
             delivery_id: DeliveryId::generate(),
             event_type: "user.created".to_owned(),
@@ -74,6 +76,8 @@ impl Delivery {
     fn request<'a>(&'a self, url: &'a str) -> AttemptRequest<'a> {
         AttemptRequest {
             url,
+            webhook_id: &self.webhook_id,
+            attempt: 1,
             secrets: &self.secrets,
             event_id: self.event_id.as_str(),
             event_type: &self.event_type,

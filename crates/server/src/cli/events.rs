@@ -96,7 +96,7 @@ impl EventsCommand {
 }
 
 /// A JSON argument, kept as written so that it is published byte for byte.
-fn json_argument(flag: &str, text: String) -> Result<Box<RawValue>, CliError> {
+pub(super) fn json_argument(flag: &str, text: String) -> Result<Box<RawValue>, CliError> {
     RawValue::from_string(text)
         .map_err(|e| CliError::Usage(format!("{flag} is not valid JSON: {e}")))
 }

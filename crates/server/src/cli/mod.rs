@@ -1,6 +1,6 @@
-//! The command line of the API: `admin-webhooks webhooks|events|deliveries|replay …`,
-//! thin adapters over [`client::ApiClient`] that parse arguments, make one call and print
-//! its result.
+//! The command line of the API: `admin-webhooks webhooks|events|deliveries|replay|trigger
+//! …`, thin adapters over [`client::ApiClient`] that parse arguments, make one call and
+//! print its result; and `listen`, which holds a stream open (see [`listen`]).
 //!
 //! Invariants:
 //! - Output goes to stdout: a table (or `field: value` lines) for people by default, the
@@ -13,7 +13,9 @@
 
 mod deliveries;
 mod events;
+mod listen;
 mod table;
+mod trigger;
 mod webhooks;
 
 use std::io::Write;
@@ -26,6 +28,8 @@ use crate::config::Secret;
 
 pub use deliveries::{DeliveriesCommand, ReplayCommand};
 pub use events::EventsCommand;
+pub use listen::ListenCommand;
+pub use trigger::TriggerCommand;
 pub use webhooks::WebhooksCommand;
 
 /// The commands that call the API, flattened into the binary's subcommands.
@@ -39,6 +43,11 @@ pub enum ApiCommand {
     Deliveries(DeliveriesCommand),
     /// Re-send an endpoint's deliveries created in a time range, in their order.
     Replay(ReplayCommand),
+    /// Receive the workspace's webhooks on this machine: connects out to the service and
+    /// forwards each delivery to a local URL (no tunnel, no --dev).
+    Listen(ListenCommand),
+    /// Publish an event of a catalog type with the catalog's example data.
+    Trigger(TriggerCommand),
 }
 
 /// How to reach the API and how to print; accepted after any verb.
@@ -127,6 +136,8 @@ pub async fn run(command: ApiCommand) -> ExitCode {
         ApiCommand::Events(command) => command.run().await,
         ApiCommand::Deliveries(command) => command.run().await,
         ApiCommand::Replay(command) => command.run().await,
+        ApiCommand::Listen(command) => command.run().await,
+        ApiCommand::Trigger(command) => command.run().await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

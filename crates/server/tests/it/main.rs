@@ -17,6 +17,7 @@ mod endpoint_controls;
 mod first_minutes;
 mod gone;
 mod guessing;
+mod listen;
 mod logs;
 mod multiprocess;
 mod openapi;

@@ -49,6 +49,9 @@ const EXPECTED: &[(&str, &str)] = &[
     ("post", "/v1/events"),
     ("get", "/v1/events"),
     ("get", "/v1/events/{id}"),
+    ("post", "/v1/listeners"),
+    ("get", "/v1/listeners/{id}/stream"),
+    ("post", "/v1/listeners/{id}/results"),
 ];
 
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete", "head", "options"];

@@ -532,6 +532,26 @@ impl TenancyStore for PostgresStore {
         Ok(())
     }
 
+    async fn touch_listeners(&self, listeners: &[WebhookId]) -> Result<()> {
+        if listeners.is_empty() {
+            return Ok(());
+        }
+        self.pooled("touch_listeners", async |client| {
+            webhooks::touch_listeners(&*client, listeners, rows::now()).await
+        })
+        .await
+    }
+
+    async fn stale_listeners(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<(WorkspaceId, WebhookId)>> {
+        self.pooled("stale_listeners", async |client| {
+            webhooks::stale_listeners(&*client, before).await
+        })
+        .await
+    }
+
     async fn rotate_secret(
         &self,
         workspace: &WorkspaceId,

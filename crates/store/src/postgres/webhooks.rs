@@ -16,6 +16,8 @@
 //! - At most two secrets sign: a rotation moves the current secret to `previous_secret`
 //!   with its grace deadline, replacing any earlier previous one; [`lane_target`] hands
 //!   the previous one out only before its deadline.
+//! - Listener endpoints (`listen://…`, see `domain::listener`) do not count against the
+//!   limit and carry `listener_seen_at`; no other endpoint does.
 //! - Secrets and custom headers are stored sealed ([`SecretCipher`]): every write seals,
 //!   every read opens,
 //!   and [`seal_stored_secrets`] re-seals what an older version or an older key left,
@@ -25,7 +27,9 @@
 //!   and creates lock the workspace row only, so these never wait for each other in a
 //!   cycle.
 
+use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use domain::listener::is_listener_url;
 use domain::{Subscription, WebhookId, WorkspaceId};
 use tokio_postgres::Row;
 
@@ -92,7 +96,10 @@ async fn check_room_for_enabled(
         .ok_or(StoreError::NotFound)?;
     let limit: u32 = unsigned::<u32, i64>(&row, 0)?;
     let count = tx
-        .prepare_cached("SELECT count(*) FROM webhooks WHERE workspace_id = $1 AND enabled")
+        .prepare_cached(
+            "SELECT count(*) FROM webhooks
+             WHERE workspace_id = $1 AND enabled AND listener_seen_at IS NULL",
+        )
         .await?;
     let enabled: i64 = tx
         .query_one(&count, &[&workspace.as_str()])
@@ -111,7 +118,8 @@ pub(super) async fn create_webhook(
     new: &NewWebhook,
 ) -> Result<Webhook> {
     let tx = client.transaction().await?;
-    if new.enabled {
+    let listener = is_listener_url(&new.url);
+    if new.enabled && !listener {
         check_room_for_enabled(&tx, workspace).await?;
     } else {
         // Still refuse an unknown workspace (the foreign key would, less legibly).
@@ -129,8 +137,8 @@ pub(super) async fn create_webhook(
         .prepare_cached(
             "INSERT INTO webhooks (id, workspace_id, url, description, events, enabled, secret,
                                    created_at, updated_at, rate_limit, rate_limit_period,
-                                   headers, log_xact)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11,
+                                   headers, listener_seen_at, log_xact)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12,
                      pg_current_xact_id()::text::bigint)",
         )
         .await?;
@@ -148,6 +156,7 @@ pub(super) async fn create_webhook(
             &rate_limit,
             &rate_limit_period,
             &cipher.seal_headers(&webhook.id, &webhook.headers),
+            &listener.then_some(at),
         ],
     )
     .await?;
@@ -216,7 +225,7 @@ pub(super) async fn update_webhook(
         .ok_or(StoreError::NotFound)?;
     let mut webhook = webhook_row(&row, cipher)?;
     let enables = patch.enables(&webhook);
-    if enables {
+    if enables && !is_listener_url(&webhook.url) {
         check_room_for_enabled(&tx, workspace).await?;
     }
     let reseal_headers = patch.headers.is_some();
@@ -262,6 +271,39 @@ pub(super) async fn update_webhook(
     .await?;
     tx.commit().await?;
     Ok(webhook)
+}
+
+/// Marks the listeners among `ids` as seen at `at`; other ids are skipped.
+pub(super) async fn touch_listeners(
+    client: &impl GenericClient,
+    ids: &[WebhookId],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let ids: Vec<&str> = ids.iter().map(WebhookId::as_str).collect();
+    let touch = client
+        .prepare_cached(
+            "UPDATE webhooks SET listener_seen_at = $1
+             WHERE id = ANY($2) AND listener_seen_at IS NOT NULL AND listener_seen_at < $1",
+        )
+        .await?;
+    client.execute(&touch, &[&at, &ids]).await?;
+    Ok(())
+}
+
+/// Listeners of every workspace last seen before `before`, oldest first.
+pub(super) async fn stale_listeners(
+    client: &impl GenericClient,
+    before: DateTime<Utc>,
+) -> Result<Vec<(WorkspaceId, WebhookId)>> {
+    let select = client
+        .prepare_cached(
+            "SELECT workspace_id, id FROM webhooks
+             WHERE listener_seen_at IS NOT NULL AND listener_seen_at < $1
+             ORDER BY listener_seen_at",
+        )
+        .await?;
+    let rows = client.query(&select, &[&before]).await?;
+    collect(&rows, |row| Ok((parse(row, 0)?, parse(row, 1)?)))
 }
 
 pub(super) async fn delete_webhook(

@@ -431,6 +431,30 @@ impl TenancyStore for SqliteStore {
             .await
     }
 
+    async fn touch_listeners(&self, listeners: &[WebhookId]) -> Result<()> {
+        if listeners.is_empty() {
+            return Ok(());
+        }
+        let (listeners, at) = (listeners.to_vec(), rows::now_ms());
+        self.writer
+            .write("touch_listeners", move |tx| {
+                webhooks::touch_listeners(tx, &listeners, at)
+            })
+            .await
+    }
+
+    async fn stale_listeners(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<(WorkspaceId, WebhookId)>> {
+        let before = before.timestamp_millis();
+        self.readers
+            .read("stale_listeners", move |conn| {
+                webhooks::stale_listeners(conn, before)
+            })
+            .await
+    }
+
     async fn rotate_secret(
         &self,
         workspace: &WorkspaceId,

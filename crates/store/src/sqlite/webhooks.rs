@@ -7,7 +7,9 @@
 //!   current count leaves existing webhooks enabled; it only refuses further enabling.)
 //! - Subscriptions are stored as a JSON array of their string forms and parsed back with
 //!   the domain's rules.
-//! - Every call but the lane's filters by workspace id.
+//! - Listener endpoints (`listen://…`, see `domain::listener`) do not count against the
+//!   limit and carry `listener_seen_at`; no other endpoint does.
+//! - Every call but the lane's and the listeners' upkeep filters by workspace id.
 //! - At most two secrets sign: a rotation moves the current secret to `previous_secret`
 //!   with its grace deadline, replacing any earlier previous one; [`lane_target`] hands the
 //!   previous one out only before its deadline.
@@ -15,6 +17,7 @@
 //!   every read opens, and [`seal_stored_secrets`] re-seals what an older version or an
 //!   older key left.
 
+use domain::listener::is_listener_url;
 use domain::{CustomHeaders, Subscription, WebhookId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -84,7 +87,8 @@ fn check_room_for_enabled(conn: &Connection, workspace: &WorkspaceId) -> Result<
     let (limit, enabled): (u32, u32) = conn
         .prepare_cached(
             "SELECT w.max_enabled_webhooks,
-                    (SELECT COUNT(*) FROM webhooks h WHERE h.workspace_id = w.id AND h.enabled)
+                    (SELECT COUNT(*) FROM webhooks h
+                     WHERE h.workspace_id = w.id AND h.enabled AND h.listener_seen_at IS NULL)
              FROM workspaces w WHERE w.id = ?1",
         )?
         .query_row([workspace.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -102,7 +106,8 @@ pub(super) fn create_webhook(
     workspace: &WorkspaceId,
     new: &NewWebhook,
 ) -> Result<Webhook> {
-    if new.enabled {
+    let listener = is_listener_url(&new.url);
+    if new.enabled && !listener {
         check_room_for_enabled(conn, workspace)?;
     } else {
         // Still refuse an unknown workspace (the foreign key would, less legibly).
@@ -115,8 +120,8 @@ pub(super) fn create_webhook(
     conn.prepare_cached(
         "INSERT INTO webhooks (id, workspace_id, url, description, events, enabled, secret,
                                created_at, updated_at, rate_limit, rate_limit_period, headers,
-                               log_cursor)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11,
+                               listener_seen_at, log_cursor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12,
                  (SELECT COALESCE(MAX(pos), 0) FROM events))",
     )?
     .execute(params![
@@ -131,6 +136,7 @@ pub(super) fn create_webhook(
         rate_limit,
         rate_limit_period,
         cipher.seal_headers(&webhook.id, &webhook.headers),
+        listener.then(|| to_ms(at)),
     ])?;
     Ok(webhook)
 }
@@ -183,8 +189,10 @@ pub(super) fn update_webhook(
 ) -> Result<Webhook> {
     let mut webhook = get_webhook(conn, cipher, workspace, id)?;
     let enables = patch.enables(&webhook);
-    if enables {
+    if enables && !is_listener_url(&webhook.url) {
         check_room_for_enabled(conn, workspace)?;
+    }
+    if enables {
         // Nothing published while it was disabled reaches it.
         take_up::move_to_head(conn, id)?;
     }
@@ -235,6 +243,33 @@ pub(super) fn delete_webhook(
         return Err(StoreError::NotFound);
     }
     Ok(())
+}
+
+/// Marks the listeners among `ids` as seen at `at`; other ids are skipped.
+pub(super) fn touch_listeners(conn: &Connection, ids: &[WebhookId], at: i64) -> Result<()> {
+    let mut touch = conn.prepare_cached(
+        "UPDATE webhooks SET listener_seen_at = ?1
+         WHERE id = ?2 AND listener_seen_at IS NOT NULL AND listener_seen_at < ?1",
+    )?;
+    for id in ids {
+        touch.execute(params![at, id.as_str()])?;
+    }
+    Ok(())
+}
+
+/// Listeners of every workspace last seen before `before` (ms), oldest first.
+pub(super) fn stale_listeners(
+    conn: &Connection,
+    before: i64,
+) -> Result<Vec<(WorkspaceId, WebhookId)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT workspace_id, id FROM webhooks
+             WHERE listener_seen_at IS NOT NULL AND listener_seen_at < ?1
+             ORDER BY listener_seen_at",
+        )?
+        .query_map([before], |r| Ok((parse(r, 0)?, parse(r, 1)?)))?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 /// Makes `new_secret` current and keeps the replaced one until now + `grace`.

@@ -17,6 +17,7 @@ mod durability;
 mod gone;
 mod health;
 mod inspector;
+mod listeners;
 mod log;
 mod operations;
 mod postgres;
@@ -91,6 +92,7 @@ macro_rules! conformance {
             health::series_bucket_attempts_and_rank_answered_times,
             health::health_reports_the_waiting_line_and_the_failure_run,
             inspector::attempt_headers_round_trip,
+            listeners::listeners_are_outside_the_limit_and_found_once_unseen,
         );
     };
     (@tests $backend:ident, $setup:path; $($module:ident :: $check:ident),* $(,)?) => {

@@ -8,6 +8,7 @@
 mod controls;
 mod forms;
 mod hygiene;
+mod listeners;
 mod lockout;
 mod sessions;
 mod signin;
