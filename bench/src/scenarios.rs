@@ -19,6 +19,7 @@ use crate::receiver::Receiver;
 use crate::service::{self, Service};
 use crate::table::{Table, mb_of_kib, ms, thousands};
 
+mod cost;
 mod postgres;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -28,6 +29,9 @@ pub enum Scenario {
     Delivery,
     Latency,
     Backlog,
+    /// Statements and rows per published event and per delivered attempt, counted by the
+    /// store (SQLite; PostgreSQL too with `--postgres`).
+    Cost,
     /// The PostgreSQL rows (implies `--postgres`).
     Postgres,
 }
@@ -154,6 +158,9 @@ impl Bench {
         }
         if self.wants(Scenario::Backlog) {
             self.backlog().await?;
+        }
+        if self.wants(Scenario::Cost) {
+            self.cost_rows().await?;
         }
         match self.postgres.clone() {
             Some(url) if self.wants(Scenario::Postgres) => self.postgres_rows(&url).await?,

@@ -83,10 +83,10 @@ pub fn child_main() -> anyhow::Result<()> {
 }
 
 /// A fresh directory under the system's temp folder, removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(name: &str) -> anyhow::Result<TempDir> {
+    pub(crate) fn new(name: &str) -> anyhow::Result<TempDir> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!(
@@ -103,6 +103,12 @@ impl TempDir {
             .create(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         Ok(TempDir(path))
+    }
+}
+
+impl TempDir {
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
     }
 }
 

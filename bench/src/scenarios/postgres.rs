@@ -254,14 +254,14 @@ impl Cpu {
 }
 
 /// A fresh database on the server, for one scenario.
-struct TempDb {
+pub(super) struct TempDb {
     admin: tokio_postgres::Client,
     name: String,
-    url: String,
+    pub(super) url: String,
 }
 
 impl TempDb {
-    async fn create(server: &str) -> anyhow::Result<TempDb> {
+    pub(super) async fn create(server: &str) -> anyhow::Result<TempDb> {
         let (admin, connection) = tokio_postgres::connect(server, NoTls)
             .await
             .with_context(|| format!("cannot connect to PostgreSQL at {server}"))?;
@@ -280,7 +280,7 @@ impl TempDb {
         Ok(TempDb { admin, name, url })
     }
 
-    async fn drop_db(self) -> anyhow::Result<()> {
+    pub(super) async fn drop_db(self) -> anyhow::Result<()> {
         self.admin
             .batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",

@@ -20,7 +20,7 @@ use std::sync::{Mutex, PoisonError};
 use domain::WebhookId;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
-use crate::{Published, Wakeup};
+use crate::Wakeup;
 
 pub(crate) struct Announcer {
     sender: UnboundedSender<Wakeup>,
@@ -84,21 +84,6 @@ impl Announcer {
             }
         }
     }
-}
-
-/// What a committed publish gave work to: none for a repeated idempotency key.
-pub(crate) fn work_of(published: &Published) -> Vec<Wakeup> {
-    if published.duplicate {
-        return Vec::new();
-    }
-    published
-        .webhooks
-        .iter()
-        .map(|webhook| Wakeup {
-            webhook: webhook.clone(),
-            resync: false,
-        })
-        .collect()
 }
 
 /// News that `webhook` changed or had deliveries re-opened in place.

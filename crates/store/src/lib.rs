@@ -1,14 +1,21 @@
 //! The store contract of Admin Webhooks and its backends.
 //!
-//! The store is the queue: an event is accepted only once its delivery rows are committed,
+//! The store is the queue: an event is accepted only once it is committed and taken up,
 //! and nothing about pending work lives only in memory. Every caller (API, dispatcher)
 //! speaks to a [`Store`]; all SQL stays behind it, beside each backend's migrations.
 //!
 //! Invariants every backend keeps:
-//! - A publish commits the event and one delivery per matching enabled endpoint in one
-//!   transaction, and only then answers.
-//! - Per endpoint, deliveries carry a strictly increasing `seq` in publish order; event
-//!   ids of one process increase in the same order.
+//! - A publish writes its event alone, as an entry of the workspace's ordered log: its
+//!   cost does not grow with the endpoints. Each enabled endpoint takes the log up from
+//!   its own cursor, through its subscription: a delivery comes into being then, with
+//!   the endpoint's next `seq` (the take-up, after the publish's commit; on SQLite in the
+//!   same group commit). A publish answers once its event is committed and taken up (a
+//!   PostgreSQL publish held back by an older open transaction answers after a bounded
+//!   wait; the dispatcher's sweep takes it up).
+//! - An endpoint takes up only what is published while it exists and is enabled:
+//!   creating or enabling one starts its cursor at the log's head.
+//! - Per endpoint, deliveries carry a strictly increasing `seq` in log order, which is
+//!   publish order; event ids of one process increase in the same order.
 //! - A delivery's state changes are fenced by its attempt count: an outcome recorded for
 //!   an attempt that is no longer the latest affects nothing and is an error.
 //! - Objects of one workspace are invisible through another workspace's calls
@@ -16,7 +23,8 @@
 //! - A delivery re-opened by hand (retry, replay) keeps its `seq`: it goes back to its
 //!   original place in the endpoint's order, ahead of every later open delivery, and its
 //!   retention window counts from the re-opening.
-//! - Retention never removes an open delivery, nor an event an undeleted delivery refers to.
+//! - Retention never removes an open delivery, nor an event an undeleted delivery refers to,
+//!   nor one an enabled endpoint has still to take up.
 //! - A dashboard session lives until its expiry or until its API key is revoked,
 //!   whichever comes first; only its id's hash is stored.
 //! - A workspace always keeps at least one live API key: revoking the last is a conflict.
@@ -40,13 +48,15 @@
 //! - `intake.rs`: the queue in front of every group-commit writer.
 //! - [`timing`]: the store-operation latency histogram, recorded at each backend's choke
 //!   points.
+//! - [`work`]: statements run and rows written per kind of write, counted by each store.
 //!
 //! Each backend ([`sqlite`], [`postgres`]) keeps the same role in the same file name:
 //! `mod.rs` (the contract's entry points), `schema.rs` (connections and migrations),
 //! `rows.rs` (driver values and errors), `writer.rs` (group commit), `publish.rs`,
-//! `outcomes.rs`, `deliveries.rs` (the lanes' reads and one delivery), `activity.rs`
-//! (the activity log and re-sends), `stats.rs`, `tenancy.rs`, `webhooks.rs`,
-//! `sessions.rs`, `operations.rs`, `retention.rs`. Roles only one backend has keep a
+//! `take_up.rs` (from the log to deliveries), `outcomes.rs`, `deliveries.rs` (the lanes'
+//! reads and one delivery), `activity.rs` (the activity log and re-sends), `stats.rs`,
+//! `tenancy.rs`, `webhooks.rs`, `sessions.rs`, `operations.rs`, `retention.rs`. Roles
+//! only one backend has keep a
 //! file of their own: SQLite's reader threads (`readers.rs`); PostgreSQL's pipelined
 //! savepoints (`pipeline.rs`), lane leases (`leases.rs`), LISTEN/NOTIFY wake-ups
 //! (`listener.rs`) and its query-plan test (`plans.rs`).
@@ -64,6 +74,7 @@ pub mod series;
 pub mod sqlite;
 mod stats;
 pub mod timing;
+pub mod work;
 
 use std::time::Duration;
 
@@ -167,7 +178,8 @@ pub type Ack = tokio::sync::oneshot::Receiver<Result<()>>;
 /// window, outcomes, and (on a store shared by several processes) leases and wake-ups.
 #[async_trait]
 pub trait LaneStore: Send + Sync + 'static {
-    /// Endpoints that have open (pending or failed) deliveries.
+    /// Endpoints that have open (pending or failed) deliveries. A backend whose take-up
+    /// can be left behind (PostgreSQL) takes up what was left first.
     async fn lanes_with_work(&self) -> Result<Vec<WebhookId>>;
 
     /// Where and how a lane sends: URL, secrets, enabled. `NotFound` once deleted.
@@ -361,9 +373,10 @@ pub trait TenancyStore: Send + Sync + 'static {
 /// Events and what became of them: publishing, the activity log, manual re-sends and stats.
 #[async_trait]
 pub trait ActivityStore: Send + Sync + 'static {
-    /// Stores the event and its deliveries in one transaction, then answers. A repeated
-    /// idempotency key of the same workspace within 24 h returns the first event with
-    /// `duplicate: true` and creates nothing.
+    /// Stores the event (a log entry), then answers once the workspace's enabled
+    /// endpoints took it up (their deliveries exist). A repeated idempotency key of the
+    /// same workspace within 24 h returns the first event with `duplicate: true` and
+    /// creates nothing.
     async fn publish(&self, new: NewEvent) -> Result<Published>;
 
     /// Publishes several events, each exactly as [`ActivityStore::publish`] would (its

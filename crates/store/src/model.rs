@@ -156,8 +156,6 @@ pub struct Published {
     pub event: Event,
     /// The idempotency key was seen before: `event` is the first one, nothing was created.
     pub duplicate: bool,
-    /// Endpoints that received a delivery, to wake their lanes.
-    pub webhooks: Vec<WebhookId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use domain::{AttemptId, DeliveryStatus, WebhookId};
+use domain::{AttemptId, DeliveryStatus, EventId, WebhookId};
 use postgres::TestSchema;
 use store::Wakeup;
 use store::postgres::PostgresStore;
@@ -211,8 +211,7 @@ async fn wakeups_cross_between_processes() {
     let hook = webhook(&a, &ws, &["user.*"]).await.id;
     let quiet = webhook(&a, &ws, &["order.completed"]).await.id;
 
-    let published = a.publish(event(&ws, "user.created")).await.unwrap();
-    assert_eq!(published.webhooks, vec![hook.clone()]);
+    a.publish(event(&ws, "user.created")).await.unwrap();
     assert!(
         wakeup_where(&mut heard, &hook, Duration::from_secs(10), |w| !w.resync).await,
         "a publish only announces new work"
@@ -252,12 +251,13 @@ async fn a_store_announces_its_own_publish_at_commit_and_drops_its_echo() {
     let other = webhook(&a, &ws, &["order.completed"]).await.id;
 
     publish(&a, &ws, "user.created").await;
-    assert_eq!(
-        news.try_recv().ok(),
-        Some(Wakeup {
-            webhook: hook.clone(),
-            resync: false
-        }),
+    // Skipping other tests' news: channels are per database, and they share it.
+    let mine = Wakeup {
+        webhook: hook.clone(),
+        resync: false,
+    };
+    assert!(
+        std::iter::from_fn(|| news.try_recv().ok()).any(|heard| heard == mine),
         "announced locally by the time the publish answered, not after a round trip"
     );
     // Another process's change commits after the publish; notifications arrive in commit
@@ -613,14 +613,14 @@ async fn a_publish_failing_inside_a_group_fails_alone() {
     let ws = workspace(&*store, "a").await;
     let good = webhook(&*store, &ws, &["user.*"]).await.id;
     let bad = webhook(&*store, &ws, &["order.*"]).await.id;
-    // A row squatting on the seq the next delivery to `bad` will get: that publish's
-    // insert breaks the primary key, inside a group full of good publishes.
+    // A trigger refusing one event type: that publish's insert fails, inside a group
+    // full of good publishes.
     let sql = raw(&schema).await;
-    sql.execute(
-        "INSERT INTO deliveries (webhook_id, seq, id, event_id, workspace_id, event_type, status,
-                                 created_at, updated_at)
-         VALUES ($1, 1, 'dlv_squatter', 'evt_none', $2, 'order.completed', 'delivered', now(), now())",
-        &[&bad.as_str(), &ws.as_str()],
+    sql.batch_execute(
+        "CREATE FUNCTION refuse_orders() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'orders are refused'; END $$;
+         CREATE TRIGGER refuse_orders BEFORE INSERT ON events
+             FOR EACH ROW WHEN (NEW.type = 'order.completed') EXECUTE FUNCTION refuse_orders();",
     )
     .await
     .unwrap();
@@ -639,7 +639,7 @@ async fn a_publish_failing_inside_a_group_fails_alone() {
     let mut failed = 0;
     for task in tasks {
         match task.await.unwrap() {
-            Ok(p) => assert_eq!(p.webhooks, vec![good.clone()]),
+            Ok(_) => {}
             Err(StoreError::Backend(_)) => failed += 1,
             Err(other) => panic!("unexpected {other:?}"),
         }
@@ -652,10 +652,12 @@ async fn a_publish_failing_inside_a_group_fails_alone() {
             .all(|w| w[0].seq < w[1].seq && w[0].event_id < w[1].event_id)
     );
     assert!(open_deliveries(&*store, &bad).await.is_empty());
-    // The seq it was given stays used; the endpoint goes on after it.
-    let p = store.publish(event(&ws, "order.completed")).await.unwrap();
-    assert_eq!(p.webhooks, vec![bad.clone()]);
-    assert_eq!(open_deliveries(&*store, &bad).await[0].seq, 2);
+    // Nothing of it is left behind to trip the endpoint up later.
+    sql.batch_execute("DROP TRIGGER refuse_orders ON events")
+        .await
+        .unwrap();
+    store.publish(event(&ws, "order.completed")).await.unwrap();
+    assert_eq!(open_deliveries(&*store, &bad).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -686,7 +688,6 @@ async fn one_idempotency_key_raced_by_two_processes_makes_one_event() {
             let p = task.await.unwrap();
             if !p.duplicate {
                 firsts += 1;
-                assert_eq!(p.webhooks, vec![hook.clone()]);
             }
             ids.insert(p.event.id);
         }
@@ -716,4 +717,89 @@ async fn a_schema_named_in_the_url_options_is_used() {
     .unwrap();
     assert_eq!(second.schema(), None);
     assert_eq!(second.get_workspace(&ws).await.unwrap().name, "a");
+}
+
+/// Two publishing transactions on two real connections, the later-started committing
+/// first: a take-up must not pass the open one (its entry would land behind the cursor
+/// and never be taken up), and once it commits both are taken up, in log order.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_take_up_never_passes_an_open_publishing_transaction() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let store = schema.connect().await;
+    let ws = workspace(&store, "a").await;
+    let hook = webhook(&store, &ws, &["*"]).await.id;
+    let insert = "INSERT INTO events (id, workspace_id, type, created_at, body)
+                  VALUES ($1, $2, 'user.created', now(), '{}')";
+    let (first_id, second_id) = (EventId::generate(), EventId::generate());
+    let (first, second) = (raw(&schema).await, raw(&schema).await);
+    first.batch_execute("BEGIN").await.unwrap();
+    first
+        .execute(insert, &[&first_id.as_str(), &ws.as_str()])
+        .await
+        .unwrap();
+    second.batch_execute("BEGIN").await.unwrap();
+    second
+        .execute(insert, &[&second_id.as_str(), &ws.as_str()])
+        .await
+        .unwrap();
+    second.batch_execute("COMMIT").await.unwrap();
+
+    // The store's own publish, and a sweep, both take the workspace up while the first
+    // transaction is still open: neither may pass it.
+    let own = store.publish(event(&ws, "user.created")).await.unwrap();
+    store.lanes_with_work().await.unwrap();
+    assert!(
+        open_deliveries(&store, &hook).await.is_empty(),
+        "nothing behind an open transaction is taken up"
+    );
+
+    first.batch_execute("COMMIT").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let open = loop {
+        store.lanes_with_work().await.unwrap();
+        let open = open_deliveries(&store, &hook).await;
+        if open.len() == 3 || Instant::now() > deadline {
+            break open;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let order: Vec<&EventId> = open.iter().map(|d| &d.event_id).collect();
+    assert_eq!(
+        order,
+        [&first_id, &second_id, &own.event.id],
+        "log order is transaction order, whatever the commit order"
+    );
+}
+
+/// A publish writes one log row and sends the same statements whether 1, 10 or 50
+/// endpoints subscribe; what grows is the take-up, one delivery row per endpoint.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_costs_the_same_for_1_10_or_50_endpoints() {
+    const EVENTS: u64 = 20;
+    let mut costs = Vec::new();
+    for endpoints in [1, 10, 50] {
+        let Some(schema) = TestSchema::new().await else {
+            return;
+        };
+        let store = schema.connect().await;
+        let ws = workspace(&store, "a").await;
+        for _ in 0..endpoints {
+            webhook(&store, &ws, &["user.*"]).await;
+        }
+        let before = store.work_done();
+        for _ in 0..EVENTS {
+            store.publish(event(&ws, "user.created")).await.unwrap();
+        }
+        let done = store.work_done().since(before);
+        assert_eq!(done.events, EVENTS);
+        assert_eq!(done.publish.rows, EVENTS, "one log row per event");
+        assert!(
+            done.take_up.rows >= EVENTS * endpoints,
+            "a delivery per endpoint and event: {done:?}"
+        );
+        costs.push(done.publish);
+    }
+    assert!(costs.windows(2).all(|w| w[0] == w[1]), "{costs:?}");
 }

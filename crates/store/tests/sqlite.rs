@@ -257,3 +257,32 @@ async fn a_long_replay_covers_its_whole_range_in_several_jobs() {
         "one moment for the whole replay"
     );
 }
+
+/// A publish writes one log row and runs the same statements whether 1, 10 or 50
+/// endpoints subscribe; what grows is the take-up, one delivery row per endpoint.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_costs_the_same_for_1_10_or_50_endpoints() {
+    const EVENTS: u64 = 20;
+    let mut costs = Vec::new();
+    for endpoints in [1, 10, 50] {
+        let dir = TempDir::new().unwrap();
+        let store = SqliteStore::open_in_dir(dir.path()).unwrap();
+        let ws = workspace(&store, "a").await;
+        for _ in 0..endpoints {
+            webhook(&store, &ws, &["user.*"]).await;
+        }
+        let before = store.work_done();
+        for _ in 0..EVENTS {
+            store.publish(event(&ws, "user.created")).await.unwrap();
+        }
+        let done = store.work_done().since(before);
+        assert_eq!(done.events, EVENTS);
+        assert_eq!(done.publish.rows, EVENTS, "one log row per event");
+        assert!(
+            done.take_up.rows >= EVENTS * endpoints,
+            "a delivery per endpoint and event: {done:?}"
+        );
+        costs.push(done.publish);
+    }
+    assert!(costs.windows(2).all(|w| w[0] == w[1]), "{costs:?}");
+}

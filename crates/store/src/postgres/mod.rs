@@ -53,6 +53,7 @@ mod rows;
 mod schema;
 mod sessions;
 mod stats;
+mod take_up;
 mod tenancy;
 mod webhooks;
 mod writer;
@@ -119,6 +120,8 @@ impl Default for PgOptions {
 pub struct PostgresStore {
     pool: Pool,
     publishes: Writer<PublishJob>,
+    /// What the publish writer and the catch-up take-up work with.
+    publisher: Arc<Publisher>,
     outcomes: Writer<OutcomeJob>,
     wakeups: Wakeups,
     /// This process's news, and the listener's of others; handed out by `announcements`.
@@ -173,17 +176,25 @@ impl PostgresStore {
         let wakeups = Wakeups::start(listen_config, announcer.clone(), origin.clone()).await?;
         let publisher = Arc::new(Publisher {
             pool: pool.clone(),
+            taking_up: Arc::default(),
+            counter: Arc::default(),
+            answering: Arc::new(tokio::sync::Semaphore::new(publish::ANSWERING as usize)),
             announcer: announcer.clone(),
             origin_suffix: format!("{ORIGIN_MARK}{origin}"),
         });
+        // What a process that stopped between a publish and its take-up left.
+        take_up::catch_up(&publisher).await?;
         let outcome_pool = pool.clone();
+        let outcome_counter = publisher.counter.clone();
+        let writer_publisher = publisher.clone();
         Ok(PostgresStore {
             publishes: Writer::start(publish::MAX_BATCH, move |jobs| {
-                let publisher = publisher.clone();
+                let publisher = writer_publisher.clone();
                 async move { publish::commit_group(&publisher, jobs).await }
             }),
+            publisher,
             outcomes: Writer::start(outcomes::MAX_BATCH, move |jobs| {
-                outcomes::commit_group(outcome_pool.clone(), jobs)
+                outcomes::commit_group(outcome_pool.clone(), outcome_counter.clone(), jobs)
             }),
             pool,
             wakeups,
@@ -202,14 +213,37 @@ impl PostgresStore {
     /// closes the connections. Later calls fail with `Closed`.
     pub async fn close(&self) {
         self.publishes.close().await;
+        // The last groups' take-ups and answers.
+        let _ = self
+            .publisher
+            .answering
+            .acquire_many(publish::ANSWERING)
+            .await;
         self.outcomes.close().await;
         self.wakeups.stop();
         self.pool.close();
     }
 
+    /// Statements sent and rows written by publishing, taking up and recording outcomes
+    /// since the store connected (see [`crate::work`]), as this store counts them.
+    pub fn work_done(&self) -> crate::work::WorkDone {
+        self.publisher.counter.snapshot()
+    }
+
     /// The highest schema migration applied to the database.
     pub async fn schema_version(&self) -> Result<i64> {
         schema::schema_version(&self.pool).await
+    }
+
+    /// Takes up whatever enabled endpoints have not taken up yet (the sweep's part in
+    /// the take-up, see [`take_up`]); a failure is only logged, the next sweep tries again.
+    async fn catch_up(&self) {
+        let publisher = &self.publisher;
+        let _one_at_a_time = publisher.taking_up.lock().await;
+        let caught_up = timing::timed("catch_up", take_up::catch_up(publisher)).await;
+        if let Err(error) = caught_up {
+            tracing::warn!(%error, "taking up events left behind failed; the next sweep tries again");
+        }
     }
 
     /// Queues a publish for the publish writer; where its answer arrives.
@@ -244,6 +278,7 @@ impl PostgresStore {
 #[async_trait]
 impl LaneStore for PostgresStore {
     async fn lanes_with_work(&self) -> Result<Vec<WebhookId>> {
+        self.catch_up().await;
         self.pooled("lanes_with_work", async |client| {
             deliveries::lanes_with_work(&*client).await
         })
@@ -287,6 +322,7 @@ impl LaneStore for PostgresStore {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<WebhookId>> {
+        self.catch_up().await;
         self.pooled("claim_lanes", async |client| {
             leases::claim_lanes(&*client, owner, lease, limit).await
         })

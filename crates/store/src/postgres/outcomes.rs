@@ -14,10 +14,13 @@
 //! - An outcome's update, its attempt row and the disabling of its webhook (after a
 //!   `410 Gone`) are one statement: all or nothing, and a stale outcome disables nothing.
 
+use std::sync::Arc;
+
 use deadpool_postgres::Pool;
 
 use super::pipeline::{self, GroupError, Savepoints, Step};
 use super::rows::{is_retryable, ms, now};
+use crate::work::{Work, WorkCounter};
 use crate::{Outcome, RecordedHeaders, Result, StoreError};
 
 /// The most outcomes one transaction holds.
@@ -68,12 +71,15 @@ pub(super) const RECORD_WITHOUT_ATTEMPT: &str = "WITH changed AS (
      SELECT count(*) FROM changed";
 
 /// Commits one group of outcomes and answers each.
-pub(super) async fn commit_group(pool: Pool, jobs: Vec<OutcomeJob>) {
+pub(super) async fn commit_group(pool: Pool, counter: Arc<WorkCounter>, jobs: Vec<OutcomeJob>) {
     let mut tries = 0;
     let answers = loop {
         tries += 1;
         match run_group(&pool, &jobs).await {
-            Ok(answers) => break answers,
+            Ok(answers) => {
+                count(&counter, &jobs, &answers);
+                break answers;
+            }
             Err(GroupError::Db(e)) if is_retryable(&e) && tries < GROUP_TRIES => {
                 tracing::debug!(error = %e, "an outcome group was chosen as a deadlock victim; running it again");
             }
@@ -94,6 +100,21 @@ pub(super) async fn commit_group(pool: Pool, jobs: Vec<OutcomeJob>) {
     for (job, answer) in jobs.into_iter().zip(answers) {
         job.reply.send(answer);
     }
+}
+
+/// Counts a committed group: per outcome its savepoint, statement and release, and the
+/// rows it wrote (the delivery, its attempt, the endpoint it disabled).
+fn count(counter: &WorkCounter, jobs: &[OutcomeJob], answers: &[Result<()>]) {
+    for (job, answer) in jobs.iter().zip(answers) {
+        let o = &job.outcome;
+        let rows = match answer {
+            Ok(()) => 1 + u64::from(o.attempt.is_some()) + u64::from(o.disable_webhook),
+            Err(_) => 0,
+        };
+        counter.add(Work::Outcome, 3, rows);
+        counter.recorded(u64::from(answer.is_ok()));
+    }
+    counter.group();
 }
 
 async fn run_group(pool: &Pool, jobs: &[OutcomeJob]) -> Result<Vec<Result<()>>, GroupError> {

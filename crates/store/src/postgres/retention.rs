@@ -13,6 +13,8 @@
 //! - Every statement reads a range of an index bounded by the cutoff: attempts per
 //!   endpoint by `attempts_by_webhook`, closed deliveries by `deliveries_closed_by_age`,
 //!   events per workspace by `events_by_workspace`, keys by `idempotency_keys_by_age`.
+//! - An event goes only once every enabled endpoint of its workspace has taken it up (a
+//!   disabled endpoint's cursor does not hold the log back: enabling moves it on).
 
 use chrono::{DateTime, Utc};
 
@@ -45,6 +47,9 @@ pub(super) const OLD_EVENTS: &str = "DELETE FROM events e USING (
              SELECT id FROM events
              WHERE workspace_id = w.id AND created_at < $1
                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)
+               AND NOT EXISTS (SELECT 1 FROM webhooks h
+                               WHERE h.workspace_id = w.id AND h.enabled
+                                 AND (h.log_xact, h.log_pos) < (events.xact, events.pos))
              ORDER BY created_at LIMIT $2
          ) AS o
          LIMIT $2

@@ -25,7 +25,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_alerts.sql")),
     (4, include_str!("migrations/0004_gone_and_throttling.sql")),
     (5, include_str!("migrations/0005_shared_secrets.sql")),
-    // 6 and 9 are other changes'; numbers are reserved per change so merges keep them apart.
+    (6, include_str!("migrations/0006_event_log.sql")),
+    // 9 is another change's; numbers are reserved per change so merges keep them apart.
     (7, include_str!("migrations/0007_listeners.sql")),
     (8, include_str!("migrations/0008_endpoint_controls.sql")),
     (

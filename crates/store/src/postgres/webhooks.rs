@@ -137,8 +137,9 @@ pub(super) async fn create_webhook(
         .prepare_cached(
             "INSERT INTO webhooks (id, workspace_id, url, description, events, enabled, secret,
                                    created_at, updated_at, rate_limit, rate_limit_period,
-                                   headers, listener_seen_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12)",
+                                   headers, listener_seen_at, log_xact)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12,
+                     pg_current_xact_id()::text::bigint)",
         )
         .await?;
     tx.execute(
@@ -223,19 +224,24 @@ pub(super) async fn update_webhook(
         .await?
         .ok_or(StoreError::NotFound)?;
     let mut webhook = webhook_row(&row, cipher)?;
-    if patch.enables(&webhook) && !is_listener_url(&webhook.url) {
+    let enables = patch.enables(&webhook);
+    if enables && !is_listener_url(&webhook.url) {
         check_room_for_enabled(&tx, workspace).await?;
     }
     let reseal_headers = patch.headers.is_some();
     patch.apply(&mut webhook, now());
     let (rate_limit, rate_limit_period) = rate_limit_columns(webhook.rate_limit);
     // Headers are sealed again only when they change ($10 says whether; $11 is the new
-    // value), so that an unrelated change leaves the sealed column as it is.
+    // value), so that an unrelated change leaves the sealed column as it is. Enabling
+    // moves the log cursor past everything committed before this transaction: nothing
+    // published while it was disabled reaches it.
     let sql = format!(
         "WITH changed AS (
              UPDATE webhooks SET url = $1, description = $2, events = $3, enabled = $4,
                                  updated_at = $5, rate_limit = $8, rate_limit_period = $9,
-                                 headers = CASE WHEN $10 THEN $11 ELSE headers END
+                                 headers = CASE WHEN $10 THEN $11 ELSE headers END,
+                 log_xact = CASE WHEN $12 THEN pg_current_xact_id()::text::bigint ELSE log_xact END,
+                 log_pos = CASE WHEN $12 THEN 0 ELSE log_pos END
              WHERE id = $6 AND workspace_id = $7
              RETURNING id
          )
@@ -259,6 +265,7 @@ pub(super) async fn update_webhook(
             &rate_limit_period,
             &reseal_headers,
             &sealed_headers,
+            &enables,
         ],
     )
     .await?;

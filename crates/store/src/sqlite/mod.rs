@@ -34,6 +34,7 @@ mod rows;
 mod schema;
 mod sessions;
 mod stats;
+mod take_up;
 mod tenancy;
 mod webhooks;
 mod writer;
@@ -49,6 +50,7 @@ use domain::{ApiKeyId, DeliveryId, EventId, EventTypeDef, WebhookId, WorkspaceId
 use self::readers::{Readers, snapshot};
 use self::writer::Writer;
 use crate::announce::{self, Announcer};
+use crate::work::{WorkCounter, WorkDone};
 use crate::{
     Ack, ApiKey, Attempt, Delivery, DeliveryFilter, DueDelivery, Event, EventFilter, EventType,
     EventTypePatch, LaneTarget, NewApiKey, NewEvent, NewSession, NewWebhook, Outcome, Page,
@@ -77,6 +79,8 @@ pub struct SqliteStore {
     cipher: SecretCipher,
     /// Fed by the writer after each commit; handed out by `announcements`.
     announcer: Arc<Announcer>,
+    /// What the writer's work cost, counted by the writer.
+    work: Arc<WorkCounter>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -127,16 +131,20 @@ impl SqliteStore {
                 "sealed stored signing secrets with the first secret key"
             );
         }
+        // What a writer that stopped mid-way left untaken: its first group takes it up.
+        let behind = take_up::behind(&writer_conn)?;
         let reader_conns = (0..READERS)
             .map(|_| schema::open_reader(path))
             .collect::<Result<Vec<_>>>()?;
         let announcer = Arc::new(Announcer::new());
+        let work = Arc::new(WorkCounter::default());
         Ok(SqliteStore {
             path: path.to_owned(),
-            writer: Writer::start(writer_conn, announcer.clone())?,
+            writer: Writer::start(writer_conn, announcer.clone(), behind, work.clone())?,
             readers: Readers::start(reader_conns)?,
             cipher,
             announcer,
+            work,
         })
     }
 
@@ -154,6 +162,12 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.readers.close();
         self.writer.close().await;
+    }
+
+    /// Statements run and rows written by publishing, taking up and recording outcomes
+    /// since the store was opened (see [`crate::work`]).
+    pub fn work_done(&self) -> WorkDone {
+        self.work.snapshot()
     }
 
     /// The highest schema migration applied to the file.
@@ -411,8 +425,12 @@ impl TenancyStore for SqliteStore {
         let (workspace, id, cipher) = (workspace.clone(), id.clone(), self.cipher.clone());
         self.writer
             .write_announcing("update_webhook", move |tx| {
+                // What was published before the change goes by the settings it was
+                // published under.
+                let mut news = take_up::take_up_all(tx, &workspace, Some(&id))?;
                 let hook = webhooks::update_webhook(tx, &cipher, &workspace, &id, patch)?;
-                Ok((hook, announce::resync_of(&id)))
+                news.extend(announce::resync_of(&id));
+                Ok((hook, news))
             })
             .await
     }
@@ -475,10 +493,10 @@ impl TenancyStore for SqliteStore {
 impl ActivityStore for SqliteStore {
     async fn publish(&self, new: NewEvent) -> Result<Published> {
         self.writer
-            .write_announcing("publish", move |tx| {
+            .write_publishing("publish", move |tx| {
                 let published = publish::publish(tx, &new)?;
-                let news = announce::work_of(&published);
-                Ok((published, news))
+                let grown = publish::grown(&published).into_iter().collect();
+                Ok((published, grown))
             })
             .await
     }
@@ -490,11 +508,11 @@ impl ActivityStore for SqliteStore {
         }
         // One job: the whole batch commits (and is fsynced) once.
         self.writer
-            .write_announcing("publish_batch", move |tx| {
+            .write_publishing("publish_batch", move |tx| {
                 let answers = publish::publish_batch(tx, &new)?;
-                let news = answers.iter().flatten().flat_map(announce::work_of);
-                let news = news.collect();
-                Ok((answers, news))
+                let grown = answers.iter().flatten().filter_map(publish::grown);
+                let grown = grown.collect();
+                Ok((answers, grown))
             })
             .await
             .unwrap_or_else(|error| crate::batch_failed(count, error))
@@ -712,10 +730,10 @@ impl OperationsStore for SqliteStore {
 
     async fn raise_alert(&self, alert: NewAlert, event: NewEvent) -> Result<Option<Published>> {
         self.writer
-            .write_announcing("raise_alert", move |tx| {
+            .write_publishing("raise_alert", move |tx| {
                 let published = operations::raise_alert(tx, &alert, &event)?;
-                let news = published.iter().flat_map(announce::work_of).collect();
-                Ok((published, news))
+                let grown = published.iter().filter_map(publish::grown).collect();
+                Ok((published, grown))
             })
             .await
     }

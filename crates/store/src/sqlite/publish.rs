@@ -1,22 +1,21 @@
-//! Publishing events (the event row and its deliveries in one writer job; a batch of
-//! them in one job, each in its own savepoint) and reading them back.
+//! Publishing events (the event row alone, its log entry, in one writer job; a batch of
+//! them in one job, each in its own savepoint) and reading them back. The deliveries
+//! come from the take-up ([`super::take_up`]) the writer runs over the group.
 //!
 //! Invariants:
 //! - The event id and timestamp are made inside the writer job. The writer runs jobs one
-//!   at a time in commit order, so event id order = commit order = seq order on every
-//!   endpoint.
-//! - Each delivery takes its endpoint's `next_seq` and bumps it in the same job, so seqs
-//!   of one endpoint are strictly increasing and never reused (not even after a
-//!   rolled-back publish, whose bump rolls back with it).
+//!   at a time in commit order, so event id order = commit order = log order (`pos`) =
+//!   seq order on every endpoint.
+//! - A publish writes the same rows however many endpoints subscribe: the event and, with
+//!   an idempotency key, the key.
 //! - The body is rendered once here; the stored bytes are what every attempt sends.
 //! - A repeated idempotency key younger than [`IDEMPOTENCY_WINDOW_MS`] creates nothing.
 
-use domain::{DeliveryId, EventId, WebhookId, WorkspaceId};
+use domain::{EventId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::rows::{now, parse, time, to_ms};
 use super::tenancy::event_type_exists;
-use super::webhooks::decode_events;
 use crate::{Event, NewEvent, Published, Result, StoreError};
 
 /// How long an idempotency key dedupes publishes (the contract says 24 h).
@@ -42,30 +41,28 @@ pub(super) fn publish(conn: &Connection, new: &NewEvent) -> Result<Published> {
         return Ok(Published {
             event,
             duplicate: true,
-            webhooks: Vec::new(),
         });
     }
 
-    let targets = match &new.only_webhook {
+    match &new.only_webhook {
         Some(id) => {
             conn.prepare_cached("SELECT 1 FROM webhooks WHERE id = ?1 AND workspace_id = ?2")?
                 .query_row([id.as_str(), new.workspace_id.as_str()], |_| Ok(()))?;
-            vec![id.clone()]
         }
         None => {
             if !event_type_exists(conn, &new.workspace_id, &new.event_type)? {
                 return Err(StoreError::UnknownEventType(new.event_type.clone()));
             }
-            subscribed_webhooks(conn, &new.workspace_id, &new.event_type)?
         }
-    };
+    }
 
     let id = EventId::generate();
     let body =
         domain::event::render_body(&id, &new.event_type, at, &new.data, new.metadata.as_deref());
     conn.prepare_cached(
-        "INSERT INTO events (id, workspace_id, type, created_at, body, traceparent, tracestate)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO events (id, workspace_id, type, created_at, body, only_webhook, traceparent,
+                             tracestate)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         id.as_str(),
@@ -73,6 +70,7 @@ pub(super) fn publish(conn: &Connection, new: &NewEvent) -> Result<Published> {
         new.event_type,
         to_ms(at),
         body,
+        new.only_webhook.as_ref().map(|w| w.as_str()),
         new.trace.as_ref().map(|t| t.traceparent()),
         new.trace.as_ref().and_then(|t| t.state.as_deref())
     ])?;
@@ -91,28 +89,6 @@ pub(super) fn publish(conn: &Connection, new: &NewEvent) -> Result<Published> {
         ])?;
     }
 
-    for webhook in &targets {
-        let seq: i64 = conn
-            .prepare_cached(
-                "UPDATE webhooks SET next_seq = next_seq + 1 WHERE id = ?1 RETURNING next_seq - 1",
-            )?
-            .query_row([webhook.as_str()], |r| r.get(0))?;
-        conn.prepare_cached(
-            "INSERT INTO deliveries (webhook_id, seq, id, event_id, workspace_id, event_type, status,
-                                     attempts, next_attempt_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?7)",
-        )?
-        .execute(params![
-            webhook.as_str(),
-            seq,
-            DeliveryId::generate().as_str(),
-            id.as_str(),
-            new.workspace_id.as_str(),
-            new.event_type,
-            to_ms(at)
-        ])?;
-    }
-
     let event = Event {
         id,
         workspace_id: new.workspace_id.clone(),
@@ -123,8 +99,13 @@ pub(super) fn publish(conn: &Connection, new: &NewEvent) -> Result<Published> {
     Ok(Published {
         event,
         duplicate: false,
-        webhooks: targets,
     })
+}
+
+/// The workspace whose log a publish made grow, for the writer to take up: none for a
+/// repeated idempotency key.
+pub(super) fn grown(published: &Published) -> Option<WorkspaceId> {
+    (!published.duplicate).then(|| published.event.workspace_id.clone())
 }
 
 /// Publishes each of `batch` as [`publish`] does, in its own savepoint, so that a refused
@@ -164,25 +145,6 @@ fn earlier_event_for_key(
             event_row,
         )
         .optional()?)
-}
-
-/// The workspace's enabled webhooks that subscribe to `event_type`, in id order.
-fn subscribed_webhooks(
-    conn: &Connection,
-    workspace: &WorkspaceId,
-    event_type: &str,
-) -> Result<Vec<WebhookId>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT id, events FROM webhooks WHERE workspace_id = ?1 AND enabled ORDER BY id",
-    )?;
-    let mut rows = statement.query([workspace.as_str()])?;
-    let mut matched = Vec::new();
-    while let Some(row) = rows.next()? {
-        if domain::subscription::any_matches(&decode_events(row, 1)?, event_type) {
-            matched.push(parse(row, 0)?);
-        }
-    }
-    Ok(matched)
 }
 
 pub(super) fn get_event(conn: &Connection, workspace: &WorkspaceId, id: &EventId) -> Result<Event> {

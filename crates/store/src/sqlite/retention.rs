@@ -7,7 +7,9 @@
 //!   its last change (`updated_at`) is older than the cutoff, so a delivery re-sent by
 //!   hand keeps its log for a whole retention period after the re-send.
 //! - An event goes only once no delivery refers to it, so `GET /v1/deliveries/{id}` never
-//!   shows a delivery whose event is gone.
+//!   shows a delivery whose event is gone, and only once every enabled endpoint of its
+//!   workspace has taken it up (a disabled endpoint's cursor does not hold the log back:
+//!   re-enabling moves it to the head).
 //! - Every statement reads a range of an index bounded by the cutoff: attempts by
 //!   `attempts_by_webhook`, deliveries by the table's key up to the cutoff's `seq`
 //!   ([`first_seq_at`]), events by `events_by_workspace`, keys by their age index. Rows
@@ -34,7 +36,7 @@ pub(super) const OLD_DELIVERIES: &str = "DELETE FROM deliveries WHERE webhook_id
 
 pub(super) const OLD_EVENTS: &str = "DELETE FROM events WHERE id IN (
          SELECT e.id FROM events AS e INDEXED BY events_by_workspace
-         WHERE e.workspace_id = ?1 AND e.created_at < ?2
+         WHERE e.workspace_id = ?1 AND e.created_at < ?2 AND e.pos <= ?4
            AND NOT EXISTS (SELECT 1 FROM deliveries AS d INDEXED BY deliveries_by_event
                            WHERE d.event_id = e.id)
          ORDER BY e.created_at LIMIT ?3)";
@@ -90,9 +92,19 @@ pub(super) fn prune(conn: &Connection, older_than_ms: i64, batch: u32) -> Result
         if left == 0 {
             break;
         }
-        report.events +=
-            conn.prepare_cached(OLD_EVENTS)?
-                .execute(params![workspace, older_than_ms, left])? as u64;
+        // Never what an enabled endpoint has still to take up.
+        let taken_up: i64 = conn
+            .prepare_cached(
+                "SELECT COALESCE(MIN(log_cursor), ?2) FROM webhooks
+                 WHERE workspace_id = ?1 AND enabled",
+            )?
+            .query_row(params![workspace, i64::MAX], |r| r.get(0))?;
+        report.events += conn.prepare_cached(OLD_EVENTS)?.execute(params![
+            workspace,
+            older_than_ms,
+            left,
+            taken_up
+        ])? as u64;
     }
 
     report.idempotency_keys =

@@ -28,7 +28,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_alerts.sql")),
     (5, include_str!("migrations/0005_gone_and_throttling.sql")),
     (6, include_str!("migrations/0006_shared_secrets.sql")),
-    // 7 and 10 are other changes'; numbers are reserved per change so merges keep them apart.
+    (7, include_str!("migrations/0007_event_log.sql")),
+    // 10 is another change's; numbers are reserved per change so merges keep them apart.
     (8, include_str!("migrations/0008_listeners.sql")),
     (9, include_str!("migrations/0009_endpoint_controls.sql")),
     (

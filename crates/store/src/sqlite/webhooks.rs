@@ -22,6 +22,7 @@ use domain::{CustomHeaders, Subscription, WebhookId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::rows::{from_ms, now, parse, time, to_ms};
+use super::take_up;
 use crate::records::{grace_deadline, rate_limit_columns, signing_secrets, stored_rate_limit};
 use crate::{
     LaneTarget, NewWebhook, Page, PageRequest, Result, SecretCipher, SecretRotation, StoreError,
@@ -119,8 +120,9 @@ pub(super) fn create_webhook(
     conn.prepare_cached(
         "INSERT INTO webhooks (id, workspace_id, url, description, events, enabled, secret,
                                created_at, updated_at, rate_limit, rate_limit_period, headers,
-                               listener_seen_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)",
+                               listener_seen_at, log_cursor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12,
+                 (SELECT COALESCE(MAX(pos), 0) FROM events))",
     )?
     .execute(params![
         webhook.id.as_str(),
@@ -186,8 +188,13 @@ pub(super) fn update_webhook(
     patch: WebhookPatch,
 ) -> Result<Webhook> {
     let mut webhook = get_webhook(conn, cipher, workspace, id)?;
-    if patch.enables(&webhook) && !is_listener_url(&webhook.url) {
+    let enables = patch.enables(&webhook);
+    if enables && !is_listener_url(&webhook.url) {
         check_room_for_enabled(conn, workspace)?;
+    }
+    if enables {
+        // Nothing published while it was disabled reaches it.
+        take_up::move_to_head(conn, id)?;
     }
     let reseal_headers = patch.headers.is_some();
     patch.apply(&mut webhook, now());

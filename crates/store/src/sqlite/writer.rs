@@ -11,22 +11,33 @@
 //!   that commit fails, every job of the group hears the failure (none of it was kept).
 //! - Jobs run and commit in submission order, so what a caller submitted first is never
 //!   visible after what it submitted later (outcomes of a lane, seqs of publishes).
+//! - Publishes write only their events (the log). Before committing, the group takes up
+//!   the log of every workspace its jobs published to ([`super::take_up`]), in its own
+//!   savepoint: the group's deliveries commit with its events, and cost one pass per
+//!   workspace and endpoint rather than one per publish and endpoint. A take-up that
+//!   failed rolls back alone and is tried again with the next group; what a writer that
+//!   stopped left is taken up by a group of its own at the start.
 //! - What a group's jobs made deliverable or changed is announced ([`crate::announce`])
 //!   after the group's commit succeeded and before any job's caller hears back; a job
 //!   that failed, or a group whose commit failed, announces nothing.
 //! - Once closed, nothing new is accepted (`Closed`); everything accepted before is
 //!   committed before the thread ends.
 
+use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
+use domain::WorkspaceId;
+use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::take_up;
 use crate::announce::Announcer;
 use crate::intake::{Intake, Msg, gather};
 use crate::timing::TimedReply;
+use crate::work::{Work, WorkCounter};
 use crate::{Result, StoreError, Wakeup};
 
 /// The most jobs one transaction holds: enough to amortize an fsync well, few enough
@@ -41,22 +52,36 @@ trait Job: Send {
     /// What the work, if it succeeded, made deliverable or changed; empty after the
     /// first call.
     fn news(&mut self) -> Vec<Wakeup>;
+    /// The workspaces whose log the work, if it succeeded, made grow (one entry per
+    /// event); empty after the first call.
+    fn grown(&mut self) -> Vec<WorkspaceId>;
+    /// What kind of work it is, for the store's counts; `None`: not counted.
+    fn work(&self) -> Option<Work>;
     /// Answers the caller once the group's fate is known (`Err` holds the commit error).
     fn finish(self: Box<Self>, commit: Result<(), &str>);
 }
 
+/// What a job's work leaves for its group besides its value.
+#[derive(Default)]
+pub(super) struct Effects {
+    /// To announce once the group committed.
+    pub(super) news: Vec<Wakeup>,
+    /// Workspaces whose log grew, for the group to take up.
+    pub(super) grown: Vec<WorkspaceId>,
+}
+
 struct Typed<F, T> {
+    operation: &'static str,
     work: Option<F>,
     result: Option<Result<T>>,
-    /// To announce once the group committed.
-    news: Vec<Wakeup>,
+    effects: Effects,
     /// Records the job's time, from submission to its answer, as it answers.
     reply: TimedReply<T>,
 }
 
 impl<F, T> Job for Typed<F, T>
 where
-    F: FnOnce(&Transaction<'_>) -> Result<(T, Vec<Wakeup>)> + Send,
+    F: FnOnce(&Transaction<'_>) -> Result<(T, Effects)> + Send,
     T: Send,
 {
     fn run(&mut self, tx: &Transaction<'_>) -> bool {
@@ -70,15 +95,27 @@ where
             ))
         });
         let ok = result.is_ok();
-        self.result = Some(result.map(|(value, news)| {
-            self.news = news;
+        self.result = Some(result.map(|(value, effects)| {
+            self.effects = effects;
             value
         }));
         ok
     }
 
     fn news(&mut self) -> Vec<Wakeup> {
-        std::mem::take(&mut self.news)
+        std::mem::take(&mut self.effects.news)
+    }
+
+    fn grown(&mut self) -> Vec<WorkspaceId> {
+        std::mem::take(&mut self.effects.grown)
+    }
+
+    fn work(&self) -> Option<Work> {
+        match self.operation {
+            "publish" | "publish_batch" | "raise_alert" => Some(Work::Publish),
+            "submit_outcome" => Some(Work::Outcome),
+            _ => None,
+        }
     }
 
     fn finish(self: Box<Self>, commit: Result<(), &str>) {
@@ -100,12 +137,21 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread; what committed jobs made deliverable goes to `announcer`.
-    pub(super) fn start(conn: Connection, announcer: Arc<Announcer>) -> Result<Writer> {
+    /// Starts the thread; what committed jobs made deliverable goes to `announcer`, what
+    /// they cost to `counter`. `behind`: workspaces whose log is not wholly taken up yet,
+    /// taken up first.
+    pub(super) fn start(
+        conn: Connection,
+        announcer: Arc<Announcer>,
+        behind: BTreeSet<WorkspaceId>,
+        counter: Arc<WorkCounter>,
+    ) -> Result<Writer> {
         let (intake, receiver) = Intake::open();
+        conn.trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(count_statement));
+        let context = Context { announcer, counter };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(conn, receiver, &announcer))
+            .spawn(move || run(conn, receiver, &context, behind))
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
         Ok(Writer {
             intake,
@@ -124,7 +170,7 @@ impl Writer {
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.submit_announcing(operation, move |tx| Ok((work(tx)?, Vec::new())))
+        self.submit_with_effects(operation, move |tx| Ok((work(tx)?, Effects::default())))
     }
 
     /// Like [`Writer::submit`], for work that also says what it made deliverable or
@@ -138,11 +184,33 @@ impl Writer {
         F: FnOnce(&Transaction<'_>) -> Result<(T, Vec<Wakeup>)> + Send + 'static,
         T: Send + 'static,
     {
+        self.submit_with_effects(operation, move |tx| {
+            let (value, news) = work(tx)?;
+            let effects = Effects {
+                news,
+                ..Effects::default()
+            };
+            Ok((value, effects))
+        })
+    }
+
+    /// Like [`Writer::submit`], for work that says what it made deliverable or changed
+    /// and whose logs it made grow.
+    pub(super) fn submit_with_effects<T, F>(
+        &self,
+        operation: &'static str,
+        work: F,
+    ) -> oneshot::Receiver<Result<T>>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<(T, Effects)> + Send + 'static,
+        T: Send + 'static,
+    {
         let (reply, receiver) = TimedReply::new(operation);
         let job = Box::new(Typed {
+            operation,
             work: Some(work),
             result: None,
-            news: Vec::new(),
+            effects: Effects::default(),
             reply,
         });
         if let Err(job) = self.intake.send(job) {
@@ -174,6 +242,25 @@ impl Writer {
             .unwrap_or(Err(StoreError::Closed))
     }
 
+    /// Queues `work`, which says which workspaces' logs it made grow (publishes), and
+    /// waits until it is committed, with the group's take-up of those logs, or refused.
+    pub(super) async fn write_publishing<T, F>(&self, operation: &'static str, work: F) -> Result<T>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<(T, Vec<WorkspaceId>)> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_with_effects(operation, move |tx| {
+            let (value, grown) = work(tx)?;
+            let effects = Effects {
+                grown,
+                ..Effects::default()
+            };
+            Ok((value, effects))
+        })
+        .await
+        .unwrap_or(Err(StoreError::Closed))
+    }
+
     /// Stops accepting writes and waits until everything accepted is committed.
     pub(super) async fn close(&self) {
         self.intake.close().await;
@@ -197,12 +284,75 @@ impl Drop for Writer {
     }
 }
 
-fn run(mut conn: Connection, receiver: flume::Receiver<Msg<Box<dyn Job>>>, announcer: &Announcer) {
+thread_local! {
+    /// Statements the writer thread's connection began running (see [`count_statement`]).
+    static STATEMENTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts a statement the writer's connection begins running.
+fn count_statement(_: TraceEvent<'_>) {
+    STATEMENTS.with(|count| count.set(count.get() + 1));
+}
+
+/// Statements and rows written on this thread's connection so far.
+fn spent(conn: &Connection) -> (u64, u64) {
+    (STATEMENTS.with(std::cell::Cell::get), conn.total_changes())
+}
+
+/// Where a group's news and costs go.
+struct Context {
+    announcer: Arc<Announcer>,
+    counter: Arc<WorkCounter>,
+}
+
+impl Context {
+    /// Counts what was spent on `work` since `before` (from [`spent`]).
+    fn count(&self, conn: &Connection, work: Option<Work>, before: (u64, u64)) {
+        if let Some(work) = work {
+            let now = spent(conn);
+            self.counter.add(work, now.0 - before.0, now.1 - before.1);
+        }
+    }
+}
+
+/// Workspaces whose log the writer still has to take up.
+#[derive(Default)]
+struct Backlog {
+    workspaces: BTreeSet<WorkspaceId>,
+    /// Left by an earlier run of the writer: a group runs at once, jobs or not.
+    now: bool,
+}
+
+fn run(
+    mut conn: Connection,
+    receiver: flume::Receiver<Msg<Box<dyn Job>>>,
+    context: &Context,
+    behind: BTreeSet<WorkspaceId>,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
-    while let Ok(first) = receiver.recv() {
-        let closing = gather(first, &receiver, &mut batch, MAX_BATCH);
-        if !batch.is_empty() {
-            commit_group(&mut conn, &mut batch, announcer);
+    let mut backlog = Backlog {
+        now: !behind.is_empty(),
+        workspaces: behind,
+    };
+    loop {
+        let first = if backlog.now {
+            match receiver.try_recv() {
+                Ok(first) => Some(first),
+                Err(flume::TryRecvError::Empty) => None,
+                Err(flume::TryRecvError::Disconnected) => return,
+            }
+        } else {
+            match receiver.recv() {
+                Ok(first) => Some(first),
+                Err(_) => return,
+            }
+        };
+        let closing = match first {
+            Some(first) => gather(first, &receiver, &mut batch, MAX_BATCH),
+            None => None,
+        };
+        if !batch.is_empty() || backlog.now {
+            commit_group(&mut conn, &mut batch, context, &mut backlog);
         }
         if let Some(done) = closing {
             drop(conn);
@@ -212,13 +362,24 @@ fn run(mut conn: Connection, receiver: flume::Receiver<Msg<Box<dyn Job>>>, annou
     }
 }
 
-/// Runs `batch` in one transaction, announces what it committed and answers every job.
-fn commit_group(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, announcer: &Announcer) {
+/// Runs `batch` in one transaction, with the take-up of what it published, announces
+/// what it committed and answers every job.
+fn commit_group(
+    conn: &mut Connection,
+    batch: &mut Vec<Box<dyn Job>>,
+    context: &Context,
+    backlog: &mut Backlog,
+) {
     let size = batch.len();
-    let outcome = run_group(conn, batch);
+    let outcome = run_group(conn, batch, context, backlog);
     match &outcome {
         // Before the answers: a caller that heard back finds its news already announced.
-        Ok(()) => announcer.announce_all(batch.iter_mut().flat_map(|job| job.news())),
+        Ok(taken) => context.announcer.announce_all(
+            batch
+                .iter_mut()
+                .flat_map(|job| job.news())
+                .chain(taken.iter().cloned()),
+        ),
         Err(e) => tracing::error!(error = %e, jobs = size, "store group commit failed"),
     }
     let message = outcome.as_ref().err().map(ToString::to_string);
@@ -230,20 +391,69 @@ fn commit_group(conn: &mut Connection, batch: &mut Vec<Box<dyn Job>>, announcer:
     }
 }
 
-fn run_group(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Result<()> {
+/// Runs the jobs and the take-up in one transaction; what the take-up gave work to.
+fn run_group(
+    conn: &mut Connection,
+    batch: &mut [Box<dyn Job>],
+    context: &Context,
+    backlog: &mut Backlog,
+) -> rusqlite::Result<Vec<Wakeup>> {
     // Immediate: take the write lock up front, so another process on the same file
     // makes us wait (busy timeout) here rather than fail at commit.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut grown = backlog.workspaces.clone();
     for job in batch.iter_mut() {
+        let before = spent(&tx);
         tx.prepare_cached("SAVEPOINT job")?.execute([])?;
-        if job.run(&tx) {
+        let ok = job.run(&tx);
+        if ok {
             tx.prepare_cached("RELEASE job")?.execute([])?;
         } else {
             tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
             tx.prepare_cached("RELEASE job")?.execute([])?;
         }
+        context.count(&tx, job.work(), before);
+        let events = job.grown();
+        context.counter.published(events.len() as u64);
+        if ok && job.work() == Some(Work::Outcome) {
+            context.counter.recorded(1);
+        }
+        grown.extend(events);
     }
-    tx.commit()
+    backlog.now = false;
+    let mut news = Vec::new();
+    let mut left = BTreeSet::new();
+    for workspace in &grown {
+        let before = spent(&tx);
+        tx.prepare_cached("SAVEPOINT take_up")?.execute([])?;
+        // All of it, batch after batch: the group's callers hear back after this commit.
+        let taken = take_up::take_up_all(&tx, workspace, None);
+        context.count(&tx, Some(Work::TakeUp), before);
+        match taken {
+            Ok(taken) => {
+                tx.prepare_cached("RELEASE take_up")?.execute([])?;
+                news.extend(taken);
+            }
+            Err(error) => {
+                tracing::warn!(%error, workspace = %workspace, "taking up published events failed; trying again with the next write");
+                tx.prepare_cached("ROLLBACK TO take_up")?.execute([])?;
+                tx.prepare_cached("RELEASE take_up")?.execute([])?;
+                left.insert(workspace.clone());
+            }
+        }
+    }
+    backlog.workspaces = left;
+    match tx.commit() {
+        Ok(()) => {
+            context.counter.group();
+            Ok(news)
+        }
+        Err(e) => {
+            // Nothing of the group stands; what it was to take up is still to take up.
+            backlog.workspaces.extend(grown);
+            Err(e)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -267,7 +477,10 @@ mod tests {
         .unwrap();
         let announcer = Arc::new(Announcer::new());
         let news = announcer.take().unwrap();
-        (Writer::start(conn, announcer).unwrap(), news)
+        (
+            Writer::start(conn, announcer, BTreeSet::new(), Arc::default()).unwrap(),
+            news,
+        )
     }
 
     /// A job that inserts `v` and says it gave `webhook` work.

@@ -65,9 +65,14 @@ pub async fn publishes_are_announced_once_readable(h: Harness) {
             })
         })
         .collect();
-    for heard in 1..=TASKS * EACH {
+    // One commit may hold several publishes and announce them once; each announcement
+    // is of a commit that made at least one more delivery readable.
+    let mut heard = 0;
+    let mut readable = 0;
+    while readable < TASKS * EACH {
         next_about(&mut news, &hook, false).await;
-        let readable = open_deliveries(&*store, &hook).await.len();
+        heard += 1;
+        readable = open_deliveries(&*store, &hook).await.len();
         assert!(
             readable >= heard,
             "announcement {heard} came while only {readable} deliveries were readable"
@@ -77,8 +82,8 @@ pub async fn publishes_are_announced_once_readable(h: Harness) {
         publisher.await.unwrap();
     }
     assert!(
-        !pending_about(&mut news, &[&hook, &quiet]),
-        "one announcement per publish, none for an endpoint without work"
+        !pending_about(&mut news, &[&quiet]),
+        "no announcement for an endpoint without work"
     );
 
     // A repeated idempotency key creates nothing and announces nothing.

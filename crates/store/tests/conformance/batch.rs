@@ -3,7 +3,7 @@
 use domain::WebhookId;
 use store::{NewEvent, StoreError};
 
-use crate::support::{Harness, event, open_deliveries, webhook, workspace};
+use crate::support::{Harness, event, open_deliveries, reached, webhook, workspace};
 
 fn keyed(ws: &domain::WorkspaceId, key: &str) -> NewEvent {
     NewEvent {
@@ -40,7 +40,10 @@ pub async fn a_batch_answers_each_item_in_order(h: Harness) {
 
     let first = next().unwrap();
     assert!(!first.duplicate);
-    assert_eq!(first.webhooks, vec![hook.clone()]);
+    assert_eq!(
+        reached(store, &ws, &first.event.id).await,
+        vec![hook.clone()]
+    );
     assert_eq!(first.event.event_type, "user.created");
     assert!(matches!(next(), Err(StoreError::UnknownEventType(t)) if t == "nope.missing"));
     let k1 = next().unwrap();

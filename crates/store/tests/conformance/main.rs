@@ -18,6 +18,7 @@ mod gone;
 mod health;
 mod inspector;
 mod listeners;
+mod log;
 mod operations;
 mod postgres;
 mod publish;
@@ -62,6 +63,8 @@ macro_rules! conformance {
             publish::only_webhook_targets_one_endpoint,
             publish::stored_body_is_the_rendered_body,
             publish::trace_context_is_kept_with_the_event,
+            log::an_endpoint_created_after_an_event_does_not_get_it,
+            log::take_up_keeps_order_across_batches,
             batch::a_batch_answers_each_item_in_order,
             announcements::publishes_are_announced_once_readable,
             announcements::changes_and_resends_are_announced_once_readable,

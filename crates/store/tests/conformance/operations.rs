@@ -9,7 +9,7 @@ use store::{AlertCondition, DueDelivery, NewAlert, Outcome, Store, StoreError};
 
 use crate::assert_err;
 use crate::dispatch::{attempt, ms};
-use crate::support::{Harness, event, open_deliveries, publish, raw, webhook, workspace};
+use crate::support::{Harness, event, open_deliveries, publish, raw, reached, webhook, workspace};
 
 fn outcome(d: &DueDelivery, webhook: &WebhookId, ok: bool, at: DateTime<Utc>) -> Outcome {
     Outcome {
@@ -138,7 +138,7 @@ pub async fn alerts_are_raised_once_until_cleared(h: Harness) {
         .expect("the first raise publishes");
     assert_eq!(first.event.event_type, "system.alert");
     assert_eq!(
-        first.webhooks,
+        reached(&*store, &ws, &first.event.id).await,
         vec![watcher.id.clone()],
         "delivered like any event"
     );

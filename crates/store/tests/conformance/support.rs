@@ -110,6 +110,19 @@ pub async fn publish(store: &dyn Store, ws: &WorkspaceId, event_type: &str) -> E
         .id
 }
 
+/// The endpoints an event reached (got a delivery for).
+pub async fn reached(store: &dyn Store, ws: &WorkspaceId, event: &EventId) -> Vec<WebhookId> {
+    let mut reached: Vec<WebhookId> = store
+        .list_event_deliveries(ws, event)
+        .await
+        .expect("an event's deliveries")
+        .into_iter()
+        .map(|d| d.webhook_id)
+        .collect();
+    reached.sort();
+    reached
+}
+
 /// Every open delivery of a lane, in seq order.
 pub async fn open_deliveries(store: &dyn Store, webhook: &WebhookId) -> Vec<DueDelivery> {
     store
