@@ -73,7 +73,9 @@ async fn the_inspector_edit_replay_and_form_hygiene_in_chromium() {
     browser
         .click("form[action='/dashboard/sign-in'] button[type=submit]")
         .await;
-    browser.find("main h1").await;
+    // Only a signed-in page has the Settings navigation (the sign-in page has a `main h1`
+    // too, so waiting for that raced the sign-in's redirect).
+    browser.find("nav[aria-label='Settings']").await;
 
     // The inspector: the request as sent, both signatures, the pretty body, the answer.
     let id = delivered["id"].as_str().unwrap();
