@@ -38,6 +38,8 @@ pub struct Target {
     pub path: String,
     pub auth: Option<HeaderValue>,
     pub expect: StatusCode,
+    /// Events per request: 1 posts one event; more posts `{"events": [...]}` (a batch).
+    pub events: u64,
 }
 
 impl Target {
@@ -47,7 +49,26 @@ impl Target {
             path: path.to_owned(),
             auth: None,
             expect,
+            events: 1,
         }
+    }
+
+    /// Each request carries `events` events as one batch.
+    pub fn with_batches_of(mut self, events: u64) -> Target {
+        self.events = events;
+        self
+    }
+
+    /// The body of request `n` (its events numbered from `n × events`).
+    fn body(&self, n: u64, sent_ns: u64) -> Bytes {
+        if self.events == 1 {
+            return event_body(n, sent_ns);
+        }
+        let first = n * self.events;
+        let items: Vec<String> = (first..first + self.events)
+            .map(|i| String::from_utf8_lossy(&event_body(i, sent_ns)).into_owned())
+            .collect();
+        Bytes::from(format!(r#"{{"events":[{}]}}"#, items.join(",")))
     }
 
     pub fn with_bearer(mut self, key: &str) -> Target {
@@ -170,7 +191,7 @@ async fn worker(target: Arc<Target>, tally: Arc<Tally>, next: impl Fn() -> Optio
                 }
             },
         };
-        match live.post(&target, event_body(n, clock::now_ns())).await {
+        match live.post(&target, target.body(n, clock::now_ns())).await {
             Ok(status) if status == target.expect => {
                 tally.ok.fetch_add(1, Ordering::Relaxed);
             }
@@ -358,7 +379,7 @@ pub async fn open_loop(
                 },
             };
             let sent_ns = clock::ns_of(at);
-            match conn.post(&target, event_body(n, sent_ns)).await {
+            match conn.post(&target, target.body(n, sent_ns)).await {
                 Ok(status) => {
                     if status == target.expect {
                         tally.ok.fetch_add(1, Ordering::Relaxed);

@@ -144,6 +144,8 @@ impl Bench {
         if self.wants(Scenario::Publish) {
             self.publish(1).await?;
             self.publish(10).await?;
+            self.publish(50).await?;
+            self.publish_batches(BATCH).await?;
         }
         if self.wants(Scenario::Delivery) {
             let (one, many) = (
@@ -261,6 +263,49 @@ impl Bench {
             &timed.error_kinds,
         );
         self.service_log(&service, &format!("publish, {endpoints} endpoints"));
+        Ok(())
+    }
+
+    /// Row 2b: events accepted per second when each request is a batch of `size` events,
+    /// 1 endpoint subscribed.
+    async fn publish_batches(&mut self, size: u64) -> anyhow::Result<()> {
+        eprintln!("batch publish throughput, {size} events per request, 1 endpoint");
+        let receiver = Receiver::start().await?;
+        let service = Service::start("publish-batch", &[])?;
+        service.create_endpoints(receiver.addr, 1).await?;
+        let recording = self.profile(&service, "publish-batch")?;
+        let cpu = CpuWatch::start(&service)?;
+        let target = Target::new(service.addr, "/v1/events/batch", StatusCode::OK)
+            .with_bearer(service::KEY)
+            .with_batches_of(size);
+        let timed = load::closed_timed(
+            target,
+            self.plan.connections,
+            self.plan.warmup,
+            self.plan.measure,
+        )
+        .await;
+        let delivered_in_window = receiver.total();
+        let cpu = cpu.summary(&service)?;
+        drop(recording);
+        self.table.throughput(
+            &format!(
+                "batch publish ({size} events per request, each answered), 1 endpoint subscribed; delivery runs concurrently"
+            ),
+            timed.rate() * size as f64,
+            "events/s",
+        );
+        self.table.note(format!(
+            "batch publish: {} requests ({} events) answered in the {:.1} s window ({} requests/s); \
+             by its end the receiver had {} deliveries (warm-up included); {cpu}",
+            thousands(timed.ok as f64),
+            thousands((timed.ok * size) as f64),
+            timed.window.as_secs_f64(),
+            thousands(timed.rate()),
+            thousands(delivered_in_window as f64),
+        ));
+        self.errors("batch publish", timed.errors, &timed.error_kinds);
+        self.service_log(&service, "batch publish");
         Ok(())
     }
 
@@ -536,6 +581,9 @@ impl CpuWatch {
         ))
     }
 }
+
+/// Events per request in the batch publish row (the API's most).
+const BATCH: u64 = 100;
 
 fn publish_target(service: &Service) -> Target {
     Target::new(service.addr, "/v1/events", StatusCode::ACCEPTED).with_bearer(service::KEY)

@@ -42,6 +42,7 @@ impl Bench {
         for endpoints in ENDPOINTS {
             let dir = TempDir::new("cost")?;
             let store = Arc::new(SqliteStore::open_in_dir(dir.path())?);
+            store.count_statements().await?;
             let work = store.clone();
             let measured = Measured {
                 store,

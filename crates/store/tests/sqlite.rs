@@ -267,6 +267,7 @@ async fn a_publish_costs_the_same_for_1_10_or_50_endpoints() {
     for endpoints in [1, 10, 50] {
         let dir = TempDir::new().unwrap();
         let store = SqliteStore::open_in_dir(dir.path()).unwrap();
+        store.count_statements().await.unwrap();
         let ws = workspace(&store, "a").await;
         for _ in 0..endpoints {
             webhook(&store, &ws, &["user.*"]).await;
@@ -278,6 +279,10 @@ async fn a_publish_costs_the_same_for_1_10_or_50_endpoints() {
         let done = store.work_done().since(before);
         assert_eq!(done.events, EVENTS);
         assert_eq!(done.publish.rows, EVENTS, "one log row per event");
+        assert!(
+            done.publish.statements >= EVENTS,
+            "statements are counted: {done:?}"
+        );
         assert!(
             done.take_up.rows >= EVENTS * endpoints,
             "a delivery per endpoint and event: {done:?}"

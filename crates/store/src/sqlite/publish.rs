@@ -108,20 +108,27 @@ pub(super) fn grown(published: &Published) -> Option<WorkspaceId> {
     (!published.duplicate).then(|| published.event.workspace_id.clone())
 }
 
-/// Publishes each of `batch` as [`publish`] does, in its own savepoint, so that a refused
-/// one rolls back alone; answers each, in order.
+/// Publishes each of `batch` as [`publish`] does; answers each, in order.
+///
+/// A publish refuses only before it writes (an unknown type or endpoint), so a refused
+/// item leaves nothing behind and needs no savepoint of its own (a savepoint per item
+/// made SQLite journal every page each item touched). An item that fails after writing
+/// (a disk error) fails the whole job, and with it the writer's group.
 pub(super) fn publish_batch(
     conn: &Connection,
     batch: &[NewEvent],
 ) -> Result<Vec<Result<Published>>> {
     let mut answers = Vec::with_capacity(batch.len());
     for new in batch {
-        conn.prepare_cached("SAVEPOINT batch_item")?.execute([])?;
+        let before = conn.total_changes();
         let answer = publish(conn, new);
-        if answer.is_err() {
-            conn.prepare_cached("ROLLBACK TO batch_item")?.execute([])?;
+        if let Err(error) = &answer
+            && conn.total_changes() != before
+        {
+            return Err(StoreError::Backend(
+                format!("a publish of the batch failed after writing: {error}").into(),
+            ));
         }
-        conn.prepare_cached("RELEASE batch_item")?.execute([])?;
         answers.push(answer);
     }
     Ok(answers)

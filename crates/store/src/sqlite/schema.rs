@@ -37,6 +37,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/0010_schemas_and_trace_context.sql"),
     ),
     (11, include_str!("migrations/0011_attempt_headers.sql")),
+    (
+        12,
+        include_str!("migrations/0012_status_check_without_list.sql"),
+    ),
 ];
 
 /// The schema version this binary brings a database to.
@@ -175,6 +179,12 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         )?;
         if again == 0 {
             tx.execute_batch(sql)?;
+            if sql.contains("writable_schema") {
+                // A definition edited in place changes no schema version by itself;
+                // without a new one, open connections would keep the old definition.
+                let schema: i64 = tx.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+                tx.execute_batch(&format!("PRAGMA schema_version = {}", schema + 1))?;
+            }
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
                 [*version, now_ms()],
@@ -246,5 +256,44 @@ mod tests {
             )
             .unwrap();
         assert_eq!(row, ("delivered".to_owned(), None));
+    }
+
+    #[test]
+    fn a_deliverys_status_is_checked_without_building_a_list_per_row() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let conn = open_writer(&dir.path().join("x.db")).unwrap();
+        let definition: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'deliveries'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            definition.contains("CHECK (status = 'pending' OR status = 'delivered'"),
+            "{definition}"
+        );
+        let insert = "INSERT INTO deliveries (webhook_id, seq, id, event_id, workspace_id,
+                                              event_type, status, created_at, updated_at)
+                      VALUES ('wh_1', 1, 'dlv_1', 'evt_1', 'ws_1', 'user.created', ?1, 0, 0)";
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN {insert}"))
+            .unwrap()
+            .query_map(["pending"], |r| r.get(1))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            !plan.iter().any(|op| op == "OpenEphemeral"),
+            "an insert builds no temporary b-tree: {plan:?}"
+        );
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO workspaces VALUES ('ws_1', 'a', 50, 0);",
+        )
+        .unwrap();
+        let refused = conn.execute(insert, ["done"]).unwrap_err();
+        assert!(refused.to_string().contains("CHECK"), "{refused}");
+        conn.execute(insert, ["pending"]).unwrap();
     }
 }
