@@ -3,7 +3,8 @@
 //!
 //! Invariants: the store keeps a key's SHA-256 hash and a short hint, never its value; a
 //! key is recognised by hash only; revoking takes effect on the next request made with
-//! the key, and ends every dashboard session it opened; a workspace's last live key
+//! the key to this process, and within a second on other processes sharing the store
+//! ([`crate::known_keys`]), and ends every dashboard session it opened; a workspace's last live key
 //! cannot be revoked (the store decides it atomically).
 
 use domain::api_key::{generate_key, hash_key, key_hint};
@@ -73,12 +74,22 @@ impl Application {
         self.store
             .revoke_api_key(workspace, id)
             .await
-            .found_or(Resource::ApiKey, id)
+            .found_or(Resource::ApiKey, id)?;
+        self.known_keys.forget(id);
+        Ok(())
     }
 
     /// The live key whose value is `presented`, if any.
     pub async fn recognise_key(&self, presented: &str) -> UseCaseResult<Option<ApiKey>> {
-        Ok(self.store.find_api_key(&hash_key(presented)).await?)
+        let hash = hash_key(presented);
+        if let Some(key) = self.known_keys.get(&hash) {
+            return Ok(Some(key));
+        }
+        let key = self.store.find_api_key(&hash).await?;
+        if let Some(key) = &key {
+            self.known_keys.live(hash, key);
+        }
+        Ok(key)
     }
 
     /// Records a dashboard session (only its id's hash).

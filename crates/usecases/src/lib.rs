@@ -22,6 +22,7 @@ pub mod destination;
 mod error;
 mod fields;
 mod health;
+mod known_keys;
 mod listeners;
 mod replay;
 pub mod schemas;
@@ -97,6 +98,8 @@ pub struct Application {
     settings: Settings,
     /// Compiled payload schemas of the catalogs, shared by every clone.
     schemas: Arc<schemas::SchemaCache>,
+    /// API keys recognised lately, shared by every clone.
+    known_keys: Arc<known_keys::KnownKeys>,
     /// Where the streams of `listen` commands meet the lanes of their listeners.
     listeners: Arc<delivery::Switchboard>,
 }
@@ -113,6 +116,7 @@ impl Application {
             store,
             settings,
             schemas: Arc::default(),
+            known_keys: Arc::default(),
             listeners,
         }
     }

@@ -16,7 +16,9 @@ use domain::api_key::{generate_key, hash_key, key_hint};
 use domain::{RatePeriod, WebhookId, WorkspaceId};
 use serde_json::value::RawValue;
 use store::sqlite::SqliteStore;
-use store::{ConflictKind, LaneStore, NewApiKey, OperationsStore, ReplayFilter, Wakeup};
+use store::{
+    ConflictKind, LaneStore, NewApiKey, OperationsStore, ReplayFilter, TenancyStore, Wakeup,
+};
 use tempfile::TempDir;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -708,5 +710,45 @@ async fn built_in_types_change_only_their_schema() {
             }
         ),
         "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn keys_are_recognised_from_memory_but_never_after_revoking_or_before_creating() {
+    let s = setup(false).await;
+    let created = s.app.create_api_key(&s.workspace, "ci").await.unwrap();
+    let recognised = s.app.recognise_key(&created.value).await.unwrap();
+    assert_eq!(recognised.map(|k| k.id), Some(created.key.id.clone()));
+    // Recognised again, now from memory: still the same key.
+    let again = s.app.recognise_key(&created.value).await.unwrap();
+    assert_eq!(again.map(|k| k.id), Some(created.key.id.clone()));
+
+    s.app
+        .revoke_api_key(&s.workspace, &created.key.id)
+        .await
+        .unwrap();
+    assert!(
+        s.app.recognise_key(&created.value).await.unwrap().is_none(),
+        "refused on the next request after revoking"
+    );
+
+    // A refusal is not remembered: a key the store learns of later works at once.
+    let value = generate_key();
+    assert!(s.app.recognise_key(&value).await.unwrap().is_none());
+    let stored = s
+        .store
+        .create_api_key(
+            &s.workspace,
+            NewApiKey {
+                name: "made elsewhere".to_owned(),
+                hash: hash_key(&value),
+                hint: key_hint(&value),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        s.app.recognise_key(&value).await.unwrap().map(|k| k.id),
+        Some(stored.id)
     );
 }
