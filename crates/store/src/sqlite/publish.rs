@@ -11,6 +11,8 @@
 //! - The body is rendered once here; the stored bytes are what every attempt sends.
 //! - A repeated idempotency key younger than [`IDEMPOTENCY_WINDOW_MS`] creates nothing.
 
+use std::collections::HashSet;
+
 use domain::{EventId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -34,6 +36,33 @@ pub(super) fn event_row(row: &Row<'_>) -> rusqlite::Result<Event> {
 }
 
 pub(super) fn publish(conn: &Connection, new: &NewEvent) -> Result<Published> {
+    publish_known(conn, new, &mut KnownTypes::default())
+}
+
+/// Event types of the catalog a batch already found, so that its items of one type read
+/// the catalog once (the read was a tenth of the writer's time per item).
+#[derive(Default)]
+struct KnownTypes(HashSet<(WorkspaceId, String)>);
+
+impl KnownTypes {
+    fn check(
+        &mut self,
+        conn: &Connection,
+        workspace: &WorkspaceId,
+        event_type: &str,
+    ) -> Result<()> {
+        if self.0.contains(&(workspace.clone(), event_type.to_owned())) {
+            return Ok(());
+        }
+        if !event_type_exists(conn, workspace, event_type)? {
+            return Err(StoreError::UnknownEventType(event_type.to_owned()));
+        }
+        self.0.insert((workspace.clone(), event_type.to_owned()));
+        Ok(())
+    }
+}
+
+fn publish_known(conn: &Connection, new: &NewEvent, known: &mut KnownTypes) -> Result<Published> {
     let at = now();
     if let Some(key) = &new.idempotency_key
         && let Some(event) = earlier_event_for_key(conn, &new.workspace_id, key, to_ms(at))?
@@ -49,11 +78,7 @@ pub(super) fn publish(conn: &Connection, new: &NewEvent) -> Result<Published> {
             conn.prepare_cached("SELECT 1 FROM webhooks WHERE id = ?1 AND workspace_id = ?2")?
                 .query_row([id.as_str(), new.workspace_id.as_str()], |_| Ok(()))?;
         }
-        None => {
-            if !event_type_exists(conn, &new.workspace_id, &new.event_type)? {
-                return Err(StoreError::UnknownEventType(new.event_type.clone()));
-            }
-        }
+        None => known.check(conn, &new.workspace_id, &new.event_type)?,
     }
 
     let id = EventId::generate();
@@ -119,9 +144,10 @@ pub(super) fn publish_batch(
     batch: &[NewEvent],
 ) -> Result<Vec<Result<Published>>> {
     let mut answers = Vec::with_capacity(batch.len());
+    let mut known = KnownTypes::default();
     for new in batch {
         let before = conn.total_changes();
-        let answer = publish(conn, new);
+        let answer = publish_known(conn, new, &mut known);
         if let Err(error) = &answer
             && conn.total_changes() != before
         {
