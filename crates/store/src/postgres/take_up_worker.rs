@@ -4,12 +4,14 @@
 //! A publish group is answered as soon as its transaction committed; it hands the
 //! workspaces it grew and its transaction's id to this worker ([`TakeUps::hand_over`])
 //! and is done. The worker keeps the workspaces waiting to be taken up, each with the
-//! highest committed transaction that grew it, and works in rounds: it takes in
-//! everything that arrived while it was busy (so a round covers many groups), waits —
-//! holding no lock, reading only the horizon — until every transaction older than the
-//! newest of them has ended ([`wait_for_horizon`]), then takes the workspaces up under
-//! the store's `taking_up` mutex and the workspaces' take-up locks ([`take_up`]),
-//! announces the endpoints that got work, and starts over.
+//! span of committed transactions that grew it since its last take-up ([`Unread`]), and
+//! works in rounds: it takes in everything that arrived while it was busy (so a round
+//! covers many groups), waits — holding no lock, reading only the horizon — until the
+//! oldest of those transactions is readable ([`wait_for_horizon`]), then takes the
+//! workspaces up under the store's `taking_up` mutex and the workspaces' take-up locks
+//! ([`take_up`]), announces the endpoints that got work, and starts over. Waiting for
+//! the oldest, not the newest, keeps the deliveries flowing while another process's
+//! transaction holds back only the newest entries.
 //!
 //! Invariants:
 //! - No publish waits for the worker, nor for the horizon, nor for a take-up lock: the
@@ -17,12 +19,12 @@
 //! - A workspace leaves the worker's set only once a take-up read past its newest
 //!   transaction, or failed (logged; the dispatcher's sweep, [`take_up::catch_up`],
 //!   takes it up). One held back by an older transaction for [`HORIZON_PATIENCE`] stays
-//!   in the set and is tried again with the next round: when more arrives, or after
-//!   [`RETRY_PAUSE`].
+//!   in the set and is tried again: when more arrives, or after [`RETRY_PAUSE`].
 //! - The worker ends once every sender is gone (the publish writer ended: the store was
-//!   closed or dropped), after a last round over what was committed; closing the store
-//!   waits for it. That last round is best effort, bounded by [`HORIZON_PATIENCE`]: what
-//!   it leaves, the sweep of whichever process runs next takes up.
+//!   closed or dropped), after taking up what was committed; closing the store waits for
+//!   it. That is best effort, bounded by about [`HORIZON_PATIENCE`]: what an older
+//!   transaction still holds back then, the sweep of whichever process runs next takes
+//!   up.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -83,6 +85,16 @@ pub(super) fn start(publisher: Arc<Publisher>) -> (TakeUps, JoinHandle<()>) {
     (TakeUps { sender }, worker)
 }
 
+/// What publish groups committed into one workspace that may not be taken up yet.
+#[derive(Clone, Copy)]
+struct Unread {
+    /// No entry of a transaction below this is waiting: the oldest group handed over
+    /// since, or the horizon the last take-up read up to.
+    oldest: i64,
+    /// The newest group handed over: once a take-up read past it, nothing is waiting.
+    newest: i64,
+}
+
 /// What the worker does next.
 enum Next {
     /// Something was handed over (merged into the set already).
@@ -94,15 +106,18 @@ enum Next {
 }
 
 async fn run(publisher: Arc<Publisher>, mut receiver: UnboundedReceiver<Grown>) {
-    // Workspace → the newest committed transaction that grew it, not yet taken up.
-    let mut waiting: BTreeMap<String, i64> = BTreeMap::new();
+    let mut waiting: BTreeMap<String, Unread> = BTreeMap::new();
+    let mut held_back = false;
     loop {
         let next = if waiting.is_empty() {
             receive(&mut receiver, &mut waiting).await
-        } else {
+        } else if held_back {
             tokio::time::timeout(RETRY_PAUSE, receive(&mut receiver, &mut waiting))
                 .await
                 .unwrap_or(Next::Retry)
+        } else {
+            // Taken up part of the way: the rest as soon as the horizon moves on.
+            Next::Retry
         };
         // Everything that arrived meanwhile joins this round.
         let mut closed = matches!(next, Next::Closed);
@@ -113,8 +128,14 @@ async fn run(publisher: Arc<Publisher>, mut receiver: UnboundedReceiver<Grown>) 
                 Err(mpsc::error::TryRecvError::Disconnected) => closed = true,
             }
         }
-        round(&publisher, &mut waiting).await;
+        held_back = !round(&publisher, &mut waiting).await;
         if closed {
+            // What the last groups committed, as far as the horizon lets within the
+            // patience: closing waits for this.
+            let deadline = Instant::now() + HORIZON_PATIENCE;
+            while !held_back && !waiting.is_empty() && Instant::now() < deadline {
+                held_back = !round(&publisher, &mut waiting).await;
+            }
             if !waiting.is_empty() {
                 tracing::info!(
                     workspaces = waiting.len(),
@@ -130,7 +151,7 @@ async fn run(publisher: Arc<Publisher>, mut receiver: UnboundedReceiver<Grown>) 
 /// Waits for the next hand-over and merges it in.
 async fn receive(
     receiver: &mut UnboundedReceiver<Grown>,
-    waiting: &mut BTreeMap<String, i64>,
+    waiting: &mut BTreeMap<String, Unread>,
 ) -> Next {
     match receiver.recv().await {
         Some(grown) => {
@@ -141,67 +162,85 @@ async fn receive(
     }
 }
 
-fn merge(waiting: &mut BTreeMap<String, i64>, grown: Grown) {
+fn merge(waiting: &mut BTreeMap<String, Unread>, grown: Grown) {
     for workspace in grown.workspaces {
-        let newest = waiting.entry(workspace).or_insert(grown.xact);
-        *newest = (*newest).max(grown.xact);
+        let unread = waiting.entry(workspace).or_insert(Unread {
+            oldest: grown.xact,
+            newest: grown.xact,
+        });
+        unread.oldest = unread.oldest.min(grown.xact);
+        unread.newest = unread.newest.max(grown.xact);
     }
 }
 
-/// Takes up every workspace in `waiting` once the horizon passed the newest transaction
-/// among them (or [`HORIZON_PATIENCE`] ran out); leaves in `waiting` those a take-up
-/// could not read up to their transaction yet.
-async fn round(publisher: &Publisher, waiting: &mut BTreeMap<String, i64>) {
-    let Some(&newest) = waiting.values().max() else {
-        return;
+/// Waits until the horizon passed the oldest transaction waiting (so a take-up finds
+/// something: not the newest, so an older transaction holding back the newest entries
+/// does not hold back those before it), or [`HORIZON_PATIENCE`] ran out; then takes up
+/// every workspace in `waiting`, and leaves in it those whose newest transaction a
+/// take-up could not read past yet. False when held back or failed, so the worker
+/// pauses before it tries again.
+async fn round(publisher: &Publisher, waiting: &mut BTreeMap<String, Unread>) -> bool {
+    let Some(oldest) = waiting.values().map(|unread| unread.oldest).min() else {
+        return true;
     };
     let mut client = match publisher.pool.get().await {
         Ok(client) => client,
         Err(error) => {
             tracing::warn!(%error, "no connection to take up published events; trying again");
-            return;
+            return false;
         }
     };
     // One cheap read per try, holding no lock; only then does the take-up lock, once.
     let deadline = Instant::now() + HORIZON_PATIENCE;
-    if let Err(error) = wait_for_horizon(&client, newest, deadline).await {
-        tracing::warn!(%error, "reading the transaction horizon failed; trying again");
-        return;
-    }
-    let _one_at_a_time = publisher.taking_up.lock().await;
-    for (workspace, xact) in std::mem::take(waiting) {
-        match take_up::take_up(&mut client, &workspace, publisher).await {
-            Ok((news, horizon)) => {
-                take_up::announce(&publisher.announcer, &news);
-                if horizon <= xact {
-                    waiting.insert(workspace, xact);
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, %workspace, "taking up published events failed; the sweep will");
-            }
+    let passed = match wait_for_horizon(&client, oldest, deadline).await {
+        Ok(passed) => passed,
+        Err(error) => {
+            tracing::warn!(%error, "reading the transaction horizon failed; trying again");
+            return false;
         }
-    }
-    if !waiting.is_empty() {
+    };
+    if !passed {
         tracing::info!(
             workspaces = waiting.len(),
             "an older transaction still holds published events back; trying again"
         );
+        return false;
     }
+    let _one_at_a_time = publisher.taking_up.lock().await;
+    let mut failed = false;
+    for (workspace, mut unread) in std::mem::take(waiting) {
+        match take_up::take_up(&mut client, &workspace, publisher).await {
+            Ok((news, horizon)) => {
+                take_up::announce(&publisher.announcer, &news);
+                if horizon <= unread.newest {
+                    unread.oldest = unread.oldest.max(horizon);
+                    waiting.insert(workspace, unread);
+                }
+            }
+            Err(error) => {
+                failed = true;
+                tracing::warn!(%error, %workspace, "taking up published events failed; the sweep will");
+            }
+        }
+    }
+    !failed
 }
 
-/// Waits until every transaction older than `xact` has ended (the horizon passed it),
-/// or until `deadline`: a few tries at once (an older publish group of another process
+/// Waits until every transaction up to `xact` has ended (the horizon passed it): true,
+/// or until `deadline`: false. A few tries at once (an older publish group of another process
 /// commits within milliseconds), then every millisecond, then pauses growing to
 /// [`MAX_PAUSE`].
-async fn wait_for_horizon(client: &Client, xact: i64, deadline: Instant) -> Result<()> {
+async fn wait_for_horizon(client: &Client, xact: i64, deadline: Instant) -> Result<bool> {
     let horizon_sql = client.prepare_cached(HORIZON).await?;
     let mut tries = 0u32;
     let mut pause = Duration::from_millis(1);
     loop {
         let horizon: i64 = client.query_one(&horizon_sql, &[]).await?.try_get(0)?;
-        if horizon > xact || Instant::now() >= deadline {
-            return Ok(());
+        if horizon > xact {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
         }
         tries += 1;
         if tries > 8 {
