@@ -99,7 +99,8 @@ struct Unread {
 enum Next {
     /// Something was handed over (merged into the set already).
     Arrived,
-    /// The pause after a held-back round is over: try the same workspaces again.
+    /// Try the same workspaces again: at once after a round that got part of the way,
+    /// after [`RETRY_PAUSE`] (or a hand-over) after one that was held back or failed.
     Retry,
     /// Every sender is gone: one last round, then end.
     Closed,
