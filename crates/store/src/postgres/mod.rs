@@ -228,10 +228,10 @@ impl PostgresStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();
-        if let Some(worker) = worker {
-            if let Err(error) = worker.await {
-                tracing::warn!(%error, "the take-up worker failed");
-            }
+        if let Some(worker) = worker
+            && let Err(error) = worker.await
+        {
+            tracing::warn!(%error, "the take-up worker failed");
         }
         self.outcomes.close().await;
         self.wakeups.stop();
