@@ -1,7 +1,7 @@
 //! The store contract of Admin Webhooks and its backends.
 //!
-//! The store is the queue: an event is accepted only once it is committed and taken up,
-//! and nothing about pending work lives only in memory. Every caller (API, dispatcher)
+//! The store is the queue: an event is accepted only once it is committed (and taken up,
+//! on SQLite), and nothing about pending work lives only in memory. Every caller (API, dispatcher)
 //! speaks to a [`Store`]; all SQL stays behind it, beside each backend's migrations.
 //!
 //! Invariants every backend keeps:
@@ -9,9 +9,10 @@
 //!   cost does not grow with the endpoints. Each enabled endpoint takes the log up from
 //!   its own cursor, through its subscription: a delivery comes into being then, with
 //!   the endpoint's next `seq` (the take-up, after the publish's commit; on SQLite in the
-//!   same group commit). A publish answers once its event is committed and taken up (a
-//!   PostgreSQL publish held back by an older open transaction answers after a bounded
-//!   wait; the dispatcher's sweep takes it up).
+//!   same group commit). On SQLite a publish answers once its event is committed and
+//!   taken up; on PostgreSQL it answers at its commit, and the store's take-up worker
+//!   creates the deliveries milliseconds later (later while an older open transaction
+//!   holds the log back; the dispatcher's sweep takes up whatever a process left).
 //! - An endpoint takes up only what is published while it exists and is enabled:
 //!   creating or enabling one starts its cursor at the log's head.
 //! - Per endpoint, deliveries carry a strictly increasing `seq` in log order, which is
@@ -59,7 +60,8 @@
 //! only one backend has keep a
 //! file of their own: SQLite's reader threads (`readers.rs`); PostgreSQL's pipelined
 //! savepoints (`pipeline.rs`), lane leases (`leases.rs`), LISTEN/NOTIFY wake-ups
-//! (`listener.rs`) and its query-plan test (`plans.rs`).
+//! (`listener.rs`), the take-up worker that takes up after publishes
+//! (`take_up_worker.rs`) and its query-plan test (`plans.rs`).
 
 mod announce;
 pub mod health;
@@ -373,8 +375,10 @@ pub trait TenancyStore: Send + Sync + 'static {
 /// Events and what became of them: publishing, the activity log, manual re-sends and stats.
 #[async_trait]
 pub trait ActivityStore: Send + Sync + 'static {
-    /// Stores the event (a log entry), then answers once the workspace's enabled
-    /// endpoints took it up (their deliveries exist). A repeated idempotency key of the
+    /// Stores the event (a log entry) and answers once it is committed. Its deliveries
+    /// (one per enabled endpoint of the workspace that takes it up) exist by then on
+    /// SQLite; on PostgreSQL they follow within milliseconds, taken up by the store in
+    /// the background (see the crate's invariants). A repeated idempotency key of the
     /// same workspace within 24 h returns the first event with `duplicate: true` and
     /// creates nothing.
     async fn publish(&self, new: NewEvent) -> Result<Published>;

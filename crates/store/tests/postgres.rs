@@ -30,10 +30,17 @@ use store::{
     ActivityStore, AttemptLog, LaneStore, OperationsStore, Outcome, PageRequest, Store, StoreError,
     TenancyStore, WebhookPatch,
 };
-use support::{event, new_webhook, open_deliveries, publish, webhook, workspace};
+use support::{
+    TAKE_UP_WITHIN, event, new_webhook, open_deliveries, publish, taken_up, webhook, workspace,
+};
+use test_support::{continually, eventually};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 const LEASE: Duration = Duration::from_secs(60);
+
+/// Tests that hold the transaction horizon back (for every schema on the server) take
+/// this for writing; a test whose point needs an unhindered take-up, for reading.
+static HORIZON_HOLDERS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 fn delivered(d: &store::DueDelivery, webhook: &WebhookId) -> Outcome {
     Outcome {
@@ -116,7 +123,9 @@ async fn leases_split_lanes_between_processes() {
     }
     let parked = webhook(&a, &ws, &["*"]).await.id;
     let idle = webhook(&a, &ws, &["order.completed"]).await.id;
-    publish(&a, &ws, "user.created").await;
+    // Taken up before `parked` is disabled: the take-up follows the publish's answer.
+    let published = publish(&a, &ws, "user.created").await;
+    taken_up(&a, &ws, &published).await;
     let off = WebhookPatch {
         enabled: Some(false),
         ..WebhookPatch::default()
@@ -251,14 +260,12 @@ async fn a_store_announces_its_own_publish_at_commit_and_drops_its_echo() {
     let other = webhook(&a, &ws, &["order.completed"]).await.id;
 
     publish(&a, &ws, "user.created").await;
-    // Skipping other tests' news: channels are per database, and they share it.
-    let mine = Wakeup {
-        webhook: hook.clone(),
-        resync: false,
-    };
+    // Announced by the take-up that follows the publish's commit (locally: its echo is
+    // dropped, below). Skipping other tests' news: channels are per database, and they
+    // share it.
     assert!(
-        std::iter::from_fn(|| news.try_recv().ok()).any(|heard| heard == mine),
-        "announced locally by the time the publish answered, not after a round trip"
+        wakeup_where(&mut news, &hook, TAKE_UP_WITHIN, |w| !w.resync).await,
+        "announced locally once taken up"
     );
     // Another process's change commits after the publish; notifications arrive in commit
     // order, so the publish's echo, had it been kept, would come first.
@@ -393,6 +400,10 @@ async fn concurrent_publishes_of_two_processes_keep_seq_in_commit_order() {
     }
 
     let total = TASKS_PER_STORE * 2 * PUBLISHES_PER_TASK;
+    eventually(TAKE_UP_WITHIN, "every delivery", || async {
+        open_deliveries(&*stores[0], &hook).await.len() == total
+    })
+    .await;
     let open = open_deliveries(&*stores[0], &hook).await;
     assert_eq!(open.len(), total);
     assert!(
@@ -489,9 +500,11 @@ async fn close_commits_queued_outcomes_and_refuses_later_work() {
     let store = schema.connect().await;
     let ws = workspace(&store, "a").await;
     let hook = webhook(&store, &ws, &["*"]).await.id;
+    let mut last = None;
     for _ in 0..100 {
-        publish(&store, &ws, "user.created").await;
+        last = Some(publish(&store, &ws, "user.created").await);
     }
+    taken_up(&store, &ws, &last.unwrap()).await;
     let open = open_deliveries(&store, &hook).await;
     let acks: Vec<_> = open
         .iter()
@@ -572,13 +585,22 @@ async fn publish_rate() {
             published.extend(task.await.unwrap());
         }
         let elapsed = started.elapsed();
+        assert_eq!(published.len(), PUBLISHES);
+        // The deliveries come just after the answers (the take-up worker's).
+        for hook in &hooks {
+            eventually(Duration::from_secs(60), "every delivery", || async {
+                stores[0].lane_window(hook, 0, 20_000).await.unwrap().len() == PUBLISHES
+            })
+            .await;
+        }
+        let taken_up = started.elapsed();
         println!(
             "publish_rate (PostgreSQL): {PUBLISHES} publishes, {TASKS} tasks, {webhooks} webhook(s), \
-             {processes} store(s): {:.0} events/s, {:.0} deliveries/s ({elapsed:.2?})",
+             {processes} store(s): {:.0} events/s answered ({elapsed:.2?}), {:.0} deliveries/s \
+             taken up ({taken_up:.2?})",
             PUBLISHES as f64 / elapsed.as_secs_f64(),
-            (PUBLISHES * webhooks) as f64 / elapsed.as_secs_f64(),
+            (PUBLISHES * webhooks) as f64 / taken_up.as_secs_f64(),
         );
-        assert_eq!(published.len(), PUBLISHES);
         for hook in &hooks {
             let open = stores[0].lane_window(hook, 0, 20_000).await.unwrap();
             assert_eq!(open.len(), PUBLISHES);
@@ -645,8 +667,11 @@ async fn a_publish_failing_inside_a_group_fails_alone() {
         }
     }
     assert_eq!(failed, 1, "only the publish that broke the key failed");
+    eventually(TAKE_UP_WITHIN, "the good publishes' deliveries", || async {
+        open_deliveries(&*store, &good).await.len() == GOOD
+    })
+    .await;
     let open = open_deliveries(&*store, &good).await;
-    assert_eq!(open.len(), GOOD);
     assert!(
         open.windows(2)
             .all(|w| w[0].seq < w[1].seq && w[0].event_id < w[1].event_id)
@@ -656,7 +681,8 @@ async fn a_publish_failing_inside_a_group_fails_alone() {
     sql.batch_execute("DROP TRIGGER refuse_orders ON events")
         .await
         .unwrap();
-    store.publish(event(&ws, "order.completed")).await.unwrap();
+    let order = store.publish(event(&ws, "order.completed")).await.unwrap();
+    taken_up(&*store, &ws, &order.event.id).await;
     assert_eq!(open_deliveries(&*store, &bad).await.len(), 1);
 }
 
@@ -693,7 +719,10 @@ async fn one_idempotency_key_raced_by_two_processes_makes_one_event() {
         }
         assert_eq!((firsts, ids.len()), (1, 1), "round {round}");
     }
-    assert_eq!(open_deliveries(&*stores[1], &hook).await.len(), 5);
+    eventually(TAKE_UP_WITHIN, "one delivery per key", || async {
+        open_deliveries(&*stores[1], &hook).await.len() == 5
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -730,6 +759,7 @@ async fn the_take_up_never_passes_an_open_publishing_transaction() {
     let store = schema.connect().await;
     let ws = workspace(&store, "a").await;
     let hook = webhook(&store, &ws, &["*"]).await.id;
+    let _holding = HORIZON_HOLDERS.write().await;
     let insert = "INSERT INTO events (id, workspace_id, type, created_at, body)
                   VALUES ($1, $2, 'user.created', now(), '{}')";
     let (first_id, second_id) = (EventId::generate(), EventId::generate());
@@ -792,6 +822,12 @@ async fn a_publish_costs_the_same_for_1_10_or_50_endpoints() {
         for _ in 0..EVENTS {
             store.publish(event(&ws, "user.created")).await.unwrap();
         }
+        // The take-up follows the answers; its work is counted as it commits.
+        let expected = EVENTS * endpoints;
+        eventually(TAKE_UP_WITHIN, "the take-up's rows", || async {
+            store.work_done().since(before).take_up.rows >= expected
+        })
+        .await;
         let done = store.work_done().since(before);
         assert_eq!(done.events, EVENTS);
         assert_eq!(done.publish.rows, EVENTS, "one log row per event");
@@ -802,4 +838,116 @@ async fn a_publish_costs_the_same_for_1_10_or_50_endpoints() {
         costs.push(done.publish);
     }
     assert!(costs.windows(2).all(|w| w[0] == w[1]), "{costs:?}");
+}
+
+/// How long a publish may take to answer while its take-up is held: far below the 2 s
+/// a held-back take-up waits for the horizon, and finite where a take-up waiting for
+/// the lock would wait for ever.
+const PROMPTLY: Duration = Duration::from_millis(1500);
+
+/// Issue 12: no publish waits on another's lock. With the workspace's take-up lock held
+/// by another connection (as another process's long take-up would), a publish answers
+/// at its commit; its delivery comes once the lock is released.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_answers_while_the_take_up_lock_is_held() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let store = schema.connect().await;
+    let ws = workspace(&store, "a").await;
+    let hook = webhook(&store, &ws, &["*"]).await.id;
+    let holder = raw(&schema).await;
+    holder.batch_execute("BEGIN").await.unwrap();
+    // The lock the take-up takes (`take_up::LOCK_WORKSPACE`).
+    holder
+        .execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('admin-webhooks take-up ' || $1, 0))",
+            &[&ws.as_str()],
+        )
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let published = tokio::time::timeout(PROMPTLY, store.publish(event(&ws, "user.created")))
+        .await
+        .expect("the publish answers while the take-up lock is held")
+        .unwrap();
+    assert!(started.elapsed() < PROMPTLY);
+    assert!(
+        open_deliveries(&store, &hook).await.is_empty(),
+        "the take-up waits for the lock"
+    );
+
+    holder.batch_execute("COMMIT").await.unwrap();
+    taken_up(&store, &ws, &published.event.id).await;
+    assert_eq!(open_deliveries(&store, &hook).await.len(), 1);
+}
+
+/// With an older transaction open (it holds back the horizon of every take-up on the
+/// server), a publish answers at its commit, without the 2 s wait for the horizon; the
+/// take-up worker keeps the workspace past that patience, and takes it up once the
+/// transaction ended, without a sweep.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_answers_while_an_older_transaction_holds_the_horizon() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let store = schema.connect().await;
+    let ws = workspace(&store, "a").await;
+    let hook = webhook(&store, &ws, &["*"]).await.id;
+    let _holding = HORIZON_HOLDERS.write().await;
+    let older = raw(&schema).await;
+    older.batch_execute("BEGIN").await.unwrap();
+    // A transaction id, older than the publish's: the horizon stops below it.
+    older
+        .batch_execute("SELECT pg_current_xact_id()")
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let published = tokio::time::timeout(PROMPTLY, store.publish(event(&ws, "user.created")))
+        .await
+        .expect("the publish answers while the horizon is held")
+        .unwrap();
+    assert!(started.elapsed() < PROMPTLY);
+    // Longer than the worker's patience (2 s): it gives up a round, not the workspace.
+    continually(
+        Duration::from_secs(3),
+        "no delivery while an older transaction is open",
+        || async { open_deliveries(&store, &hook).await.is_empty() },
+    )
+    .await;
+
+    older.batch_execute("COMMIT").await.unwrap();
+    taken_up(&store, &ws, &published.event.id).await;
+    assert_eq!(open_deliveries(&store, &hook).await.len(), 1);
+}
+
+/// Closing takes up what was committed before it returns (here: with nothing holding
+/// the take-up back; within 2 s, it would give up and leave it to the next sweep).
+#[tokio::test(flavor = "multi_thread")]
+async fn close_takes_up_what_was_published() {
+    let _no_holder = HORIZON_HOLDERS.read().await;
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let store = schema.connect().await;
+    let ws = workspace(&store, "a").await;
+    let hook = webhook(&store, &ws, &["*"]).await.id;
+    let answers = store
+        .publish_batch((0..50).map(|_| event(&ws, "user.created")).collect())
+        .await;
+    assert!(answers.iter().all(Result::is_ok));
+    store.close().await;
+    // Read without a store: connecting would take up what is left.
+    let count: i64 = raw(&schema)
+        .await
+        .query_one(
+            "SELECT count(*) FROM deliveries WHERE webhook_id = $1",
+            &[&hook.as_str()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 50);
 }

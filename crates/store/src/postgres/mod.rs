@@ -54,6 +54,7 @@ mod schema;
 mod sessions;
 mod stats;
 mod take_up;
+mod take_up_worker;
 mod tenancy;
 mod webhooks;
 mod writer;
@@ -122,6 +123,9 @@ pub struct PostgresStore {
     publishes: Writer<PublishJob>,
     /// What the publish writer and the catch-up take-up work with.
     publisher: Arc<Publisher>,
+    /// The take-up worker, which closing waits for once the publish writer (the one
+    /// holder of its hand-over) ended.
+    take_up_worker: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     outcomes: Writer<OutcomeJob>,
     wakeups: Wakeups,
     /// This process's news, and the listener's of others; handed out by `announcements`.
@@ -178,7 +182,6 @@ impl PostgresStore {
             pool: pool.clone(),
             taking_up: Arc::default(),
             counter: Arc::default(),
-            answering: Arc::new(tokio::sync::Semaphore::new(publish::ANSWERING as usize)),
             announcer: announcer.clone(),
             origin_suffix: format!("{ORIGIN_MARK}{origin}"),
         });
@@ -187,12 +190,17 @@ impl PostgresStore {
         let outcome_pool = pool.clone();
         let outcome_counter = publisher.counter.clone();
         let writer_publisher = publisher.clone();
+        let (take_ups, take_up_worker) = take_up_worker::start(publisher.clone());
         Ok(PostgresStore {
+            // The writer's closure holds the only hand-over to the take-up worker: when
+            // the writer ends, so does the worker.
             publishes: Writer::start(publish::MAX_BATCH, move |jobs| {
                 let publisher = writer_publisher.clone();
-                async move { publish::commit_group(&publisher, jobs).await }
+                let take_ups = take_ups.clone();
+                async move { publish::commit_group(&publisher, &take_ups, jobs).await }
             }),
             publisher,
+            take_up_worker: std::sync::Mutex::new(Some(take_up_worker)),
             outcomes: Writer::start(outcomes::MAX_BATCH, move |jobs| {
                 outcomes::commit_group(outcome_pool.clone(), outcome_counter.clone(), jobs)
             }),
@@ -213,12 +221,18 @@ impl PostgresStore {
     /// closes the connections. Later calls fail with `Closed`.
     pub async fn close(&self) {
         self.publishes.close().await;
-        // The last groups' take-ups and answers.
-        let _ = self
-            .publisher
-            .answering
-            .acquire_many(publish::ANSWERING)
-            .await;
+        // The take-up of what the last groups committed (best effort: see
+        // `take_up_worker`).
+        let worker = self
+            .take_up_worker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(worker) = worker
+            && let Err(error) = worker.await
+        {
+            tracing::warn!(%error, "the take-up worker failed");
+        }
         self.outcomes.close().await;
         self.wakeups.stop();
         self.pool.close();

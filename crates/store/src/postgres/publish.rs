@@ -12,9 +12,11 @@
 //!    publish as a statement of its own that first claims its key. All pipelined. Only
 //!    events (log entries) are written: no endpoint row is read for update, so no
 //!    publish waits for another, in this process or any other.
-//! 3. Commit, then take the group's workspaces up ([`super::take_up`]): the deliveries
-//!    come into being there, are announced, and only then does each caller hear back.
-//!    Take-ups of this process run one at a time, beside the next group's commit.
+//! 3. Commit, hand the workspaces the group grew to the store's take-up worker
+//!    ([`super::take_up_worker`]) and answer each caller at once. The deliveries come
+//!    into being in the worker's next take-up, milliseconds later (or once an older
+//!    transaction that holds the log back ended): a caller that hears back does not yet
+//!    find them in the activity log. No publish waits for a take-up.
 //!
 //! Invariants:
 //! - Per endpoint, seq order = log order `(xact, pos)`: the order the take-up reads the
@@ -40,6 +42,7 @@ use tokio_postgres::types::ToSql;
 
 use super::pipeline::{self, GroupError, Savepoints, Step};
 use super::rows::{is_retryable, now, parse};
+use super::take_up_worker::TakeUps;
 use crate::announce::Announcer;
 use crate::work::{Work, WorkCounter};
 use crate::{Event, NewEvent, Published, Result, StoreError};
@@ -47,9 +50,6 @@ use crate::{Event, NewEvent, Published, Result, StoreError};
 /// The most publishes one transaction holds: enough to amortize a commit well, few enough
 /// that one commit never keeps callers waiting long.
 pub(super) const MAX_BATCH: usize = 256;
-
-/// Groups that may be taking up and answering at once (far more than ever are).
-pub(super) const ANSWERING: u32 = 1 << 16;
 
 /// How often a whole group is run again after the server failed it to break a deadlock.
 const GROUP_TRIES: usize = 3;
@@ -60,14 +60,12 @@ pub(super) const IDEMPOTENCY_WINDOW: TimeDelta = TimeDelta::hours(24);
 /// What the publish writer works with besides its jobs.
 pub(super) struct Publisher {
     pub(super) pool: Pool,
-    /// One take-up at a time in this process: each covers what was committed before it,
-    /// so queueing behind the previous one costs little.
+    /// One take-up at a time in this process (the take-up worker's and the sweep's): each
+    /// covers what was committed before it, so queueing behind the previous one costs
+    /// little.
     pub(super) taking_up: Arc<tokio::sync::Mutex<()>>,
     /// What publishing, taking up and recording outcomes cost.
     pub(super) counter: Arc<WorkCounter>,
-    /// One permit per group still taking up and answering after its commit; closing
-    /// takes them all, so it waits for those groups.
-    pub(super) answering: Arc<tokio::sync::Semaphore>,
     /// Where committed work is announced in this process.
     pub(super) announcer: std::sync::Arc<Announcer>,
     /// This store's mark on its notifications (`@` and its origin), which its own
@@ -152,9 +150,9 @@ const KEY_WINNER: &str = "SELECT e.id, e.workspace_id, e.type, e.created_at, e.b
      FROM idempotency_keys k JOIN events e ON e.id = k.event_id
      WHERE k.workspace_id = $1 AND k.key = $2";
 
-/// Commits one group of publishes, then (beside the next group) takes up what it wrote,
-/// announces it and answers each.
-pub(super) async fn commit_group(publisher: &Arc<Publisher>, jobs: Vec<PublishJob>) {
+/// Commits one group of publishes, hands what it grew to the take-up worker and answers
+/// each: at once, without waiting for the take-up.
+pub(super) async fn commit_group(publisher: &Publisher, take_ups: &TakeUps, jobs: Vec<PublishJob>) {
     let mut tries = 0;
     let (answers, committed) = loop {
         tries += 1;
@@ -182,30 +180,23 @@ pub(super) async fn commit_group(publisher: &Arc<Publisher>, jobs: Vec<PublishJo
             }
         }
     };
-    let grown: Vec<String> = answers
-        .iter()
-        .flatten()
-        .flatten()
-        .filter(|p| !p.duplicate)
-        .map(|p| p.event.workspace_id.to_string())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let publisher = publisher.clone();
-    let permit = publisher.answering.clone().try_acquire_owned().ok();
-    let answer = async move {
-        let _answering = permit;
-        if let Some(xact) = committed {
-            super::take_up::after_publish(&publisher, grown, xact).await;
-        }
-        for (job, answer) in jobs.into_iter().zip(answers) {
-            let answer = answer.unwrap_or_else(|| {
-                Err(StoreError::Backend("a publish was left unanswered".into()))
-            });
-            job.reply.send(answer);
-        }
-    };
-    tokio::spawn(answer);
+    if let Some(xact) = committed {
+        let grown: BTreeSet<String> = answers
+            .iter()
+            .flatten()
+            .flatten()
+            .filter(|p| !p.duplicate)
+            .map(|p| p.event.workspace_id.to_string())
+            .collect();
+        // Before the answers: a store closed after its last publish answered still
+        // takes that publish up.
+        take_ups.hand_over(grown.into_iter().collect(), xact);
+    }
+    for (job, answer) in jobs.into_iter().zip(answers) {
+        let answer = answer
+            .unwrap_or_else(|| Err(StoreError::Backend("a publish was left unanswered".into())));
+        job.reply.send(answer);
+    }
 }
 
 /// A publish on its way into the transaction.

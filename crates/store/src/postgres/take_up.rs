@@ -3,15 +3,15 @@
 //!
 //! A publish writes only its event, at log position `(xact, pos)`: its transaction's id
 //! and a sequence number, neither of which takes a row lock, so publishers of any number
-//! of processes never wait for each other. After each group's commit the publish writer
-//! takes up the log of the workspaces it published to ([`after_publish`]), one
-//! transaction per workspace: it takes the workspace's take-up lock, reads its enabled
-//! endpoints and the entries after the lowest cursor, matches them against each endpoint's
-//! subscription (a test event only against the endpoint it names), inserts the
-//! deliveries with each endpoint's next `seq`, moves each cursor to the last entry read
-//! and notifies the endpoints that got work; only then do the group's callers hear back.
-//! Processes taking up one workspace at once queue on its take-up lock, and
-//! each take-up covers everything committed so far, so the later ones find little.
+//! of processes never wait for each other. A publish group is answered at its commit;
+//! the store's take-up worker ([`super::take_up_worker`]) then takes up the log of the
+//! workspaces it published to ([`take_up`]), one transaction per workspace: it takes the
+//! workspace's take-up lock, reads its enabled endpoints and the entries after the lowest
+//! cursor, matches them against each endpoint's subscription (a test event only against
+//! the endpoint it names), inserts the deliveries with each endpoint's next `seq`, moves
+//! each cursor to the last entry read and notifies the endpoints that got work.
+//! Processes taking up one workspace at once queue on its take-up lock, and each
+//! take-up covers everything committed so far, so the later ones find little.
 //!
 //! Invariants:
 //! - A take-up reads only entries whose `xact` is below the oldest transaction still
@@ -22,15 +22,12 @@
 //!   transaction id. (Within one transaction, `pos` follows the group's order: the
 //!   writer takes the group's positions from the sequence in one call.)
 //! - An entry written by a transaction that is still younger than an older running one
-//!   waits until that one ends: the publisher first waits (holding no lock, reading
-//!   only the horizon) until the horizon passed its own transaction, or for at most
-//!   [`HORIZON_PATIENCE`], then takes up; the dispatcher's sweep catches up on
+//!   waits until that one ends: the take-up worker waits for the horizon before it takes
+//!   up, and keeps trying while it is held back; the dispatcher's sweep catches up on
 //!   whatever is left ([`catch_up`]), e.g. by a process that died between its commit and
 //!   its take-up.
 //! - Only enabled endpoints take events up; creating or enabling one moves its cursor to
 //!   its own transaction's id: it gets nothing committed before.
-
-use std::time::Duration;
 
 use deadpool_postgres::Client;
 use domain::{DeliveryId, Subscription, WebhookId};
@@ -48,13 +45,6 @@ use crate::{Result, StoreError};
 /// The most log entries one transaction takes up: bounds how long it holds the locks.
 const BATCH: i64 = 1000;
 
-/// How long a publisher waits while an older transaction holds its entries back, before
-/// it answers anyway (the sweep takes them up later).
-const HORIZON_PATIENCE: Duration = Duration::from_secs(2);
-
-/// The longest pause between two tries while held back.
-const MAX_PAUSE: Duration = Duration::from_millis(20);
-
 /// One take-up of a workspace at a time, across processes. An advisory lock, not the
 /// endpoints' row locks: it gives the transaction no id, so a take-up waiting for
 /// another does not hold back every other take-up's horizon (only its final write does,
@@ -65,7 +55,7 @@ const LOCK_WORKSPACE: &str =
 pub(super) const TAKERS: &str = "SELECT id, events, log_xact, log_pos, next_seq FROM webhooks
      WHERE workspace_id = $1 AND enabled ORDER BY id";
 
-const HORIZON: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+pub(super) const HORIZON: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
 /// The entries after the lowest cursor of the workspace's enabled endpoints, below the
 /// horizon of this statement's own snapshot (taken after the lock: see [`pass`]).
@@ -259,7 +249,7 @@ fn is_gone(error: &tokio_postgres::Error) -> bool {
 
 /// Takes `workspace` up as far as the horizon lets, batch after batch (a deadlock
 /// victim tries again); the endpoints that got work and the horizon reached.
-async fn take_up(
+pub(super) async fn take_up(
     client: &mut Client,
     workspace: &str,
     publisher: &Publisher,
@@ -289,86 +279,6 @@ async fn take_up(
     }
 }
 
-/// Takes up what a committed publish group wrote, by transaction `xact`, to
-/// `workspaces`: until the horizon passed `xact` in each (or [`HORIZON_PATIENCE`]
-/// ran out). Announces the endpoints that got work, and returns once it is done.
-pub(super) async fn after_publish(publisher: &Publisher, workspaces: Vec<String>, xact: i64) {
-    if workspaces.is_empty() {
-        return;
-    }
-    let mut client = match publisher.pool.get().await {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::warn!(%error, "no connection to take up published events; the sweep will");
-            return;
-        }
-    };
-    let deadline = tokio::time::Instant::now() + HORIZON_PATIENCE;
-    let mut left = workspaces;
-    loop {
-        // Waiting for the horizon costs one cheap read per try and holds no lock; only
-        // then does the take-up lock the endpoints, once.
-        if let Err(error) = wait_for_horizon(&client, xact, deadline).await {
-            tracing::warn!(%error, "reading the transaction horizon failed; the sweep will take up");
-            return;
-        }
-        let _one_at_a_time = publisher.taking_up.lock().await;
-        let mut held = Vec::new();
-        for workspace in left {
-            match take_up(&mut client, &workspace, publisher).await {
-                Ok((news, horizon)) => {
-                    announce(&publisher.announcer, &news);
-                    if horizon <= xact {
-                        held.push(workspace);
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%error, %workspace, "taking up published events failed; the sweep will");
-                }
-            }
-        }
-        if held.is_empty() || tokio::time::Instant::now() >= deadline {
-            if !held.is_empty() {
-                tracing::info!(
-                    workspaces = held.len(),
-                    "an older transaction still holds published events back; the sweep will take them up"
-                );
-            }
-            return;
-        }
-        left = held;
-    }
-}
-
-/// Waits until every transaction older than `xact` has ended (the horizon passed it),
-/// or until `deadline`: a few tries at once (an older publish group of another process
-/// commits within milliseconds), then every millisecond, then pauses growing to
-/// [`MAX_PAUSE`].
-async fn wait_for_horizon(
-    client: &Client,
-    xact: i64,
-    deadline: tokio::time::Instant,
-) -> Result<()> {
-    let horizon_sql = client.prepare_cached(HORIZON).await?;
-    let mut tries = 0u32;
-    let mut pause = Duration::from_millis(1);
-    loop {
-        let horizon: i64 = client.query_one(&horizon_sql, &[]).await?.try_get(0)?;
-        if horizon > xact || tokio::time::Instant::now() >= deadline {
-            return Ok(());
-        }
-        tries += 1;
-        if tries > 8 {
-            tokio::time::sleep(pause).await;
-            // Slowly: what holds it back is most often another process's publish group,
-            // which commits within milliseconds.
-            if tries > 100 {
-                pause = (pause * 2).min(MAX_PAUSE);
-            }
-        }
-    }
-}
-
 /// Takes up every workspace that has entries its enabled endpoints have not taken up:
 /// what a process that died between its publish and its take-up left, or what an older
 /// transaction held back.
@@ -388,7 +298,7 @@ pub(super) async fn catch_up(publisher: &Publisher) -> Result<()> {
     Ok(())
 }
 
-fn announce(announcer: &Announcer, news: &[String]) {
+pub(super) fn announce(announcer: &Announcer, news: &[String]) {
     let woken: Vec<WebhookId> = news.iter().filter_map(|id| id.parse().ok()).collect();
     announcer.announce(&woken, false);
 }

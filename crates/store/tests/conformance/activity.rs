@@ -9,7 +9,8 @@ use test_support::instant_between;
 use crate::assert_err;
 use crate::dispatch::{delivered, failed};
 use crate::support::{
-    Harness, all_deliveries, collect_pages, open_deliveries, publish, webhook, workspace,
+    Harness, all_deliveries, collect_pages, open_deliveries, publish, publish_taken_up, taken_up,
+    webhook, workspace,
 };
 
 pub async fn list_deliveries_filters_by_time_range(h: Harness) {
@@ -33,6 +34,7 @@ pub async fn list_deliveries_filters_by_time_range(h: Harness) {
         }
         batches.push(batch);
     }
+    taken_up(store, &ws, batches[2].last().unwrap()).await;
     let (t1, t2) = (cuts[0], cuts[1]);
     let (ws_ref, hook_ref) = (&ws, &hook);
     let events_of = |filter: DeliveryFilter, limit: u32| async move {
@@ -205,7 +207,7 @@ pub async fn event_deliveries_are_one_per_endpoint(h: Harness) {
     let ws = workspace(store, "a").await;
     let users = webhook(store, &ws, &["user.*"]).await.id;
     let all = webhook(store, &ws, &["*"]).await.id;
-    let event = publish(store, &ws, "user.created").await;
+    let event = publish_taken_up(store, &ws, "user.created").await;
     let d = open_deliveries(store, &users).await.remove(0);
     store
         .submit_outcome(delivered(&d, &users, 0))
@@ -239,7 +241,7 @@ pub async fn event_deliveries_are_one_per_endpoint(h: Harness) {
         (DeliveryStatus::Pending, 0)
     );
 
-    let unheard = publish(store, &ws, "system.alert").await;
+    let unheard = publish_taken_up(store, &ws, "system.alert").await;
     let only_all = store.list_event_deliveries(&ws, &unheard).await.unwrap();
     assert_eq!(only_all.len(), 1);
     store.delete_webhook(&ws, &all).await.unwrap();
@@ -301,7 +303,7 @@ pub async fn stats_count_and_rank_response_times(h: Harness) {
     let hook = webhook(store, &ws, &["*"]).await.id;
     let quiet = webhook(store, &ws, &["order.completed"]).await.id;
     for _ in 0..100 {
-        publish(store, &ws, "user.created").await;
+        publish_taken_up(store, &ws, "user.created").await;
     }
     let now = Utc::now();
     let open = open_deliveries(store, &hook).await;

@@ -8,7 +8,8 @@ use store::{
 
 use crate::assert_err;
 use crate::support::{
-    Harness, all_deliveries, open_deliveries, publish, status_filter, webhook, workspace,
+    Harness, all_deliveries, open_deliveries, publish, publish_taken_up, status_filter, taken_up,
+    webhook, workspace,
 };
 
 pub(crate) fn attempt(
@@ -78,7 +79,7 @@ pub async fn outcomes_are_fenced_by_attempt_count(h: Harness) {
     let store = &*h.store;
     let ws = workspace(store, "a").await;
     let hook = webhook(store, &ws, &["*"]).await.id;
-    publish(store, &ws, "user.created").await;
+    publish_taken_up(store, &ws, "user.created").await;
     let d = open_deliveries(store, &hook).await.remove(0);
     assert_eq!(d.attempts, 0);
 
@@ -136,7 +137,7 @@ pub async fn delivered_failed_and_expired_transitions(h: Harness) {
     let ws = workspace(store, "a").await;
     let hook = webhook(store, &ws, &["*"]).await.id;
     for _ in 0..5 {
-        publish(store, &ws, "user.created").await;
+        publish_taken_up(store, &ws, "user.created").await;
     }
     let open = open_deliveries(store, &hook).await;
     let [d1, d2, d3, d4, d5] = <[DueDelivery; 5]>::try_from(open).unwrap();
@@ -245,7 +246,7 @@ pub async fn outcomes_commit_in_submission_order(h: Harness) {
     let store = &*h.store;
     let ws = workspace(store, "a").await;
     let hook = webhook(store, &ws, &["*"]).await.id;
-    publish(store, &ws, "user.created").await;
+    publish_taken_up(store, &ws, "user.created").await;
     let d = open_deliveries(store, &hook).await.remove(0);
     let base = Utc::now();
     // Each outcome is fenced on the one before it, so all succeed only in channel order.
@@ -312,6 +313,7 @@ pub async fn list_deliveries_pages_newest_first_with_filters(h: Harness) {
         };
         events.push(publish(store, &ws, event_type).await);
     }
+    taken_up(store, &ws, events.last().unwrap()).await;
     let open = open_deliveries(store, &hook).await;
     for d in open.iter().step_by(5) {
         store
@@ -419,7 +421,7 @@ pub async fn deleting_a_webhook_removes_its_deliveries(h: Harness) {
     let ws = workspace(store, "a").await;
     let hook = webhook(store, &ws, &["*"]).await.id;
     let keep = webhook(store, &ws, &["*"]).await.id;
-    publish(store, &ws, "user.created").await;
+    publish_taken_up(store, &ws, "user.created").await;
     let d = open_deliveries(store, &hook).await.remove(0);
     store
         .submit_outcome(failed(&d, &hook, 0, Utc::now()))

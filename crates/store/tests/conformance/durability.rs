@@ -4,7 +4,7 @@ use chrono::Utc;
 use domain::{AttemptId, DeliveryStatus, EventTypeDef};
 use store::{AttemptLog, Outcome, PageRequest};
 
-use crate::support::{Harness, new_key, open_deliveries, publish, webhook};
+use crate::support::{Harness, new_key, open_deliveries, publish, publish_taken_up, webhook};
 
 pub async fn data_survives_reopening(h: Harness) {
     let key = new_key("first");
@@ -19,7 +19,7 @@ pub async fn data_survives_reopening(h: Harness) {
         store.create_event_type(&ws.id, def, None).await.unwrap();
         let hook = webhook(store, &ws.id, &["*"]).await;
         let event_id = publish(store, &ws.id, "invoice.paid").await;
-        publish(store, &ws.id, "user.created").await;
+        publish_taken_up(store, &ws.id, "user.created").await;
         let d = open_deliveries(store, &hook.id).await.remove(0);
         let outcome = Outcome {
             delivery_id: d.id.clone(),
@@ -80,7 +80,7 @@ pub async fn data_survives_reopening(h: Harness) {
     );
 
     // Sequences continue where they were.
-    publish(store, &ws.id, "user.created").await;
+    publish_taken_up(store, &ws.id, "user.created").await;
     let seqs: Vec<i64> = open_deliveries(store, &hook.id)
         .await
         .iter()

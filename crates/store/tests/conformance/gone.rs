@@ -8,7 +8,7 @@ use store::{AlertCondition, DueDelivery, NewAlert, Outcome, StoreError, WebhookP
 
 use crate::assert_err;
 use crate::dispatch::{attempt, delivered, failed, ms};
-use crate::support::{Harness, event, open_deliveries, publish, raw, webhook, workspace};
+use crate::support::{Harness, event, open_deliveries, publish_taken_up, raw, webhook, workspace};
 
 /// The outcome the lane submits for a 410 answer to `d`'s next attempt.
 fn gone(d: &DueDelivery, webhook: &WebhookId, at: chrono::DateTime<Utc>) -> Outcome {
@@ -33,7 +33,7 @@ pub async fn a_410_outcome_disables_its_webhook_atomically(h: Harness) {
     let hook = webhook(store, &ws, &["user.created"]).await.id;
     let bystander = webhook(store, &ws, &["user.created"]).await.id;
     for _ in 0..2 {
-        publish(store, &ws, "user.created").await;
+        publish_taken_up(store, &ws, "user.created").await;
     }
     let head = open_deliveries(store, &hook).await.remove(0);
 
@@ -72,7 +72,7 @@ pub async fn a_410_outcome_disables_its_webhook_atomically(h: Harness) {
         (Some(410), Some(ErrorClass::Gone))
     );
     // A later event does not reach the disabled webhook.
-    publish(store, &ws, "user.created").await;
+    publish_taken_up(store, &ws, "user.created").await;
     assert_eq!(open_deliveries(store, &hook).await.len(), 2);
 
     // The backlog says it was disabled by that answer, and its alert can be recorded.
@@ -117,7 +117,7 @@ pub async fn stats_count_throttled_attempts(h: Harness) {
     let store = &*h.store;
     let ws = workspace(store, "throttled").await;
     let hook = webhook(store, &ws, &["user.created"]).await.id;
-    publish(store, &ws, "user.created").await;
+    publish_taken_up(store, &ws, "user.created").await;
     let d = open_deliveries(store, &hook).await.remove(0);
     let now = Utc::now();
     let answers = [
@@ -169,7 +169,7 @@ pub async fn stats_of_attempts_without_any_answer(h: Harness) {
     let store = &*h.store;
     let ws = workspace(store, "unanswered").await;
     let hook = webhook(store, &ws, &["user.created"]).await.id;
-    publish(store, &ws, "user.created").await;
+    publish_taken_up(store, &ws, "user.created").await;
     let d = open_deliveries(store, &hook).await.remove(0);
     let now = Utc::now();
     let mut refused = failed(&d, &hook, 0, now + Duration::hours(1));

@@ -8,7 +8,7 @@ use store::{AttemptLog, DueDelivery, Outcome, SeriesSpec, Store, StoreError, Web
 
 use crate::assert_err;
 use crate::dispatch::ms;
-use crate::support::{Harness, open_deliveries, publish, webhook, workspace};
+use crate::support::{Harness, open_deliveries, publish_taken_up, webhook, workspace};
 
 /// One attempt of `d` (its first unless `attempts_before` says otherwise): a 2xx when
 /// `status` is 200, a non-2xx answer for another status, no answer (refused) for `None`.
@@ -64,7 +64,7 @@ pub async fn series_bucket_attempts_and_rank_answered_times(h: Harness) {
     let ws = workspace(store, "series").await;
     let hook = webhook(store, &ws, &["*"]).await.id;
     for _ in 0..27 {
-        publish(store, &ws, "user.created").await;
+        publish_taken_up(store, &ws, "user.created").await;
     }
     let open = open_deliveries(store, &hook).await;
     let spec = SeriesSpec::ending_at(Utc::now(), Duration::hours(1), 3);
@@ -118,7 +118,7 @@ pub async fn series_bucket_attempts_and_rank_answered_times(h: Harness) {
 
     // Refused connections only: attempts, but no response time at all.
     let silent = webhook(store, &ws, &["order.completed"]).await.id;
-    publish(store, &ws, "order.completed").await;
+    publish_taken_up(store, &ws, "order.completed").await;
     let d = open_deliveries(store, &silent).await.remove(0);
     record(store, tried(&d, &silent, 0, b0, 0, None)).await;
     let series = store.webhook_series(&ws, &silent, spec).await.unwrap();
@@ -146,7 +146,7 @@ pub async fn health_reports_the_waiting_line_and_the_failure_run(h: Harness) {
     assert_eq!((quiet.failing_since, quiet.last_attempt), (None, None));
 
     for _ in 0..3 {
-        publish(store, &ws, "user.created").await;
+        publish_taken_up(store, &ws, "user.created").await;
     }
     let open = open_deliveries(store, &hook).await;
     let health = store.webhook_health(&ws, &hook).await.unwrap();

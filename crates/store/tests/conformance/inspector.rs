@@ -6,13 +6,13 @@ use domain::{DeliveryStatus, ErrorClass};
 use store::{Outcome, RecordedHeaders};
 
 use crate::dispatch::{attempt, ms};
-use crate::support::{Harness, open_deliveries, publish, webhook, workspace};
+use crate::support::{Harness, open_deliveries, publish_taken_up, webhook, workspace};
 
 pub async fn attempt_headers_round_trip(h: Harness) {
     let store = &*h.store;
     let ws = workspace(store, "inspector").await;
     let hook = webhook(store, &ws, &["*"]).await.id;
-    publish(store, &ws, "user.created").await;
+    publish_taken_up(store, &ws, "user.created").await;
     let d = open_deliveries(store, &hook).await.remove(0);
 
     // A refused connection: the request is known, no response came.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use domain::listener::listener_url;
 use store::{StoreError, WebhookPatch};
 
-use crate::support::{Harness, new_webhook, open_deliveries, publish, webhook, workspace};
+use crate::support::{Harness, new_webhook, open_deliveries, publish_taken_up, webhook, workspace};
 
 pub async fn listeners_are_outside_the_limit_and_found_once_unseen(h: Harness) {
     let store = &*h.store;
@@ -36,7 +36,7 @@ pub async fn listeners_are_outside_the_limit_and_found_once_unseen(h: Harness) {
     store.update_webhook(&ws, &listener.id, on).await.unwrap();
 
     // Listeners get deliveries like any endpoint.
-    publish(store, &ws, "user.created").await;
+    publish_taken_up(store, &ws, "user.created").await;
     assert_eq!(open_deliveries(store, &listener.id).await.len(), 1);
 
     // Nothing is stale before its time; a listener marked seen later than the cutoff is

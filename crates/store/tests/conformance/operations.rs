@@ -9,7 +9,9 @@ use store::{AlertCondition, DueDelivery, NewAlert, Outcome, Store, StoreError};
 
 use crate::assert_err;
 use crate::dispatch::{attempt, ms};
-use crate::support::{Harness, event, open_deliveries, publish, raw, reached, webhook, workspace};
+use crate::support::{
+    Harness, event, open_deliveries, publish_taken_up, raw, reached, taken_up, webhook, workspace,
+};
 
 fn outcome(d: &DueDelivery, webhook: &WebhookId, ok: bool, at: DateTime<Utc>) -> Outcome {
     Outcome {
@@ -55,7 +57,7 @@ pub async fn backlogs_report_pending_heads_and_failure_runs(h: Harness) {
     assert!(store.endpoint_backlogs().await.unwrap().is_empty());
 
     for _ in 0..3 {
-        publish(store, &ws, "user.created").await;
+        publish_taken_up(store, &ws, "user.created").await;
     }
     let backlogs = store.endpoint_backlogs().await.unwrap();
     assert_eq!(
@@ -137,6 +139,7 @@ pub async fn alerts_are_raised_once_until_cleared(h: Harness) {
         .unwrap()
         .expect("the first raise publishes");
     assert_eq!(first.event.event_type, "system.alert");
+    taken_up(&*store, &ws, &first.event.id).await;
     assert_eq!(
         reached(&*store, &ws, &first.event.id).await,
         vec![watcher.id.clone()],

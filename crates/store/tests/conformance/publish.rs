@@ -7,7 +7,9 @@ use domain::{EventId, EventTypeDef, WebhookId};
 use store::{NewEvent, StoreError, WebhookPatch};
 
 use crate::assert_err;
-use crate::support::{Harness, event, open_deliveries, publish, raw, reached, webhook, workspace};
+use crate::support::{
+    Harness, event, open_deliveries, publish_taken_up, raw, reached, taken_up, webhook, workspace,
+};
 
 fn set(ids: &[WebhookId]) -> BTreeSet<WebhookId> {
     ids.iter().cloned().collect()
@@ -39,6 +41,7 @@ pub async fn publish_reaches_matching_enabled_webhooks(h: Harness) {
 
     let p = store.publish(event(&ws, "user.created")).await.unwrap();
     assert!(!p.duplicate);
+    taken_up(store, &ws, &p.event.id).await;
     assert_eq!(
         set(&reached(store, &ws, &p.event.id).await),
         set(&[exact.clone(), group.clone(), all.clone()])
@@ -52,12 +55,14 @@ pub async fn publish_reaches_matching_enabled_webhooks(h: Harness) {
     };
     store.create_event_type(&ws, def, None).await.unwrap();
     let p = store.publish(event(&ws, "user.deleted")).await.unwrap();
+    taken_up(store, &ws, &p.event.id).await;
     assert_eq!(
         set(&reached(store, &ws, &p.event.id).await),
         set(&[group.clone(), all.clone()])
     );
 
     let p = store.publish(event(&ws, "order.completed")).await.unwrap();
+    taken_up(store, &ws, &p.event.id).await;
     assert_eq!(
         set(&reached(store, &ws, &p.event.id).await),
         set(&[orders.clone(), all.clone()])
@@ -67,6 +72,7 @@ pub async fn publish_reaches_matching_enabled_webhooks(h: Harness) {
         .publish(event(&ws, "integration.connected"))
         .await
         .unwrap();
+    taken_up(store, &ws, &p.event.id).await;
     assert_eq!(reached(store, &ws, &p.event.id).await, vec![all.clone()]);
 
     let counts = [
@@ -109,7 +115,7 @@ pub async fn publish_reaches_matching_enabled_webhooks(h: Harness) {
         )
         .await
         .unwrap();
-    publish(store, &ws, "system.alert").await;
+    publish_taken_up(store, &ws, "system.alert").await;
     assert_eq!(open_deliveries(store, &off).await.len(), 1);
 }
 
@@ -145,6 +151,8 @@ pub async fn seq_follows_publish_order_under_concurrency(h: Harness) {
             "event ids are unique"
         );
     }
+    // Ids follow log order within a process: the highest is taken up last.
+    taken_up(&*store, &ws, published.iter().max().unwrap()).await;
 
     for hook in &hooks {
         let open = open_deliveries(&*store, hook).await;
@@ -212,6 +220,7 @@ pub async fn failed_publishes_leave_concurrent_ones_intact(h: Harness) {
         }
     }
     assert_eq!(ok.len(), 66);
+    taken_up(&*store, &ws, ok.iter().max().unwrap()).await;
     let open = open_deliveries(&*store, &hook).await;
     assert_eq!(open.len(), 66);
     let seqs: Vec<i64> = open.iter().map(|d| d.seq).collect();
@@ -234,6 +243,7 @@ pub async fn idempotency_key_returns_the_first_event(h: Harness) {
     };
     let first = store.publish(keyed(r#"{"n":1}"#)).await.unwrap();
     assert!(!first.duplicate);
+    taken_up(store, &ws, &first.event.id).await;
     let again = store.publish(keyed(r#"{"n":2}"#)).await.unwrap();
     assert!(again.duplicate);
     assert_eq!(again.event, first.event);
@@ -248,6 +258,7 @@ pub async fn idempotency_key_returns_the_first_event(h: Harness) {
     let fresh = store.publish(fresh).await.unwrap();
     assert!(!fresh.duplicate);
     assert_ne!(fresh.event.id, first.event.id);
+    taken_up(store, &ws, &fresh.event.id).await;
     assert_eq!(open_deliveries(store, &hook).await.len(), 2);
 }
 
@@ -260,6 +271,7 @@ pub async fn only_webhook_targets_one_endpoint(h: Harness) {
     test.data = raw(r#"{"test":true}"#);
     test.only_webhook = Some(target.clone());
     let p = store.publish(test).await.unwrap();
+    taken_up(store, &ws, &p.event.id).await;
     assert_eq!(reached(store, &ws, &p.event.id).await, vec![target.clone()]);
     assert!(open_deliveries(store, &everything).await.is_empty());
     let open = open_deliveries(store, &target).await;
@@ -282,6 +294,7 @@ pub async fn stored_body_is_the_rendered_body(h: Harness) {
     new.data = raw(data);
     new.metadata = Some(raw(r#"{"source":"checkout"}"#));
     let p = store.publish(new.clone()).await.unwrap();
+    taken_up(store, &ws, &p.event.id).await;
     let expected = domain::event::render_body(
         &p.event.id,
         "order.completed",
@@ -334,7 +347,7 @@ pub async fn trace_context_is_kept_with_the_event(h: Harness) {
         })
         .await
         .unwrap();
-    publish(store, &ws, "user.created").await;
+    publish_taken_up(store, &ws, "user.created").await;
     let answers = store
         .publish_batch(vec![
             NewEvent {
@@ -349,6 +362,8 @@ pub async fn trace_context_is_kept_with_the_event(h: Harness) {
         ])
         .await;
     assert!(answers.iter().all(Result::is_ok));
+    let last = &answers.last().unwrap().as_ref().unwrap().event.id;
+    taken_up(store, &ws, last).await;
     let traces: Vec<_> = open_deliveries(store, &hook.id)
         .await
         .into_iter()

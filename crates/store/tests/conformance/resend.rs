@@ -7,7 +7,7 @@ use store::{ReplayFilter, StoreError};
 
 use crate::assert_err;
 use crate::dispatch::{delivered, expired, failed, ms};
-use crate::support::{Harness, open_deliveries, publish, webhook, workspace};
+use crate::support::{Harness, open_deliveries, publish, publish_taken_up, webhook, workspace};
 use test_support::instant_between;
 
 fn ids(deliveries: &[store::DueDelivery]) -> Vec<DeliveryId> {
@@ -19,7 +19,7 @@ pub async fn retry_reopens_in_place_with_a_fresh_window(h: Harness) {
     let ws = workspace(store, "a").await;
     let hook = webhook(store, &ws, &["*"]).await.id;
     for _ in 0..4 {
-        publish(store, &ws, "user.created").await;
+        publish_taken_up(store, &ws, "user.created").await;
     }
     let [d1, d2, d3, d4] = <[_; 4]>::try_from(open_deliveries(store, &hook).await).unwrap();
     store
@@ -125,7 +125,7 @@ pub async fn replay_reopens_a_range_of_one_endpoint(h: Harness) {
     }
     let t2 = instant_between().await;
     for _ in 0..5 {
-        publish(store, &ws, "user.created").await;
+        publish_taken_up(store, &ws, "user.created").await;
     }
     let all = open_deliveries(store, &hook).await;
     // 0..5 delivered, 5..10: delivered except 7 expired, 10..15 stay open.

@@ -4,6 +4,7 @@ use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use domain::{DeliveryStatus, EventId, Subscription, WebhookId, WorkspaceId};
 use serde_json::value::RawValue;
@@ -108,6 +109,40 @@ pub async fn publish(store: &dyn Store, ws: &WorkspaceId, event_type: &str) -> E
         .expect("publish")
         .event
         .id
+}
+
+/// How long a check waits for a published event's deliveries: they appear milliseconds
+/// after the publish answered on PostgreSQL (at once on SQLite); generous for a loaded
+/// machine.
+pub const TAKE_UP_WITHIN: Duration = Duration::from_secs(20);
+
+/// Waits until `event` has its deliveries, which a check must do before it reads them:
+/// on PostgreSQL a publish answers at its commit and the store's take-up worker creates
+/// the deliveries right after (on SQLite they exist when it answers). `event` must reach
+/// at least one endpoint. The take-up reads a workspace's log in order, in one
+/// transaction per workspace, so once `event` has its deliveries, every event published
+/// to `ws` before it has its own too (and those that reach nobody are settled).
+pub async fn taken_up(store: &dyn Store, ws: &WorkspaceId, event: &EventId) {
+    test_support::eventually(
+        TAKE_UP_WITHIN,
+        "the deliveries of a published event",
+        || async {
+            !store
+                .list_event_deliveries(ws, event)
+                .await
+                .expect("an event's deliveries")
+                .is_empty()
+        },
+    )
+    .await;
+}
+
+/// Publishes one event of `event_type` and waits until its deliveries exist (see
+/// [`taken_up`]): it must reach at least one endpoint.
+pub async fn publish_taken_up(store: &dyn Store, ws: &WorkspaceId, event_type: &str) -> EventId {
+    let id = publish(store, ws, event_type).await;
+    taken_up(store, ws, &id).await;
+    id
 }
 
 /// The endpoints an event reached (got a delivery for).

@@ -7,7 +7,8 @@ use store::{DeliveryFilter, PageRequest, StoreError, WebhookPatch};
 
 use crate::assert_err;
 use crate::support::{
-    Harness, collect_pages, event, new_webhook, open_deliveries, publish, webhook, workspace,
+    Harness, collect_pages, event, new_webhook, open_deliveries, publish, publish_taken_up,
+    webhook, workspace,
 };
 
 pub async fn webhook_crud_round_trips(h: Harness) {
@@ -211,7 +212,7 @@ pub async fn workspaces_cannot_see_each_other(h: Harness) {
     let a = workspace(store, "a").await;
     let b = workspace(store, "b").await;
     let hook = webhook(store, &a, &["*"]).await;
-    let event_id = publish(store, &a, "user.created").await;
+    let event_id = publish_taken_up(store, &a, "user.created").await;
     let delivery = open_deliveries(store, &hook.id).await.remove(0).id;
 
     assert_err!(store.get_webhook(&b, &hook.id).await, StoreError::NotFound);
