@@ -76,8 +76,8 @@ pub(super) async fn commit_group(pool: Pool, counter: Arc<WorkCounter>, jobs: Ve
     let answers = loop {
         tries += 1;
         match run_group(&pool, &jobs).await {
-            Ok(answers) => {
-                count(&counter, &jobs, &answers);
+            Ok((answers, statements)) => {
+                count(&counter, &jobs, &answers, statements);
                 break answers;
             }
             Err(GroupError::Db(e)) if is_retryable(&e) && tries < GROUP_TRIES => {
@@ -102,22 +102,24 @@ pub(super) async fn commit_group(pool: Pool, counter: Arc<WorkCounter>, jobs: Ve
     }
 }
 
-/// Counts a committed group: per outcome its savepoint, statement and release, and the
-/// rows it wrote (the delivery, its attempt, the endpoint it disabled).
-fn count(counter: &WorkCounter, jobs: &[OutcomeJob], answers: &[Result<()>]) {
+/// Counts a committed group: the statements it sent, and per outcome the rows it wrote
+/// (the delivery, its attempt, the endpoint it disabled).
+fn count(counter: &WorkCounter, jobs: &[OutcomeJob], answers: &[Result<()>], statements: u64) {
+    counter.add(Work::Outcome, statements, 0);
     for (job, answer) in jobs.iter().zip(answers) {
         let o = &job.outcome;
         let rows = match answer {
             Ok(()) => 1 + u64::from(o.attempt.is_some()) + u64::from(o.disable_webhook),
             Err(_) => 0,
         };
-        counter.add(Work::Outcome, 3, rows);
+        counter.add(Work::Outcome, 0, rows);
         counter.recorded(u64::from(answer.is_ok()));
     }
     counter.group();
 }
 
-async fn run_group(pool: &Pool, jobs: &[OutcomeJob]) -> Result<Vec<Result<()>>, GroupError> {
+/// Runs the group in one transaction: each outcome's answer, and the statements sent.
+async fn run_group(pool: &Pool, jobs: &[OutcomeJob]) -> Result<(Vec<Result<()>>, u64), GroupError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let savepoints = Savepoints::prepare(&tx).await?;
@@ -170,7 +172,8 @@ async fn run_group(pool: &Pool, jobs: &[OutcomeJob]) -> Result<Vec<Result<()>>, 
             }
         })
         .collect();
-    let results = pipeline::run(&tx, &savepoints, &steps).await?;
+    let ran = pipeline::run(&tx, &savepoints, &steps).await?;
+    let (results, statements) = (ran.results, ran.statements);
     let answers = results
         .into_iter()
         .map(|result| {
@@ -188,5 +191,5 @@ async fn run_group(pool: &Pool, jobs: &[OutcomeJob]) -> Result<Vec<Result<()>>, 
         })
         .collect();
     tx.commit().await?;
-    Ok(answers)
+    Ok((answers, statements))
 }

@@ -1,9 +1,16 @@
-//! Many statements of one transaction sent as one pipelined burst, each inside its own
-//! savepoint — the engine of both group-commit writers.
+//! Many statements of one transaction sent as one pipelined burst — the engine of both
+//! group-commit writers.
 //!
-//! A group of N publishes (or outcomes) is 3·N statements (`SAVEPOINT`, the work,
-//! `RELEASE`). Sent one after the other they would cost 3·N network round trips; sent
-//! pipelined they cost about one, and the server's own work is what remains.
+//! A group of N publishes (or outcomes) is first sent as N statements inside ONE
+//! savepoint. Only if one of them fails is the savepoint rolled back and the group sent
+//! again as 3·N statements (`SAVEPOINT`, the work, `RELEASE`), each in its own savepoint,
+//! so that the failing one fails alone. Why not a savepoint per step every time: each
+//! savepoint that writes is a subtransaction with an id of its own, and a transaction
+//! with more than 64 of them overflows the server's per-backend cache of them. Then every
+//! snapshot taken anywhere on the server, while it runs, is "suboverflowed" and its
+//! visibility checks read `pg_subtrans` — groups of 512 outcomes ran for 30–650 ms and
+//! held back the take-up's horizon for as long. Sent pipelined, a burst costs about one
+//! network round trip, and the server's own work is what remains.
 //!
 //! Invariants:
 //! - Statements reach the server in slice order. tokio-postgres sends a request when its
@@ -74,8 +81,60 @@ impl Savepoints {
 
 type StepResult = Result<Vec<Row>, tokio_postgres::Error>;
 
-/// Runs `steps` in order inside `tx`, each in its own savepoint; one result per step.
+/// What [`run`] answered: one result per step, and how many statements it sent.
+pub(super) struct Ran {
+    pub(super) results: Vec<StepResult>,
+    pub(super) statements: u64,
+}
+
+/// Runs `steps` in order inside `tx`; one result per step. All in one savepoint when
+/// none fails; otherwise (rolled back) each in its own savepoint, see the module's docs.
 pub(super) async fn run(
+    tx: &Transaction<'_>,
+    savepoints: &Savepoints,
+    steps: &[Step],
+) -> Result<Ran, tokio_postgres::Error> {
+    let together = steps.len() as u64 + 2;
+    if let Some(results) = run_together(tx, savepoints, steps).await? {
+        return Ok(Ran {
+            results,
+            statements: together,
+        });
+    }
+    let results = run_apart(tx, savepoints, steps).await?;
+    Ok(Ran {
+        results,
+        // The rollback and release of the first try, then a savepoint, the statement and
+        // a release per step (a step run again is not counted twice).
+        statements: together + 2 + 3 * steps.len() as u64,
+    })
+}
+
+/// Runs `steps` in order inside one savepoint; `None` (and nothing kept) if any failed.
+async fn run_together(
+    tx: &Transaction<'_>,
+    savepoints: &Savepoints,
+    steps: &[Step],
+) -> Result<Option<Vec<StepResult>>, tokio_postgres::Error> {
+    let mut futures: Vec<MaybeDone<BoxFuture<'_, StepResult>>> =
+        Vec::with_capacity(steps.len() + 2);
+    futures.push(maybe_done(tx.query(&savepoints.begin, &[]).boxed()));
+    for step in steps {
+        futures.push(maybe_done(work(tx, step).boxed()));
+    }
+    futures.push(maybe_done(tx.query(&savepoints.release, &[]).boxed()));
+    let outputs = send_in_order(futures).await;
+    if outputs.iter().all(Result::is_ok) {
+        let work = outputs.into_iter().skip(1).take(steps.len());
+        return Ok(Some(work.collect()));
+    }
+    tx.query(&savepoints.rollback, &[]).await?;
+    tx.query(&savepoints.release, &[]).await?;
+    Ok(None)
+}
+
+/// Runs `steps` in order inside `tx`, each in its own savepoint; one result per step.
+async fn run_apart(
     tx: &Transaction<'_>,
     savepoints: &Savepoints,
     steps: &[Step],
@@ -122,19 +181,31 @@ async fn burst(tx: &Transaction<'_>, savepoints: &Savepoints, steps: &[Step]) ->
         Vec::with_capacity(steps.len() * 3);
     for step in steps {
         futures.push(maybe_done(tx.query(&savepoints.begin, &[]).boxed()));
-        futures.push(maybe_done(
-            async move {
-                let params: Vec<&(dyn ToSql + Sync)> = step
-                    .params
-                    .iter()
-                    .map(|p| &**p as &(dyn ToSql + Sync))
-                    .collect();
-                tx.query(&step.statement, &params).await
-            }
-            .boxed(),
-        ));
+        futures.push(maybe_done(work(tx, step).boxed()));
         futures.push(maybe_done(tx.query(&savepoints.release, &[]).boxed()));
     }
+    let mut outputs = send_in_order(futures).await.into_iter();
+    let mut sent = Vec::with_capacity(steps.len());
+    while let (Some(begin), Some(work), Some(release)) =
+        (outputs.next(), outputs.next(), outputs.next())
+    {
+        sent.push((begin, work, release));
+    }
+    sent
+}
+
+/// A step's statement with its parameters.
+async fn work(tx: &Transaction<'_>, step: &Step) -> StepResult {
+    let params: Vec<&(dyn ToSql + Sync)> = step
+        .params
+        .iter()
+        .map(|p| &**p as &(dyn ToSql + Sync))
+        .collect();
+    tx.query(&step.statement, &params).await
+}
+
+/// Puts every request on the wire in order, then collects the answers in order.
+async fn send_in_order(mut futures: Vec<MaybeDone<BoxFuture<'_, StepResult>>>) -> Vec<StepResult> {
     // One poll each, in order: this is what puts the requests on the wire in this order.
     poll_fn(|cx| {
         for future in &mut futures {
@@ -147,14 +218,8 @@ async fn burst(tx: &Transaction<'_>, savepoints: &Savepoints, steps: &[Step]) ->
     for future in &mut futures {
         future.await;
     }
-    let mut outputs = futures
+    futures
         .iter_mut()
-        .map(|f| Pin::new(f).take_output().expect("every future was awaited"));
-    let mut sent = Vec::with_capacity(steps.len());
-    while let (Some(begin), Some(work), Some(release)) =
-        (outputs.next(), outputs.next(), outputs.next())
-    {
-        sent.push((begin, work, release));
-    }
-    sent
+        .map(|f| Pin::new(f).take_output().expect("every future was awaited"))
+        .collect()
 }

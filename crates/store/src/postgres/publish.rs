@@ -378,7 +378,7 @@ async fn resolve(
 
 /// Move 2: writes every publish, each failing alone; per publish, whether it went in
 /// (`false`: its idempotency key was claimed first by a concurrent publish), and how
-/// many statements that took (each step is a savepoint, its statement and a release), and
+/// many statements that took ([`pipeline::run`] counts them), and
 /// the transaction's id, which its writes report.
 async fn write(
     tx: &Transaction<'_>,
@@ -414,8 +414,9 @@ async fn write(
         steps.push(batch(tx, jobs, &plain).await?);
     }
     steps.extend(keyed.iter().map(|w| one(w)));
-    let mut statements = 3 * steps.len() as u64;
-    let results = pipeline::run(tx, &savepoints, &steps).await?;
+    let ran = pipeline::run(tx, &savepoints, &steps).await?;
+    let mut statements = ran.statements;
+    let results = ran.results;
     let mut xact = results.iter().find_map(xact_of);
     let mut results = results.into_iter();
 
@@ -432,8 +433,9 @@ async fn write(
         } else {
             // Something in the batch failed (and was rolled back): one savepoint each.
             let steps: Vec<Step> = plain.iter().map(|w| one(w)).collect();
-            statements += 3 * steps.len() as u64;
-            let results = pipeline::run(tx, &savepoints, &steps).await?;
+            let ran = pipeline::run(tx, &savepoints, &steps).await?;
+            statements += ran.statements;
+            let results = ran.results;
             xact = xact.or_else(|| results.iter().find_map(xact_of));
             for (w, result) in plain.iter().zip(results) {
                 went.insert(w.job, went_in(result));
