@@ -5,8 +5,7 @@
 //! [`MAX_BATCH`]), runs the jobs in channel order inside ONE transaction — each inside
 //! its own savepoint, so a job that fails rolls back only itself, except publishes and
 //! outcomes, which refuse only before they write ([`guarded`]) — and commits once. One
-//! fsync then covers the whole group; that is where publish throughput comes from. A
-//! group made only of attempt outcomes waits a moment for more ([`OUTCOME_LINGER`]).
+//! fsync then covers the whole group; that is where publish throughput comes from.
 //!
 //! Invariants:
 //! - A job's caller hears back only after the commit that holds its work succeeded; if
@@ -45,16 +44,6 @@ use crate::{Result, StoreError, Wakeup};
 /// The most jobs one transaction holds: enough to amortize an fsync well, few enough
 /// that one commit never keeps callers waiting long.
 const MAX_BATCH: usize = 512;
-
-/// How long a group made only of attempt outcomes waits for more before it commits.
-/// Nobody waits for an outcome's commit (lanes go on to their next attempt), so a short
-/// wait costs no caller anything, while a commit costs the same CPU and fsync for 2
-/// outcomes as for 50: one lane in strict order hands over an outcome every ~0.1 ms,
-/// and without the wait each commit held 2–4 of them.
-const OUTCOME_LINGER: std::time::Duration = std::time::Duration::from_millis(2);
-
-/// An outcome-only group this large commits without waiting.
-const OUTCOME_GROUP: usize = 256;
 
 /// One unit of write work with its reply, type-erased so jobs of any result type share
 /// the channel.
@@ -392,10 +381,7 @@ fn run(
             }
         };
         let closing = match first {
-            Some(first) => match gather(first, &receiver, &mut batch, MAX_BATCH) {
-                None => linger(&receiver, &mut batch),
-                closing => closing,
-            },
+            Some(first) => gather(first, &receiver, &mut batch, MAX_BATCH),
             None => None,
         };
         if !batch.is_empty() || backlog.now {
@@ -407,39 +393,6 @@ fn run(
             return;
         }
     }
-}
-
-/// While `batch` holds only attempt outcomes, waits up to [`OUTCOME_LINGER`] for more
-/// (see there); any other job ends the wait at once, since its caller is waiting.
-/// Returns the close request if one came.
-fn linger(
-    receiver: &flume::Receiver<Msg<Box<dyn Job>>>,
-    batch: &mut Vec<Box<dyn Job>>,
-) -> Option<oneshot::Sender<()>> {
-    let only_outcomes =
-        |batch: &[Box<dyn Job>]| batch.iter().all(|job| job.work() == Some(Work::Outcome));
-    if batch.is_empty() || !only_outcomes(batch) {
-        return None;
-    }
-    let deadline = std::time::Instant::now() + OUTCOME_LINGER;
-    while batch.len() < OUTCOME_GROUP {
-        match receiver.recv_deadline(deadline) {
-            Ok(Msg::Job(job)) => {
-                let waited_for = job.work() != Some(Work::Outcome);
-                batch.push(job);
-                if waited_for {
-                    // Take what else queued meanwhile, then commit.
-                    return match receiver.try_recv() {
-                        Ok(next) => gather(next, receiver, batch, MAX_BATCH),
-                        Err(_) => None,
-                    };
-                }
-            }
-            Ok(Msg::Close(done)) => return Some(done),
-            Err(_) => return None,
-        }
-    }
-    None
 }
 
 /// Runs `batch` in one transaction, with the take-up of what it published, announces
