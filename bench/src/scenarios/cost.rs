@@ -132,7 +132,26 @@ impl Bench {
         for task in tasks {
             task.await??;
         }
-        let done = (measured.work)().since(before);
+        // On PostgreSQL the deliveries are taken up after the publishes answered: wait
+        // until every one is there (a delivery row per event and endpoint; cursor moves
+        // count as rows too, so also until the count stops moving) before counting.
+        let wanted = EVENTS as u64 * endpoints as u64;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut done = (measured.work)().since(before);
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let now = (measured.work)().since(before);
+            let settled = now.take_up.rows >= wanted && now.take_up == done.take_up;
+            done = now;
+            if settled || std::time::Instant::now() >= deadline {
+                break;
+            }
+        }
+        anyhow::ensure!(
+            done.take_up.rows >= wanted,
+            "only {} of {wanted} deliveries were taken up within 30 s",
+            done.take_up.rows
+        );
         let per = |cost: Cost, count: u64| {
             let count = count.max(1) as f64;
             (cost.rows as f64 / count, cost.statements as f64 / count)
