@@ -224,21 +224,11 @@ impl Bench {
     /// Row 2: events accepted with 202 per second, with `endpoints` subscribed.
     async fn publish(&mut self, endpoints: usize) -> anyhow::Result<()> {
         eprintln!("publish throughput, {endpoints} endpoint(s)");
-        let receiver = Receiver::start().await?;
-        let service = Service::start(&format!("publish-{endpoints}"), &[])?;
-        service.create_endpoints(receiver.addr, endpoints).await?;
-        let recording = self.profile(&service, &format!("publish-{endpoints}"))?;
-        let cpu = CpuWatch::start(&service)?;
-        let timed = load::closed_timed(
-            publish_target(&service),
-            self.plan.connections,
-            self.plan.warmup,
-            self.plan.measure,
-        )
-        .await;
-        let delivered_in_window = receiver.total();
-        let cpu = cpu.summary(&service)?;
-        drop(recording);
+        let name = format!("publish-{endpoints}");
+        let window = self
+            .publish_window(&name, endpoints, publish_target)
+            .await?;
+        let timed = &window.timed;
         self.table.throughput(
             &format!(
                 "publish (202s), {endpoints} endpoint{} subscribed; delivery to the receiver runs concurrently",
@@ -247,22 +237,18 @@ impl Bench {
             timed.rate(),
             "events/s",
         );
-        let memory = service.memory()?;
+        let memory = window.service.memory()?;
         self.table.note(format!(
             "publish, {endpoints} endpoint{}: {} events accepted in the {:.1} s window; by its end the \
-             receiver had {} deliveries (warm-up included); service peak RSS {} MB; {cpu}",
+             receiver had {} deliveries (warm-up included); service peak RSS {} MB; {}",
             plural(endpoints),
             thousands(timed.ok as f64),
             timed.window.as_secs_f64(),
-            thousands(delivered_in_window as f64),
+            thousands(window.delivered as f64),
             mb_of_kib(memory.peak_kib),
+            window.cpu,
         ));
-        self.errors(
-            &format!("publish, {endpoints} endpoints"),
-            timed.errors,
-            &timed.error_kinds,
-        );
-        self.service_log(&service, &format!("publish, {endpoints} endpoints"));
+        self.window_errors(&window, &format!("publish, {endpoints} endpoints"));
         Ok(())
     }
 
@@ -270,24 +256,14 @@ impl Bench {
     /// 1 endpoint subscribed.
     async fn publish_batches(&mut self, size: u64) -> anyhow::Result<()> {
         eprintln!("batch publish throughput, {size} events per request, 1 endpoint");
-        let receiver = Receiver::start().await?;
-        let service = Service::start("publish-batch", &[])?;
-        service.create_endpoints(receiver.addr, 1).await?;
-        let recording = self.profile(&service, "publish-batch")?;
-        let cpu = CpuWatch::start(&service)?;
-        let target = Target::new(service.addr, "/v1/events/batch", StatusCode::OK)
-            .with_bearer(service::KEY)
-            .with_batches_of(size);
-        let timed = load::closed_timed(
-            target,
-            self.plan.connections,
-            self.plan.warmup,
-            self.plan.measure,
-        )
-        .await;
-        let delivered_in_window = receiver.total();
-        let cpu = cpu.summary(&service)?;
-        drop(recording);
+        let window = self
+            .publish_window("publish-batch", 1, |service| {
+                Target::new(service.addr, "/v1/events/batch", StatusCode::OK)
+                    .with_bearer(service::KEY)
+                    .with_batches_of(size)
+            })
+            .await?;
+        let timed = &window.timed;
         self.table.throughput(
             &format!(
                 "batch publish ({size} events per request, each answered), 1 endpoint subscribed; delivery runs concurrently"
@@ -297,16 +273,55 @@ impl Bench {
         );
         self.table.note(format!(
             "batch publish: {} requests ({} events) answered in the {:.1} s window ({} requests/s); \
-             by its end the receiver had {} deliveries (warm-up included); {cpu}",
+             by its end the receiver had {} deliveries (warm-up included); {}",
             thousands(timed.ok as f64),
             thousands((timed.ok * size) as f64),
             timed.window.as_secs_f64(),
             thousands(timed.rate()),
-            thousands(delivered_in_window as f64),
+            thousands(window.delivered as f64),
+            window.cpu,
         ));
-        self.errors("batch publish", timed.errors, &timed.error_kinds);
-        self.service_log(&service, "batch publish");
+        self.window_errors(&window, "batch publish");
         Ok(())
+    }
+
+    /// A fresh service (named `name`) with `endpoints` subscribed, loaded closed-loop at
+    /// the target `target` makes of it for the measured window, while delivery to the
+    /// receiver runs concurrently (profiled with `--perf`).
+    async fn publish_window(
+        &mut self,
+        name: &str,
+        endpoints: usize,
+        target: impl FnOnce(&Service) -> Target,
+    ) -> anyhow::Result<PublishWindow> {
+        let receiver = Receiver::start().await?;
+        let service = Service::start(name, &[])?;
+        service.create_endpoints(receiver.addr, endpoints).await?;
+        let recording = self.profile(&service, name)?;
+        let cpu = CpuWatch::start(&service)?;
+        let timed = load::closed_timed(
+            target(&service),
+            self.plan.connections,
+            self.plan.warmup,
+            self.plan.measure,
+        )
+        .await;
+        let delivered = receiver.total();
+        let cpu = cpu.summary(&service)?;
+        drop(recording);
+        Ok(PublishWindow {
+            timed,
+            delivered,
+            cpu,
+            service,
+            _receiver: receiver,
+        })
+    }
+
+    /// The errors and the service's log lines of a publish window, as notes.
+    fn window_errors(&mut self, window: &PublishWindow, scenario: &str) {
+        self.errors(scenario, window.timed.errors, &window.timed.error_kinds);
+        self.service_log(&window.service, scenario);
     }
 
     /// Row 3: publish `events` as fast as possible; deliveries per second from the first
@@ -551,6 +566,18 @@ impl Bench {
             ));
         }
     }
+}
+
+/// What a publish window measured, with the service it ran on (still running).
+struct PublishWindow {
+    timed: load::Timed,
+    /// Deliveries the receiver had by the window's end (warm-up included).
+    delivered: u64,
+    /// The CPU summary of the window.
+    cpu: String,
+    service: Service,
+    /// Kept answering until the window's notes are written, as the service still delivers.
+    _receiver: Receiver,
 }
 
 /// CPU used by the service and by the bench process (load generator and receiver) over a

@@ -11,7 +11,7 @@
 //! - The body is rendered once here; the stored bytes are what every attempt sends.
 //! - A repeated idempotency key younger than [`IDEMPOTENCY_WINDOW_MS`] creates nothing.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use domain::{EventId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -42,7 +42,7 @@ pub(super) fn publish(conn: &Connection, new: &NewEvent) -> Result<Published> {
 /// Event types of the catalog a batch already found, so that its items of one type read
 /// the catalog once (the read was a tenth of the writer's time per item).
 #[derive(Default)]
-struct KnownTypes(HashSet<(WorkspaceId, String)>);
+struct KnownTypes(HashMap<WorkspaceId, HashSet<String>>);
 
 impl KnownTypes {
     fn check(
@@ -51,13 +51,20 @@ impl KnownTypes {
         workspace: &WorkspaceId,
         event_type: &str,
     ) -> Result<()> {
-        if self.0.contains(&(workspace.clone(), event_type.to_owned())) {
+        if self
+            .0
+            .get(workspace)
+            .is_some_and(|types| types.contains(event_type))
+        {
             return Ok(());
         }
         if !event_type_exists(conn, workspace, event_type)? {
             return Err(StoreError::UnknownEventType(event_type.to_owned()));
         }
-        self.0.insert((workspace.clone(), event_type.to_owned()));
+        self.0
+            .entry(workspace.clone())
+            .or_default()
+            .insert(event_type.to_owned());
         Ok(())
     }
 }
