@@ -37,6 +37,11 @@ fn empty<T>() -> Page<T> {
     }
 }
 
+/// Where a page cursor (a delivery id) stands in its endpoint's log, and which endpoint
+/// it belongs to. By id alone: with the endpoint in the condition, the planner of a fresh
+/// database may walk the endpoint's whole history instead.
+pub(super) const CURSOR_SEQ: &str = "SELECT seq, webhook_id FROM deliveries WHERE id = $1";
+
 /// The activity log's query, with the status condition its partial index needs.
 pub(super) fn delivery_log_sql(status: Option<DeliveryStatus>) -> String {
     let condition = match status {
@@ -74,16 +79,13 @@ pub(super) async fn list_deliveries(
     let before_seq = match &page.cursor {
         None => i64::MAX,
         Some(cursor) => {
-            let find = tx
-                .prepare_cached("SELECT seq FROM deliveries WHERE id = $1 AND webhook_id = $2")
-                .await?;
+            let find = tx.prepare_cached(CURSOR_SEQ).await?;
             // A cursor of nothing here (deleted, or from elsewhere) has nothing after it.
-            match tx
-                .query_opt(&find, &[&cursor.as_str(), &webhook.as_str()])
-                .await?
-            {
-                Some(row) => row.try_get::<_, i64>(0)?,
-                None => return Ok(empty()),
+            match tx.query_opt(&find, &[&cursor.as_str()]).await? {
+                Some(row) if row.try_get::<_, &str>(1)? == webhook.as_str() => {
+                    row.try_get::<_, i64>(0)?
+                }
+                _ => return Ok(empty()),
             }
         }
     };

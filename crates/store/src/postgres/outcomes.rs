@@ -36,36 +36,40 @@ pub(super) struct OutcomeJob {
 }
 
 /// Records an attempt's result together with the attempt, and disables the webhook when
-/// `$15` says so, if the fence holds.
+/// `$14` says so, if the fence holds.
+///
+/// The delivery is found by its id alone, and the attempt and the disabling take the
+/// webhook from the row: with `webhook_id = …` in the condition, the planner of a fresh
+/// database (no statistics yet) picked `deliveries_open` and walked every open delivery
+/// of the endpoint per outcome, so recording slowed down as the backlog grew.
 pub(super) const RECORD_ATTEMPT: &str = "WITH changed AS (
          UPDATE deliveries
          SET attempts = attempts + 1, status = $1::text, next_attempt_at = $2::timestamptz,
              last_status_code = $3::int4, last_response_ms = $4::int8, last_error = $5::text,
              updated_at = $6::timestamptz
-         WHERE id = $7::text AND webhook_id = $8::text AND attempts = $9::int4
-           AND status IN ('pending', 'failed')
-         RETURNING id
+         WHERE id = $7::text AND attempts = $8::int4 AND status IN ('pending', 'failed')
+         RETURNING id, webhook_id
      ), logged AS (
          INSERT INTO attempts (delivery_id, id, webhook_id, attempted_at, status_code, response_ms,
                                error_class, error_message, response_body,
                                request_headers, response_headers)
-         SELECT changed.id, $10::text, $8::text, $11::timestamptz, $3::int4, $4::int8,
-                $12::text, $13::text, $14::text, $16::text, $17::text
+         SELECT changed.id, $9::text, changed.webhook_id, $10::timestamptz, $3::int4, $4::int8,
+                $11::text, $12::text, $13::text, $15::text, $16::text
          FROM changed
          RETURNING 1
      ), disabled AS (
          UPDATE webhooks SET enabled = false, updated_at = $6::timestamptz
-         WHERE $15::bool AND id = $8::text AND EXISTS (SELECT 1 FROM changed)
+         WHERE $14::bool AND id IN (SELECT webhook_id FROM changed)
          RETURNING 1
      )
      SELECT count(*) FROM changed";
 
-/// Changes the status without an attempt (an expiry), if the fence holds.
+/// Changes the status without an attempt (an expiry), if the fence holds. Found by id
+/// alone, like [`RECORD_ATTEMPT`].
 pub(super) const RECORD_WITHOUT_ATTEMPT: &str = "WITH changed AS (
          UPDATE deliveries SET status = $1::text, next_attempt_at = $2::timestamptz,
                                updated_at = $3::timestamptz
-         WHERE id = $4::text AND webhook_id = $5::text AND attempts = $6::int4
-           AND status IN ('pending', 'failed')
+         WHERE id = $4::text AND attempts = $5::int4 AND status IN ('pending', 'failed')
          RETURNING 1
      )
      SELECT count(*) FROM changed";
@@ -146,7 +150,6 @@ async fn run_group(pool: &Pool, jobs: &[OutcomeJob]) -> Result<(Vec<Result<()>>,
                         Box::new(a.error_summary()),
                         Box::new(updated_at),
                         Box::new(o.delivery_id.to_string()),
-                        Box::new(o.webhook_id.to_string()),
                         Box::new(attempts_before),
                         Box::new(a.id.to_string()),
                         Box::new(ms(a.attempted_at)),
@@ -165,7 +168,6 @@ async fn run_group(pool: &Pool, jobs: &[OutcomeJob]) -> Result<(Vec<Result<()>>,
                         Box::new(next_attempt_at),
                         Box::new(updated_at),
                         Box::new(o.delivery_id.to_string()),
-                        Box::new(o.webhook_id.to_string()),
                         Box::new(attempts_before),
                     ],
                 },

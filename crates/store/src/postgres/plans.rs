@@ -102,13 +102,18 @@ async fn hot_queries_use_their_indexes() {
         // On empty tables the planner may reach one workspace's events by either of its
         // indexes (by time or the log's); no scan either way.
         (activity::event_log_sql(), &["Index"]),
+        // By the delivery's id: an endpoint's index would walk its whole backlog.
         (
             outcomes::RECORD_ATTEMPT.into(),
-            &["Index Scan using deliveries_"],
+            &["Index Scan using deliveries_id_key"],
         ),
         (
             outcomes::RECORD_WITHOUT_ATTEMPT.into(),
-            &["Index Scan using deliveries_"],
+            &["Index Scan using deliveries_id_key"],
+        ),
+        (
+            activity::CURSOR_SEQ.into(),
+            &["Index Scan using deliveries_id_key"],
         ),
         (take_up::TAKERS.into(), &["webhooks_by_workspace"]),
         (take_up::ENTRIES.into(), &["events_log"]),
