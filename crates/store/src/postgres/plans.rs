@@ -108,6 +108,10 @@ async fn hot_queries_use_their_indexes() {
             &["Index Scan using deliveries_id_key"],
         ),
         (
+            outcomes::RECORD_ATTEMPTS.into(),
+            &["Index Cond: (id = ANY ($1))", "deliveries_id_key"],
+        ),
+        (
             outcomes::RECORD_WITHOUT_ATTEMPT.into(),
             &["Index Scan using deliveries_id_key"],
         ),
