@@ -23,6 +23,7 @@
 //!   re-seals any older value and fails when its keys cannot open a stored secret.
 
 mod activity;
+mod checkpointer;
 mod deliveries;
 mod health;
 mod operations;
@@ -47,6 +48,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{ApiKeyId, DeliveryId, EventId, EventTypeDef, WebhookId, WorkspaceId};
 
+use self::checkpointer::Checkpointer;
 use self::readers::{Readers, snapshot};
 use self::writer::Writer;
 use crate::announce::{self, Announcer};
@@ -81,6 +83,8 @@ pub struct SqliteStore {
     announcer: Arc<Announcer>,
     /// What the writer's work cost, counted by the writer.
     work: Arc<WorkCounter>,
+    /// Copies the WAL into the database file, nudged by the writer after each commit.
+    checkpointer: Arc<Checkpointer>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -138,9 +142,22 @@ impl SqliteStore {
             .collect::<Result<Vec<_>>>()?;
         let announcer = Arc::new(Announcer::new());
         let work = Arc::new(WorkCounter::default());
+        let checkpointer = Arc::new(Checkpointer::start(path)?);
+        // What the migrations and the re-sealing wrote.
+        checkpointer.nudge();
         Ok(SqliteStore {
             path: path.to_owned(),
-            writer: Writer::start(writer_conn, announcer.clone(), behind, work.clone())?,
+            writer: Writer::start(
+                writer_conn,
+                announcer.clone(),
+                behind,
+                work.clone(),
+                Box::new({
+                    let checkpointer = checkpointer.clone();
+                    move || checkpointer.nudge()
+                }),
+            )?,
+            checkpointer,
             readers: Readers::start(reader_conns)?,
             cipher,
             announcer,
@@ -162,6 +179,7 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.readers.close();
         self.writer.close().await;
+        self.checkpointer.stop();
     }
 
     /// Statements run and rows written by publishing, taking up and recording outcomes

@@ -167,9 +167,14 @@ impl Writer {
         announcer: Arc<Announcer>,
         behind: BTreeSet<WorkspaceId>,
         counter: Arc<WorkCounter>,
+        after_commit: AfterCommit,
     ) -> Result<Writer> {
         let (intake, receiver) = Intake::open();
-        let context = Context { announcer, counter };
+        let context = Context {
+            announcer,
+            counter,
+            after_commit,
+        };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || run(conn, receiver, &context, behind))
@@ -336,7 +341,11 @@ fn spent(conn: &Connection) -> (u64, u64) {
 struct Context {
     announcer: Arc<Announcer>,
     counter: Arc<WorkCounter>,
+    after_commit: AfterCommit,
 }
+
+/// Called on the writer thread after each commit (the store nudges its checkpointer).
+pub(super) type AfterCommit = Box<dyn Fn() + Send + Sync>;
 
 impl Context {
     /// Counts what was spent on `work` since `before` (from [`spent`]).
@@ -490,6 +499,7 @@ fn run_group(
     backlog.workspaces = left;
     match tx.commit() {
         Ok(()) => {
+            (context.after_commit)();
             context.counter.group();
             Ok(news)
         }
@@ -523,7 +533,14 @@ mod tests {
         let announcer = Arc::new(Announcer::new());
         let news = announcer.take().unwrap();
         (
-            Writer::start(conn, announcer, BTreeSet::new(), Arc::default()).unwrap(),
+            Writer::start(
+                conn,
+                announcer,
+                BTreeSet::new(),
+                Arc::default(),
+                Box::new(|| {}),
+            )
+            .unwrap(),
             news,
         )
     }
