@@ -79,8 +79,9 @@ pub(super) const RECORD_ATTEMPT: &str = "WITH changed AS (
 /// others were stale. The deliveries are reached by the id index only: "open" is spelled
 /// as "neither closed status" (the same, by the table's CHECK), which the planner cannot
 /// match to `deliveries_open`; spelled like that index's predicate, a fresh database's
-/// planner walked every open delivery for each group. One statement instead of one per outcome: PostgreSQL's own work per
-/// statement (bind, executor start, the CTE's three parts) was most of an outcome's cost.
+/// planner walked every open delivery for each group. One statement instead of one per
+/// outcome: PostgreSQL's own work per statement (bind, executor start, the CTE's three
+/// parts) was most of an outcome's cost.
 pub(super) const RECORD_ATTEMPTS: &str = "WITH input AS (
          SELECT * FROM unnest($1::text[], $2::int4[], $3::text[], $4::timestamptz[],
                               $5::int4[], $6::int8[], $7::text[], $8::text[],

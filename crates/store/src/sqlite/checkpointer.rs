@@ -16,7 +16,7 @@
 //! - Closing runs a last checkpoint of everything committed before the close.
 
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,7 +41,7 @@ impl Checkpointer {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.busy_timeout(super::schema::BUSY_TIMEOUT)?;
         // One pending nudge is all it needs to know: "something was committed".
         let (nudge, nudged) = mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
@@ -90,12 +90,15 @@ impl Drop for Checkpointer {
 
 fn run(conn: &Connection, nudged: &Receiver<()>) {
     let mut last = Instant::now();
-    while nudged.recv().is_ok() {
-        if let Some(wait) = SPACING.checked_sub(last.elapsed()) {
-            std::thread::sleep(wait);
+    'nudges: while nudged.recv().is_ok() {
+        // Nudges that come while waiting out the spacing are covered by this checkpoint;
+        // a close ends the wait at once.
+        while let Some(wait) = SPACING.checked_sub(last.elapsed()) {
+            match nudged.recv_timeout(wait) {
+                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break 'nudges,
+            }
         }
-        // Nudges that came while waiting are covered by this checkpoint.
-        while nudged.try_recv().is_ok() {}
         checkpoint(conn);
         last = Instant::now();
     }
@@ -104,18 +107,8 @@ fn run(conn: &Connection, nudged: &Receiver<()>) {
 
 /// One PASSIVE checkpoint; a failure is logged and the next nudge tries again.
 fn checkpoint(conn: &Connection) {
-    let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            row.get::<_, i64>(1)?,
-            row.get::<_, i64>(2)?,
-        ))
-    });
-    match done {
-        Ok((_busy, _frames, _copied)) => {}
-        Err(error) => {
-            tracing::warn!(%error, "a WAL checkpoint failed; the next commit tries again")
-        }
+    if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::warn!(%error, "a WAL checkpoint failed; the next commit tries again");
     }
 }
 

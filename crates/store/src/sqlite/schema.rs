@@ -49,7 +49,7 @@ pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 /// Statements kept prepared per connection; the store uses a few dozen distinct ones.
 const STATEMENT_CACHE: usize = 64;
 
-const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 
 /// Creates the folder of the database at `path` (owner-only, with any missing parents)
 /// if it does not exist, and returns it. An existing folder keeps its mode: it may be one
