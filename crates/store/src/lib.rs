@@ -181,14 +181,16 @@ pub type Ack = tokio::sync::oneshot::Receiver<Result<()>>;
 #[async_trait]
 pub trait LaneStore: Send + Sync + 'static {
     /// Endpoints that have open (pending or failed) deliveries. A backend whose take-up
-    /// can be left behind (PostgreSQL) takes up what was left first.
+    /// can be left behind (PostgreSQL) takes up what was left first; one that takes up
+    /// when a row is needed (SQLite) lists the endpoints with log entries to take up.
     async fn lanes_with_work(&self) -> Result<Vec<WebhookId>>;
 
     /// Where and how a lane sends: URL, secrets, enabled. `NotFound` once deleted.
     async fn lane_target(&self, webhook: &WebhookId) -> Result<LaneTarget>;
 
     /// Up to `limit` open deliveries of one endpoint with `seq > after_seq`, in seq order,
-    /// with their bodies.
+    /// with their bodies. Empty only once the endpoint has nothing open and nothing
+    /// published for it left to take up (SQLite takes up here, as the lane needs rows).
     async fn lane_window(
         &self,
         webhook: &WebhookId,

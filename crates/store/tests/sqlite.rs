@@ -259,7 +259,8 @@ async fn a_long_replay_covers_its_whole_range_in_several_jobs() {
 }
 
 /// A publish writes one log row and runs the same statements whether 1, 10 or 50
-/// endpoints subscribe; what grows is the take-up, one delivery row per endpoint.
+/// endpoints subscribe, and takes nothing up; what grows is the take-up, later, one
+/// delivery row per endpoint.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_publish_costs_the_same_for_1_10_or_50_endpoints() {
     const EVENTS: u64 = 20;
@@ -269,14 +270,27 @@ async fn a_publish_costs_the_same_for_1_10_or_50_endpoints() {
         let store = SqliteStore::open_in_dir(dir.path()).unwrap();
         store.count_statements().await.unwrap();
         let ws = workspace(&store, "a").await;
+        let mut hooks = Vec::new();
         for _ in 0..endpoints {
-            webhook(&store, &ws, &["user.*"]).await;
+            hooks.push(webhook(&store, &ws, &["user.*"]).await.id);
         }
+        let first = hooks[0].clone();
         let before = store.work_done();
         for _ in 0..EVENTS {
             store.publish(event(&ws, "user.created")).await.unwrap();
         }
+        let published = store.work_done().since(before);
+        // Reading the activity log takes up what the lanes have not.
+        store
+            .list_deliveries(&ws, &first, Default::default(), Default::default())
+            .await
+            .unwrap();
         let done = store.work_done().since(before);
+        assert_eq!(
+            published.take_up,
+            Default::default(),
+            "nothing taken up at publish"
+        );
         assert_eq!(done.events, EVENTS);
         assert_eq!(done.publish.rows, EVENTS, "one log row per event");
         assert!(
@@ -290,4 +304,30 @@ async fn a_publish_costs_the_same_for_1_10_or_50_endpoints() {
         costs.push(done.publish);
     }
     assert!(costs.windows(2).all(|w| w[0] == w[1]), "{costs:?}");
+}
+
+/// Published deliveries become rows without anyone asking: the writer takes the log up
+/// once it has had no job for a moment.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_writer_takes_the_log_up_by_itself() {
+    let dir = TempDir::new().unwrap();
+    let store = SqliteStore::open_in_dir(dir.path()).unwrap();
+    let ws = workspace(&store, "a").await;
+    for _ in 0..3 {
+        webhook(&store, &ws, &["user.*"]).await;
+    }
+    let before = store.work_done();
+    for _ in 0..5 {
+        store.publish(event(&ws, "user.created")).await.unwrap();
+    }
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let done = store.work_done().since(before);
+        // Five deliveries for each of the three endpoints, and their cursors moved.
+        if done.take_up.rows >= 15 + 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not taken up: {done:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }

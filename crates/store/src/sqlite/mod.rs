@@ -95,7 +95,40 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// The most batches a lane window that has rows takes up, beyond those its limit needs,
+/// before it answers with them (a lane whose endpoint subscribes to little of a busy log
+/// sends what it has rather than scanning on).
+const LANE_TAKE_UPS: u32 = 4;
+
 impl SqliteStore {
+    /// Takes up every entry of `workspace`'s log, a batch per writer job, so that a read
+    /// after it finds every delivery published before as a row.
+    async fn caught_up(&self, workspace: &WorkspaceId) -> Result<()> {
+        loop {
+            let workspace_ = workspace.clone();
+            let behind = self
+                .readers
+                .read("take_up_check", move |conn| {
+                    take_up::workspace_behind(conn, &workspace_)
+                })
+                .await?;
+            if !behind {
+                return Ok(());
+            }
+            let workspace_ = workspace.clone();
+            // Announces nothing: the publishes announced these endpoints already.
+            let more = self
+                .writer
+                .write("take_up", move |tx| {
+                    Ok(take_up::take_up(tx, &workspace_, None)?.more)
+                })
+                .await?;
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
     /// Opens the database at `path` like [`SqliteStore::open_with_cipher`], sealing
     /// signing secrets with the keys of [`KEY_FILE`] beside it, a key file it creates
     /// (0600, one fresh key) on first open. A key file created for a database its key
@@ -214,7 +247,13 @@ impl SqliteStore {
 impl LaneStore for SqliteStore {
     async fn lanes_with_work(&self) -> Result<Vec<WebhookId>> {
         self.readers
-            .read("lanes_with_work", deliveries::lanes_with_work)
+            .read("lanes_with_work", |conn| {
+                let mut ids = deliveries::lanes_with_work(conn)?;
+                ids.extend(take_up::endpoints_behind(conn)?);
+                ids.sort();
+                ids.dedup();
+                Ok(ids)
+            })
             .await
     }
 
@@ -227,18 +266,43 @@ impl LaneStore for SqliteStore {
             .await
     }
 
+    /// The open deliveries after `after_seq`; a window that is short while the endpoint
+    /// has log entries not taken up takes up a batch of them first (a writer job), for
+    /// a bounded number of batches ([`LANE_TAKE_UPS`]) once it has rows.
     async fn lane_window(
         &self,
         webhook: &WebhookId,
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<DueDelivery>> {
-        let webhook = webhook.clone();
-        self.readers
-            .read("lane_window", move |conn| {
-                deliveries::lane_window(conn, &webhook, after_seq, limit)
-            })
-            .await
+        let most = LANE_TAKE_UPS + limit / take_up::BATCH as u32;
+        let mut take_ups = 0;
+        loop {
+            let webhook_ = webhook.clone();
+            let (window, behind) = self
+                .readers
+                .read("lane_window", move |conn| {
+                    // The cursor first: a window read after it holds every row taken up
+                    // before the cursor was read, whatever the writer commits between.
+                    let behind = take_up::endpoint_behind(conn, &webhook_)?;
+                    let window = deliveries::lane_window(conn, &webhook_, after_seq, limit)?;
+                    let short = window.len() < limit as usize;
+                    Ok((window, behind.filter(|_| short)))
+                })
+                .await?;
+            // An empty window takes up until it has rows or the endpoint caught up, so
+            // a lane never leaves work it was told about.
+            let Some(workspace) = behind.filter(|_| window.is_empty() || take_ups < most) else {
+                return Ok(window);
+            };
+            take_ups += 1;
+            let webhook_ = webhook.clone();
+            self.writer
+                .write("take_up", move |tx| {
+                    take_up::take_up(tx, &workspace, Some(&webhook_)).map(drop)
+                })
+                .await?;
+        }
     }
 
     fn submit_outcome(&self, outcome: Outcome) -> Ack {
@@ -450,11 +514,10 @@ impl TenancyStore for SqliteStore {
         self.writer
             .write_announcing("update_webhook", move |tx| {
                 // What was published before the change goes by the settings it was
-                // published under.
-                let mut news = take_up::take_up_all(tx, &workspace, Some(&id))?;
+                // published under. The resync tells its lane to read it all again.
+                take_up::take_up_all(tx, &workspace, Some(&id))?;
                 let hook = webhooks::update_webhook(tx, &cipher, &workspace, &id, patch)?;
-                news.extend(announce::resync_of(&id));
-                Ok((hook, news))
+                Ok((hook, announce::resync_of(&id)))
             })
             .await
     }
@@ -519,7 +582,7 @@ impl ActivityStore for SqliteStore {
         self.writer
             .write_publishing("publish", move |tx| {
                 let published = publish::publish(tx, &new)?;
-                let grown = publish::grown(&published).into_iter().collect();
+                let grown = publish::grown(&published, &new).into_iter().collect();
                 Ok((published, grown))
             })
             .await
@@ -534,7 +597,10 @@ impl ActivityStore for SqliteStore {
         self.writer
             .write_publishing("publish_batch", move |tx| {
                 let answers = publish::publish_batch(tx, &new)?;
-                let grown = answers.iter().flatten().filter_map(publish::grown);
+                let grown = answers
+                    .iter()
+                    .zip(&new)
+                    .filter_map(|(answer, new)| publish::grown(answer.as_ref().ok()?, new));
                 let grown = grown.collect();
                 Ok((answers, grown))
             })
@@ -558,6 +624,7 @@ impl ActivityStore for SqliteStore {
         filter: DeliveryFilter,
         page: PageRequest,
     ) -> Result<Page<Delivery>> {
+        self.caught_up(workspace).await?;
         let (workspace, webhook) = (workspace.clone(), webhook.clone());
         self.readers
             .read("list_deliveries", move |conn| {
@@ -602,6 +669,7 @@ impl ActivityStore for SqliteStore {
         workspace: &WorkspaceId,
         event: &EventId,
     ) -> Result<Vec<Delivery>> {
+        self.caught_up(workspace).await?;
         let (workspace, event) = (workspace.clone(), event.clone());
         self.readers
             .read("list_event_deliveries", move |conn| {
@@ -629,6 +697,7 @@ impl ActivityStore for SqliteStore {
         webhook: &WebhookId,
         filter: ReplayFilter,
     ) -> Result<u64> {
+        self.caught_up(workspace).await?;
         let (workspace, webhook) = (workspace.clone(), webhook.clone());
         let filter = std::sync::Arc::new(filter);
         // Seqs only grow and never move, so bounds read beforehand stay right.
@@ -702,6 +771,7 @@ impl ActivityStore for SqliteStore {
         workspace: &WorkspaceId,
         webhook: &WebhookId,
     ) -> Result<WebhookHealth> {
+        self.caught_up(workspace).await?;
         let (workspace, webhook) = (workspace.clone(), webhook.clone());
         self.readers
             .read("webhook_health", move |conn| {
@@ -756,7 +826,10 @@ impl OperationsStore for SqliteStore {
         self.writer
             .write_publishing("raise_alert", move |tx| {
                 let published = operations::raise_alert(tx, &alert, &event)?;
-                let grown = published.iter().filter_map(publish::grown).collect();
+                let grown = published
+                    .iter()
+                    .filter_map(|p| publish::grown(p, &event))
+                    .collect();
                 Ok((published, grown))
             })
             .await

@@ -16,6 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::publish;
 use super::rows::{now_ms, parse, time, to_ms};
 use super::schema;
+use super::take_up;
 use crate::{
     AlertCondition, EndpointBacklog, MigrationStatus, NewAlert, NewEvent, Published, Result,
 };
@@ -52,7 +53,7 @@ const FIRST_ATTEMPT_AFTER: &str =
      WHERE webhook_id = ?1 AND attempted_at > ?2";
 
 pub(super) fn endpoint_backlogs(conn: &Connection) -> Result<Vec<EndpointBacklog>> {
-    let webhooks = conn
+    let mut webhooks = conn
         .prepare_cached(WEBHOOKS_WITH_WORK)?
         .query_map([], |r| {
             Ok((
@@ -63,20 +64,34 @@ pub(super) fn endpoint_backlogs(conn: &Connection) -> Result<Vec<EndpointBacklog
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    for id in take_up::endpoints_behind(conn)? {
+        if !webhooks.iter().any(|w| w.0 == id) {
+            let (workspace, url): (domain::WorkspaceId, String) = conn
+                .prepare_cached("SELECT workspace_id, url FROM webhooks WHERE id = ?1")?
+                .query_row([id.as_str()], |r| Ok((parse(r, 0)?, r.get(1)?)))?;
+            webhooks.push((id, workspace, url, true));
+        }
+    }
     let mut backlogs = Vec::with_capacity(webhooks.len());
     for (webhook_id, workspace_id, url, enabled) in webhooks {
         let id = webhook_id.as_str();
-        // Read in one snapshot with the list, so an endpoint listed has a head.
-        let Some((oldest_created_at, head_window_start)) = conn
+        // Read in one snapshot with the list. Deliveries not taken up yet are pending
+        // too; they are all younger than every row.
+        let head: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> = conn
             .prepare_cached(HEAD)?
             .query_row([id], |r| Ok((time(r, 0)?, time(r, 1)?)))
-            .optional()?
+            .optional()?;
+        let (untaken, oldest_untaken) = take_up::untaken(conn, &webhook_id)?;
+        let oldest_untaken = oldest_untaken.and_then(chrono::DateTime::from_timestamp_millis);
+        let Some((oldest_created_at, head_window_start)) =
+            head.or(oldest_untaken.map(|at| (at, at)))
         else {
             continue;
         };
-        let pending: u64 = conn
+        let open: u64 = conn
             .prepare_cached(OPEN_COUNT)?
             .query_row([id], |r| r.get(0))?;
+        let pending = open + untaken;
         let latest: Option<(i64, Option<String>)> = conn
             .prepare_cached(LATEST_ATTEMPT)?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))

@@ -7,11 +7,15 @@
 //!   nothing changes, no attempt is recorded, and the answer is `StaleAttempt`.
 //! - An outcome's update, its attempt row and the disabling of its webhook (after a
 //!   `410 Gone`) are one job: all or nothing (the job's savepoint rolls back together),
-//!   and a stale outcome disables nothing.
+//!   and a stale outcome disables nothing. Before disabling, the webhook takes up the
+//!   rest of the log (see [`super::take_up`]): what was published while it was enabled
+//!   stays its backlog, as it would be had it been taken up at publish.
 
+use domain::WorkspaceId;
 use rusqlite::{Connection, params};
 
-use super::rows::{now_ms, to_ms};
+use super::rows::{now_ms, parse, to_ms};
+use super::take_up;
 use crate::{Outcome, RecordedHeaders, Result, StoreError};
 
 pub(super) const RECORD_ATTEMPT: &str = "UPDATE deliveries
@@ -62,6 +66,10 @@ pub(super) fn record_outcome(conn: &Connection, outcome: &Outcome) -> Result<()>
         return Err(StoreError::StaleAttempt);
     }
     if outcome.disable_webhook && outcome.attempt.is_some() {
+        let workspace: WorkspaceId = conn
+            .prepare_cached("SELECT workspace_id FROM webhooks WHERE id = ?1")?
+            .query_row([outcome.webhook_id.as_str()], |r| parse(r, 0))?;
+        take_up::take_up_all(conn, &workspace, Some(&outcome.webhook_id))?;
         conn.prepare_cached(DISABLE_WEBHOOK)?
             .execute(params![updated_at, outcome.webhook_id.as_str()])?;
     }

@@ -1,6 +1,6 @@
 //! Publishing events (the event row alone, its log entry, in one writer job; a batch of
-//! them in one job, each in its own savepoint) and reading them back. The deliveries
-//! come from the take-up ([`super::take_up`]) the writer runs over the group.
+//! them in one job) and reading them back. The deliveries come from the take-up
+//! ([`super::take_up`]), when they are needed.
 //!
 //! Invariants:
 //! - The event id and timestamp are made inside the writer job. The writer runs jobs one
@@ -17,6 +17,7 @@ use domain::{EventId, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::rows::{now, parse, time, to_ms};
+use super::take_up::Grown;
 use super::tenancy::event_type_exists;
 use crate::{Event, NewEvent, Published, Result, StoreError};
 
@@ -134,10 +135,14 @@ fn publish_known(conn: &Connection, new: &NewEvent, known: &mut KnownTypes) -> R
     })
 }
 
-/// The workspace whose log a publish made grow, for the writer to take up: none for a
-/// repeated idempotency key.
-pub(super) fn grown(published: &Published) -> Option<WorkspaceId> {
-    (!published.duplicate).then(|| published.event.workspace_id.clone())
+/// What a publish of `new` added to its workspace's log, for the writer to announce: none
+/// for a repeated idempotency key.
+pub(super) fn grown(published: &Published, new: &NewEvent) -> Option<Grown> {
+    (!published.duplicate).then(|| Grown {
+        workspace: published.event.workspace_id.clone(),
+        event_type: published.event.event_type.clone(),
+        only: new.only_webhook.clone(),
+    })
 }
 
 /// Publishes each of `batch` as [`publish`] does; answers each, in order.

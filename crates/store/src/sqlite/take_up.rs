@@ -1,14 +1,17 @@
 //! Taking events up from the log: the step that turns a published event into delivery
 //! rows, one per enabled endpoint that subscribes to it.
 //!
-//! A publish writes only its event (its log entry, at position `pos`). The writer then
-//! takes up the log of every workspace its group published to, once for the whole group,
-//! in the same transaction ([`super::writer`]): for each enabled endpoint of the
-//! workspace it reads the entries after the endpoint's `log_cursor`, matches them against
-//! the endpoint's subscription (a test event only against the endpoint it names), gives
-//! each match a delivery with the endpoint's next `seq`, and moves the cursor to the last
-//! entry read. The endpoints' subscriptions are decoded once per group instead of once
-//! per publish, and each endpoint's counters are written once per group.
+//! A publish writes only its event (its log entry, at position `pos`); its group only
+//! announces the endpoints that subscribe to what it published ([`subscribers`]). A take-up
+//! runs when a delivery row is needed, not at publish: when a lane's window runs short
+//! (for its endpoint, one batch at a time), when someone reads the workspace's
+//! deliveries or changes an endpoint (everything up to the head first), and when the
+//! writer has been idle for a moment ([`super::writer`]). It reads the entries after the
+//! endpoint's `log_cursor`, matches them against the endpoint's subscription (a test
+//! event only against the endpoint it names), gives each match a delivery with the
+//! endpoint's next `seq`, and moves the cursor to the last entry read. So publishing costs
+//! the same rows for 1 or 50 endpoints, and delivery rows are written at the pace the
+//! lanes use them.
 //!
 //! Invariants:
 //! - Entries are taken up in `pos` order, which is commit order (one writer), so an
@@ -24,7 +27,7 @@
 use std::collections::BTreeSet;
 
 use domain::{DeliveryId, Subscription, WebhookId, WorkspaceId};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::parse;
 use super::webhooks::decode_events;
@@ -184,8 +187,8 @@ pub(super) fn move_to_head(conn: &Connection, webhook: &WebhookId) -> Result<()>
     Ok(())
 }
 
-/// Workspaces with an enabled endpoint that has not taken up the whole log: what a
-/// writer that stopped before finishing left (read when the store opens).
+/// Workspaces with an enabled endpoint that has not taken up the whole log (read when the
+/// store opens: the writer takes them up when idle).
 pub(super) fn behind(conn: &Connection) -> Result<BTreeSet<WorkspaceId>> {
     let mut statement = conn.prepare_cached(
         "SELECT DISTINCT w.workspace_id FROM webhooks AS w
@@ -199,4 +202,298 @@ pub(super) fn behind(conn: &Connection) -> Result<BTreeSet<WorkspaceId>> {
         behind.insert(parse(row, 0)?);
     }
     Ok(behind)
+}
+
+/// An endpoint "behind": enabled, with log entries of its workspace after its cursor.
+const BEHIND: &str = "w.enabled AND EXISTS (SELECT 1 FROM events AS e INDEXED BY events_log
+                                            WHERE e.workspace_id = w.workspace_id
+                                              AND e.pos > w.log_cursor)";
+
+/// The workspace of `webhook` if the endpoint is behind, for a take-up of its own.
+pub(super) fn endpoint_behind(
+    conn: &Connection,
+    webhook: &WebhookId,
+) -> Result<Option<WorkspaceId>> {
+    let sql = format!("SELECT w.workspace_id FROM webhooks AS w WHERE w.id = ?1 AND {BEHIND}");
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut rows = statement.query([webhook.as_str()])?;
+    Ok(match rows.next()? {
+        Some(row) => Some(parse(row, 0)?),
+        None => None,
+    })
+}
+
+/// Whether an endpoint of `workspace` is behind: its deliveries are not all rows yet.
+pub(super) fn workspace_behind(conn: &Connection, workspace: &WorkspaceId) -> Result<bool> {
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM webhooks AS w WHERE w.workspace_id = ?1 AND {BEHIND})"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([workspace.as_str()], |r| r.get(0))?)
+}
+
+/// Endpoints that are behind, for the dispatcher's sweep.
+pub(super) fn endpoints_behind(conn: &Connection) -> Result<Vec<WebhookId>> {
+    let sql = format!("SELECT w.id FROM webhooks AS w WHERE {BEHIND} ORDER BY w.id");
+    let ids = conn
+        .prepare_cached(&sql)?
+        .query_map([], |row| parse(row, 0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(ids)
+}
+
+/// What a publish added to a workspace's log, for its group's announcement.
+#[derive(Debug, Clone)]
+pub(super) struct Grown {
+    pub(super) workspace: WorkspaceId,
+    pub(super) event_type: String,
+    /// A test event's one endpoint.
+    pub(super) only: Option<WebhookId>,
+}
+
+/// The enabled endpoints of `workspace` that would take up one of `grown` (all of the
+/// same workspace): whose lanes to wake once the group committed.
+pub(super) fn subscribers(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    grown: &[&Grown],
+) -> Result<Vec<Wakeup>> {
+    let types: BTreeSet<&str> = grown
+        .iter()
+        .filter(|g| g.only.is_none())
+        .map(|g| g.event_type.as_str())
+        .collect();
+    let only: BTreeSet<&str> = grown
+        .iter()
+        .filter_map(|g| g.only.as_ref())
+        .map(|w| w.as_str())
+        .collect();
+    let mut statement = conn.prepare_cached(
+        "SELECT id, events FROM webhooks WHERE workspace_id = ?1 AND enabled ORDER BY id",
+    )?;
+    let mut rows = statement.query([workspace.as_str()])?;
+    let mut news = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id: WebhookId = parse(row, 0)?;
+        let events = decode_events(row, 1)?;
+        if only.contains(id.as_str())
+            || types
+                .iter()
+                .any(|t| domain::subscription::any_matches(&events, t))
+        {
+            news.push(Wakeup {
+                webhook: id,
+                resync: false,
+            });
+        }
+    }
+    Ok(news)
+}
+
+/// The deliveries of `webhook` not taken up yet: how many, and when the oldest was
+/// published (for the backlog monitor, which must not write).
+pub(super) fn untaken(conn: &Connection, webhook: &WebhookId) -> Result<(u64, Option<i64>)> {
+    let Some((workspace, events, cursor)) = conn
+        .prepare_cached(
+            "SELECT workspace_id, events, log_cursor FROM webhooks WHERE id = ?1 AND enabled",
+        )?
+        .query_row([webhook.as_str()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                decode_events(row, 1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })
+        .optional()?
+    else {
+        return Ok((0, None));
+    };
+    let mut statement = conn.prepare_cached(
+        "SELECT type, only_webhook, created_at FROM events INDEXED BY events_log
+         WHERE workspace_id = ?1 AND pos > ?2 ORDER BY pos",
+    )?;
+    let mut rows = statement.query(params![workspace, cursor])?;
+    let (mut count, mut oldest) = (0, None);
+    while let Some(row) = rows.next()? {
+        let takes = match row.get::<_, Option<String>>(1)? {
+            Some(only) => only == webhook.as_str(),
+            None => domain::subscription::any_matches(&events, &row.get::<_, String>(0)?),
+        };
+        if takes {
+            count += 1;
+            oldest.get_or_insert(row.get::<_, i64>(2)?);
+        }
+    }
+    Ok((count, oldest))
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::Subscription;
+    use serde_json::value::RawValue;
+
+    use super::*;
+    use crate::sqlite::SqliteStore;
+    use crate::{ActivityStore, NewApiKey, NewEvent, NewWebhook, TenancyStore};
+
+    fn new_webhook(events: &[&str]) -> NewWebhook {
+        NewWebhook {
+            url: "https://receiver.example.com/hooks".to_owned(),
+            description: String::new(),
+            events: events
+                .iter()
+                .map(|e| Subscription::parse(e).unwrap())
+                .collect(),
+            enabled: true,
+            secret: domain::signature::generate_secret(),
+            rate_limit: None,
+            headers: domain::CustomHeaders::default(),
+        }
+    }
+
+    fn event(workspace: &WorkspaceId, event_type: &str, only: Option<&WebhookId>) -> NewEvent {
+        NewEvent {
+            workspace_id: workspace.clone(),
+            event_type: event_type.to_owned(),
+            data: RawValue::from_string("{}".to_owned()).unwrap(),
+            metadata: None,
+            idempotency_key: None,
+            only_webhook: only.cloned(),
+            trace: None,
+        }
+    }
+
+    /// A store's file whose log holds, for endpoint `users` ("user.*"), three `user.created`
+    /// and a test event for `orders` ("order.*"), none of them taken up: the store writes
+    /// them, then its deliveries are removed and the cursors put back to the start (the
+    /// store's own idle take-up would otherwise race the checks).
+    async fn untaken_log() -> (
+        tempfile::TempDir,
+        Connection,
+        WorkspaceId,
+        WebhookId,
+        WebhookId,
+    ) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = SqliteStore::open_in_dir(dir.path()).unwrap();
+        let key = domain::api_key::generate_key();
+        let (workspace, _) = store
+            .create_workspace(
+                "a",
+                NewApiKey {
+                    name: "k".into(),
+                    hash: domain::api_key::hash_key(&key),
+                    hint: domain::api_key::key_hint(&key),
+                },
+            )
+            .await
+            .unwrap();
+        let ws = workspace.id;
+        let users = store
+            .create_webhook(&ws, new_webhook(&["user.*"]))
+            .await
+            .unwrap()
+            .id;
+        let orders = store
+            .create_webhook(&ws, new_webhook(&["order.*"]))
+            .await
+            .unwrap()
+            .id;
+        for _ in 0..3 {
+            store
+                .publish(event(&ws, "user.created", None))
+                .await
+                .unwrap();
+        }
+        store
+            .publish(event(&ws, "user.created", Some(&orders)))
+            .await
+            .unwrap();
+        store.close().await;
+        drop(store);
+        let conn = Connection::open(dir.path().join(crate::sqlite::DATABASE_FILE)).unwrap();
+        conn.execute_batch("DELETE FROM deliveries; UPDATE webhooks SET log_cursor = 0;")
+            .unwrap();
+        (dir, conn, ws, users, orders)
+    }
+
+    /// What the backlog monitor reads as pending for each of `webhooks`.
+    fn pending(conn: &Connection, webhooks: &[&WebhookId]) -> Vec<u64> {
+        let backlogs = super::super::operations::endpoint_backlogs(conn).unwrap();
+        let of = |id: &WebhookId| {
+            backlogs
+                .iter()
+                .find(|b| &b.webhook_id == id)
+                .unwrap()
+                .pending
+        };
+        webhooks.iter().map(|id| of(id)).collect()
+    }
+
+    #[tokio::test]
+    async fn what_is_not_taken_up_is_counted_and_found() {
+        let (_dir, conn, ws, users, orders) = untaken_log().await;
+        assert_eq!(untaken(&conn, &users).unwrap().0, 3);
+        assert_eq!(
+            untaken(&conn, &orders).unwrap().0,
+            1,
+            "the test event is for it alone"
+        );
+        assert!(untaken(&conn, &users).unwrap().1.is_some());
+        assert!(workspace_behind(&conn, &ws).unwrap());
+        assert_eq!(endpoint_behind(&conn, &users).unwrap(), Some(ws.clone()));
+        let mut both = vec![users.clone(), orders.clone()];
+        both.sort();
+        assert_eq!(endpoints_behind(&conn).unwrap(), both);
+        // The monitor sees them as pending, with no delivery row yet.
+        assert_eq!(pending(&conn, &[&users, &orders]), [3, 1]);
+
+        // One endpoint's take-up leaves the other's cursor where it was.
+        let taken = take_up(&conn, &ws, Some(&users)).unwrap();
+        assert_eq!(taken.news.len(), 1);
+        assert!(!taken.more);
+        assert_eq!(untaken(&conn, &users).unwrap().0, 0);
+        assert_eq!(endpoint_behind(&conn, &users).unwrap(), None);
+        assert_eq!(untaken(&conn, &orders).unwrap().0, 1);
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 3);
+        assert_eq!(
+            pending(&conn, &[&users, &orders]),
+            [3, 1],
+            "rows and entries alike"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_group_announces_the_endpoints_that_subscribe_to_what_it_published() {
+        let (_dir, conn, ws, users, orders) = untaken_log().await;
+        let grown = |event_type: &str, only: Option<&WebhookId>| Grown {
+            workspace: ws.clone(),
+            event_type: event_type.to_owned(),
+            only: only.cloned(),
+        };
+        let woken = |grown: &[Grown]| -> Vec<WebhookId> {
+            let refs: Vec<&Grown> = grown.iter().collect();
+            subscribers(&conn, &ws, &refs)
+                .unwrap()
+                .into_iter()
+                .map(|w| w.webhook)
+                .collect()
+        };
+        assert_eq!(woken(&[grown("user.created", None)]), vec![users.clone()]);
+        assert!(woken(&[grown("invoice.paid", None)]).is_empty());
+        assert_eq!(
+            woken(&[grown("user.created", Some(&orders))]),
+            vec![orders.clone()]
+        );
+        let mut both = vec![users.clone(), orders.clone()];
+        both.sort();
+        assert_eq!(
+            woken(&[grown("order.paid", None), grown("user.x", None)]),
+            both
+        );
+    }
 }

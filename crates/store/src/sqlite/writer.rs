@@ -12,12 +12,11 @@
 //!   that commit fails, every job of the group hears the failure (none of it was kept).
 //! - Jobs run and commit in submission order, so what a caller submitted first is never
 //!   visible after what it submitted later (outcomes of a lane, seqs of publishes).
-//! - Publishes write only their events (the log). Before committing, the group takes up
-//!   the log of every workspace its jobs published to ([`super::take_up`]), in its own
-//!   savepoint: the group's deliveries commit with its events, and cost one pass per
-//!   workspace and endpoint rather than one per publish and endpoint. A take-up that
-//!   failed rolls back alone and is tried again with the next group; what a writer that
-//!   stopped left is taken up by a group of its own at the start.
+//! - Publishes write only their events (the log). A group that published announces the
+//!   endpoints that subscribe to what it published ([`take_up::subscribers`]); it takes
+//!   nothing up. The lanes take up as they go, readers before they read, and the writer
+//!   itself once no job came for [`IDLE`]: one batch of one workspace per group, so a job
+//!   arriving meanwhile waits for one batch at most ([`super::take_up`]).
 //! - What a group's jobs made deliverable or changed is announced ([`crate::announce`])
 //!   after the group's commit succeeded and before any job's caller hears back; a job
 //!   that failed, or a group whose commit failed, announces nothing.
@@ -34,7 +33,7 @@ use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::take_up;
+use super::take_up::{self, Grown};
 use crate::announce::Announcer;
 use crate::intake::{Intake, Msg, gather};
 use crate::timing::TimedReply;
@@ -45,6 +44,10 @@ use crate::{Result, StoreError, Wakeup};
 /// that one commit never keeps callers waiting long.
 const MAX_BATCH: usize = 512;
 
+/// How long the writer waits for a job before it takes up a batch of the log itself.
+/// Under load jobs come faster than this, and the lanes take up at their own pace.
+const IDLE: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// One unit of write work with its reply, type-erased so jobs of any result type share
 /// the channel.
 trait Job: Send {
@@ -53,9 +56,9 @@ trait Job: Send {
     /// What the work, if it succeeded, made deliverable or changed; empty after the
     /// first call.
     fn news(&mut self) -> Vec<Wakeup>;
-    /// The workspaces whose log the work, if it succeeded, made grow (one entry per
-    /// event); empty after the first call.
-    fn grown(&mut self) -> Vec<WorkspaceId>;
+    /// What the work, if it succeeded, added to workspaces' logs (one per event); empty
+    /// after the first call.
+    fn grown(&mut self) -> Vec<Grown>;
     /// What kind of work it is, for the store's counts; `None`: not counted.
     fn work(&self) -> Option<Work>;
     /// Whether it runs in a savepoint of its own (see [`guarded`]).
@@ -69,8 +72,8 @@ trait Job: Send {
 pub(super) struct Effects {
     /// To announce once the group committed.
     pub(super) news: Vec<Wakeup>,
-    /// Workspaces whose log grew, for the group to take up.
-    pub(super) grown: Vec<WorkspaceId>,
+    /// What was added to workspaces' logs, for the group to announce.
+    pub(super) grown: Vec<Grown>,
 }
 
 struct Typed<F, T> {
@@ -109,7 +112,7 @@ where
         std::mem::take(&mut self.effects.news)
     }
 
-    fn grown(&mut self) -> Vec<WorkspaceId> {
+    fn grown(&mut self) -> Vec<Grown> {
         std::mem::take(&mut self.effects.grown)
     }
 
@@ -117,6 +120,7 @@ where
         match self.operation {
             "publish" | "publish_batch" | "raise_alert" => Some(Work::Publish),
             "submit_outcome" => Some(Work::Outcome),
+            "take_up" => Some(Work::TakeUp),
             _ => None,
         }
     }
@@ -161,7 +165,7 @@ pub(super) struct Writer {
 impl Writer {
     /// Starts the thread; what committed jobs made deliverable goes to `announcer`, what
     /// they cost to `counter`. `behind`: workspaces whose log is not wholly taken up yet,
-    /// taken up first.
+    /// taken up when idle.
     pub(super) fn start(
         conn: Connection,
         announcer: Arc<Announcer>,
@@ -269,11 +273,11 @@ impl Writer {
             .unwrap_or(Err(StoreError::Closed))
     }
 
-    /// Queues `work`, which says which workspaces' logs it made grow (publishes), and
-    /// waits until it is committed, with the group's take-up of those logs, or refused.
+    /// Queues `work`, which says what it added to workspaces' logs (publishes), and waits
+    /// until it is committed (and its subscribers announced) or refused.
     pub(super) async fn write_publishing<T, F>(&self, operation: &'static str, work: F) -> Result<T>
     where
-        F: FnOnce(&Transaction<'_>) -> Result<(T, Vec<WorkspaceId>)> + Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<(T, Vec<Grown>)> + Send + 'static,
         T: Send + 'static,
     {
         self.submit_with_effects(operation, move |tx| {
@@ -357,12 +361,10 @@ impl Context {
     }
 }
 
-/// Workspaces whose log the writer still has to take up.
+/// Workspaces whose log the writer takes up when idle.
 #[derive(Default)]
 struct Backlog {
     workspaces: BTreeSet<WorkspaceId>,
-    /// Left by an earlier run of the writer: a group runs at once, jobs or not.
-    now: bool,
 }
 
 fn run(
@@ -372,28 +374,25 @@ fn run(
     behind: BTreeSet<WorkspaceId>,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
-    let mut backlog = Backlog {
-        now: !behind.is_empty(),
-        workspaces: behind,
-    };
+    let mut backlog = Backlog { workspaces: behind };
     loop {
-        let first = if backlog.now {
-            match receiver.try_recv() {
-                Ok(first) => Some(first),
-                Err(flume::TryRecvError::Empty) => None,
-                Err(flume::TryRecvError::Disconnected) => return,
-            }
-        } else {
+        let first = if backlog.workspaces.is_empty() {
             match receiver.recv() {
-                Ok(first) => Some(first),
+                Ok(first) => first,
                 Err(_) => return,
             }
+        } else {
+            match receiver.recv_timeout(IDLE) {
+                Ok(first) => first,
+                Err(flume::RecvTimeoutError::Timeout) => {
+                    take_up_idle(&mut conn, context, &mut backlog);
+                    continue;
+                }
+                Err(flume::RecvTimeoutError::Disconnected) => return,
+            }
         };
-        let closing = match first {
-            Some(first) => gather(first, &receiver, &mut batch, MAX_BATCH),
-            None => None,
-        };
-        if !batch.is_empty() || backlog.now {
+        let closing = gather(first, &receiver, &mut batch, MAX_BATCH);
+        if !batch.is_empty() {
             commit_group(&mut conn, &mut batch, context, &mut backlog);
         }
         if let Some(done) = closing {
@@ -404,8 +403,39 @@ fn run(
     }
 }
 
-/// Runs `batch` in one transaction, with the take-up of what it published, announces
-/// what it committed and answers every job.
+/// One batch of the first workspace of the backlog, taken up in a group of its own.
+fn take_up_idle(conn: &mut Connection, context: &Context, backlog: &mut Backlog) {
+    let Some(workspace) = backlog.workspaces.first().cloned() else {
+        return;
+    };
+    let taken = (|| -> Result<take_up::TakenUp> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let before = spent(&tx);
+        let taken = take_up::take_up(&tx, &workspace, None)?;
+        context.count(&tx, Some(Work::TakeUp), before);
+        tx.commit()?;
+        (context.after_commit)();
+        context.counter.group();
+        Ok(taken)
+    })();
+    // Announces nothing: the publishes announced these endpoints, and their lanes take
+    // up until they caught up before they leave.
+    match taken {
+        Ok(taken) => {
+            if taken.more {
+                return;
+            }
+        }
+        // The lanes and readers take it up when they need it.
+        Err(error) => {
+            tracing::warn!(%error, workspace = %workspace, "taking up published events failed");
+        }
+    }
+    backlog.workspaces.remove(&workspace);
+}
+
+/// Runs `batch` in one transaction, announces what it committed (with the subscribers of
+/// what it published) and answers every job.
 fn commit_group(
     conn: &mut Connection,
     batch: &mut Vec<Box<dyn Job>>,
@@ -433,7 +463,7 @@ fn commit_group(
     }
 }
 
-/// Runs the jobs and the take-up in one transaction; what the take-up gave work to.
+/// Runs the jobs in one transaction; the subscribers of what they published.
 fn run_group(
     conn: &mut Connection,
     batch: &mut [Box<dyn Job>],
@@ -443,7 +473,7 @@ fn run_group(
     // Immediate: take the write lock up front, so another process on the same file
     // makes us wait (busy timeout) here rather than fail at commit.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut grown = backlog.workspaces.clone();
+    let mut grown = Vec::new();
     for job in batch.iter_mut() {
         let before = spent(&tx);
         let guarded = job.guarded();
@@ -474,40 +504,36 @@ fn run_group(
         }
         grown.extend(events);
     }
-    backlog.now = false;
     let mut news = Vec::new();
-    let mut left = BTreeSet::new();
-    for workspace in &grown {
+    let mut by_workspace: std::collections::BTreeMap<&WorkspaceId, Vec<&Grown>> =
+        std::collections::BTreeMap::new();
+    for entry in &grown {
+        by_workspace
+            .entry(&entry.workspace)
+            .or_default()
+            .push(entry);
+    }
+    for (workspace, entries) in by_workspace {
         let before = spent(&tx);
-        tx.prepare_cached("SAVEPOINT take_up")?.execute([])?;
-        // All of it, batch after batch: the group's callers hear back after this commit.
-        let taken = take_up::take_up_all(&tx, workspace, None);
-        context.count(&tx, Some(Work::TakeUp), before);
-        match taken {
-            Ok(taken) => {
-                tx.prepare_cached("RELEASE take_up")?.execute([])?;
-                news.extend(taken);
-            }
+        match take_up::subscribers(&tx, workspace, &entries) {
+            Ok(woken) => news.extend(woken),
+            // Only a wake-up is lost: the dispatcher's sweep finds the endpoints behind.
             Err(error) => {
-                tracing::warn!(%error, workspace = %workspace, "taking up published events failed; trying again with the next write");
-                tx.prepare_cached("ROLLBACK TO take_up")?.execute([])?;
-                tx.prepare_cached("RELEASE take_up")?.execute([])?;
-                left.insert(workspace.clone());
+                tracing::warn!(%error, workspace = %workspace, "reading the subscribers of published events failed");
             }
         }
+        context.count(&tx, Some(Work::Publish), before);
     }
-    backlog.workspaces = left;
     match tx.commit() {
         Ok(()) => {
             (context.after_commit)();
             context.counter.group();
+            backlog
+                .workspaces
+                .extend(grown.into_iter().map(|g| g.workspace));
             Ok(news)
         }
-        Err(e) => {
-            // Nothing of the group stands; what it was to take up is still to take up.
-            backlog.workspaces.extend(grown);
-            Err(e)
-        }
+        Err(e) => Err(e),
     }
 }
 
