@@ -190,7 +190,9 @@ pub trait LaneStore: Send + Sync + 'static {
 
     /// Up to `limit` open deliveries of one endpoint with `seq > after_seq`, in seq order,
     /// with their bodies. Empty only once the endpoint has nothing open and nothing
-    /// published for it left to take up (SQLite takes up here, as the lane needs rows).
+    /// published for it left to take up (SQLite takes up here, as the lane needs rows; a
+    /// window may then be short of `limit` when the endpoint subscribes to little of a
+    /// long log).
     async fn lane_window(
         &self,
         webhook: &WebhookId,

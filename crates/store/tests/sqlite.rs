@@ -259,8 +259,8 @@ async fn a_long_replay_covers_its_whole_range_in_several_jobs() {
 }
 
 /// A publish writes one log row and runs the same statements whether 1, 10 or 50
-/// endpoints subscribe, and takes nothing up; what grows is the take-up, later, one
-/// delivery row per endpoint.
+/// endpoints subscribe; what grows is the take-up (in the publish's group for lanes that
+/// keep pace, else later), one delivery row per endpoint.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_publish_costs_the_same_for_1_10_or_50_endpoints() {
     const EVENTS: u64 = 20;
@@ -286,10 +286,9 @@ async fn a_publish_costs_the_same_for_1_10_or_50_endpoints() {
             .await
             .unwrap();
         let done = store.work_done().since(before);
-        assert_eq!(
-            published.take_up,
-            Default::default(),
-            "nothing taken up at publish"
+        assert!(
+            published.take_up.rows <= 2 * published.events * endpoints,
+            "at most its own deliveries and a cursor move each: {published:?}"
         );
         assert_eq!(done.events, EVENTS);
         assert_eq!(done.publish.rows, EVENTS, "one log row per event");

@@ -267,8 +267,9 @@ impl LaneStore for SqliteStore {
     }
 
     /// The open deliveries after `after_seq`; a window that is short while the endpoint
-    /// has log entries not taken up takes up a batch of them first (a writer job), for
-    /// a bounded number of batches ([`LANE_TAKE_UPS`]) once it has rows.
+    /// has log entries not taken up takes up a batch of them first (a writer job), until
+    /// it is full or the endpoint caught up, or, once it has rows, for at most
+    /// [`LANE_TAKE_UPS`] batches beyond those its limit needs.
     async fn lane_window(
         &self,
         webhook: &WebhookId,
@@ -286,13 +287,14 @@ impl LaneStore for SqliteStore {
                     // before the cursor was read, whatever the writer commits between.
                     let behind = take_up::endpoint_behind(conn, &webhook_)?;
                     let window = deliveries::lane_window(conn, &webhook_, after_seq, limit)?;
-                    let short = window.len() < limit as usize;
-                    Ok((window, behind.filter(|_| short)))
+                    Ok((window, behind))
                 })
                 .await?;
-            // An empty window takes up until it has rows or the endpoint caught up, so
-            // a lane never leaves work it was told about.
-            let Some(workspace) = behind.filter(|_| window.is_empty() || take_ups < most) else {
+            let short = window.len() < limit as usize;
+            // An empty window takes up until it has rows or the endpoint caught up, so a
+            // lane never leaves work it was told about.
+            let go_on = short && (window.is_empty() || take_ups < most);
+            let Some(workspace) = behind.filter(|_| go_on) else {
                 return Ok(window);
             };
             take_ups += 1;

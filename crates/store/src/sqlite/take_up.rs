@@ -1,17 +1,19 @@
 //! Taking events up from the log: the step that turns a published event into delivery
 //! rows, one per enabled endpoint that subscribes to it.
 //!
-//! A publish writes only its event (its log entry, at position `pos`); its group only
-//! announces the endpoints that subscribe to what it published ([`subscribers`]). A take-up
-//! runs when a delivery row is needed, not at publish: when a lane's window runs short
-//! (for its endpoint, one batch at a time), when someone reads the workspace's
+//! A publish writes only its event (its log entry, at position `pos`); its group
+//! announces the endpoints that subscribe to what it published ([`subscribers`]) and
+//! takes its events up only for those whose lanes keep pace (nothing left to take up
+//! from before the group, few deliveries open), so that a lane that keeps up finds its
+//! rows at once. The rest is taken up when a delivery row is needed: when a lane's window
+//! runs short (for its endpoint, a batch at a time), when someone reads the workspace's
 //! deliveries or changes an endpoint (everything up to the head first), and when the
-//! writer has been idle for a moment ([`super::writer`]). It reads the entries after the
-//! endpoint's `log_cursor`, matches them against the endpoint's subscription (a test
-//! event only against the endpoint it names), gives each match a delivery with the
-//! endpoint's next `seq`, and moves the cursor to the last entry read. So publishing costs
-//! the same rows for 1 or 50 endpoints, and delivery rows are written at the pace the
-//! lanes use them.
+//! writer has been idle for a moment ([`super::writer`]). A take-up reads the entries
+//! after the endpoint's `log_cursor`, matches them against the endpoint's subscription (a
+//! test event only against the endpoint it names), gives each match a delivery with the
+//! endpoint's next `seq`, and moves the cursor to the last entry read. So under load a
+//! publish costs the same rows for 1 or 50 endpoints, and delivery rows are written at
+//! the pace the lanes use them.
 //!
 //! Invariants:
 //! - Entries are taken up in `pos` order, which is commit order (one writer), so an
@@ -81,6 +83,30 @@ pub(super) fn take_up(
     workspace: &WorkspaceId,
     only: Option<&WebhookId>,
 ) -> Result<TakenUp> {
+    take_up_some(conn, workspace, only, None, BATCH)
+}
+
+/// Takes up to `entries` log entries of `workspace` for the endpoints of `live` alone (a
+/// publish group's own take-up, see [`subscribers`]).
+pub(super) fn take_up_live(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    live: &[WebhookId],
+    entries: i64,
+) -> Result<TakenUp> {
+    take_up_some(conn, workspace, None, Some(live), entries)
+}
+
+/// Takes up to `entries` log entries of `workspace`, as [`take_up`] does, for `only` or
+/// for those of `among`, when given.
+fn take_up_some(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    only: Option<&WebhookId>,
+    among: Option<&[WebhookId]>,
+    entries: i64,
+) -> Result<TakenUp> {
+    let batch = entries.clamp(1, BATCH);
     let mut takers = {
         let mut statement = conn.prepare_cached(
             "SELECT id, events, log_cursor, next_seq FROM webhooks
@@ -89,8 +115,12 @@ pub(super) fn take_up(
         let mut rows = statement.query(params![workspace.as_str(), only.map(|w| w.as_str())])?;
         let mut takers = Vec::new();
         while let Some(row) = rows.next()? {
+            let id: WebhookId = parse(row, 0)?;
+            if among.is_some_and(|among| !among.contains(&id)) {
+                continue;
+            }
             takers.push(Taker {
-                id: parse(row, 0)?,
+                id,
                 events: decode_events(row, 1)?,
                 cursor: row.get(2)?,
                 next_seq: row.get(3)?,
@@ -107,7 +137,7 @@ pub(super) fn take_up(
             "SELECT pos, id, type, created_at, only_webhook FROM events INDEXED BY events_log
              WHERE workspace_id = ?1 AND pos > ?2 ORDER BY pos LIMIT ?3",
         )?
-        .query_map(params![workspace.as_str(), from, BATCH], |r| {
+        .query_map(params![workspace.as_str(), from, batch], |r| {
             Ok(Entry {
                 pos: r.get(0)?,
                 event_id: r.get(1)?,
@@ -157,7 +187,7 @@ pub(super) fn take_up(
     }
     Ok(TakenUp {
         news,
-        more: entries.len() as i64 == BATCH,
+        more: entries.len() as i64 == batch,
     })
 }
 
@@ -252,13 +282,29 @@ pub(super) struct Grown {
     pub(super) only: Option<WebhookId>,
 }
 
-/// The enabled endpoints of `workspace` that would take up one of `grown` (all of the
-/// same workspace): whose lanes to wake once the group committed.
+/// Delivery rows still open below which an endpoint's lane counts as keeping pace.
+const LIVE_OPEN: i64 = 64;
+
+/// Whom a publish group wakes, and for whom it takes up itself.
+#[derive(Debug, Default)]
+pub(super) struct Subscribers {
+    /// The enabled endpoints of the workspace that would take up one of the group's
+    /// events: their lanes are woken once the group committed.
+    pub(super) news: Vec<Wakeup>,
+    /// Those of them whose lanes keep pace: everything before the group taken up, and
+    /// fewer than [`LIVE_OPEN`] deliveries open. The group takes its events up for them,
+    /// so their lanes find the rows at once; the others' lanes take up as they get to it.
+    pub(super) live: Vec<WebhookId>,
+}
+
+/// The endpoints of `workspace` that subscribe to what a group published (`grown`, all of
+/// the workspace, all after log position `head_before`).
 pub(super) fn subscribers(
     conn: &Connection,
     workspace: &WorkspaceId,
     grown: &[&Grown],
-) -> Result<Vec<Wakeup>> {
+    head_before: i64,
+) -> Result<Subscribers> {
     let types: BTreeSet<&str> = grown
         .iter()
         .filter(|g| g.only.is_none())
@@ -270,10 +316,18 @@ pub(super) fn subscribers(
         .map(|w| w.as_str())
         .collect();
     let mut statement = conn.prepare_cached(
-        "SELECT id, events FROM webhooks WHERE workspace_id = ?1 AND enabled ORDER BY id",
+        "SELECT w.id, w.events,
+                CASE WHEN NOT EXISTS (SELECT 1 FROM events AS e INDEXED BY events_log
+                                      WHERE e.workspace_id = w.workspace_id
+                                        AND e.pos > w.log_cursor AND e.pos <= ?2)
+                     THEN (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries AS d INDEXED BY deliveries_open
+                                                 WHERE d.webhook_id = w.id
+                                                   AND d.status IN ('pending', 'failed') LIMIT ?3))
+                END
+         FROM webhooks AS w WHERE w.workspace_id = ?1 AND w.enabled ORDER BY w.id",
     )?;
-    let mut rows = statement.query([workspace.as_str()])?;
-    let mut news = Vec::new();
+    let mut rows = statement.query(params![workspace.as_str(), head_before, LIVE_OPEN])?;
+    let mut subscribers = Subscribers::default();
     while let Some(row) = rows.next()? {
         let id: WebhookId = parse(row, 0)?;
         let events = decode_events(row, 1)?;
@@ -282,13 +336,24 @@ pub(super) fn subscribers(
                 .iter()
                 .any(|t| domain::subscription::any_matches(&events, t))
         {
-            news.push(Wakeup {
+            // Open deliveries, counted only once everything before the group is taken up.
+            let open: Option<i64> = row.get(2)?;
+            if open.is_some_and(|open| open < LIVE_OPEN) {
+                subscribers.live.push(id.clone());
+            }
+            subscribers.news.push(Wakeup {
                 webhook: id,
                 resync: false,
             });
         }
     }
-    Ok(news)
+    Ok(subscribers)
+}
+
+/// The log's head: the position of its last entry, of any workspace.
+pub(super) fn head(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT COALESCE(MAX(pos), 0) FROM events")?
+        .query_row([], |r| r.get(0))
 }
 
 /// The deliveries of `webhook` not taken up yet: how many, and when the oldest was
@@ -477,12 +542,27 @@ mod tests {
         };
         let woken = |grown: &[Grown]| -> Vec<WebhookId> {
             let refs: Vec<&Grown> = grown.iter().collect();
-            subscribers(&conn, &ws, &refs)
+            subscribers(&conn, &ws, &refs, 0)
                 .unwrap()
+                .news
                 .into_iter()
                 .map(|w| w.webhook)
                 .collect()
         };
+        // Who the group takes up for: an endpoint that took up everything before it.
+        let live = |head_before: i64| -> Vec<WebhookId> {
+            let user = grown("user.created", None);
+            subscribers(&conn, &ws, &[&user], head_before).unwrap().live
+        };
+        let head = head(&conn).unwrap();
+        assert_eq!(live(0), vec![users.clone()], "nothing before the group");
+        assert!(live(head).is_empty(), "its earlier events are not taken up");
+        take_up(&conn, &ws, Some(&users)).unwrap();
+        assert_eq!(
+            live(head),
+            vec![users.clone()],
+            "three open, taken up to the head"
+        );
         assert_eq!(woken(&[grown("user.created", None)]), vec![users.clone()]);
         assert!(woken(&[grown("invoice.paid", None)]).is_empty());
         assert_eq!(

@@ -13,8 +13,9 @@
 //! - Jobs run and commit in submission order, so what a caller submitted first is never
 //!   visible after what it submitted later (outcomes of a lane, seqs of publishes).
 //! - Publishes write only their events (the log). A group that published announces the
-//!   endpoints that subscribe to what it published ([`take_up::subscribers`]); it takes
-//!   nothing up. The lanes take up as they go, readers before they read, and the writer
+//!   endpoints that subscribe to what it published ([`take_up::subscribers`]) and takes
+//!   its events up for those whose lanes keep pace, in its own savepoint. The lanes of
+//!   the others take up as they get to it, readers before they read, and the writer
 //!   itself once no job came for [`IDLE`]: one batch of one workspace per group, so a job
 //!   arriving meanwhile waits for one batch at most ([`super::take_up`]).
 //! - What a group's jobs made deliverable or changed is announced ([`crate::announce`])
@@ -28,7 +29,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use domain::WorkspaceId;
+use domain::{WebhookId, WorkspaceId};
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
@@ -434,6 +435,32 @@ fn take_up_idle(conn: &mut Connection, context: &Context, backlog: &mut Backlog)
     backlog.workspaces.remove(&workspace);
 }
 
+/// Takes up what the group published to `workspace` for the endpoints of `live`, in the
+/// group's transaction and a savepoint: a take-up that fails rolls back alone and is left
+/// to the lanes and readers.
+fn take_up_live(
+    tx: &Transaction<'_>,
+    context: &Context,
+    workspace: &WorkspaceId,
+    live: &[WebhookId],
+) -> rusqlite::Result<()> {
+    let before = spent(tx);
+    tx.prepare_cached("SAVEPOINT take_up")?.execute([])?;
+    let taken = (|| loop {
+        if !take_up::take_up_live(tx, workspace, live, take_up::BATCH)?.more {
+            return Ok(());
+        }
+    })();
+    if let Err(error) = taken {
+        let error: StoreError = error;
+        tracing::warn!(%error, workspace = %workspace, "taking up published events failed; the lanes take them up");
+        tx.prepare_cached("ROLLBACK TO take_up")?.execute([])?;
+    }
+    tx.prepare_cached("RELEASE take_up")?.execute([])?;
+    context.count(tx, Some(Work::TakeUp), before);
+    Ok(())
+}
+
 /// Runs `batch` in one transaction, announces what it committed (with the subscribers of
 /// what it published) and answers every job.
 fn commit_group(
@@ -513,16 +540,29 @@ fn run_group(
             .or_default()
             .push(entry);
     }
+    // Where the log ended before the group: the group's entries are the log's last (one
+    // writer; a job rolled back takes its positions back with it). An endpoint that took
+    // up everything to here is one whose lane keeps pace (see `take_up::subscribers`).
+    let head_before = if grown.is_empty() {
+        0
+    } else {
+        take_up::head(&tx)? - grown.len() as i64
+    };
     for (workspace, entries) in by_workspace {
         let before = spent(&tx);
-        match take_up::subscribers(&tx, workspace, &entries) {
-            Ok(woken) => news.extend(woken),
+        let subscribers = match take_up::subscribers(&tx, workspace, &entries, head_before) {
+            Ok(subscribers) => subscribers,
             // Only a wake-up is lost: the dispatcher's sweep finds the endpoints behind.
             Err(error) => {
                 tracing::warn!(%error, workspace = %workspace, "reading the subscribers of published events failed");
+                take_up::Subscribers::default()
             }
-        }
+        };
         context.count(&tx, Some(Work::Publish), before);
+        if !subscribers.live.is_empty() {
+            take_up_live(&tx, context, workspace, &subscribers.live)?;
+        }
+        news.extend(subscribers.news);
     }
     match tx.commit() {
         Ok(()) => {
