@@ -129,6 +129,22 @@ pub(super) fn lane_window(
     Ok(rows)
 }
 
+/// How many open deliveries of `webhook` come after `seq`, counted up to `most`.
+pub(super) fn open_after(
+    conn: &Connection,
+    webhook: &WebhookId,
+    seq: i64,
+    most: u32,
+) -> Result<u32> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries INDEXED BY deliveries_open
+                                   WHERE webhook_id = ?1 AND seq > ?2
+                                     AND status IN ('pending', 'failed') LIMIT ?3)",
+        )?
+        .query_row(params![webhook.as_str(), seq, most], |r| r.get(0))?)
+}
+
 /// The fence: the row changes only while it is open and has the attempt count the outcome
 /// was decided on.
 #[cfg(test)]

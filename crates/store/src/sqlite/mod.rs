@@ -269,7 +269,9 @@ impl LaneStore for SqliteStore {
     /// The open deliveries after `after_seq`; a window that is short while the endpoint
     /// has log entries not taken up takes up a batch of them first (a writer job), until
     /// it is full or the endpoint caught up, or, once it has rows, for at most
-    /// [`LANE_TAKE_UPS`] batches beyond those its limit needs.
+    /// [`LANE_TAKE_UPS`] batches beyond those its limit needs. A full window with fewer
+    /// rows after it than another window would hold starts the next batch's take-up
+    /// without waiting for it.
     async fn lane_window(
         &self,
         webhook: &WebhookId,
@@ -280,17 +282,35 @@ impl LaneStore for SqliteStore {
         let mut take_ups = 0;
         loop {
             let webhook_ = webhook.clone();
-            let (window, behind) = self
+            let (window, behind, ahead) = self
                 .readers
                 .read("lane_window", move |conn| {
                     // The cursor first: a window read after it holds every row taken up
                     // before the cursor was read, whatever the writer commits between.
                     let behind = take_up::endpoint_behind(conn, &webhook_)?;
                     let window = deliveries::lane_window(conn, &webhook_, after_seq, limit)?;
-                    Ok((window, behind))
+                    // A full window of a lane that is behind: are rows left for the next?
+                    let ahead = match (&behind, window.last()) {
+                        (Some(_), Some(last)) if window.len() == limit as usize => {
+                            deliveries::open_after(conn, &webhook_, last.seq, limit)?
+                        }
+                        _ => u32::MAX,
+                    };
+                    Ok((window, behind, ahead))
                 })
                 .await?;
             let short = window.len() < limit as usize;
+            if !short && ahead < limit {
+                // Fewer rows left than one more window: take up the next batch now, while
+                // the lane sends this one, so the lane does not wait for it later.
+                if let Some(workspace) = behind {
+                    let webhook_ = webhook.clone();
+                    drop(self.writer.submit("take_up", move |tx| {
+                        take_up::take_up(tx, &workspace, Some(&webhook_)).map(drop)
+                    }));
+                }
+                return Ok(window);
+            }
             // An empty window takes up until it has rows or the endpoint caught up, so a
             // lane never leaves work it was told about.
             let go_on = short && (window.is_empty() || take_ups < most);
