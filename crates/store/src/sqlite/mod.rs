@@ -61,7 +61,7 @@ use crate::{
 };
 use crate::{ActivityStore, LaneStore, OperationsStore, TenancyStore};
 use crate::{AlertCondition, EndpointBacklog, MigrationStatus, NewAlert};
-use crate::{SeriesSpec, StatsBucket};
+use crate::{SeriesSpec, StatsBucket, StoreError};
 
 /// The file name used under the service's data directory.
 pub const DATABASE_FILE: &str = "admin-webhooks.db";
@@ -127,6 +127,18 @@ impl SqliteStore {
                 return Ok(());
             }
         }
+    }
+
+    /// Queues the take-up of a batch of `webhook`'s log (of `workspace`) for its lane.
+    fn take_up_lane(
+        &self,
+        workspace: WorkspaceId,
+        webhook: &WebhookId,
+    ) -> tokio::sync::oneshot::Receiver<Result<()>> {
+        let webhook = webhook.clone();
+        self.writer.submit("take_up", move |tx| {
+            take_up::take_up(tx, &workspace, Some(&webhook)).map(drop)
+        })
     }
 
     /// Opens the database at `path` like [`SqliteStore::open_with_cipher`], sealing
@@ -304,10 +316,7 @@ impl LaneStore for SqliteStore {
                 // Fewer rows left than one more window: take up the next batch now, while
                 // the lane sends this one, so the lane does not wait for it later.
                 if let Some(workspace) = behind {
-                    let webhook_ = webhook.clone();
-                    drop(self.writer.submit("take_up", move |tx| {
-                        take_up::take_up(tx, &workspace, Some(&webhook_)).map(drop)
-                    }));
+                    drop(self.take_up_lane(workspace, webhook));
                 }
                 return Ok(window);
             }
@@ -318,12 +327,9 @@ impl LaneStore for SqliteStore {
                 return Ok(window);
             };
             take_ups += 1;
-            let webhook_ = webhook.clone();
-            self.writer
-                .write("take_up", move |tx| {
-                    take_up::take_up(tx, &workspace, Some(&webhook_)).map(drop)
-                })
-                .await?;
+            self.take_up_lane(workspace, webhook)
+                .await
+                .unwrap_or(Err(StoreError::Closed))?;
         }
     }
 

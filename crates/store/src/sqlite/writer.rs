@@ -446,13 +446,11 @@ fn take_up_live(
 ) -> rusqlite::Result<()> {
     let before = spent(tx);
     tx.prepare_cached("SAVEPOINT take_up")?.execute([])?;
-    let taken = (|| loop {
-        if !take_up::take_up_live(tx, workspace, live, take_up::BATCH)?.more {
-            return Ok(());
-        }
+    let taken = (|| -> Result<()> {
+        while take_up::take_up_live(tx, workspace, live, take_up::BATCH)?.more {}
+        Ok(())
     })();
     if let Err(error) = taken {
-        let error: StoreError = error;
         tracing::warn!(%error, workspace = %workspace, "taking up published events failed; the lanes take them up");
         tx.prepare_cached("ROLLBACK TO take_up")?.execute([])?;
     }
