@@ -363,10 +363,7 @@ impl Context {
 }
 
 /// Workspaces whose log the writer takes up when idle.
-#[derive(Default)]
-struct Backlog {
-    workspaces: BTreeSet<WorkspaceId>,
-}
+type Backlog = BTreeSet<WorkspaceId>;
 
 fn run(
     mut conn: Connection,
@@ -375,9 +372,9 @@ fn run(
     behind: BTreeSet<WorkspaceId>,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
-    let mut backlog = Backlog { workspaces: behind };
+    let mut backlog: Backlog = behind;
     loop {
-        let first = if backlog.workspaces.is_empty() {
+        let first = if backlog.is_empty() {
             match receiver.recv() {
                 Ok(first) => first,
                 Err(_) => return,
@@ -406,7 +403,7 @@ fn run(
 
 /// One batch of the first workspace of the backlog, taken up in a group of its own.
 fn take_up_idle(conn: &mut Connection, context: &Context, backlog: &mut Backlog) {
-    let Some(workspace) = backlog.workspaces.first().cloned() else {
+    let Some(workspace) = backlog.first().cloned() else {
         return;
     };
     let taken = (|| -> Result<take_up::TakenUp> {
@@ -432,7 +429,7 @@ fn take_up_idle(conn: &mut Connection, context: &Context, backlog: &mut Backlog)
             tracing::warn!(%error, workspace = %workspace, "taking up published events failed");
         }
     }
-    backlog.workspaces.remove(&workspace);
+    backlog.remove(&workspace);
 }
 
 /// Takes up what the group published to `workspace` for the endpoints of `live`, in the
@@ -566,9 +563,7 @@ fn run_group(
         Ok(()) => {
             (context.after_commit)();
             context.counter.group();
-            backlog
-                .workspaces
-                .extend(grown.into_iter().map(|g| g.workspace));
+            backlog.extend(grown.into_iter().map(|g| g.workspace));
             Ok(news)
         }
         Err(e) => Err(e),
