@@ -50,7 +50,10 @@ pub async fn listeners_are_outside_the_limit_and_found_once_unseen(h: Harness) {
             .is_empty()
     );
     let later = chrono::Utc::now() + chrono::Duration::milliseconds(20);
-    while chrono::Utc::now() <= later {
+    // The store keeps times to the millisecond: a touch within `later`'s own millisecond
+    // would be stored before it.
+    let touched_after = later + chrono::Duration::milliseconds(1);
+    while chrono::Utc::now() <= touched_after {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     store
