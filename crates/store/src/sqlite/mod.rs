@@ -129,15 +129,16 @@ impl SqliteStore {
         }
     }
 
-    /// Queues the take-up of a batch of `webhook`'s log (of `workspace`) for its lane.
+    /// Queues the take-up of a batch of `webhook`'s log (of `workspace`, after `cursor`)
+    /// for its lane, and for the lanes level with it or ahead ([`take_up::take_up_lane`]).
     fn take_up_lane(
         &self,
-        workspace: WorkspaceId,
+        (workspace, cursor): (WorkspaceId, i64),
         webhook: &WebhookId,
     ) -> tokio::sync::oneshot::Receiver<Result<()>> {
         let webhook = webhook.clone();
         self.writer.submit("take_up", move |tx| {
-            take_up::take_up(tx, &workspace, Some(&webhook)).map(drop)
+            take_up::take_up_lane(tx, &workspace, &webhook, cursor).map(drop)
         })
     }
 
@@ -315,19 +316,19 @@ impl LaneStore for SqliteStore {
             if !short && ahead < limit {
                 // Fewer rows left than one more window: take up the next batch now, while
                 // the lane sends this one, so the lane does not wait for it later.
-                if let Some(workspace) = behind {
-                    drop(self.take_up_lane(workspace, webhook));
+                if let Some(at) = behind {
+                    drop(self.take_up_lane(at, webhook));
                 }
                 return Ok(window);
             }
             // An empty window takes up until it has rows or the endpoint caught up, so a
             // lane never leaves work it was told about.
             let go_on = short && (window.is_empty() || take_ups < most);
-            let Some(workspace) = behind.filter(|_| go_on) else {
+            let Some(at) = behind.filter(|_| go_on) else {
                 return Ok(window);
             };
             take_ups += 1;
-            self.take_up_lane(workspace, webhook)
+            self.take_up_lane(at, webhook)
                 .await
                 .unwrap_or(Err(StoreError::Closed))?;
         }

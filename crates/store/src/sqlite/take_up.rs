@@ -83,7 +83,11 @@ pub(super) fn take_up(
     workspace: &WorkspaceId,
     only: Option<&WebhookId>,
 ) -> Result<TakenUp> {
-    take_up_some(conn, workspace, only, None, BATCH)
+    let whom = match only {
+        Some(webhook) => Whom::Only(webhook),
+        None => Whom::All,
+    };
+    take_up_some(conn, workspace, whom, BATCH)
 }
 
 /// Takes up to `entries` log entries of `workspace` for the endpoints of `live` alone (a
@@ -94,35 +98,81 @@ pub(super) fn take_up_live(
     live: &[WebhookId],
     entries: i64,
 ) -> Result<TakenUp> {
-    take_up_some(conn, workspace, None, Some(live), entries)
+    take_up_some(conn, workspace, Whom::Among(live), entries)
 }
 
-/// Takes up to `entries` log entries of `workspace`, as [`take_up`] does, for `only` or
-/// for those of `among`, when given.
+/// A lane's take-up: a batch of `workspace`'s log after `cursor`, where its endpoint
+/// `webhook` stood when the lane found its window short, for it and every endpoint at or
+/// ahead of that cursor. Fifty lanes of one workspace that run short together so cost one
+/// pass over the log, not fifty, and whichever comes first does it: when `webhook`'s
+/// cursor has moved since, another lane took its batch up and this one does nothing.
+pub(super) fn take_up_lane(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    webhook: &WebhookId,
+    cursor: i64,
+) -> Result<TakenUp> {
+    let now: Option<i64> = conn
+        .prepare_cached("SELECT log_cursor FROM webhooks WHERE id = ?1 AND enabled")?
+        .query_row([webhook.as_str()], |r| r.get(0))
+        .optional()?;
+    if now != Some(cursor) {
+        return Ok(TakenUp::default());
+    }
+    take_up_some(conn, workspace, Whom::From(cursor), BATCH)
+}
+
+/// The enabled endpoints of a workspace that one take-up is for.
+#[derive(Clone, Copy)]
+enum Whom<'a> {
+    All,
+    Only(&'a WebhookId),
+    Among(&'a [WebhookId]),
+    /// Those whose cursor is at or past this one, so the batch starts there.
+    From(i64),
+}
+
+impl Whom<'_> {
+    fn includes(&self, id: &WebhookId, cursor: i64) -> bool {
+        match self {
+            Whom::All => true,
+            Whom::Only(only) => *only == id,
+            Whom::Among(among) => among.contains(id),
+            Whom::From(from) => cursor >= *from,
+        }
+    }
+}
+
+/// Takes up to `entries` log entries of `workspace`, as [`take_up`] does, for the enabled
+/// endpoints of `whom`.
 fn take_up_some(
     conn: &Connection,
     workspace: &WorkspaceId,
-    only: Option<&WebhookId>,
-    among: Option<&[WebhookId]>,
+    whom: Whom<'_>,
     entries: i64,
 ) -> Result<TakenUp> {
     let batch = entries.clamp(1, BATCH);
+    let only = match whom {
+        Whom::Only(webhook) => Some(webhook.as_str()),
+        _ => None,
+    };
     let mut takers = {
         let mut statement = conn.prepare_cached(
             "SELECT id, events, log_cursor, next_seq FROM webhooks
              WHERE workspace_id = ?1 AND enabled AND (?2 IS NULL OR id = ?2) ORDER BY id",
         )?;
-        let mut rows = statement.query(params![workspace.as_str(), only.map(|w| w.as_str())])?;
+        let mut rows = statement.query(params![workspace.as_str(), only])?;
         let mut takers = Vec::new();
         while let Some(row) = rows.next()? {
             let id: WebhookId = parse(row, 0)?;
-            if among.is_some_and(|among| !among.contains(&id)) {
+            let cursor: i64 = row.get(2)?;
+            if !whom.includes(&id, cursor) {
                 continue;
             }
             takers.push(Taker {
                 id,
                 events: decode_events(row, 1)?,
-                cursor: row.get(2)?,
+                cursor,
                 next_seq: row.get(3)?,
                 taken: 0,
             });
@@ -239,16 +289,19 @@ const BEHIND: &str = "w.enabled AND EXISTS (SELECT 1 FROM events AS e INDEXED BY
                                             WHERE e.workspace_id = w.workspace_id
                                               AND e.pos > w.log_cursor)";
 
-/// The workspace of `webhook` if the endpoint is behind, for a take-up of its own.
+/// The workspace of `webhook` and its cursor if the endpoint is behind, for its lane's
+/// take-up ([`take_up_lane`]).
 pub(super) fn endpoint_behind(
     conn: &Connection,
     webhook: &WebhookId,
-) -> Result<Option<WorkspaceId>> {
-    let sql = format!("SELECT w.workspace_id FROM webhooks AS w WHERE w.id = ?1 AND {BEHIND}");
+) -> Result<Option<(WorkspaceId, i64)>> {
+    let sql = format!(
+        "SELECT w.workspace_id, w.log_cursor FROM webhooks AS w WHERE w.id = ?1 AND {BEHIND}"
+    );
     let mut statement = conn.prepare_cached(&sql)?;
     let mut rows = statement.query([webhook.as_str()])?;
     Ok(match rows.next()? {
-        Some(row) => Some(parse(row, 0)?),
+        Some(row) => Some((parse(row, 0)?, row.get(1)?)),
         None => None,
     })
 }
@@ -507,7 +560,10 @@ mod tests {
         );
         assert!(untaken(&conn, &users).unwrap().1.is_some());
         assert!(workspace_behind(&conn, &ws).unwrap());
-        assert_eq!(endpoint_behind(&conn, &users).unwrap(), Some(ws.clone()));
+        assert_eq!(
+            endpoint_behind(&conn, &users).unwrap(),
+            Some((ws.clone(), 0))
+        );
         let mut both = vec![users.clone(), orders.clone()];
         both.sort();
         assert_eq!(endpoints_behind(&conn).unwrap(), both);
@@ -530,6 +586,58 @@ mod tests {
             [3, 1],
             "rows and entries alike"
         );
+    }
+
+    fn cursor(conn: &Connection, webhook: &WebhookId) -> i64 {
+        conn.query_row(
+            "SELECT log_cursor FROM webhooks WHERE id = ?1",
+            [webhook.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    fn rows(conn: &Connection, webhook: &WebhookId) -> i64 {
+        conn.query_row(
+            "SELECT COUNT(*) FROM deliveries WHERE webhook_id = ?1",
+            [webhook.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_lane_takes_up_for_the_lanes_level_with_it_once() {
+        let (_dir, conn, ws, users, orders) = untaken_log().await;
+        let head = head(&conn).unwrap();
+
+        // A lane whose cursor moved since it looked finds its batch taken up already.
+        take_up_lane(&conn, &ws, &users, head).unwrap();
+        assert_eq!((cursor(&conn, &users), rows(&conn, &users)), (0, 0));
+
+        // The first lane to ask takes up for both endpoints at its cursor…
+        take_up_lane(&conn, &ws, &orders, 0).unwrap();
+        assert_eq!((cursor(&conn, &users), rows(&conn, &users)), (head, 3));
+        assert_eq!((cursor(&conn, &orders), rows(&conn, &orders)), (head, 1));
+        // …and the other, asking from the same cursor, takes up nothing again.
+        take_up_lane(&conn, &ws, &users, 0).unwrap();
+        assert_eq!(rows(&conn, &users), 3);
+
+        // An endpoint behind the lane's cursor is left to its own lane: it would start the
+        // batch before the lane's.
+        conn.execute_batch("DELETE FROM deliveries; UPDATE webhooks SET log_cursor = 0;")
+            .unwrap();
+        let first: i64 = conn
+            .query_row("SELECT MIN(pos) FROM events", [], |r| r.get(0))
+            .unwrap();
+        conn.execute(
+            "UPDATE webhooks SET log_cursor = ?1 WHERE id = ?2",
+            params![first, users.as_str()],
+        )
+        .unwrap();
+        take_up_lane(&conn, &ws, &users, first).unwrap();
+        assert_eq!((cursor(&conn, &users), rows(&conn, &users)), (head, 2));
+        assert_eq!((cursor(&conn, &orders), rows(&conn, &orders)), (0, 0));
     }
 
     #[tokio::test]
