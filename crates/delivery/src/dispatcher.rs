@@ -57,6 +57,10 @@ pub struct DispatchConfig {
     pub lease: Duration,
     /// Lanes claimed at most per sweep, so that processes share the work.
     pub claim_batch: u32,
+    /// The runtime the lanes and the dispatcher's own tasks run on; the caller's when
+    /// `None`. The service gives them one of their own whose threads yield the CPU to
+    /// the API's, so that taking events in goes before sending them out.
+    pub runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Default for DispatchConfig {
@@ -72,6 +76,7 @@ impl Default for DispatchConfig {
             sweep_interval: Duration::from_secs(30),
             lease: Duration::from_secs(15),
             claim_batch: 64,
+            runtime: None,
         }
     }
 }
@@ -91,6 +96,7 @@ struct Shared {
     lanes: Arc<LaneContext>,
     registry: Mutex<Registry>,
     tracker: TaskTracker,
+    runtime: tokio::runtime::Handle,
     /// When the dispatcher started; heartbeats count from here.
     started: Instant,
     /// Milliseconds after `started` at which the sweep last finished a pass (whatever
@@ -132,9 +138,14 @@ impl Dispatcher {
                     .trim_start_matches("att_")
             ),
         });
+        let runtime = config
+            .runtime
+            .clone()
+            .unwrap_or_else(tokio::runtime::Handle::current);
         let shared = Arc::new(Shared {
             store,
             config,
+            runtime,
             shutdown,
             lanes,
             registry: Mutex::new(Registry::default()),
@@ -143,16 +154,15 @@ impl Dispatcher {
             last_sweep_ms: AtomicU64::new(0),
         });
         let dispatcher = Dispatcher { shared };
-        let tracker = &dispatcher.shared.tracker;
         let d = dispatcher.clone();
-        tracker.spawn(async move { d.sweep_forever().await });
+        dispatcher.spawn(async move { d.sweep_forever().await });
         if dispatcher.shared.store.shares_lanes() {
             let d = dispatcher.clone();
-            tracker.spawn(async move { d.renew_forever().await });
+            dispatcher.spawn(async move { d.renew_forever().await });
         }
         if let Some(mut announcements) = announcements {
             let d = dispatcher.clone();
-            tracker.spawn(async move {
+            dispatcher.spawn(async move {
                 loop {
                     tokio::select! {
                         _ = d.shared.shutdown.cancelled() => return,
@@ -187,9 +197,7 @@ impl Dispatcher {
             } else if registry.claiming.insert(id.clone()) {
                 let d = self.clone();
                 let id = id.clone();
-                self.shared
-                    .tracker
-                    .spawn(async move { d.claim_and_start(id).await });
+                self.spawn(async move { d.claim_and_start(id).await });
             }
         }
     }
@@ -235,9 +243,12 @@ impl Dispatcher {
         crate::metrics::lanes_active(registry.lanes.len());
         let context = self.shared.lanes.clone();
         let host: Arc<dyn LaneHost> = Arc::new(self.clone());
-        self.shared
-            .tracker
-            .spawn(async move { lane::run(context, host, id, signal).await });
+        self.spawn(async move { lane::run(context, host, id, signal).await });
+    }
+
+    /// Runs `task` on the dispatcher's runtime, tracked so that shutdown waits for it.
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.shared.tracker.spawn_on(task, &self.shared.runtime);
     }
 
     async fn claim_and_start(&self, id: WebhookId) {

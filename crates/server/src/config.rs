@@ -148,6 +148,12 @@ pub struct ServeArgs {
     #[arg(long, env = "ADMIN_WEBHOOKS_MAX_IN_FLIGHT")]
     pub max_in_flight: Option<usize>,
 
+    /// How much lower than the API's the CPU priority of the threads that send
+    /// deliveries is, 0–19 (as `nice`): when the CPU is short, accepting events goes
+    /// first and delivering them uses what is left. 0 shares the CPU evenly [default: 5].
+    #[arg(long, env = "ADMIN_WEBHOOKS_DELIVERY_NICENESS")]
+    pub delivery_niceness: Option<u8>,
+
     /// A PostgreSQL URL (`postgres://user@host/db`): store everything there instead of in
     /// the data folder, so that several `serve` processes can share the work.
     #[arg(long, env = "ADMIN_WEBHOOKS_DATABASE_URL")]
@@ -236,6 +242,7 @@ pub struct Settings {
     pub payload_rules: domain::PayloadRules,
     pub connection_limits: crate::http_server::ConnectionLimits,
     pub max_in_flight: usize,
+    pub delivery_niceness: u8,
     pub database_url: Option<String>,
     pub database_max_connections: usize,
     pub lane_lease: Duration,
@@ -360,6 +367,10 @@ impl ServeArgs {
                     .unwrap_or(10_000),
             },
             max_in_flight: self.max_in_flight.or(file.max_in_flight).unwrap_or(512),
+            delivery_niceness: self
+                .delivery_niceness
+                .or(file.delivery_niceness)
+                .unwrap_or(DEFAULT_DELIVERY_NICENESS),
             database_url: self
                 .database_url
                 .or(file.database_url)
@@ -434,6 +445,12 @@ fn rate_limit(rate: Option<Rate>, burst: Option<u32>) -> Result<Option<RateLimit
     let limit = rate_and_burst(rate, burst, defaults, "--rate-limit-burst")?;
     Ok(limit.map(|(per_second, burst)| RateLimit { per_second, burst }))
 }
+
+/// The delivery threads' default niceness: measured on 2 cores (BENCHMARKS.md, session 7),
+/// publishing to 50 endpoints while they are delivered to takes 3–10× the events of level
+/// priority, and a drain with nothing published alongside runs 0.7–0.9× as fast; 10 takes
+/// a little more for intake and costs the drain more.
+pub const DEFAULT_DELIVERY_NICENESS: u8 = 5;
 
 /// The service's default limit of failed authentications per address: a person mistyping
 /// a key never meets it, a script guessing keys is slowed to one guess every 3 s.
@@ -535,6 +552,9 @@ impl Settings {
         if self.max_in_flight == 0 {
             return invalid("--max-in-flight must be at least 1");
         }
+        if self.delivery_niceness > 19 {
+            return invalid("--delivery-niceness must be between 0 and 19");
+        }
         for (name, key) in [
             ("ADMIN_WEBHOOKS_BOOTSTRAP_KEY", &self.bootstrap_key),
             ("ADMIN_WEBHOOKS_OPERATOR_KEY", &self.operator_key),
@@ -600,6 +620,7 @@ mod tests {
                 burst: 20
             })
         );
+        assert_eq!(s.delivery_niceness, 5);
         assert_eq!(s.payload_rules.max_depth, 64);
         assert_eq!(
             s.connection_limits,
@@ -623,9 +644,12 @@ mod tests {
             "2s",
             "--max-connections",
             "50",
+            "--delivery-niceness",
+            "12",
         ])
         .resolve()
         .unwrap();
+        assert_eq!(s.delivery_niceness, 12);
         assert_eq!(s.payload_rules.max_depth, 8);
         assert_eq!(
             s.connection_limits.header_read_timeout,
@@ -638,6 +662,7 @@ mod tests {
             ("--header-read-timeout", "0s"),
             ("--idle-timeout", "0s"),
             ("--max-connections", "0"),
+            ("--delivery-niceness", "20"),
         ] {
             let err = serve_args(&[flag, value]).resolve().unwrap_err();
             assert!(err.to_string().contains(flag), "{flag}: {err}");

@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod delivery_runtime;
 pub mod http_server;
 pub mod listener_upkeep;
 pub mod metrics;
@@ -94,6 +95,8 @@ pub async fn run(
     .context("cannot set up the HTTPS client")?;
     // Listener endpoints' attempts go down the streams of `listen` commands instead.
     let listeners = Switchboard::new(settings.attempt_timeout, USER_AGENT.to_owned());
+    let delivery_runtime = delivery_runtime::DeliveryRuntime::start(settings.delivery_niceness)
+        .context("cannot start the delivery threads")?;
     let dispatcher = Dispatcher::start(
         store.clone(),
         Arc::new(RoutedSender {
@@ -115,6 +118,7 @@ pub async fn run(
             } else {
                 Duration::from_secs(30)
             },
+            runtime: Some(delivery_runtime.handle().clone()),
             ..DispatchConfig::default()
         },
         shutdown.clone(),
@@ -208,6 +212,7 @@ pub async fn run(
     let _ = monitoring.await;
     let _ = listener_upkeep.await;
     backend.close().await;
+    drop(delivery_runtime);
     tracing::info!("stopped");
     Ok(())
 }
