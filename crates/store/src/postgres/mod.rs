@@ -38,6 +38,7 @@
 //!   still committed by the writer tasks as long as the runtime runs.
 
 mod activity;
+mod connect;
 mod deliveries;
 mod health;
 mod leases;
@@ -56,6 +57,8 @@ mod stats;
 mod take_up;
 mod take_up_worker;
 mod tenancy;
+#[cfg(test)]
+mod test_database;
 mod webhooks;
 mod writer;
 

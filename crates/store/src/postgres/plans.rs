@@ -55,8 +55,7 @@ async fn plan(client: &deadpool_postgres::Client, sql: &str) -> Result<String, S
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hot_queries_use_their_indexes() {
-    let url = std::env::var("ADMIN_WEBHOOKS_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let url = super::test_database::url();
     let schema = format!(
         "aw_plans_{}",
         domain::EventId::generate().as_str()[4..].to_ascii_lowercase()
@@ -69,11 +68,7 @@ async fn hot_queries_use_their_indexes() {
     let cipher = crate::SecretCipher::parse(&crate::sealing::generate_key()).unwrap();
     let store = match PostgresStore::connect(&url, options, cipher).await {
         Ok(store) => store,
-        Err(e) if std::env::var_os("ADMIN_WEBHOOKS_REQUIRE_POSTGRES").is_none() => {
-            eprintln!("\n!!!!!!!!!! SKIPPED: PostgreSQL at {url} cannot be reached ({e})\n");
-            return;
-        }
-        Err(e) => panic!("PostgreSQL is required but {url} cannot be reached: {e}"),
+        Err(e) => return super::test_database::unreachable(&url, &e),
     };
     let client = store.pool.get().await.unwrap();
     client

@@ -13,7 +13,6 @@
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 
 use super::PgOptions;
 use crate::{Result, StoreError};
@@ -89,9 +88,9 @@ pub(super) fn check_schema_name(schema: &str) -> Result<()> {
 }
 
 pub(super) fn pool(config: &tokio_postgres::Config, options: &PgOptions) -> Result<Pool> {
-    let manager = Manager::from_config(
+    let manager = Manager::from_connect(
         config.clone(),
-        NoTls,
+        super::connect::OnRuntime::current(),
         ManagerConfig {
             // A connection is checked only for being closed when handed out: a query per
             // checkout would cost a round trip on every store call.
