@@ -200,7 +200,7 @@ impl SqliteStore {
                 work.clone(),
                 Box::new({
                     let checkpointer = checkpointer.clone();
-                    move || checkpointer.nudge()
+                    move |conn| checkpointer.committed(conn)
                 }),
             )?,
             checkpointer,

@@ -349,8 +349,9 @@ struct Context {
     after_commit: AfterCommit,
 }
 
-/// Called on the writer thread after each commit (the store nudges its checkpointer).
-pub(super) type AfterCommit = Box<dyn Fn() + Send + Sync>;
+/// Called on the writer thread with its connection after each commit, outside any
+/// transaction (the store nudges its checkpointer, which may start the WAL over).
+pub(super) type AfterCommit = Box<dyn Fn(&Connection) + Send + Sync>;
 
 impl Context {
     /// Counts what was spent on `work` since `before` (from [`spent`]).
@@ -412,7 +413,7 @@ fn take_up_idle(conn: &mut Connection, context: &Context, backlog: &mut Backlog)
         let taken = take_up::take_up(&tx, &workspace, None)?;
         context.count(&tx, Some(Work::TakeUp), before);
         tx.commit()?;
-        (context.after_commit)();
+        (context.after_commit)(conn);
         context.counter.group();
         Ok(taken)
     })();
@@ -561,7 +562,7 @@ fn run_group(
     }
     match tx.commit() {
         Ok(()) => {
-            (context.after_commit)();
+            (context.after_commit)(conn);
             context.counter.group();
             backlog.extend(grown.into_iter().map(|g| g.workspace));
             Ok(news)
@@ -597,7 +598,7 @@ mod tests {
                 announcer,
                 BTreeSet::new(),
                 Arc::default(),
-                Box::new(|| {}),
+                Box::new(|_| {}),
             )
             .unwrap(),
             news,
