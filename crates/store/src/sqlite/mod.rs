@@ -119,9 +119,7 @@ impl SqliteStore {
             // Announces nothing: the publishes announced these endpoints already.
             let more = self
                 .writer
-                .write("take_up", move |tx| {
-                    Ok(take_up::take_up(tx, &workspace_, None)?.more)
-                })
+                .write("take_up", move |tx| take_up::take_up(tx, &workspace_, None))
                 .await?;
             if !more {
                 return Ok(());

@@ -38,23 +38,12 @@ use crate::{Result, Wakeup};
 /// The most log entries of one workspace read at once: bounds the memory a take-up holds.
 pub(super) const BATCH: i64 = 1000;
 
-/// What one call took up.
-#[derive(Debug, Default)]
-pub(super) struct TakenUp {
-    /// Endpoints that got deliveries, to wake their lanes once committed.
-    pub(super) news: Vec<Wakeup>,
-    /// The workspace has entries left past the batch.
-    pub(super) more: bool,
-}
-
 /// An enabled endpoint as the take-up reads it.
 struct Taker {
     id: WebhookId,
     events: Vec<Subscription>,
     cursor: i64,
     next_seq: i64,
-    /// Deliveries this call gave it.
-    taken: u64,
 }
 
 /// A log entry as the take-up reads it.
@@ -77,12 +66,12 @@ impl Taker {
 }
 
 /// Takes up to [`BATCH`] log entries of `workspace` for its enabled endpoints (or only
-/// for `only`, when given).
+/// for `only`, when given); whether the workspace has entries left past them.
 pub(super) fn take_up(
     conn: &Connection,
     workspace: &WorkspaceId,
     only: Option<&WebhookId>,
-) -> Result<TakenUp> {
+) -> Result<bool> {
     let whom = match only {
         Some(webhook) => Whom::Only(webhook),
         None => Whom::All,
@@ -97,7 +86,7 @@ pub(super) fn take_up_live(
     workspace: &WorkspaceId,
     live: &[WebhookId],
     entries: i64,
-) -> Result<TakenUp> {
+) -> Result<bool> {
     take_up_some(conn, workspace, Whom::Among(live), entries)
 }
 
@@ -111,13 +100,13 @@ pub(super) fn take_up_lane(
     workspace: &WorkspaceId,
     webhook: &WebhookId,
     cursor: i64,
-) -> Result<TakenUp> {
+) -> Result<bool> {
     let now: Option<i64> = conn
         .prepare_cached("SELECT log_cursor FROM webhooks WHERE id = ?1 AND enabled")?
         .query_row([webhook.as_str()], |r| r.get(0))
         .optional()?;
     if now != Some(cursor) {
-        return Ok(TakenUp::default());
+        return Ok(false);
     }
     take_up_some(conn, workspace, Whom::From(cursor), BATCH)
 }
@@ -150,7 +139,7 @@ fn take_up_some(
     workspace: &WorkspaceId,
     whom: Whom<'_>,
     entries: i64,
-) -> Result<TakenUp> {
+) -> Result<bool> {
     let batch = entries.clamp(1, BATCH);
     let only = match whom {
         Whom::Only(webhook) => Some(webhook.as_str()),
@@ -174,13 +163,12 @@ fn take_up_some(
                 events: decode_events(row, 1)?,
                 cursor,
                 next_seq: row.get(3)?,
-                taken: 0,
             });
         }
         takers
     };
     let Some(from) = takers.iter().map(|t| t.cursor).min() else {
-        return Ok(TakenUp::default());
+        return Ok(false);
     };
     let entries = conn
         .prepare_cached(
@@ -198,7 +186,7 @@ fn take_up_some(
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let Some(last) = entries.last().map(|e| e.pos) else {
-        return Ok(TakenUp::default());
+        return Ok(false);
     };
 
     let mut insert = conn.prepare_cached(
@@ -218,44 +206,27 @@ fn take_up_some(
                 entry.created_at
             ])?;
             taker.next_seq += 1;
-            taker.taken += 1;
         }
     }
 
     let mut advance = conn.prepare_cached(
         "UPDATE webhooks SET log_cursor = ?1, next_seq = ?2 WHERE id = ?3 AND log_cursor < ?1",
     )?;
-    let mut news = Vec::new();
     for taker in takers.iter().filter(|t| t.cursor < last) {
         advance.execute(params![last, taker.next_seq, taker.id.as_str()])?;
-        if taker.taken > 0 {
-            news.push(Wakeup {
-                webhook: taker.id.clone(),
-                resync: false,
-            });
-        }
     }
-    Ok(TakenUp {
-        news,
-        more: entries.len() as i64 == batch,
-    })
+    Ok(entries.len() as i64 == batch)
 }
 
 /// Takes up everything of `workspace` (for `only`, when given), however many batches that
-/// is; the endpoints that got work.
+/// is.
 pub(super) fn take_up_all(
     conn: &Connection,
     workspace: &WorkspaceId,
     only: Option<&WebhookId>,
-) -> Result<Vec<Wakeup>> {
-    let mut news = Vec::new();
-    loop {
-        let taken = take_up(conn, workspace, only)?;
-        news.extend(taken.news);
-        if !taken.more {
-            return Ok(news);
-        }
-    }
+) -> Result<()> {
+    while take_up(conn, workspace, only)? {}
+    Ok(())
 }
 
 /// Moves an endpoint's cursor to the log's head: it takes up nothing published before.
@@ -571,9 +542,7 @@ mod tests {
         assert_eq!(pending(&conn, &[&users, &orders]), [3, 1]);
 
         // One endpoint's take-up leaves the other's cursor where it was.
-        let taken = take_up(&conn, &ws, Some(&users)).unwrap();
-        assert_eq!(taken.news.len(), 1);
-        assert!(!taken.more);
+        assert!(!take_up(&conn, &ws, Some(&users)).unwrap(), "nothing left");
         assert_eq!(untaken(&conn, &users).unwrap().0, 0);
         assert_eq!(endpoint_behind(&conn, &users).unwrap(), None);
         assert_eq!(untaken(&conn, &orders).unwrap().0, 1);

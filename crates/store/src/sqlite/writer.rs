@@ -407,21 +407,21 @@ fn take_up_idle(conn: &mut Connection, context: &Context, backlog: &mut Backlog)
     let Some(workspace) = backlog.first().cloned() else {
         return;
     };
-    let taken = (|| -> Result<take_up::TakenUp> {
+    let more = (|| -> Result<bool> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let before = spent(&tx);
-        let taken = take_up::take_up(&tx, &workspace, None)?;
+        let more = take_up::take_up(&tx, &workspace, None)?;
         context.count(&tx, Some(Work::TakeUp), before);
         tx.commit()?;
         (context.after_commit)(conn);
         context.counter.group();
-        Ok(taken)
+        Ok(more)
     })();
     // Announces nothing: the publishes announced these endpoints, and their lanes take
     // up until they caught up before they leave.
-    match taken {
-        Ok(taken) => {
-            if taken.more {
+    match more {
+        Ok(more) => {
+            if more {
                 return;
             }
         }
@@ -445,7 +445,7 @@ fn take_up_live(
     let before = spent(tx);
     tx.prepare_cached("SAVEPOINT take_up")?.execute([])?;
     let taken = (|| -> Result<()> {
-        while take_up::take_up_live(tx, workspace, live, take_up::BATCH)?.more {}
+        while take_up::take_up_live(tx, workspace, live, take_up::BATCH)? {}
         Ok(())
     })();
     if let Err(error) = taken {
