@@ -9,7 +9,6 @@
 //! it copies what no reader still needs, and the writer starts the WAL over once all of
 //! it was copied.
 //!
-//!
 //! A PASSIVE checkpoint never starts the WAL over, though: SQLite does that at the start
 //! of a write only if every frame was copied by then, which a writer that commits every
 //! millisecond never lets happen. Under a steady load the WAL grew without end (680 MB
