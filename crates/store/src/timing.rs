@@ -68,6 +68,11 @@ impl<T> TimedReply<T> {
         (reply, receiver)
     }
 
+    /// When the job was queued.
+    pub(crate) fn queued(&self) -> Instant {
+        self.queued
+    }
+
     /// Records the job's time and result, then answers. The caller may have gone away
     /// (a cancelled request); the work stands anyway and is still counted.
     pub(crate) fn send(self, result: Result<T>) {

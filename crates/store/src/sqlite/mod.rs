@@ -135,7 +135,7 @@ impl SqliteStore {
         webhook: &WebhookId,
     ) -> tokio::sync::oneshot::Receiver<Result<()>> {
         let webhook = webhook.clone();
-        self.writer.submit("take_up", move |tx| {
+        self.writer.submit("take_up_lane", move |tx| {
             take_up::take_up_lane(tx, &workspace, &webhook, cursor).map(drop)
         })
     }
