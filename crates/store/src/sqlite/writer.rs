@@ -687,9 +687,18 @@ mod tests {
     }
 
     async fn values(writer: &Writer) -> Vec<i64> {
+        select(writer, "SELECT v FROM t ORDER BY v").await
+    }
+
+    /// The values in the order their jobs ran.
+    async fn values_as_run(writer: &Writer) -> Vec<i64> {
+        select(writer, "SELECT v FROM t ORDER BY rowid").await
+    }
+
+    async fn select(writer: &Writer, sql: &'static str) -> Vec<i64> {
         writer
-            .write("test", |tx| {
-                let mut stmt = tx.prepare("SELECT v FROM t ORDER BY v")?;
+            .write("test", move |tx| {
+                let mut stmt = tx.prepare(sql)?;
                 Ok(stmt
                     .query_map([], |r| r.get(0))?
                     .collect::<rusqlite::Result<Vec<i64>>>()?)
@@ -863,6 +872,34 @@ mod tests {
             "a failed commit announces nothing"
         );
         assert_eq!(values(&writer).await, [1]);
+    }
+
+    #[tokio::test]
+    async fn a_publish_passes_the_lanes_jobs_and_other_jobs_keep_their_place() {
+        let writer = writer();
+        let (release, held) = hold(&writer).await;
+        let mut queued: Vec<_> = (0..20)
+            .map(|v| writer.submit("submit_outcome", insert(v)))
+            .collect();
+        queued.push(writer.submit("test", insert(100)));
+        queued.extend((20..40).map(|v| writer.submit("take_up_lane", insert(v))));
+        queued.push(writer.submit("publish", insert(200)));
+        // Not waiting for anything: the publish must have waited past the writer's
+        // patience, so that the writer counts as congested.
+        std::thread::sleep(GROUP_SIZE.patience + std::time::Duration::from_millis(1));
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        for ack in queued {
+            ack.await.unwrap().unwrap();
+        }
+        let order = values_as_run(&writer).await;
+        let expected: Vec<i64> = [200]
+            .into_iter()
+            .chain(0..20)
+            .chain([100])
+            .chain(20..40)
+            .collect();
+        assert_eq!(order, expected);
     }
 
     #[tokio::test]
