@@ -95,12 +95,22 @@ pub(super) fn lanes_with_work(conn: &Connection) -> Result<Vec<WebhookId>> {
     Ok(ids)
 }
 
-const LANE_WINDOW: &str =
+/// A lane's window. `LIMIT ?3 + 0`, not `LIMIT ?3`: with a bare parameter as the limit
+/// of a query on the partial index `deliveries_open`, SQLite prepares the statement again
+/// every time it is bound (its RePrepare counter), the cost of a fresh prepare per run.
+pub(super) const LANE_WINDOW: &str =
     "SELECT d.id, d.event_id, d.event_type, d.seq, d.attempts, d.next_attempt_at,
             COALESCE(d.open_since, e.created_at), e.body, e.traceparent, e.tracestate
      FROM deliveries d INDEXED BY deliveries_open JOIN events e ON e.id = d.event_id
      WHERE d.webhook_id = ?1 AND d.seq > ?2 AND d.status IN ('pending', 'failed')
-     ORDER BY d.seq LIMIT ?3";
+     ORDER BY d.seq LIMIT ?3 + 0";
+
+/// How many open deliveries of an endpoint come after a seq, counted up to a limit
+/// (`+ 0`: see [`LANE_WINDOW`]).
+pub(super) const OPEN_AFTER: &str =
+    "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries INDEXED BY deliveries_open
+                           WHERE webhook_id = ?1 AND seq > ?2
+                             AND status IN ('pending', 'failed') LIMIT ?3 + 0)";
 
 /// Up to `limit` open deliveries of `webhook` after `after_seq`, in seq order, with bodies.
 pub(super) fn lane_window(
@@ -137,11 +147,7 @@ pub(super) fn open_after(
     most: u32,
 ) -> Result<u32> {
     Ok(conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries INDEXED BY deliveries_open
-                                   WHERE webhook_id = ?1 AND seq > ?2
-                                     AND status IN ('pending', 'failed') LIMIT ?3)",
-        )?
+        .prepare_cached(OPEN_AFTER)?
         .query_row(params![webhook.as_str(), seq, most], |r| r.get(0))?)
 }
 
