@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
+use crate::Shared;
 use crate::auth::Authenticated;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
@@ -72,7 +72,7 @@ impl From<usecases::CreatedKey> for CreatedApiKey {
     }
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(revoke))
@@ -92,7 +92,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     )
 )]
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     ApiQuery(params): ApiQuery<PageParams<ApiKeyId>>,
 ) -> ApiResult<Json<List<ApiKeyBody>>> {
@@ -114,7 +114,7 @@ async fn list(
     responses((status = 201, description = "Created; `key` is shown this once", body = CreatedApiKey))
 )]
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     JsonBody(body): JsonBody<CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
@@ -139,7 +139,7 @@ async fn create(
     )
 )]
 async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     IdPath(id): IdPath<ApiKeyId>,
 ) -> ApiResult<StatusCode> {

@@ -27,8 +27,8 @@ use http::header::AUTHORIZATION;
 use http::request::Parts;
 use usecases::AuthEdge;
 
-use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::{AppState, Shared};
 
 /// A request made with a live API key of `workspace_id`.
 #[derive(Debug, Clone)]
@@ -93,10 +93,10 @@ fn is_operator_key(state: &AppState, token: &str) -> bool {
         .is_some_and(|operator| key_matches(token, &hash_key(operator)))
 }
 
-impl FromRequestParts<AppState> for Authenticated {
+impl FromRequestParts<Shared> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> ApiResult<Self> {
         let token = bearer_token(parts)?;
         if is_operator_key(state, token) {
             return Err(ApiError::Unauthorized(
@@ -125,10 +125,10 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
-impl FromRequestParts<AppState> for Operator {
+impl FromRequestParts<Shared> for Operator {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> ApiResult<Self> {
         if state.config.operator_key.is_none() {
             return Err(ApiError::Forbidden(
                 "The operator API is disabled. Start the service with ADMIN_WEBHOOKS_OPERATOR_KEY \

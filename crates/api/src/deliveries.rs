@@ -24,7 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
+use crate::Shared;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath, JsonBody};
@@ -195,7 +195,7 @@ pub struct DeliveryDetail {
     pub attempts: Vec<AttemptBody>,
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(replay))
@@ -240,7 +240,7 @@ fn filter(query: &DeliveryQuery) -> ApiResult<DeliveryFilter> {
     )
 )]
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     IdPath(webhook): IdPath<WebhookId>,
     ApiQuery(query): ApiQuery<DeliveryQuery>,
@@ -265,7 +265,7 @@ async fn list(
     responses((status = 200, description = "The delivery and its attempts", body = DeliveryDetail))
 )]
 async fn show(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     IdPath(id): IdPath<DeliveryId>,
 ) -> ApiResult<Json<DeliveryDetail>> {
@@ -290,7 +290,7 @@ async fn show(
     )
 )]
 async fn retry(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     IdPath(id): IdPath<DeliveryId>,
 ) -> ApiResult<(StatusCode, Json<DeliveryBody>)> {
@@ -314,7 +314,7 @@ async fn retry(
     )
 )]
 async fn replay(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     IdPath(webhook): IdPath<WebhookId>,
     JsonBody(body): JsonBody<ReplayRequest>,

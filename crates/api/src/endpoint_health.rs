@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
+use crate::Shared;
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
 use crate::extract::IdPath;
@@ -43,7 +43,7 @@ pub struct HealthBody {
     pub last_success_at: Option<DateTime<Utc>>,
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new().routes(routes!(show))
 }
 
@@ -60,7 +60,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     )
 )]
 async fn show(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     IdPath(webhook): IdPath<WebhookId>,
 ) -> ApiResult<Json<HealthBody>> {

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
+use crate::Shared;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, JsonBody};
@@ -107,7 +107,7 @@ impl From<EventType> for EventTypeBody {
     }
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(update))
@@ -144,7 +144,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TypeNamePath {
     )
 )]
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     ApiQuery(params): ApiQuery<PageParams<ByTypeName>>,
 ) -> ApiResult<Json<List<EventTypeBody>>> {
@@ -169,7 +169,7 @@ async fn list(
     )
 )]
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     JsonBody(body): JsonBody<CreateEventType>,
 ) -> ApiResult<(StatusCode, Json<EventTypeBody>)> {
@@ -200,7 +200,7 @@ async fn create(
     )
 )]
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     TypeNamePath(name): TypeNamePath,
     JsonBody(body): JsonBody<UpdateEventType>,

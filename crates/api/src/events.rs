@@ -41,7 +41,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
+use crate::Shared;
 use crate::auth::Authenticated;
 use crate::deliveries::DeliveryBody;
 use crate::error::{ApiError, ApiResult, Problem};
@@ -165,7 +165,7 @@ pub struct EventWithDeliveries {
     deliveries: Vec<DeliveryBody>,
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(publish, list))
         .routes(routes!(publish_batch))
@@ -212,7 +212,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     )
 )]
 async fn publish(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     headers: HeaderMap,
     JsonBody(body): JsonBody<PublishEvent>,
@@ -250,7 +250,7 @@ async fn publish(
     )
 )]
 async fn publish_batch(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     headers: HeaderMap,
     JsonBody(body): JsonBody<PublishBatch>,
@@ -374,7 +374,7 @@ fn stored_json(event: &Event) -> ApiResult<Box<RawValue>> {
     )
 )]
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     ApiQuery(query): ApiQuery<EventQuery>,
 ) -> ApiResult<Json<List<Box<RawValue>>>> {
@@ -442,7 +442,7 @@ struct EventDetail<'a> {
     responses((status = 200, description = "The event and its deliveries", body = EventWithDeliveries))
 )]
 async fn show(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     IdPath(id): IdPath<EventId>,
 ) -> ApiResult<Response> {

@@ -19,17 +19,17 @@ use serde::de::{DeserializeOwned, Error as _, Unexpected};
 use serde::{Deserialize, Deserializer};
 use serde_json::error::Category;
 
-use crate::AppState;
+use crate::Shared;
 use crate::error::{ApiError, ApiResult};
 use usecases::Truncated;
 
 /// A JSON request body parsed into `T`.
 pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<Shared> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+    async fn from_request(req: Request, state: &Shared) -> ApiResult<Self> {
         let content_type = req.headers().get(header::CONTENT_TYPE);
         if !content_type.is_some_and(is_json_media_type) {
             let sent = content_type

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
+use crate::Shared;
 use crate::error::{ApiError, ApiResult, Problem};
 
 /// How long one readiness check may take before it counts as failed.
@@ -41,7 +41,7 @@ pub struct Readiness {
     pub schema_version: i64,
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
@@ -70,7 +70,7 @@ async fn healthz() -> Json<Health> {
         (status = 503, description = "Not ready; `detail` names each failing check", content_type = "application/problem+json", body = Problem),
     )
 )]
-async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Readiness>> {
+async fn readyz(State(state): State<Shared>) -> ApiResult<Json<Readiness>> {
     let mut problems = Vec::new();
     let mut schema_version = 0;
     match tokio::time::timeout(CHECK_TIMEOUT, state.app.schema_status()).await {

@@ -36,7 +36,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
+use crate::Shared;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{IdPath, JsonBody};
@@ -195,7 +195,7 @@ impl StreamedDelivery {
     }
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(attach))
         .routes(routes!(stream))
@@ -218,7 +218,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     )
 )]
 async fn attach(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     JsonBody(body): JsonBody<AttachListener>,
 ) -> ApiResult<(StatusCode, Json<WebhookBody>)> {
@@ -251,7 +251,7 @@ async fn attach(
     )
 )]
 async fn stream(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     IdPath(id): IdPath<WebhookId>,
 ) -> ApiResult<Response> {
@@ -291,7 +291,7 @@ async fn stream(
     )
 )]
 async fn report(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     IdPath(id): IdPath<WebhookId>,
     JsonBody(body): JsonBody<AttemptResult>,

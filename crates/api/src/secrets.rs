@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
+use crate::Shared;
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
 use crate::extract::IdPath;
@@ -34,7 +34,7 @@ pub struct RotatedSecret {
     pub previous_secret_expires_at: DateTime<Utc>,
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new().routes(routes!(rotate))
 }
 
@@ -50,7 +50,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 
 async fn rotate(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     IdPath(id): IdPath<WebhookId>,
 ) -> ApiResult<Json<RotatedSecret>> {

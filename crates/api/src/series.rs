@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
+use crate::Shared;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath};
@@ -71,7 +71,7 @@ pub struct SeriesBody {
     pub buckets: Vec<BucketBody>,
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new().routes(routes!(show))
 }
 
@@ -122,7 +122,7 @@ fn parse(query: &SeriesQuery) -> ApiResult<(SeriesWindow, Option<SeriesBucket>)>
     )
 )]
 async fn show(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     IdPath(webhook): IdPath<WebhookId>,
     ApiQuery(query): ApiQuery<SeriesQuery>,

@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
+use crate::Shared;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiQuery, IdPath};
@@ -58,7 +58,7 @@ pub struct StatsBody {
     pub p99_ms: Option<u32>,
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new().routes(routes!(show))
 }
 
@@ -94,7 +94,7 @@ fn window(query: &StatsQuery) -> ApiResult<(&'static str, Duration)> {
     )
 )]
 async fn show(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     IdPath(webhook): IdPath<WebhookId>,
     ApiQuery(query): ApiQuery<StatsQuery>,

@@ -24,7 +24,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
+use crate::Shared;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::events::{EventBody, published_response};
@@ -203,7 +203,7 @@ impl WebhookBody {
     }
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(show, update, remove))
@@ -224,7 +224,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     )
 )]
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     JsonBody(body): JsonBody<CreateWebhook>,
 ) -> ApiResult<(StatusCode, Json<WebhookBody>)> {
@@ -254,7 +254,7 @@ async fn create(
     )
 )]
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     ApiQuery(params): ApiQuery<PageParams<WebhookId>>,
 ) -> ApiResult<Json<List<WebhookBody>>> {
@@ -276,7 +276,7 @@ async fn list(
     responses((status = 200, description = "The endpoint", body = WebhookBody))
 )]
 async fn show(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     IdPath(id): IdPath<WebhookId>,
 ) -> ApiResult<Json<WebhookBody>> {
@@ -299,7 +299,7 @@ async fn show(
     )
 )]
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     IdPath(id): IdPath<WebhookId>,
     JsonBody(body): JsonBody<UpdateWebhook>,
@@ -330,7 +330,7 @@ async fn update(
     responses((status = 204, description = "Deleted"))
 )]
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     IdPath(id): IdPath<WebhookId>,
 ) -> ApiResult<StatusCode> {
@@ -353,7 +353,7 @@ async fn remove(
 /// Publishes a `webhook.test` event (`{"test": true}`) to this endpoint alone, through
 /// the normal delivery path, so it shows in the activity log like any other.
 async fn send_test(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     auth: Authenticated,
     IdPath(id): IdPath<WebhookId>,
 ) -> ApiResult<Response> {

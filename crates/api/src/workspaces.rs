@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
+use crate::Shared;
 use crate::api_keys::{CreateApiKey, CreatedApiKey};
 use crate::auth::Operator;
 use crate::error::{ApiResult, Problem};
@@ -71,7 +71,7 @@ pub struct CreatedWorkspace {
     pub api_key: CreatedApiKey,
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(show, update))
@@ -92,7 +92,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     )
 )]
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     _: Operator,
     JsonBody(body): JsonBody<CreateWorkspace>,
 ) -> ApiResult<(StatusCode, Json<CreatedWorkspace>)> {
@@ -119,7 +119,7 @@ async fn create(
     )
 )]
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     _: Operator,
     ApiQuery(params): ApiQuery<PageParams<WorkspaceId>>,
 ) -> ApiResult<Json<List<WorkspaceBody>>> {
@@ -141,7 +141,7 @@ async fn list(
     )
 )]
 async fn show(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     _: Operator,
     IdPath(id): IdPath<WorkspaceId>,
 ) -> ApiResult<Json<WorkspaceBody>> {
@@ -164,7 +164,7 @@ async fn show(
     )
 )]
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     _: Operator,
     IdPath(id): IdPath<WorkspaceId>,
     JsonBody(body): JsonBody<UpdateWorkspace>,
@@ -193,7 +193,7 @@ async fn update(
     )
 )]
 async fn issue_key(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     _: Operator,
     IdPath(id): IdPath<WorkspaceId>,
     JsonBody(body): JsonBody<CreateApiKey>,
