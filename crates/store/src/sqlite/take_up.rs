@@ -426,7 +426,7 @@ mod tests {
     use serde_json::value::RawValue;
 
     use super::*;
-    use crate::sqlite::SqliteStore;
+    use crate::sqlite::{SqliteStore, deliveries};
     use crate::{ActivityStore, NewApiKey, NewEvent, NewWebhook, TenancyStore};
 
     fn new_webhook(events: &[&str]) -> NewWebhook {
@@ -662,14 +662,10 @@ mod tests {
         };
         for n in 1..=3 {
             subscribers(&conn, &ws, &[&grown], n).unwrap();
-            super::super::deliveries::lane_window(&conn, &users, n, 10).unwrap();
-            super::super::deliveries::open_after(&conn, &users, n, 10).unwrap();
+            deliveries::lane_window(&conn, &users, n, 10).unwrap();
+            deliveries::open_after(&conn, &users, n, 10).unwrap();
         }
-        for sql in [
-            SUBSCRIBERS,
-            super::super::deliveries::LANE_WINDOW,
-            super::super::deliveries::OPEN_AFTER,
-        ] {
+        for sql in [SUBSCRIBERS, deliveries::LANE_WINDOW, deliveries::OPEN_AFTER] {
             let statement = conn.prepare_cached(sql).unwrap();
             assert_eq!(
                 statement.get_status(rusqlite::StatementStatus::RePrepare),

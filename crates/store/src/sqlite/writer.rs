@@ -33,6 +33,7 @@ use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use domain::{WebhookId, WorkspaceId};
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
@@ -53,19 +54,20 @@ const MAX_BATCH: usize = 512;
 
 /// How the writer makes its groups ([`waiting`]): while a publish has waited more than
 /// 2 ms for its group, and for 20 ms after, a group holds at most 8 of the lanes'
-/// outcomes and take-ups (~60 µs each under load), not up to [`MAX_BATCH`]. Chosen by measurement (BENCHMARKS.md, session 8): 64 kept publishing to
-/// 50 endpoints where it was; a patience of 0.5 or 1 ms throttled deliveries that a
-/// steady 1,000 events/s to 10 endpoints needs.
+/// outcomes and take-ups (~60 µs each under load), not up to [`MAX_BATCH`]. Chosen by
+/// measurement (BENCHMARKS.md, session 8): 64 kept publishing to 50 endpoints where it
+/// was; a patience of 0.5 or 1 ms throttled deliveries that a steady 1,000 events/s to
+/// 10 endpoints needs.
 const GROUP_SIZE: GroupSize = GroupSize {
     max: MAX_BATCH,
-    bulk_beside: 8,
-    patience: std::time::Duration::from_millis(2),
-    linger: std::time::Duration::from_millis(20),
+    lanes_beside: 8,
+    patience: Duration::from_millis(2),
+    linger: Duration::from_millis(20),
 };
 
 /// How long the writer waits for a job before it takes up a batch of the log itself.
 /// Under load jobs come faster than this, and the lanes take up at their own pace.
-const IDLE: std::time::Duration = std::time::Duration::from_millis(5);
+const IDLE: Duration = Duration::from_millis(5);
 
 /// One unit of write work with its reply, type-erased so jobs of any result type share
 /// the channel.
@@ -85,7 +87,7 @@ trait Job: Send {
     /// What it is to the making of groups ([`waiting`]).
     fn kind(&self) -> Kind;
     /// When it was submitted.
-    fn queued(&self) -> std::time::Instant;
+    fn queued(&self) -> Instant;
     /// Answers the caller once the group's fate is known (`Err` holds the commit error).
     fn finish(self: Box<Self>, commit: Result<(), &str>);
 }
@@ -160,7 +162,7 @@ where
         }
     }
 
-    fn queued(&self) -> std::time::Instant {
+    fn queued(&self) -> Instant {
         self.reply.queued()
     }
 
@@ -441,7 +443,7 @@ fn run(
                 Err(_) => break,
             }
         }
-        waiting.next_group(&mut batch, GROUP_SIZE, std::time::Instant::now());
+        waiting.next_group(&mut batch, GROUP_SIZE, Instant::now());
         if !batch.is_empty() {
             commit_group(&mut conn, &mut batch, context, &mut backlog);
         }
@@ -886,7 +888,7 @@ mod tests {
         queued.push(writer.submit("publish", insert(200)));
         // Not waiting for anything: the publish must have waited past the writer's
         // patience, so that the writer counts as congested.
-        std::thread::sleep(GROUP_SIZE.patience + std::time::Duration::from_millis(1));
+        std::thread::sleep(GROUP_SIZE.patience + Duration::from_millis(1));
         release.send(()).unwrap();
         held.await.unwrap().unwrap();
         for ack in queued {

@@ -6,7 +6,7 @@
 //! lane. A group holds every waiting publish (up to its size) and, as group commit does,
 //! as much of the rest as has queued up, except while the writer is congested: while
 //! publishes wait longer than [`GroupSize::patience`], a group holds at most
-//! [`GroupSize::bulk_beside`] of the lanes' jobs, so a publish waits for a group of a
+//! [`GroupSize::lanes_beside`] of the lanes' jobs, so a publish waits for a group of a
 //! few outcomes, not of hundreds, and deliveries slow down until publishing does.
 //!
 //! Every other job (a retry, a replay, an endpoint's change, …) keeps its place among the
@@ -65,7 +65,7 @@ pub(super) struct GroupSize {
     /// The most jobs in a group.
     pub(super) max: usize,
     /// The most lane jobs in a group while the writer is congested.
-    pub(super) bulk_beside: usize,
+    pub(super) lanes_beside: usize,
     /// How long a publish may wait for its group before the writer counts as congested.
     pub(super) patience: Duration,
     /// How long the writer stays congested after the last publish that waited too long:
@@ -94,7 +94,7 @@ impl<J> Waiting<J> {
 
     /// Moves the next group into `group` (empty), made at `now`: up to `size.max`
     /// publishes, then the rest in order: while the writer is congested at most
-    /// `size.bulk_beside` lane jobs (at least one) besides those ahead of a job of
+    /// `size.lanes_beside` lane jobs (at least one) besides those ahead of a job of
     /// [`Kind::InOrder`], else up to what is left of `size.max`.
     pub(super) fn next_group(&mut self, group: &mut Vec<J>, size: GroupSize, now: Instant) {
         if let Some((_, oldest)) = self.publishes.front()
@@ -109,7 +109,7 @@ impl<J> Waiting<J> {
         group.extend(self.publishes.drain(..publishes).map(|(job, _)| job));
         let left = (size.max - publishes).max(1);
         let room = if congested {
-            size.bulk_beside.max(self.in_order_through).clamp(1, left)
+            size.lanes_beside.max(self.in_order_through).clamp(1, left)
         } else {
             left
         };
@@ -125,7 +125,7 @@ mod tests {
 
     const SIZE: GroupSize = GroupSize {
         max: 10,
-        bulk_beside: 2,
+        lanes_beside: 2,
         patience: Duration::from_millis(2),
         linger: Duration::from_millis(20),
     };
@@ -225,7 +225,7 @@ mod tests {
         ];
         let size = GroupSize {
             max: 2,
-            bulk_beside: 5,
+            lanes_beside: 5,
             ..SIZE
         };
         let now = Instant::now();
