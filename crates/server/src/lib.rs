@@ -31,6 +31,13 @@ use store::postgres::{PgOptions, PostgresStore};
 use store::sqlite::{DATABASE_FILE, SqliteStore};
 use store::{PruneReport, SecretCipher, Store};
 
+/// mimalloc in place of glibc's malloc: under publish load glibc's allocator was 18 % of
+/// the service's CPU (`malloc_consolidate` and `unlink_chunk` among it; BENCHMARKS.md,
+/// session 9). Declared here rather than in `main.rs` so that every binary that runs the
+/// service (this crate's, the bench's `__service`) runs it on the same allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub const USER_AGENT: &str = concat!("Admin-Webhooks/", env!("CARGO_PKG_VERSION"));
 
 /// A token cancelled on SIGTERM or Ctrl-C.
