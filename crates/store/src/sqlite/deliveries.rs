@@ -95,9 +95,11 @@ pub(super) fn lanes_with_work(conn: &Connection) -> Result<Vec<WebhookId>> {
     Ok(ids)
 }
 
-/// A lane's window. `LIMIT ?3 + 0`, not `LIMIT ?3`: with a bare parameter as the limit
-/// of a query on the partial index `deliveries_open`, SQLite prepares the statement again
-/// every time it is bound (its RePrepare counter), the cost of a fresh prepare per run.
+/// A lane's window. `LIMIT ?3 + 0`, not `LIMIT ?3`: SQLite's planner reads the value
+/// bound to a bare parameter as the limit (found on the partial index `deliveries_open`,
+/// then on the log's `ORDER BY pos`), so it prepares the statement again every time that
+/// parameter is bound (its RePrepare counter), the cost of a fresh prepare per run. An
+/// expression is not read, and the plan stays the one prepared.
 pub(super) const LANE_WINDOW: &str =
     "SELECT d.id, d.event_id, d.event_type, d.seq, d.attempts, d.next_attempt_at,
             COALESCE(d.open_since, e.created_at), e.body, e.traceparent, e.tracestate
