@@ -7,7 +7,8 @@
 //!   narrowed to 0600 (with its WAL and shared-memory files) when opened.
 //! - Every connection runs with `foreign_keys=ON` and a busy timeout; the file is in WAL
 //!   mode with `synchronous=FULL`, so a commit that answered survives power loss (group
-//!   commit amortizes the fsync that costs).
+//!   commit amortizes the fsync that costs). The writer lowers it to NORMAL for groups
+//!   that answer nobody outside the service (`writer::durability`).
 //! - Migrations are numbered, embedded in the binary, applied in order, each in its own
 //!   transaction together with its row in `schema_migrations`; a database written by a
 //!   newer binary (an unknown version) is refused rather than guessed at.

@@ -7,7 +7,9 @@
 //! transaction — each inside its own savepoint, so a job that fails rolls back only
 //! itself, except publishes and outcomes, which refuse only before they write
 //! ([`guarded`]) — and commits once. One fsync then covers the whole group; that is
-//! where publish throughput comes from.
+//! where publish throughput comes from. A group of only the lanes' outcomes and
+//! take-ups, which answer nobody outside the service, commits without one
+//! ([`durability`]).
 //!
 //! Invariants:
 //! - A job's caller hears back only after the commit that holds its work succeeded; if
@@ -27,6 +29,7 @@
 //! - Once closed, nothing new is accepted (`Closed`); everything accepted before is
 //!   committed before the thread ends.
 
+mod durability;
 mod waiting;
 
 use std::collections::BTreeSet;
@@ -40,6 +43,7 @@ use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use self::durability::Durability;
 use self::waiting::{GroupSize, Kind, Waiting};
 use super::take_up::{self, Grown};
 use crate::announce::Announcer;
@@ -412,6 +416,7 @@ fn run(
     let mut waiting = Waiting::default();
     let mut closing: Option<oneshot::Sender<()>> = None;
     let mut backlog: Backlog = behind;
+    let mut durability = Durability::default();
     loop {
         if waiting.is_empty() {
             if let Some(done) = closing.take() {
@@ -428,7 +433,7 @@ fn run(
                 match receiver.recv_timeout(IDLE) {
                     Ok(first) => first,
                     Err(flume::RecvTimeoutError::Timeout) => {
-                        take_up_idle(&mut conn, context, &mut backlog);
+                        take_up_idle(&mut conn, context, &mut backlog, &mut durability);
                         continue;
                     }
                     Err(flume::RecvTimeoutError::Disconnected) => return,
@@ -445,7 +450,13 @@ fn run(
         }
         waiting.next_group(&mut batch, GROUP_SIZE, Instant::now());
         if !batch.is_empty() {
-            commit_group(&mut conn, &mut batch, context, &mut backlog);
+            commit_group(
+                &mut conn,
+                &mut batch,
+                context,
+                &mut backlog,
+                &mut durability,
+            );
         }
     }
 }
@@ -467,11 +478,17 @@ fn admit(
 }
 
 /// One batch of the first workspace of the backlog, taken up in a group of its own.
-fn take_up_idle(conn: &mut Connection, context: &Context, backlog: &mut Backlog) {
+fn take_up_idle(
+    conn: &mut Connection,
+    context: &Context,
+    backlog: &mut Backlog,
+    durability: &mut Durability,
+) {
     let Some(workspace) = backlog.first().cloned() else {
         return;
     };
     let more = (|| -> Result<bool> {
+        durability.prepare_internal(conn)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let before = spent(&tx);
         let more = take_up::take_up(&tx, &workspace, None)?;
@@ -528,9 +545,12 @@ fn commit_group(
     batch: &mut Vec<Box<dyn Job>>,
     context: &Context,
     backlog: &mut Backlog,
+    durability: &mut Durability,
 ) {
     let size = batch.len();
-    let outcome = run_group(conn, batch, context, backlog);
+    let outcome = durability
+        .prepare(conn, batch.iter().map(|job| job.kind()))
+        .and_then(|()| run_group(conn, batch, context, backlog));
     match &outcome {
         // Before the answers: a caller that heard back finds its news already announced.
         Ok(taken) => context.announcer.announce_all(
@@ -902,6 +922,37 @@ mod tests {
             .chain(20..40)
             .collect();
         assert_eq!(order, expected);
+    }
+
+    /// A job that answers the `synchronous` setting its group commits with.
+    fn synchronous() -> impl FnOnce(&Transaction<'_>) -> Result<i64> + Send + 'static {
+        |tx| Ok(tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
+    }
+
+    const NORMAL: i64 = 1;
+    const FULL: i64 = 2;
+
+    #[tokio::test]
+    async fn only_a_group_of_the_lanes_jobs_alone_commits_without_its_fsync() {
+        let writer = writer();
+        for (operation, expected) in [
+            ("submit_outcome", NORMAL),
+            ("publish", FULL),
+            ("take_up_lane", NORMAL),
+            ("create_webhook", FULL),
+            ("submit_outcome", NORMAL),
+        ] {
+            let setting = writer.write(operation, synchronous()).await.unwrap();
+            assert_eq!(setting, expected, "{operation}");
+        }
+        // One job that answers to someone outside makes its whole group wait for the fsync.
+        let (release, held) = hold(&writer).await;
+        let outcome = writer.submit("submit_outcome", synchronous());
+        let retry = writer.submit("retry_delivery", synchronous());
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        assert_eq!(outcome.await.unwrap().unwrap(), FULL);
+        assert_eq!(retry.await.unwrap().unwrap(), FULL);
     }
 
     #[tokio::test]
