@@ -101,7 +101,8 @@ pub const ORIGIN_MARK: char = '@';
 /// How a [`PostgresStore`] connects.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
-    /// Pooled connections at most (the listener's connection comes on top). Default 16.
+    /// Pooled connections at most (the listener's and the outcome writer's connection
+    /// come on top). Default 16.
     pub max_connections: usize,
     /// A schema to keep every table in: created if missing, and set as `search_path` on
     /// every connection. `None` uses the URL's settings (e.g.
@@ -190,7 +191,7 @@ impl PostgresStore {
         });
         // What a process that stopped between a publish and its take-up left.
         take_up::catch_up(&publisher).await?;
-        let outcome_pool = pool.clone();
+        let outcome_pool = schema::outcome_pool(&config, &options)?;
         let outcome_counter = publisher.counter.clone();
         let writer_publisher = publisher.clone();
         let (take_ups, take_up_worker) = take_up_worker::start(publisher.clone());

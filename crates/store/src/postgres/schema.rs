@@ -52,13 +52,7 @@ pub(super) fn config(url: &str, options: &PgOptions) -> Result<tokio_postgres::C
         .map_err(|e| backend(format!("invalid PostgreSQL URL: {e}")))?;
     if let Some(schema) = &options.schema {
         check_schema_name(schema)?;
-        let options = match config.get_options() {
-            Some(existing) if !existing.trim().is_empty() => {
-                format!("{existing} -c search_path={schema}")
-            }
-            _ => format!("-c search_path={schema}"),
-        };
-        config.options(options);
+        add_option(&mut config, &format!("-c search_path={schema}"));
     }
     if config.get_application_name().is_none() {
         config.application_name("admin-webhooks");
@@ -67,6 +61,15 @@ pub(super) fn config(url: &str, options: &PgOptions) -> Result<tokio_postgres::C
         config.connect_timeout(CONNECT_TIMEOUT);
     }
     Ok(config)
+}
+
+/// Adds `option` (`-c name=value`) to the connection's options, after the URL's own.
+fn add_option(config: &mut tokio_postgres::Config, option: &str) {
+    let options = match config.get_options() {
+        Some(existing) if !existing.trim().is_empty() => format!("{existing} {option}"),
+        _ => option.to_owned(),
+    };
+    config.options(options);
 }
 
 /// Schema names are written into SQL and connection options unquoted: only plain
@@ -88,6 +91,28 @@ pub(super) fn check_schema_name(schema: &str) -> Result<()> {
 }
 
 pub(super) fn pool(config: &tokio_postgres::Config, options: &PgOptions) -> Result<Pool> {
+    sized_pool(config, options, options.max_connections)
+}
+
+/// The outcome writer's connection: it commits without waiting for the server to flush
+/// its WAL (`synchronous_commit=off`). Outcomes answer nobody outside the service: if the
+/// server crashes and loses the last of them, those deliveries are attempted again, which
+/// at-least-once allows. The server replays its WAL in order, so what it keeps is always
+/// a prefix of what committed: any later commit that waits for its flush (a publish, a
+/// change made through the API) makes every outcome committed before it durable too. A
+/// crash of the service itself loses none of them. Measured in BENCHMARKS.md, session 9.
+pub(super) fn outcome_pool(config: &tokio_postgres::Config, options: &PgOptions) -> Result<Pool> {
+    let mut config = config.clone();
+    add_option(&mut config, "-c synchronous_commit=off");
+    // The writer commits one group at a time.
+    sized_pool(&config, options, 1)
+}
+
+fn sized_pool(
+    config: &tokio_postgres::Config,
+    options: &PgOptions,
+    max_size: usize,
+) -> Result<Pool> {
     let manager = Manager::from_connect(
         config.clone(),
         super::connect::OnRuntime::current(),
@@ -98,7 +123,7 @@ pub(super) fn pool(config: &tokio_postgres::Config, options: &PgOptions) -> Resu
         },
     );
     Pool::builder(manager)
-        .max_size(options.max_connections.max(1))
+        .max_size(max_size.max(1))
         .wait_timeout(Some(options.acquire_timeout))
         .create_timeout(Some(CONNECT_TIMEOUT))
         .runtime(Runtime::Tokio1)
@@ -199,6 +224,39 @@ mod tests {
         let bare = config_without_schema();
         assert_eq!(bare.get_options(), None);
         assert_eq!(bare.get_application_name(), Some("admin-webhooks"));
+    }
+
+    /// Only the outcome writer's connection commits without waiting for the WAL flush.
+    #[tokio::test]
+    async fn outcomes_commit_without_waiting_for_the_flush_and_nothing_else_does() {
+        let url = super::super::test_database::url();
+        let options = PgOptions {
+            schema: Some("aw_test_outcome_pool".into()),
+            ..PgOptions::default()
+        };
+        let config = config(&url, &options).unwrap();
+        let show = async |pool: &Pool, name: &str| -> std::result::Result<String, String> {
+            let client = pool.get().await.map_err(|e| e.to_string())?;
+            let row = client
+                .query_one(&format!("SHOW {name}"), &[])
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(row.get(0))
+        };
+        let shared = pool(&config, &options).unwrap();
+        let setting = match show(&shared, "synchronous_commit").await {
+            Ok(setting) => setting,
+            Err(error) => return super::super::test_database::unreachable(&url, &error),
+        };
+        assert_eq!(setting, "on");
+        let outcomes = outcome_pool(&config, &options).unwrap();
+        assert_eq!(show(&outcomes, "synchronous_commit").await.unwrap(), "off");
+        // The URL's and the store's own settings stay beside it.
+        assert_eq!(
+            show(&outcomes, "search_path").await.unwrap(),
+            "aw_test_outcome_pool"
+        );
+        assert_eq!(outcomes.status().max_size, 1);
     }
 
     fn config_without_schema() -> tokio_postgres::Config {
