@@ -101,8 +101,8 @@ pub const ORIGIN_MARK: char = '@';
 /// How a [`PostgresStore`] connects.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
-    /// Pooled connections at most (the listener's and the outcome writer's connection
-    /// come on top). Default 16.
+    /// Pooled connections at most (the listener's connection, and up to 3 for outcomes
+    /// and take-ups, come on top). Default 16.
     pub max_connections: usize,
     /// A schema to keep every table in: created if missing, and set as `search_path` on
     /// every connection. `None` uses the URL's settings (e.g.
@@ -184,6 +184,7 @@ impl PostgresStore {
         let wakeups = Wakeups::start(listen_config, announcer.clone(), origin.clone()).await?;
         let publisher = Arc::new(Publisher {
             pool: pool.clone(),
+            unflushed: schema::unflushed_pool(&config, &options)?,
             taking_up: Arc::default(),
             counter: Arc::default(),
             announcer: announcer.clone(),
@@ -191,7 +192,7 @@ impl PostgresStore {
         });
         // What a process that stopped between a publish and its take-up left.
         take_up::catch_up(&publisher).await?;
-        let outcome_pool = schema::outcome_pool(&config, &options)?;
+        let outcome_pool = publisher.unflushed.clone();
         let outcome_counter = publisher.counter.clone();
         let writer_publisher = publisher.clone();
         let (take_ups, take_up_worker) = take_up_worker::start(publisher.clone());

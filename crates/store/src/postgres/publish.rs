@@ -60,6 +60,9 @@ pub(super) const IDEMPOTENCY_WINDOW: TimeDelta = TimeDelta::hours(24);
 /// What the publish writer works with besides its jobs.
 pub(super) struct Publisher {
     pub(super) pool: Pool,
+    /// For the take-ups and the outcomes, whose commits need not wait for the WAL flush
+    /// ([`super::schema::unflushed_pool`]).
+    pub(super) unflushed: Pool,
     /// One take-up at a time in this process (the take-up worker's and the sweep's): each
     /// covers what was committed before it, so queueing behind the previous one costs
     /// little.

@@ -94,18 +94,20 @@ pub(super) fn pool(config: &tokio_postgres::Config, options: &PgOptions) -> Resu
     sized_pool(config, options, options.max_connections)
 }
 
-/// The outcome writer's connection: it commits without waiting for the server to flush
-/// its WAL (`synchronous_commit=off`). Outcomes answer nobody outside the service: if the
-/// server crashes and loses the last of them, those deliveries are attempted again, which
+/// The connections of the work that answers nobody outside the service: the outcome
+/// writer's and the take-ups' (the take-up worker's and the sweep's catch-up). They
+/// commit without waiting for the server to flush its WAL (`synchronous_commit=off`).
+/// If the server crashes and loses the last of them, those take-ups are made again and
+/// those deliveries attempted again (with the same `webhook-id`, the event's), which
 /// at-least-once allows. The server replays its WAL in order, so what it keeps is always
 /// a prefix of what committed: any later commit that waits for its flush (a publish, a
-/// change made through the API) makes every outcome committed before it durable too. A
+/// change made through the API) makes everything committed before it durable too. A
 /// crash of the service itself loses none of them. Measured in BENCHMARKS.md, session 9.
-pub(super) fn outcome_pool(config: &tokio_postgres::Config, options: &PgOptions) -> Result<Pool> {
+pub(super) fn unflushed_pool(config: &tokio_postgres::Config, options: &PgOptions) -> Result<Pool> {
     let mut config = config.clone();
     add_option(&mut config, "-c synchronous_commit=off");
-    // The writer commits one group at a time.
-    sized_pool(&config, options, 1)
+    // One each for the outcome writer, the take-up worker and a catch-up.
+    sized_pool(&config, options, 3)
 }
 
 fn sized_pool(
@@ -226,12 +228,12 @@ mod tests {
         assert_eq!(bare.get_application_name(), Some("admin-webhooks"));
     }
 
-    /// Only the outcome writer's connection commits without waiting for the WAL flush.
+    /// Only outcomes and take-ups commit without waiting for the WAL flush.
     #[tokio::test]
-    async fn outcomes_commit_without_waiting_for_the_flush_and_nothing_else_does() {
+    async fn outcomes_and_take_ups_commit_without_waiting_for_the_flush_and_nothing_else_does() {
         let url = super::super::test_database::url();
         let options = PgOptions {
-            schema: Some("aw_test_outcome_pool".into()),
+            schema: Some("aw_test_unflushed_pool".into()),
             ..PgOptions::default()
         };
         let config = config(&url, &options).unwrap();
@@ -249,14 +251,14 @@ mod tests {
             Err(error) => return super::super::test_database::unreachable(&url, &error),
         };
         assert_eq!(setting, "on");
-        let outcomes = outcome_pool(&config, &options).unwrap();
-        assert_eq!(show(&outcomes, "synchronous_commit").await.unwrap(), "off");
+        let unflushed = unflushed_pool(&config, &options).unwrap();
+        assert_eq!(show(&unflushed, "synchronous_commit").await.unwrap(), "off");
         // The URL's and the store's own settings stay beside it.
         assert_eq!(
-            show(&outcomes, "search_path").await.unwrap(),
-            "aw_test_outcome_pool"
+            show(&unflushed, "search_path").await.unwrap(),
+            "aw_test_unflushed_pool"
         );
-        assert_eq!(outcomes.status().max_size, 1);
+        assert_eq!(unflushed.status().max_size, 3);
     }
 
     fn config_without_schema() -> tokio_postgres::Config {

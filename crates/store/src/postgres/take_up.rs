@@ -283,7 +283,7 @@ pub(super) async fn take_up(
 /// what a process that died between its publish and its take-up left, or what an older
 /// transaction held back.
 pub(super) async fn catch_up(publisher: &Publisher) -> Result<()> {
-    let mut client = publisher.pool.get().await?;
+    let mut client = publisher.unflushed.get().await?;
     let behind = client.prepare_cached(BEHIND).await?;
     let workspaces: Vec<String> = client
         .query(&behind, &[])

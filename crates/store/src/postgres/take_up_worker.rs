@@ -184,7 +184,7 @@ async fn round(publisher: &Publisher, waiting: &mut BTreeMap<String, Unread>) ->
     let Some(oldest) = waiting.values().map(|unread| unread.oldest).min() else {
         return true;
     };
-    let mut client = match publisher.pool.get().await {
+    let mut client = match publisher.unflushed.get().await {
         Ok(client) => client,
         Err(error) => {
             tracing::warn!(%error, "no connection to take up published events; trying again");
