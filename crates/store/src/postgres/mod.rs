@@ -192,7 +192,7 @@ impl PostgresStore {
         });
         // What a process that stopped between a publish and its take-up left.
         take_up::catch_up(&publisher).await?;
-        let outcome_pool = publisher.unflushed.clone();
+        let unflushed = publisher.unflushed.clone();
         let outcome_counter = publisher.counter.clone();
         let writer_publisher = publisher.clone();
         let (take_ups, take_up_worker) = take_up_worker::start(publisher.clone());
@@ -207,7 +207,7 @@ impl PostgresStore {
             publisher,
             take_up_worker: std::sync::Mutex::new(Some(take_up_worker)),
             outcomes: Writer::start(outcomes::MAX_BATCH, move |jobs| {
-                outcomes::commit_group(outcome_pool.clone(), outcome_counter.clone(), jobs)
+                outcomes::commit_group(unflushed.clone(), outcome_counter.clone(), jobs)
             }),
             pool,
             wakeups,
