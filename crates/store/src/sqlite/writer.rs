@@ -1,7 +1,9 @@
 //! The single writer: one thread owns the only write connection and commits every write
 //! of the store in groups.
 //!
-//! The thread blocks for a first job, takes in whatever else is queued, makes a group of
+//! The thread blocks for a first job, takes in whatever else is queued (a first job that
+//! is a lane's outcome, with only outcomes queued behind it, waits a moment for more:
+//! [`OUTCOME_LINGER`]), makes a group of
 //! up to [`MAX_BATCH`] jobs ([`waiting`]: publishes first; while they wait long, only a
 //! few of the lanes' outcomes and take-ups beside them), runs them in order inside ONE
 //! transaction — each inside its own savepoint, so a job that fails rolls back only
@@ -69,6 +71,17 @@ const GROUP_SIZE: GroupSize = GroupSize {
     linger: Duration::from_millis(20),
 };
 
+/// How long a group of the lanes' outcomes alone, begun on an idle writer, waits for more
+/// outcomes before it commits. Nobody waits on an outcome (a lane goes on to its next
+/// attempt), but with one attempt in flight per endpoint each outcome came alone and
+/// committed alone: a commit of its own, with its WAL frames and locks, per attempt. The
+/// commit was most of the writer's time delivering to 1 endpoint in strict order
+/// (BENCHMARKS.md, session 10).
+const OUTCOME_LINGER: Duration = Duration::from_millis(2);
+
+/// The most outcomes a group waits for ([`OUTCOME_LINGER`]).
+const OUTCOME_GROUP: usize = 64;
+
 /// How long the writer waits for a job before it takes up a batch of the log itself.
 /// Under load jobs come faster than this, and the lanes take up at their own pace.
 const IDLE: Duration = Duration::from_millis(5);
@@ -90,6 +103,8 @@ trait Job: Send {
     fn guarded(&self) -> bool;
     /// What it is to the making of groups ([`waiting`]).
     fn kind(&self) -> Kind;
+    /// Whether it is a lane's outcome, which nobody waits on ([`OUTCOME_LINGER`]).
+    fn is_outcome(&self) -> bool;
     /// When it was submitted.
     fn queued(&self) -> Instant;
     /// Answers the caller once the group's fate is known (`Err` holds the commit error).
@@ -166,6 +181,10 @@ where
         }
     }
 
+    fn is_outcome(&self) -> bool {
+        self.operation == "submit_outcome"
+    }
+
     fn queued(&self) -> Instant {
         self.reply.queued()
     }
@@ -182,6 +201,23 @@ where
         };
         self.reply.send(result);
     }
+}
+
+/// A job of `operation` doing `work`, and where its result will arrive.
+fn job<T, F>(operation: &'static str, work: F) -> (Box<dyn Job>, oneshot::Receiver<Result<T>>)
+where
+    F: FnOnce(&Transaction<'_>) -> Result<(T, Effects)> + Send + 'static,
+    T: Send + 'static,
+{
+    let (reply, receiver) = TimedReply::new(operation);
+    let job = Box::new(Typed {
+        operation,
+        work: Some(work),
+        result: None,
+        effects: Effects::default(),
+        reply,
+    });
+    (job, receiver)
 }
 
 /// Whether a job of `operation` runs inside a savepoint of its own, so that failing
@@ -276,14 +312,7 @@ impl Writer {
         F: FnOnce(&Transaction<'_>) -> Result<(T, Effects)> + Send + 'static,
         T: Send + 'static,
     {
-        let (reply, receiver) = TimedReply::new(operation);
-        let job = Box::new(Typed {
-            operation,
-            work: Some(work),
-            result: None,
-            effects: Effects::default(),
-            reply,
-        });
+        let (job, receiver) = job(operation, work);
         if let Err(job) = self.intake.send(job) {
             // A job that never ran, with no failed group to blame: `Closed`.
             job.finish(Ok(()));
@@ -418,6 +447,8 @@ fn run(
     let mut backlog: Backlog = behind;
     let mut durability = Durability::default();
     loop {
+        // Whether the group so far is of outcomes alone, begun on an idle writer.
+        let mut outcomes_alone = false;
         if waiting.is_empty() {
             if let Some(done) = closing.take() {
                 drop(conn);
@@ -439,14 +470,13 @@ fn run(
                     Err(flume::RecvTimeoutError::Disconnected) => return,
                 }
             };
-            admit(first, &mut waiting, &mut closing);
+            outcomes_alone = admit(first, &mut waiting, &mut closing);
         }
-        // Everything queued meanwhile, up to a close request (nothing comes after one).
-        while closing.is_none() {
-            match receiver.try_recv() {
-                Ok(msg) => admit(msg, &mut waiting, &mut closing),
-                Err(_) => break,
-            }
+        let (queued, all_outcomes) = take_queued(&receiver, &mut waiting, &mut closing);
+        if outcomes_alone && all_outcomes {
+            let deadline = Instant::now() + OUTCOME_LINGER;
+            linger_for_outcomes(&receiver, &mut waiting, &mut closing, 1 + queued, deadline);
+            take_queued(&receiver, &mut waiting, &mut closing);
         }
         waiting.next_group(&mut batch, GROUP_SIZE, Instant::now());
         if !batch.is_empty() {
@@ -462,18 +492,62 @@ fn run(
 }
 
 /// Sorts what came from the intake: a job waits with its kind, a close request is kept
-/// until everything before it is committed.
+/// until everything before it is committed. Whether it was a lane's outcome.
 fn admit(
     msg: Msg<Box<dyn Job>>,
     waiting: &mut Waiting<Box<dyn Job>>,
     closing: &mut Option<oneshot::Sender<()>>,
-) {
+) -> bool {
     match msg {
         Msg::Job(job) => {
-            let (kind, queued) = (job.kind(), job.queued());
+            let (kind, queued, outcome) = (job.kind(), job.queued(), job.is_outcome());
             waiting.push(job, kind, queued);
+            outcome
         }
-        Msg::Close(done) => *closing = Some(done),
+        Msg::Close(done) => {
+            *closing = Some(done);
+            false
+        }
+    }
+}
+
+/// Takes in everything queued, up to a close request (nothing comes after one): how many
+/// messages, and whether all were the lanes' outcomes.
+fn take_queued(
+    receiver: &flume::Receiver<Msg<Box<dyn Job>>>,
+    waiting: &mut Waiting<Box<dyn Job>>,
+    closing: &mut Option<oneshot::Sender<()>>,
+) -> (usize, bool) {
+    let (mut taken, mut all_outcomes) = (0, true);
+    while closing.is_none() {
+        let Ok(msg) = receiver.try_recv() else {
+            break;
+        };
+        taken += 1;
+        all_outcomes &= admit(msg, waiting, closing);
+    }
+    (taken, all_outcomes)
+}
+
+/// Takes in more of the lanes' outcomes for a group that holds `held` of them and nothing
+/// else, until `deadline`, a group of [`OUTCOME_GROUP`], or anything that is not an
+/// outcome (which joins the group and ends the wait: a publish or a lane's take-up has a
+/// caller waiting on it).
+fn linger_for_outcomes(
+    receiver: &flume::Receiver<Msg<Box<dyn Job>>>,
+    waiting: &mut Waiting<Box<dyn Job>>,
+    closing: &mut Option<oneshot::Sender<()>>,
+    mut held: usize,
+    deadline: Instant,
+) {
+    while held < OUTCOME_GROUP && closing.is_none() {
+        let Ok(msg) = receiver.recv_deadline(deadline) else {
+            return;
+        };
+        held += 1;
+        if !admit(msg, waiting, closing) {
+            return;
+        }
     }
 }
 
@@ -953,6 +1027,84 @@ mod tests {
         held.await.unwrap().unwrap();
         assert_eq!(outcome.await.unwrap().unwrap(), FULL);
         assert_eq!(retry.await.unwrap().unwrap(), FULL);
+    }
+
+    /// A queue of jobs of `operations`, in order, for the writer's loop to take in.
+    fn queued(operations: &[&'static str]) -> flume::Receiver<Msg<Box<dyn Job>>> {
+        let (sender, receiver) = flume::unbounded();
+        for &operation in operations {
+            let (job, _) = job(operation, |_| Ok(((), Effects::default())));
+            sender.send(Msg::Job(job)).unwrap();
+        }
+        receiver
+    }
+
+    /// What a lingering group of one outcome took in from `queue`, with a deadline far
+    /// enough that it never ends the wait here.
+    fn lingered(queue: &flume::Receiver<Msg<Box<dyn Job>>>) -> Vec<&'static str> {
+        let mut waiting = Waiting::default();
+        let mut closing = None;
+        let far = Instant::now() + Duration::from_secs(3600);
+        linger_for_outcomes(queue, &mut waiting, &mut closing, 1, far);
+        let mut group = Vec::new();
+        waiting.next_group(&mut group, GROUP_SIZE, Instant::now());
+        group
+            .iter()
+            .map(|job| {
+                if job.is_outcome() {
+                    "submit_outcome"
+                } else {
+                    "other"
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_group_of_outcomes_alone_takes_in_outcomes_until_anything_else_comes() {
+        let queue = queued(&[
+            "submit_outcome",
+            "submit_outcome",
+            "take_up_lane",
+            "submit_outcome",
+        ]);
+        assert_eq!(
+            lingered(&queue),
+            ["submit_outcome", "submit_outcome", "other"],
+            "the lane waiting on its take-up ends the wait, and joins the group"
+        );
+        assert_eq!(queue.len(), 1, "what came after it is left for the loop");
+        let queue = queued(&["submit_outcome", "publish", "submit_outcome"]);
+        assert_eq!(lingered(&queue), ["other", "submit_outcome"]);
+        assert_eq!(queue.len(), 1);
+    }
+
+    #[test]
+    fn a_lingering_group_stops_at_its_size() {
+        let queue = queued(&["submit_outcome"; OUTCOME_GROUP + 5]);
+        assert_eq!(lingered(&queue).len(), OUTCOME_GROUP - 1);
+        assert_eq!(queue.len(), 6);
+    }
+
+    #[test]
+    fn a_lingering_group_stops_at_its_deadline_and_at_a_close() {
+        let (sender, receiver) = flume::unbounded::<Msg<Box<dyn Job>>>();
+        let mut waiting = Waiting::default();
+        let mut closing = None;
+        // Nothing comes: the wait ends at the deadline (here already past).
+        linger_for_outcomes(&receiver, &mut waiting, &mut closing, 1, Instant::now());
+        assert!(waiting.is_empty());
+        let (done, _) = oneshot::channel();
+        sender.send(Msg::Close(done)).unwrap();
+        let (job, _) = job("submit_outcome", |_| Ok(((), Effects::default())));
+        sender.send(Msg::Job(job)).unwrap();
+        let far = Instant::now() + Duration::from_secs(3600);
+        linger_for_outcomes(&receiver, &mut waiting, &mut closing, 1, far);
+        assert!(closing.is_some());
+        assert!(
+            waiting.is_empty(),
+            "nothing is taken in after a close request"
+        );
     }
 
     #[tokio::test]
