@@ -3,15 +3,14 @@
 //!
 //! The thread blocks for a first job, takes in whatever else is queued (a first job that
 //! is a lane's outcome, with only outcomes queued behind it, waits a moment for more:
-//! [`OUTCOME_LINGER`]), makes a group of
-//! up to [`MAX_BATCH`] jobs ([`waiting`]: publishes first; while they wait long, only a
-//! few of the lanes' outcomes and take-ups beside them), runs them in order inside ONE
-//! transaction — each inside its own savepoint, so a job that fails rolls back only
-//! itself, except publishes and outcomes, which refuse only before they write
-//! ([`guarded`]) — and commits once. One fsync then covers the whole group; that is
-//! where publish throughput comes from. A group of only the lanes' outcomes and
-//! take-ups, which answer nobody outside the service, commits without one
-//! ([`durability`]).
+//! [`OUTCOME_LINGER`]), makes a group of up to [`MAX_BATCH`] jobs ([`waiting`]:
+//! publishes first; while they wait long, only a few of the lanes' outcomes and take-ups
+//! beside them), runs them in order inside ONE transaction — each inside its own
+//! savepoint, so a job that fails rolls back only itself, except publishes and outcomes,
+//! which refuse only before they write ([`guarded`]) — and commits once. One fsync then
+//! covers the whole group; that is where publish throughput comes from. A group of only
+//! the lanes' outcomes and take-ups, which answer nobody outside the service, commits
+//! without one ([`durability`]).
 //!
 //! Invariants:
 //! - A job's caller hears back only after the commit that holds its work succeeded; if
