@@ -102,8 +102,6 @@ trait Job: Send {
     fn guarded(&self) -> bool;
     /// What it is to the making of groups ([`waiting`]).
     fn kind(&self) -> Kind;
-    /// Whether it is a lane's outcome, which nobody waits on ([`OUTCOME_LINGER`]).
-    fn is_outcome(&self) -> bool;
     /// When it was submitted.
     fn queued(&self) -> Instant;
     /// Answers the caller once the group's fate is known (`Err` holds the commit error).
@@ -178,10 +176,6 @@ where
             "submit_outcome" | "take_up_lane" => Kind::Lane,
             _ => Kind::InOrder,
         }
-    }
-
-    fn is_outcome(&self) -> bool {
-        self.operation == "submit_outcome"
     }
 
     fn queued(&self) -> Instant {
@@ -499,7 +493,8 @@ fn admit(
 ) -> bool {
     match msg {
         Msg::Job(job) => {
-            let (kind, queued, outcome) = (job.kind(), job.queued(), job.is_outcome());
+            let (kind, queued) = (job.kind(), job.queued());
+            let outcome = job.work() == Some(Work::Outcome);
             waiting.push(job, kind, queued);
             outcome
         }
@@ -1050,7 +1045,7 @@ mod tests {
         group
             .iter()
             .map(|job| {
-                if job.is_outcome() {
+                if job.work() == Some(Work::Outcome) {
                     "submit_outcome"
                 } else {
                     "other"
